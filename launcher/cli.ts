@@ -1,0 +1,29 @@
+/** The `tsrun` command: parse the arguments, run the job, exit with its code. Bad input exits 2. */
+import { readFileSync } from 'node:fs'
+import { UsageError } from '../src/errors.ts'
+import { launch } from './launch.ts'
+import { parseArgs } from './options.ts'
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+
+async function main(): Promise<number> {
+  try {
+    const parsed = await parseArgs(process.argv.slice(2), process.cwd(), version)
+    if (parsed.kind !== 'run') {
+      process.stdout.write(parsed.text + '\n')
+      return 0
+    }
+    return await launch(parsed.options)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`tsrun: ${err.message}\n`)
+      return 2
+    }
+    process.stderr.write(`tsrun: internal error: ${(err as Error).stack ?? err}\n`)
+    return 1
+  }
+}
+
+process.exitCode = await main()
+// Nothing of ours is left running; exit even if a stray handle (stdin) would keep the loop alive.
+process.exit()

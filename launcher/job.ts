@@ -1,0 +1,41 @@
+/**
+ * One job's identity and private state: an id, a secret every store request must carry (never put on a
+ * command line or printed), a private directory (mode 0700) for ipc socket files, and the store server.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { StoreServer } from '../src/bootstrap/store-server.ts'
+
+export interface Job {
+  id: string
+  secret: string
+  /** Private directory, removed by `cleanup`. */
+  dir: string
+  store: StoreServer
+  cleanup(): void
+}
+
+export async function createJob(storeEndpoint = 'tcp://127.0.0.1:*'): Promise<Job> {
+  const id = randomBytes(6).toString('hex')
+  const secret = randomBytes(32).toString('hex')
+  const dir = mkdtempSync(join(tmpdir(), `tsrun-${id}-`)) // mkdtemp creates it with mode 0700
+  let store: StoreServer
+  try {
+    store = await StoreServer.start({ endpoint: storeEndpoint, secret })
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+  return {
+    id,
+    secret,
+    dir,
+    store,
+    cleanup() {
+      store.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}

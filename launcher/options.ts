@@ -1,0 +1,118 @@
+/**
+ * The launcher's command line, mpirun style: `tsrun [options] <script> [args...]`. `parseArgs` is pure
+ * (no process is started, nothing is printed) so that it can be unit-tested like vitest's parseCLI.
+ */
+import { existsSync, statSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { resolve } from 'node:path'
+import yargs from 'yargs'
+import { UsageError } from '../src/errors.ts'
+
+export interface LaunchOptions {
+  /** Number of ranks. */
+  np: number
+  /** Absolute path of the script every rank runs. */
+  script: string
+  /** Arguments after the script, passed to it untouched. */
+  args: string[]
+  /** Prefix each output line with `[1,rank]<stdout>:` / `<stderr>:`. */
+  tagOutput: boolean
+  /** End the whole job after this many seconds. */
+  timeoutSec?: number
+  /** Extra environment for the ranks, from `-x NAME[=VALUE]`. */
+  env: Record<string, string>
+}
+
+export type ParseResult = { kind: 'run'; options: LaunchOptions } | { kind: 'help'; text: string } | { kind: 'version'; text: string }
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+function parser() {
+  return yargs()
+    .scriptName('tsrun')
+    .usage('Usage: tsrun [options] <script> [args...]\n\nStart <script> (.ts, .mts, .js or .mjs) as an SPMD job of N ranks.')
+    .parserConfiguration({
+      'short-option-groups': false, // so that `-np 4` is the option "np", as in mpirun
+      'halt-at-non-option': true, // everything after the script belongs to the script
+      'camel-case-expansion': false,
+      'boolean-negation': false,
+    })
+    .option('np', { alias: 'n', type: 'number', description: 'number of ranks (default: number of cores)' })
+    .option('tag-output', { type: 'boolean', default: false, description: 'prefix every line with [1,rank]<stdout>: or <stderr>:' })
+    .option('timeout', { type: 'number', description: 'end the whole job after SECONDS; exit code 124' })
+    .option('x', { type: 'string', description: 'export NAME (from this environment) or NAME=VALUE to the ranks; repeatable' })
+    .example('tsrun -np 4 train.ts --epochs 3', 'four ranks on this machine; --epochs 3 goes to train.ts')
+    .example('tsrun -np 2 --tag-output -x SEED=7 hello.ts', 'tag lines by rank and set SEED in every rank')
+    .example('srun -n 64 npx tsrun train.ts', 'inside Slurm, each task becomes one rank')
+    .epilogue(
+      'Ranks get TSRUN_RANK, TSRUN_SIZE, TSRUN_LOCAL_RANK, TSRUN_LOCAL_SIZE and TSRUN_NODE_RANK.\n' +
+        'When a rank fails, tsrun stops the others and exits with that rank\'s code.',
+    )
+    .help(false)
+    .version(false)
+    .option('help', { alias: 'h', type: 'boolean', description: 'show this help' })
+    .option('version', { alias: 'V', type: 'boolean', description: 'show the version' })
+    .strictOptions()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      const unknown = /^Unknown arguments?: (.*)$/.exec(msg ?? '')
+      if (unknown) throw new UsageError(`unknown option ${unknown[1].split(', ').map((o) => (o.length > 1 ? `--${o}` : `-${o}`)).join(', ')}; see tsrun --help`)
+      throw new UsageError(err?.message ?? msg)
+    })
+}
+
+/**
+ * Parses launcher arguments (without `node` and the bin path).
+ *
+ * @throws UsageError saying what was wrong, for unknown flags, bad counts, a missing or absent script.
+ */
+export async function parseArgs(argv: string[], cwd = process.cwd(), version = '0.0.0'): Promise<ParseResult> {
+  const y = parser()
+  const a = (await y.parseAsync(argv)) as Record<string, unknown> & { _: (string | number)[] }
+  if (a.help) return { kind: 'help', text: await y.getHelp() }
+  if (a.version) return { kind: 'version', text: `tsrun ${version}` }
+
+  const npRaw = a.np ?? a.n
+  const np = npRaw === undefined ? availableParallelism() : (npRaw as number)
+  if (Array.isArray(npRaw)) throw new UsageError('-np was given more than once; give it once')
+  if (!Number.isInteger(np) || np < 1) {
+    throw new UsageError(`-np must be a whole number of ranks >= 1, got ${JSON.stringify(argValue(argv, ['-np', '-n', '--np']) ?? npRaw)}`)
+  }
+
+  const timeout = a.timeout as number | undefined
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0)) {
+    throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(argValue(argv, ['--timeout']))}`)
+  }
+
+  const env: Record<string, string> = {}
+  const xs = a.x === undefined ? [] : Array.isArray(a.x) ? (a.x as string[]) : [a.x as string]
+  for (const x of xs) {
+    const eq = String(x).indexOf('=')
+    const name = eq < 0 ? String(x) : String(x).slice(0, eq)
+    if (!ENV_NAME.test(name)) throw new UsageError(`-x takes NAME or NAME=VALUE with a valid variable name, got '${x}'`)
+    const value = eq < 0 ? process.env[name] : String(x).slice(eq + 1)
+    if (value !== undefined) env[name] = value
+  }
+
+  const rest = a._.map(String)
+  if (rest[0] === '--') rest.shift()
+  const [script, ...args] = rest
+  if (!script) throw new UsageError('no script given; usage: tsrun [options] <script> [args...] (see tsrun --help)')
+  if (script.startsWith('-')) throw new UsageError(`unknown option '${script}' (see tsrun --help)`)
+  const path = resolve(cwd, script)
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new UsageError(`script '${script}' not found (looked for ${path}); check the path`)
+  }
+  return { kind: 'run', options: { np, script: path, args, tagOutput: Boolean(a['tag-output']), timeoutSec: timeout, env } }
+}
+
+/** The raw text that followed a flag, for error messages that show what the user typed. */
+function argValue(argv: string[], names: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    for (const n of names) {
+      if (argv[i] === n) return argv[i + 1]
+      if (argv[i].startsWith(n + '=')) return argv[i].slice(n.length + 1)
+    }
+  }
+  return undefined
+}

@@ -1,0 +1,57 @@
+/**
+ * Forwards a rank's stdout or stderr line by line, so that two ranks' bytes never share a line, optionally
+ * prefixed Open MPI style: `[1,3]<stdout>:` (job 1, rank 3).
+ */
+import type { Readable, Writable } from 'node:stream'
+
+export class LineForwarder {
+  private readonly prefix: string
+  private readonly out: Writable
+  private partial = ''
+
+  constructor(out: Writable, prefix: string) {
+    this.out = out
+    this.prefix = prefix
+  }
+
+  /** Writes every complete line of `chunk`; keeps the rest for the next chunk. */
+  push(chunk: string): void {
+    const text = this.partial + chunk
+    const end = text.lastIndexOf('\n')
+    if (end < 0) {
+      this.partial = text
+      return
+    }
+    this.partial = text.slice(end + 1)
+    const lines = text.slice(0, end + 1)
+    this.out.write(this.prefix ? lines.replace(/^(?=.)/gm, this.prefix).replace(/^(?=\n)/gm, this.prefix) : lines)
+  }
+
+  /** Writes what is left as a last line. */
+  flush(): void {
+    if (this.partial) {
+      this.out.write(this.prefix + this.partial + '\n')
+      this.partial = ''
+    }
+  }
+}
+
+/** Pipes `stream` through a LineForwarder; resolves when the stream ends. */
+export function forwardLines(stream: Readable, out: Writable, prefix: string): Promise<void> {
+  const f = new LineForwarder(out, prefix)
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk: string) => f.push(chunk))
+  return new Promise((resolve) => {
+    const done = () => {
+      f.flush()
+      resolve()
+    }
+    stream.once('end', done)
+    stream.once('error', done)
+  })
+}
+
+/** Open MPI's tag: job 1, then the rank. */
+export function tagFor(rank: number, stream: 'stdout' | 'stderr'): string {
+  return `[1,${rank}]<${stream}>:`
+}

@@ -1,0 +1,41 @@
+/**
+ * Starts one rank on this machine as `node --import tsx --import rank-preload <script> [args]`, in its own
+ * process group (detached) so that a signal to the group reaches the rank and anything it started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { Slot } from './placement.ts'
+
+export interface RankProcess {
+  slot: Slot
+  child: ChildProcess
+  pid: number
+  /** Signals the rank's whole process group; a group that is gone is ignored. */
+  kill(signal: NodeJS.Signals): void
+}
+
+/** Node arguments that let a rank run TypeScript and watch for the launcher's death. */
+export function rankNodeArgs(): string[] {
+  return ['--import', import.meta.resolve('tsx'), '--import', import.meta.resolve('./rank-preload.mjs')]
+}
+
+export function spawnLocal(slot: Slot, script: string, args: string[], env: NodeJS.ProcessEnv, withStdin: boolean): RankProcess {
+  const child = spawn(process.execPath, [...rankNodeArgs(), script, ...args], {
+    env,
+    stdio: [withStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  const pid = child.pid ?? -1
+  return {
+    slot,
+    child,
+    pid,
+    kill(signal) {
+      if (pid <= 0) return
+      try {
+        process.kill(-pid, signal)
+      } catch {
+        // ESRCH: the group is gone already.
+      }
+    },
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Watches the ranks of a job (mpi4py run.py, vitest forksWorker.stop()):
+ * - forwards each rank's output line by line, tagged when asked;
+ * - on the first rank that exits non-zero or dies by a signal, prints one line naming it, sends SIGTERM to
+ *   every other rank and SIGKILL after SIGKILL_GRACE_MS, and exits with that rank's code (128+signal);
+ * - forwards SIGINT/SIGTERM to all ranks, SIGKILL after SIGNAL_GRACE_MS; a second Ctrl-C kills at once;
+ * - with a timeout, ends the job and names the ranks still running;
+ * - at the end SIGKILLs every rank's process group, so nothing a rank started outlives the job.
+ */
+import { constants } from 'node:os'
+import { forwardLines, tagFor } from './rank-output.ts'
+import type { RankProcess } from './spawn-local.ts'
+
+/** Failure to everything stopped: SIGTERM, then SIGKILL after this (the job must end within 2 s). */
+export const SIGKILL_GRACE_MS = 1000
+/** After a forwarded Ctrl-C/SIGTERM, ranks get this long to clean up. */
+export const SIGNAL_GRACE_MS = 3000
+/** How long to wait for the last output after every rank exited. */
+const OUTPUT_DRAIN_MS = 2000
+/** Exit code for --timeout, as coreutils timeout(1). */
+export const TIMEOUT_EXIT_CODE = 124
+
+export interface SupervisorOptions {
+  tagOutput: boolean
+  timeoutSec?: number
+  /** Where the launcher's own messages go. */
+  log?: (line: string) => void
+}
+
+interface State {
+  rank: RankProcess
+  running: boolean
+}
+
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (signal) return 128 + (constants.signals[signal] ?? 0)
+  return code ?? 1
+}
+
+export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): Promise<number> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`tsrun: ${line}\n`))
+  const states: State[] = ranks.map((rank) => ({ rank, running: true }))
+  let exitCode: number | undefined
+  let killTimer: NodeJS.Timeout | undefined
+  let interrupts = 0
+
+  const running = () => states.filter((s) => s.running)
+  const killAll = (signal: NodeJS.Signals) => {
+    for (const s of running()) s.rank.kill(signal)
+  }
+  const stop = (code: number, graceMs: number, signal: NodeJS.Signals = 'SIGTERM') => {
+    if (exitCode !== undefined) return
+    exitCode = code
+    killAll(signal)
+    killTimer = setTimeout(() => killAll('SIGKILL'), graceMs)
+  }
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts++
+    if (interrupts > 1 || exitCode !== undefined) {
+      log(`received ${signal} again; killing ${running().length} ranks now`)
+      killAll('SIGKILL')
+      exitCode ??= exitCodeOf(null, signal)
+      return
+    }
+    log(`received ${signal}; forwarded it to ${running().length} ranks (again to kill at once)`)
+    stop(exitCodeOf(null, signal), SIGNAL_GRACE_MS, signal)
+  }
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+  for (const s of signals) process.on(s, onSignal)
+
+  const timeout =
+    opts.timeoutSec === undefined
+      ? undefined
+      : setTimeout(() => {
+          const left = running().map((s) => s.rank.slot.rank)
+          log(`job timed out after ${opts.timeoutSec} s; ranks [${left.join(', ')}] were still running; stopped them`)
+          stop(TIMEOUT_EXIT_CODE, SIGKILL_GRACE_MS)
+        }, opts.timeoutSec * 1000)
+
+  const outputs = states.flatMap(({ rank: { child, slot } }) => [
+    forwardLines(child.stdout!, process.stdout, opts.tagOutput ? tagFor(slot.rank, 'stdout') + ' ' : ''),
+    forwardLines(child.stderr!, process.stderr, opts.tagOutput ? tagFor(slot.rank, 'stderr') + ' ' : ''),
+  ])
+  await Promise.all(
+    states.map(async (s) => {
+      const { child, slot, pid } = s.rank
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+        child.once('exit', (c, sig) => resolve([c, sig]))
+        child.once('error', (err) => {
+          log(`rank ${slot.rank} could not start: ${err.message}`)
+          resolve([127, null])
+        })
+      })
+      s.running = false
+      if ((code !== 0 || signal) && exitCode === undefined) {
+        const others = running().length
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`
+        log(
+          `rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}; ` +
+            (others > 0 ? `stopped the other ${others} rank${others > 1 ? 's' : ''}` : 'no other rank was running'),
+        )
+        stop(exitCodeOf(code, signal), SIGKILL_GRACE_MS)
+      }
+    }),
+  )
+
+  if (killTimer) clearTimeout(killTimer)
+  if (timeout) clearTimeout(timeout)
+  for (const s of signals) process.off(s, onSignal)
+  // Whatever the ranks started dies with the job; then the last output arrives (a stray grandchild
+  // holding a pipe open cannot keep us waiting for more than OUTPUT_DRAIN_MS).
+  for (const s of states) s.rank.kill('SIGKILL')
+  await Promise.race([Promise.all(outputs), new Promise((r) => setTimeout(r, OUTPUT_DRAIN_MS).unref())])
+  for (const s of states) {
+    s.rank.child.stdout?.destroy()
+    s.rank.child.stderr?.destroy()
+  }
+  return exitCode ?? 0
+}

@@ -1,0 +1,106 @@
+/**
+ * Reads what the launcher told this rank through the environment (TSRUN_*), or decides that this process is
+ * a world of one (MPI singleton init). Never a silent world of singletons: when another launcher's variables
+ * say the job has several ranks (srun, mpirun) and tsrun's do not, init fails and says why.
+ */
+import { hostname } from 'node:os'
+import { UsageError } from '../errors.ts'
+import type { TransportKind } from '../transport/zmq/endpoints.ts'
+
+/** Default rendezvous timeout, overridable with TSRUN_RENDEZVOUS_TIMEOUT (seconds). */
+export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 60_000
+/** Default wait for the other ranks in finalize, TSRUN_FINALIZE_TIMEOUT (seconds). */
+export const DEFAULT_FINALIZE_TIMEOUT_MS = 60_000
+
+export interface JobEnv {
+  rank: number
+  size: number
+  localRank: number
+  localSize: number
+  nodeRank: number
+  /** Endpoint of the rendezvous store; absent for a world of one. */
+  store?: string
+  jobId: string
+  secret: string
+  /** Private directory for ipc socket files (one per host). */
+  jobDir?: string
+  host: string
+  transport: TransportKind
+  multiHost: boolean
+  tcpAddress: string
+  rendezvousTimeoutMs: number
+  finalizeTimeoutMs: number
+}
+
+type Env = Record<string, string | undefined>
+
+function int(env: Env, name: string, min: number, fallback?: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') {
+    if (fallback !== undefined) return fallback
+    throw new UsageError(`${name} is not set; start the script with tsrun (tsrun -np 4 script.ts)`)
+  }
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got '${raw}'`)
+  return n
+}
+
+function seconds(env: Env, name: string, fallbackMs: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallbackMs
+  const s = Number(raw)
+  if (!(s > 0)) throw new UsageError(`${name} must be a positive number of seconds, got '${raw}'`)
+  return s * 1000
+}
+
+/** Sizes that other launchers announce; > 1 without TSRUN_* means we were started wrongly. */
+function foreignSize(env: Env): string | undefined {
+  for (const name of ['SLURM_NTASKS', 'OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_SIZE']) {
+    const n = Number(env[name])
+    if (n > 1 && (name !== 'SLURM_NTASKS' || env.SLURM_PROCID !== undefined)) return `${name}=${n}`
+  }
+  return undefined
+}
+
+export function readJobEnv(env: Env = process.env): JobEnv {
+  const common = {
+    host: env.TSRUN_HOST || hostname(),
+    transport: (env.TSRUN_TRANSPORT ?? 'auto') as TransportKind,
+    rendezvousTimeoutMs: seconds(env, 'TSRUN_RENDEZVOUS_TIMEOUT', DEFAULT_RENDEZVOUS_TIMEOUT_MS),
+    finalizeTimeoutMs: seconds(env, 'TSRUN_FINALIZE_TIMEOUT', DEFAULT_FINALIZE_TIMEOUT_MS),
+  }
+  if (!['auto', 'ipc', 'tcp'].includes(common.transport)) {
+    throw new UsageError(`TSRUN_TRANSPORT must be auto, ipc or tcp, got '${common.transport}'`)
+  }
+  if (env.TSRUN_SIZE === undefined) {
+    const foreign = foreignSize(env)
+    if (foreign) {
+      throw new UsageError(
+        `this process was started by another launcher as one of several ranks (${foreign}) but not by tsrun, ` +
+          `so it cannot join the others; start the job as 'tsrun script.ts' (inside srun or mpirun too), ` +
+          `or set TSRUN_RANK/TSRUN_SIZE/TSRUN_STORE yourself`,
+      )
+    }
+    return { ...common, rank: 0, size: 1, localRank: 0, localSize: 1, nodeRank: 0, jobId: `singleton-${process.pid}`,
+      secret: '', multiHost: false, tcpAddress: '127.0.0.1' }
+  }
+  const size = int(env, 'TSRUN_SIZE', 1)
+  const rank = int(env, 'TSRUN_RANK', 0)
+  if (rank >= size) throw new UsageError(`TSRUN_RANK must be below TSRUN_SIZE=${size}, got ${rank}`)
+  const store = env.TSRUN_STORE
+  if (size > 1 && !store) throw new UsageError(`TSRUN_SIZE=${size} but TSRUN_STORE (the rendezvous address) is not set`)
+  return {
+    ...common,
+    rank,
+    size,
+    localRank: int(env, 'TSRUN_LOCAL_RANK', 0, rank),
+    localSize: int(env, 'TSRUN_LOCAL_SIZE', 1, size),
+    nodeRank: int(env, 'TSRUN_NODE_RANK', 0, 0),
+    store,
+    jobId: env.TSRUN_JOB_ID ?? 'job',
+    secret: env.TSRUN_JOB_SECRET ?? '',
+    jobDir: env.TSRUN_JOB_DIR || undefined,
+    multiHost: env.TSRUN_MULTI_HOST === '1',
+    tcpAddress: env.TSRUN_TCP_ADDRESS || '127.0.0.1',
+  }
+}

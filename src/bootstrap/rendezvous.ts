@@ -1,0 +1,42 @@
+/**
+ * Full-mesh rendezvous (gloo connectFullMesh):
+ * 1. each rank publishes its transport address under `addr/<rank>`;
+ * 2. each rank waits until all `size` addresses are there, or fails after the timeout naming the ranks that
+ *    never arrived (so every rank reports the same missing ranks);
+ * 3. each rank reads all addresses and connects to its peers.
+ */
+import { RendezvousError } from '../errors.ts'
+import type { PeerAddress } from '../transport/zmq/endpoints.ts'
+import { StoreTimeoutError, type Store } from './store.ts'
+
+/** What rendezvous needs of a transport: its own address and a way to connect to the others. */
+export interface Connectable {
+  readonly rank: number
+  readonly size: number
+  readonly address: PeerAddress
+  connect(peers: PeerAddress[]): void
+}
+
+export async function rendezvous(store: Store, transport: Connectable, timeoutMs: number): Promise<PeerAddress[]> {
+  const { rank, size } = transport
+  const keys = Array.from({ length: size }, (_, r) => `addr/${r}`)
+  await store.set(keys[rank], JSON.stringify(transport.address))
+  try {
+    await store.wait(keys, timeoutMs)
+  } catch (err) {
+    if (err instanceof StoreTimeoutError) {
+      const missing = err.missing.map((k) => Number(k.slice('addr/'.length))).sort((a, b) => a - b)
+      throw new RendezvousError(
+        `rank ${rank}: rendezvous timed out after ${timeoutMs / 1000} s: ranks [${missing.join(', ')}] never ` +
+          `arrived (${size - missing.length} of ${size} did); did they crash or hang before init()? ` +
+          `Set TSRUN_RENDEZVOUS_TIMEOUT (seconds) to wait longer`,
+        missing,
+        { cause: err },
+      )
+    }
+    throw err
+  }
+  const peers = await Promise.all(keys.map(async (k) => JSON.parse((await store.get(k, timeoutMs)).toString()) as PeerAddress))
+  transport.connect(peers)
+  return peers
+}

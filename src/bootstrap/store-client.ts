@@ -1,0 +1,134 @@
+/**
+ * Client of the rendezvous store (protocol in store-server.ts), over a ZeroMQ DEALER socket. Every request
+ * has a deadline: a store that does not answer (launcher gone, wrong address, firewall) becomes a clear
+ * RendezvousError instead of a hang.
+ */
+import * as zmq from 'zeromq'
+import { RendezvousError } from '../errors.ts'
+import { StoreTimeoutError, type Store, type StoreOp } from './store.ts'
+
+/** Extra time a request may take beyond its own wait, for the network and a busy store. */
+const ANSWER_SLACK_MS = 10_000
+
+interface Pending {
+  resolve: (body: Buffer) => void
+  reject: (err: Error) => void
+  timer: NodeJS.Timeout
+  timeoutMs: number
+}
+
+export class StoreClient implements Store {
+  readonly endpoint: string
+  private readonly dealer: zmq.Dealer
+  private readonly secret: Buffer
+  private readonly pending = new Map<number, Pending>()
+  private readonly outbox: Buffer[][] = []
+  private sending = false
+  private nextId = 1
+  private closed = false
+
+  constructor(endpoint: string, secret: string) {
+    this.endpoint = endpoint
+    this.secret = Buffer.from(secret)
+    this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 })
+    this.dealer.connect(endpoint)
+    void this.loop()
+  }
+
+  async set(key: string, value: Uint8Array | string): Promise<void> {
+    await this.request('set', key, typeof value === 'string' ? Buffer.from(value) : Buffer.from(value), 0)
+  }
+
+  get(key: string, timeoutMs: number): Promise<Buffer> {
+    return this.request('get', key, Buffer.from(String(timeoutMs)), timeoutMs)
+  }
+
+  async wait(keys: string[], timeoutMs: number): Promise<void> {
+    await this.request('wait', JSON.stringify(keys), Buffer.from(String(timeoutMs)), timeoutMs)
+  }
+
+  async add(key: string, delta: number): Promise<number> {
+    return Number((await this.request('add', key, Buffer.from(String(delta)), 0)).toString())
+  }
+
+  /** Resolves once the store answers; used to fail fast when it is unreachable. */
+  async ping(timeoutMs: number): Promise<void> {
+    await this.request('ping', '', Buffer.alloc(0), 0, timeoutMs)
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.dealer.close()
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(new RendezvousError('the store connection was closed'))
+    }
+    this.pending.clear()
+  }
+
+  private request(op: StoreOp, key: string, arg: Buffer, waitMs: number, answerMs = ANSWER_SLACK_MS): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new RendezvousError('the store connection is closed'))
+    const id = this.nextId++
+    const reqId = Buffer.alloc(4)
+    reqId.writeUInt32LE(id)
+    return new Promise((resolve, reject) => {
+      const timeoutMs = waitMs + answerMs
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        reject(
+          new RendezvousError(
+            `the rendezvous store at ${this.endpoint} did not answer within ${timeoutMs} ms; ` +
+              `is the launcher (or rank 0) still running and reachable from this host?`,
+          ),
+        )
+      }, timeoutMs)
+      timer.unref()
+      this.pending.set(id, { resolve, reject, timer, timeoutMs: waitMs })
+      this.outbox.push([reqId, this.secret, Buffer.from(op), Buffer.from(key), arg])
+      if (!this.sending) void this.flush()
+    })
+  }
+
+  private async flush(): Promise<void> {
+    this.sending = true
+    try {
+      while (this.outbox.length > 0 && !this.closed) await this.dealer.send(this.outbox.shift()!)
+    } catch (err) {
+      if (!this.closed) this.failAll(new RendezvousError(`sending to the store failed: ${(err as Error).message}`))
+    } finally {
+      this.sending = false
+    }
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      let frames: Buffer[]
+      try {
+        frames = await this.dealer.receive()
+      } catch {
+        return // closed
+      }
+      const [reqId, status, body] = frames
+      if (frames.length !== 3 || reqId.length !== 4) continue
+      const id = reqId.readUInt32LE(0)
+      const p = this.pending.get(id)
+      if (!p) continue
+      this.pending.delete(id)
+      clearTimeout(p.timer)
+      const s = status.toString()
+      if (s === 'ok') p.resolve(body)
+      else if (s === 'timeout') p.reject(new StoreTimeoutError(JSON.parse(body.toString()) as string[], p.timeoutMs))
+      else if (s === 'denied') p.reject(new RendezvousError(`the store at ${this.endpoint} refused this job's secret`))
+      else p.reject(new RendezvousError(`the store at ${this.endpoint} answered: ${body.toString()}`))
+    }
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(err)
+    }
+    this.pending.clear()
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * The rendezvous store's server: a ZeroMQ ROUTER that answers requests from store clients (DEALER).
+ *
+ * Request frames:  [reqId u32, secret, op, key, arg]      (ROUTER prepends the client's identity)
+ * Reply frames:    [reqId u32, status, body]
+ *   set  key value      -> ok
+ *   get  key timeoutMs  -> ok value | timeout
+ *   wait keysJson ms    -> ok | timeout missingJson
+ *   add  key delta      -> ok newValue
+ *   ping                -> ok
+ * A wrong secret gets `denied`; an unknown op or malformed request gets `error` with a reason. Nothing a
+ * client sends can crash the server: every request is checked before it is used.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import * as zmq from 'zeromq'
+import { STORE_OPS, type StoreStatus } from './store.ts'
+
+/** Most keys one `wait` may name, and the largest value; bounds what a request can make us hold. */
+const MAX_WAIT_KEYS = 1 << 20
+const MAX_VALUE_BYTES = 16 * 1024 * 1024
+const MAX_WAIT_MS = 24 * 3600 * 1000
+
+interface Waiter {
+  missing: Set<string>
+  done: () => void
+  timer: NodeJS.Timeout
+}
+
+export interface StoreServerOptions {
+  /** Endpoint to bind, e.g. `tcp://127.0.0.1:*` or `tcp://0.0.0.0:29500`. */
+  endpoint: string
+  /** Shared secret every request must carry. */
+  secret: string
+}
+
+export class StoreServer {
+  /** The bound endpoint, with the real port. */
+  readonly endpoint: string
+  /** Requests rejected (bad secret, malformed); for tests and diagnostics. */
+  rejected = 0
+
+  private readonly router: zmq.Router
+  private readonly secret: Buffer
+  private readonly data = new Map<string, Buffer>()
+  private readonly waiters = new Map<string, Set<Waiter>>()
+  private readonly replies: Buffer[][] = []
+  private sending = false
+  private closed = false
+
+  private constructor(router: zmq.Router, endpoint: string, secret: string) {
+    this.router = router
+    this.endpoint = endpoint
+    this.secret = Buffer.from(secret)
+    void this.loop()
+  }
+
+  /** Binds and starts serving. */
+  static async start(opts: StoreServerOptions): Promise<StoreServer> {
+    const router = new zmq.Router({ linger: 0, receiveHighWaterMark: 0, sendHighWaterMark: 0 })
+    await router.bind(opts.endpoint)
+    return new StoreServer(router, router.lastEndpoint ?? opts.endpoint, opts.secret)
+  }
+
+  /** Stops serving; pending waits are dropped. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const set of this.waiters.values()) for (const w of set) clearTimeout(w.timer)
+    this.waiters.clear()
+    this.router.close()
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      let frames: Buffer[]
+      try {
+        frames = await this.router.receive()
+      } catch {
+        return // closed
+      }
+      try {
+        this.handle(frames)
+      } catch {
+        this.rejected++
+      }
+    }
+  }
+
+  private handle(frames: Buffer[]): void {
+    const [identity, reqId, secret, op, key, arg] = frames
+    if (frames.length !== 6 || reqId.length !== 4) {
+      this.rejected++
+      if (identity && reqId?.length === 4) this.reply(identity, reqId, 'error', 'malformed request')
+      return
+    }
+    if (secret.length !== this.secret.length || !timingSafeEqual(secret, this.secret)) {
+      this.rejected++
+      return this.reply(identity, reqId, 'denied', 'wrong job secret')
+    }
+    const name = op.toString()
+    if (!STORE_OPS.includes(name)) {
+      this.rejected++
+      return this.reply(identity, reqId, 'error', `unknown store command '${name.slice(0, 32)}'`)
+    }
+    const k = key.toString()
+    switch (name) {
+      case 'ping':
+        return this.reply(identity, reqId, 'ok', '')
+      case 'set':
+        if (arg.length > MAX_VALUE_BYTES) return this.reply(identity, reqId, 'error', 'value too large')
+        this.data.set(k, Buffer.from(arg))
+        this.reply(identity, reqId, 'ok', '')
+        return this.wake(k)
+      case 'add': {
+        const delta = Number(arg.toString())
+        const current = Number(this.data.get(k)?.toString() ?? '0')
+        if (!Number.isSafeInteger(delta) || !Number.isSafeInteger(current)) {
+          return this.reply(identity, reqId, 'error', 'add needs integers')
+        }
+        const next = String(current + delta)
+        this.data.set(k, Buffer.from(next))
+        this.reply(identity, reqId, 'ok', next)
+        return this.wake(k)
+      }
+      case 'get':
+      case 'wait': {
+        const keys = name === 'get' ? [k] : parseKeys(k)
+        const ms = Number(arg.toString())
+        if (!keys || !(ms >= 0 && ms <= MAX_WAIT_MS)) return this.reply(identity, reqId, 'error', 'bad wait request')
+        const answer = () => this.reply(identity, reqId, 'ok', name === 'get' ? this.data.get(k)! : '')
+        const missing = new Set(keys.filter((x) => !this.data.has(x)))
+        if (missing.size === 0) return answer()
+        const w: Waiter = {
+          missing,
+          done: answer,
+          timer: setTimeout(() => {
+            this.unregister(w)
+            this.reply(identity, reqId, 'timeout', JSON.stringify([...w.missing]))
+          }, ms),
+        }
+        for (const x of missing) {
+          let set = this.waiters.get(x)
+          if (!set) this.waiters.set(x, (set = new Set()))
+          set.add(w)
+        }
+      }
+    }
+  }
+
+  private wake(key: string): void {
+    const set = this.waiters.get(key)
+    if (!set) return
+    this.waiters.delete(key)
+    for (const w of set) {
+      w.missing.delete(key)
+      if (w.missing.size === 0) {
+        clearTimeout(w.timer)
+        w.done()
+      }
+    }
+  }
+
+  private unregister(w: Waiter): void {
+    for (const x of w.missing) this.waiters.get(x)?.delete(w)
+  }
+
+  private reply(identity: Buffer, reqId: Buffer, status: StoreStatus, body: string | Buffer): void {
+    if (this.closed) return
+    this.replies.push([identity, reqId, Buffer.from(status), typeof body === 'string' ? Buffer.from(body) : body])
+    if (!this.sending) void this.flush()
+  }
+
+  private async flush(): Promise<void> {
+    this.sending = true
+    try {
+      while (this.replies.length > 0 && !this.closed) await this.router.send(this.replies.shift()!)
+    } catch {
+      // A client that went away; ROUTER drops replies to unknown identities anyway.
+    } finally {
+      this.sending = false
+    }
+  }
+}
+
+function parseKeys(json: string): string[] | undefined {
+  try {
+    const keys: unknown = JSON.parse(json)
+    if (Array.isArray(keys) && keys.length <= MAX_WAIT_KEYS && keys.every((x) => typeof x === 'string')) return keys
+  } catch {
+    // fall through
+  }
+  return undefined
+}

@@ -1,0 +1,32 @@
+/**
+ * A small key-value store that ranks use to meet: each rank publishes its address under a key and waits for
+ * the others' keys (gloo rendezvous/store.h). The launcher serves one; under srun rank 0 does. Prefixes
+ * (prefix-store.ts) give each rendezvous (world, sub-communicators) its own namespace.
+ */
+
+export interface Store {
+  /** Stores `value` under `key`, waking everyone waiting for it. */
+  set(key: string, value: Uint8Array | string): Promise<void>
+  /** The value of `key`, waiting up to `timeoutMs` for it to be set. */
+  get(key: string, timeoutMs: number): Promise<Buffer>
+  /** Waits until every key is set; rejects with the keys still missing after `timeoutMs`. */
+  wait(keys: string[], timeoutMs: number): Promise<void>
+  /** Atomically adds `delta` to the integer under `key` (0 if unset) and returns the new value. */
+  add(key: string, delta: number): Promise<number>
+  /** Releases the connection. */
+  close(): void
+}
+
+/** Thrown by `wait`/`get` when keys were not set in time; `missing` lists them. */
+export class StoreTimeoutError extends Error {
+  readonly missing: string[]
+  constructor(missing: string[], timeoutMs: number) {
+    super(`store keys not set within ${timeoutMs} ms: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`)
+    this.missing = missing
+  }
+}
+
+/** Operations and statuses of the store's wire protocol (frames are in store-server.ts). */
+export type StoreOp = 'set' | 'get' | 'wait' | 'add' | 'ping'
+export type StoreStatus = 'ok' | 'timeout' | 'error' | 'denied'
+export const STORE_OPS: readonly string[] = ['set', 'get', 'wait', 'add', 'ping']

@@ -1,0 +1,121 @@
+/**
+ * `init()`: join the job. Reads the launcher's environment, binds the transport, meets the other ranks
+ * through the rendezvous store and returns the world communicator. Without a launcher it returns a world
+ * of one (MPI singleton init), so `npx tsx script.ts` just works.
+ */
+import { readJobEnv, type JobEnv } from './bootstrap/env.ts'
+import { PrefixStore } from './bootstrap/prefix-store.ts'
+import { rendezvous } from './bootstrap/rendezvous.ts'
+import { StoreClient } from './bootstrap/store-client.ts'
+import { Communicator, type World } from './comm/communicator.ts'
+import { RendezvousError, TsrunError } from './errors.ts'
+import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
+
+/** Options of `init`. */
+export interface InitOptions {
+  /** How long to wait for all ranks to arrive (default TSRUN_RENDEZVOUS_TIMEOUT or 60 s). */
+  timeoutMs?: number
+}
+
+/** The world communicator: every rank of the job, plus where this rank runs and `finalize`. */
+export class WorldCommunicator extends Communicator {
+  /** Rank among the ranks on this host. */
+  readonly localRank: number
+  /** Number of ranks on this host. */
+  readonly localSize: number
+  /** Index of this host among the job's hosts. */
+  readonly nodeRank: number
+  /** Host name of this rank. */
+  readonly host: string
+  private readonly env: JobEnv
+  private readonly store: StoreClient | undefined
+  private finalizing: Promise<void> | undefined
+
+  /** @internal */
+  constructor(world: World, env: JobEnv, store: StoreClient | undefined) {
+    super(world, 0, Array.from({ length: env.size }, (_, i) => i), env.rank, 'world')
+    this.env = env
+    this.store = store
+    this.localRank = env.localRank
+    this.localSize = env.localSize
+    this.nodeRank = env.nodeRank
+    this.host = env.host
+  }
+
+  /**
+   * Collective: delivers every message already sent, waits for all ranks to finalize, then closes sockets
+   * so the process can exit. Calling it again does nothing.
+   *
+   * @example
+   * ```ts
+   * const world = await init()
+   * // ... work ...
+   * await world.finalize()
+   * ```
+   * @throws TimeoutError naming the ranks that did not call finalize within TSRUN_FINALIZE_TIMEOUT.
+   */
+  finalize(): Promise<void> {
+    this.finalizing ??= (async () => {
+      try {
+        await this.world.transport.finalize(this.env.finalizeTimeoutMs)
+      } finally {
+        this.world.finalized = true
+        this.world.transport.close()
+        this.store?.close()
+        if (current === this) current = undefined
+      }
+    })()
+    return this.finalizing
+  }
+}
+
+let current: WorldCommunicator | undefined
+let pending: Promise<WorldCommunicator> | undefined
+
+/**
+ * Joins the job and returns the world communicator. Calling it again returns the same one.
+ *
+ * @example
+ * ```ts
+ * import { init } from 'tsrun'
+ * const world = await init()
+ * console.log(`rank ${world.rank} of ${world.size}`)
+ * await world.finalize()
+ * ```
+ * @throws RendezvousError listing the ranks that never arrived; UsageError for a bad environment.
+ */
+export function init(options: InitOptions = {}): Promise<WorldCommunicator> {
+  if (current) return Promise.resolve(current)
+  pending ??= start(options).finally(() => {
+    pending = undefined
+  })
+  return pending
+}
+
+async function start(options: InitOptions): Promise<WorldCommunicator> {
+  const env = readJobEnv()
+  const timeoutMs = options.timeoutMs ?? env.rendezvousTimeoutMs
+  const transport = await ZmqTransport.create({
+    rank: env.rank,
+    size: env.size,
+    host: env.host,
+    jobDir: env.jobDir,
+    kind: env.transport,
+    multiHost: env.multiHost,
+    tcpAddress: env.tcpAddress,
+  })
+  let store: StoreClient | undefined
+  try {
+    if (env.size > 1) {
+      store = new StoreClient(env.store!, env.secret)
+      await rendezvous(new PrefixStore(`${env.jobId}/world/`, store), transport, timeoutMs)
+    }
+  } catch (err) {
+    transport.close()
+    store?.close()
+    if (err instanceof TsrunError) throw err
+    throw new RendezvousError(`rank ${env.rank}: rendezvous failed: ${(err as Error).message}`, [], { cause: err })
+  }
+  current = new WorldCommunicator({ transport, finalized: false }, env, store)
+  return current
+}

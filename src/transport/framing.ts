@@ -1,0 +1,79 @@
+/**
+ * The 32-byte header that precedes every payload frame on the wire. Little-endian:
+ *
+ * | offset | field  | type | meaning                                                          |
+ * |--------|--------|------|------------------------------------------------------------------|
+ * | 0      | magic  | u32  | 'TSR1': rejects frames that are not ours (or of another version) |
+ * | 4      | commId | u32  | communicator the message belongs to                              |
+ * | 8      | tag    | i32  | user tags are >= 0; collectives use negative tags                |
+ * | 12     | source | u32  | sender's rank in the world                                       |
+ * | 16     | dtype  | u8   | element type code (dtype.ts)                                     |
+ * | 17     | kind   | u8   | DATA, CONT (next segment of the message), ACK, FIN               |
+ * | 18     | flags  | u16  | WANT_ACK: sender waits for an ACK before it reuses the buffer    |
+ * | 20     | seq    | u32  | per (sender, receiver) message number, echoed by ACK             |
+ * | 24     | bytes  | f64  | total payload bytes of the message (all segments)                |
+ */
+import { isKnownDtype } from '../dtype.ts'
+
+export const HEADER_BYTES = 32
+export const MAGIC = 0x31525354 // "TSR1" read little-endian
+
+export const KIND_DATA = 0
+export const KIND_CONT = 1
+export const KIND_ACK = 2
+export const KIND_FIN = 3
+
+export const FLAG_WANT_ACK = 1
+
+/** Largest message we accept from a peer; a header claiming more is rejected as garbage. */
+export const MAX_MESSAGE_BYTES = 2 ** 40
+
+export interface Header {
+  commId: number
+  tag: number
+  source: number
+  dtype: number
+  kind: number
+  flags: number
+  seq: number
+  bytes: number
+}
+
+/** Writes a header into a fresh 32-byte Buffer. */
+export function encodeHeader(h: Header): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES)
+  buf.writeUInt32LE(MAGIC, 0)
+  buf.writeUInt32LE(h.commId, 4)
+  buf.writeInt32LE(h.tag, 8)
+  buf.writeUInt32LE(h.source, 12)
+  buf.writeUInt8(h.dtype, 16)
+  buf.writeUInt8(h.kind, 17)
+  buf.writeUInt16LE(h.flags, 18)
+  buf.writeUInt32LE(h.seq, 20)
+  buf.writeDoubleLE(h.bytes, 24)
+  return buf
+}
+
+/**
+ * Reads a header; returns a reason string instead of throwing for anything malformed, because malformed
+ * input comes from outside (a stray or hostile connection) and must never crash a rank.
+ */
+export function decodeHeader(buf: Buffer, worldSize: number): Header | string {
+  if (buf.length !== HEADER_BYTES) return `header of ${buf.length} bytes, expected ${HEADER_BYTES}`
+  if (buf.readUInt32LE(0) !== MAGIC) return 'bad magic'
+  const h: Header = {
+    commId: buf.readUInt32LE(4),
+    tag: buf.readInt32LE(8),
+    source: buf.readUInt32LE(12),
+    dtype: buf.readUInt8(16),
+    kind: buf.readUInt8(17),
+    flags: buf.readUInt16LE(18),
+    seq: buf.readUInt32LE(20),
+    bytes: buf.readDoubleLE(24),
+  }
+  if (h.source >= worldSize) return `source ${h.source} outside world of ${worldSize}`
+  if (h.kind > KIND_FIN) return `unknown kind ${h.kind}`
+  if (!isKnownDtype(h.dtype)) return `unknown dtype ${h.dtype}`
+  if (!Number.isInteger(h.bytes) || h.bytes < 0 || h.bytes > MAX_MESSAGE_BYTES) return `bad length ${h.bytes}`
+  return h
+}

@@ -1,0 +1,23 @@
+/**
+ * The interface that communicators, collectives and the bootstrap see. Only transport/zmq/ knows ZeroMQ;
+ * another transport (shared memory, TCP without ZeroMQ) would implement the same contract.
+ */
+import type { Message } from './matcher.ts'
+
+export interface Transport {
+  /** This process's rank in the world. */
+  readonly rank: number
+  /** Number of ranks in the world. */
+  readonly size: number
+  /**
+   * Sends `payload` to world rank `peer`. Resolves when `payload` may be modified again: at once for small
+   * messages (copied), after the receiver acknowledged it for large ones (sent from the caller's memory).
+   */
+  send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array): Promise<void>
+  /** Resolves with the earliest message that matches; ANY_SOURCE / ANY_TAG are wildcards. */
+  recv(commId: number, source: number, tag: number, timeoutMs?: number, describeWait?: () => string): Promise<Message>
+  /** Collective: delivers everything sent so far, then closes. Every rank must call it. */
+  finalize(timeoutMs: number): Promise<void>
+  /** Closes at once, dropping undelivered messages (error paths). */
+  close(): void
+}

@@ -1,0 +1,37 @@
+/**
+ * Where a rank listens and how a peer picks the address to reach it: ipc:// between ranks on one host
+ * (socket files in the job's private directory), tcp:// across hosts. We always bind with port `*` and
+ * publish what ZeroMQ actually bound (`lastEndpoint`), never guessing a free port.
+ */
+import { join } from 'node:path'
+
+/** What a rank publishes to the others through the rendezvous store. */
+export interface PeerAddress {
+  rank: number
+  host: string
+  pid: number
+  ipc?: string
+  tcp?: string
+}
+
+export type TransportKind = 'auto' | 'ipc' | 'tcp'
+
+/** Endpoints to bind: ipc when a job directory exists and ipc is allowed, tcp when it may be needed. */
+export function bindEndpoints(opts: {
+  rank: number
+  jobDir?: string
+  kind: TransportKind
+  multiHost: boolean
+  tcpAddress: string
+}): string[] {
+  const out: string[] = []
+  if (opts.jobDir && opts.kind !== 'tcp') out.push(`ipc://${join(opts.jobDir, `rank-${opts.rank}.sock`)}`)
+  if (opts.kind === 'tcp' || opts.multiHost || !opts.jobDir) out.push(`tcp://${opts.tcpAddress}:*`)
+  return out
+}
+
+/** The endpoint to connect to for `peer`: its ipc socket if it is on our host, else its tcp one. */
+export function chooseEndpoint(me: PeerAddress, peer: PeerAddress, kind: TransportKind): string | undefined {
+  if (kind !== 'tcp' && peer.ipc && peer.host === me.host) return peer.ipc
+  return peer.tcp ?? (kind !== 'tcp' ? peer.ipc : undefined)
+}

@@ -1,0 +1,289 @@
+/**
+ * ZeroMQ transport. Each rank binds one PULL socket (ipc:// and/or tcp://) and connects one PUSH socket to
+ * every peer, so each ordered pair of ranks has its own FIFO pipe and its own send queue.
+ *
+ * Protocol, per message:
+ * 1. Small messages (<= COPY_MAX_BYTES) are copied into a fresh buffer and `send` resolves at once (eager).
+ * 2. Larger ones are sent from the caller's memory, zero-copy, as segments of `segmentBytes` (several
+ *    segments in flight go much faster than one huge frame through zeromq.js, see shared/anchors). The
+ *    receiver reassembles them and replies with an ACK; `send` resolves on the ACK, because ZeroMQ reads the
+ *    caller's memory until the bytes are written out and the caller must not change them before.
+ * 3. `finalize` sends FIN to every peer after all data and waits for FIN from every peer: per-pair FIFO order
+ *    means that all of a peer's messages have arrived when its FIN has.
+ */
+import * as zmq from 'zeromq'
+import { FinalizedError, TransportError, TimeoutError } from '../../errors.ts'
+import {
+  decodeHeader,
+  encodeHeader,
+  FLAG_WANT_ACK,
+  KIND_ACK,
+  KIND_CONT,
+  KIND_DATA,
+  KIND_FIN,
+  type Header,
+} from '../framing.ts'
+import { Matcher, type Message } from '../matcher.ts'
+import type { Transport } from '../transport.ts'
+import { bindEndpoints, chooseEndpoint, type PeerAddress, type TransportKind } from './endpoints.ts'
+import { SendQueue } from './send-queue.ts'
+
+/** Messages up to this size are copied and sent eagerly; larger ones are zero-copy and acknowledged. */
+export const COPY_MAX_BYTES = 64 * 1024
+/** Default size of one segment of a large message. */
+export const DEFAULT_SEGMENT_BYTES = 1024 * 1024
+/** How long closing sockets may keep trying to deliver queued frames. */
+const LINGER_MS = 2000
+
+const EMPTY = Buffer.alloc(0)
+
+export interface ZmqTransportOptions {
+  rank: number
+  size: number
+  host: string
+  /** Private per-job directory for ipc socket files. */
+  jobDir?: string
+  kind?: TransportKind
+  multiHost?: boolean
+  /** Address to bind tcp:// on (default 127.0.0.1). */
+  tcpAddress?: string
+  segmentBytes?: number
+}
+
+interface Assembly {
+  header: Header
+  buf: Buffer
+  offset: number
+}
+
+interface PendingAck {
+  resolve: () => void
+  reject: (e: Error) => void
+}
+
+export class ZmqTransport implements Transport {
+  readonly rank: number
+  readonly size: number
+  /** What this rank publishes for its peers. */
+  readonly address: PeerAddress
+  /** Frames dropped because they were malformed (counted, never fatal). */
+  droppedFrames = 0
+
+  private readonly kind: TransportKind
+  private readonly segmentBytes: number
+  private readonly pull: zmq.Pull | undefined
+  private readonly pushes: (zmq.Push | undefined)[] = []
+  private readonly queues: (SendQueue | undefined)[] = []
+  private readonly nextSeq: Uint32Array
+  private readonly assembling: (Assembly | undefined)[] = []
+  private readonly acks = new Map<number, PendingAck>()
+  private readonly matcher = new Matcher()
+  private readonly finsFrom = new Set<number>()
+  private finWaiter: (() => void) | undefined
+  private failure: Error | undefined
+  private closed = false
+
+  private constructor(opts: ZmqTransportOptions, pull: zmq.Pull | undefined, address: PeerAddress) {
+    this.rank = opts.rank
+    this.size = opts.size
+    this.kind = opts.kind ?? 'auto'
+    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES
+    this.pull = pull
+    this.address = address
+    this.nextSeq = new Uint32Array(opts.size)
+    if (pull) void this.receiveLoop(pull)
+  }
+
+  /** Binds this rank's receive socket. A world of one binds nothing. */
+  static async create(opts: ZmqTransportOptions): Promise<ZmqTransport> {
+    const address: PeerAddress = { rank: opts.rank, host: opts.host, pid: process.pid }
+    if (opts.size === 1) return new ZmqTransport(opts, undefined, address)
+    const pull = new zmq.Pull({ receiveHighWaterMark: 0, linger: 0 })
+    const endpoints = bindEndpoints({
+      rank: opts.rank,
+      jobDir: opts.jobDir,
+      kind: opts.kind ?? 'auto',
+      multiHost: opts.multiHost ?? false,
+      tcpAddress: opts.tcpAddress ?? '127.0.0.1',
+    })
+    try {
+      for (const ep of endpoints) {
+        await pull.bind(ep)
+        const bound = pull.lastEndpoint ?? ep
+        if (bound.startsWith('ipc://')) address.ipc = bound
+        else address.tcp = bound
+      }
+    } catch (err) {
+      pull.close()
+      throw new TransportError(
+        `rank ${opts.rank}: could not listen on ${endpoints.join(', ')}: ${(err as Error).message}`,
+        { cause: err },
+      )
+    }
+    return new ZmqTransport(opts, pull, address)
+  }
+
+  /** Connects a PUSH socket to every peer. `peers[r]` is rank r's published address. */
+  connect(peers: PeerAddress[]): void {
+    for (const peer of peers) {
+      if (peer.rank === this.rank) continue
+      const endpoint = chooseEndpoint(this.address, peer, this.kind)
+      if (!endpoint) {
+        throw new TransportError(
+          `rank ${this.rank}: no way to reach rank ${peer.rank} on host ${peer.host} ` +
+            `(it published ${JSON.stringify(peer)}); set TSRUN_TRANSPORT=tcp for ranks on different hosts`,
+        )
+      }
+      const push = new zmq.Push({ sendHighWaterMark: 0, linger: LINGER_MS })
+      push.connect(endpoint)
+      this.pushes[peer.rank] = push
+      this.queues[peer.rank] = new SendQueue(push, (err) =>
+        this.fail(new TransportError(`rank ${this.rank}: sending to rank ${peer.rank} failed: ${err.message}`, { cause: err })),
+      )
+    }
+  }
+
+  send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure)
+    const bytes = payload.byteLength
+    if (peer === this.rank) {
+      // To ourselves: a copy, so the caller may reuse its buffer at once, as with any small send.
+      this.matcher.deliver({ commId, source: this.rank, tag, dtype, payload: payload.slice() })
+      return Promise.resolve()
+    }
+    const queue = this.queues[peer]!
+    const seq = this.nextSeq[peer]++
+    const wantAck = bytes > COPY_MAX_BYTES
+    const header: Header = { commId, tag, source: this.rank, dtype, kind: KIND_DATA, flags: 0, seq, bytes }
+    if (!wantAck) {
+      queue.push([encodeHeader(header), bytes === 0 ? EMPTY : Buffer.from(payload)])
+      return Promise.resolve()
+    }
+    header.flags = FLAG_WANT_ACK
+    const view = Buffer.from(payload.buffer, payload.byteOffset, bytes)
+    const seg = this.segmentBytes
+    queue.push([encodeHeader(header), view.subarray(0, seg)])
+    if (bytes > seg) {
+      header.kind = KIND_CONT
+      const cont = encodeHeader(header)
+      for (let off = seg; off < bytes; off += seg) queue.push([cont, view.subarray(off, off + seg)])
+    }
+    return new Promise((resolve, reject) => this.acks.set(peer * 2 ** 32 + seq, { resolve, reject }))
+  }
+
+  recv(commId: number, source: number, tag: number, timeoutMs?: number, describeWait?: () => string): Promise<Message> {
+    return this.matcher.receive(commId, source, tag, timeoutMs, describeWait)
+  }
+
+  async finalize(timeoutMs: number): Promise<void> {
+    if (this.closed) return
+    const fin = encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_FIN, flags: 0, seq: 0, bytes: 0 })
+    for (const q of this.queues) q?.push([fin, EMPTY])
+    if (this.finsFrom.size < this.size - 1 && !this.failure) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const missing = [...Array(this.size).keys()].filter((r) => r !== this.rank && !this.finsFrom.has(r))
+          reject(
+            new TimeoutError(
+              `rank ${this.rank}: finalize waited ${timeoutMs} ms for ranks [${missing.join(', ')}], which have not ` +
+                `called finalize(); every rank must call it (or set TSRUN_FINALIZE_TIMEOUT to wait longer)`,
+            ),
+          )
+        }, timeoutMs)
+        this.finWaiter = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    await Promise.all(this.queues.map((q) => q?.drained()))
+    this.close()
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.pull?.close()
+    for (const p of this.pushes) p?.close()
+    const err = this.failure ?? new FinalizedError(`rank ${this.rank}: the transport is closed (after finalize)`)
+    this.matcher.fail(err)
+    for (const a of this.acks.values()) a.reject(err)
+    this.acks.clear()
+  }
+
+  /** Fails every pending and later operation with `err`. */
+  fail(err: Error): void {
+    if (this.failure) return
+    this.failure = err
+    this.matcher.fail(err)
+    for (const a of this.acks.values()) a.reject(err)
+    this.acks.clear()
+  }
+
+  private async receiveLoop(pull: zmq.Pull): Promise<void> {
+    for (;;) {
+      let frames: Buffer[]
+      try {
+        frames = await pull.receive()
+      } catch (err) {
+        if (!this.closed) this.fail(new TransportError(`rank ${this.rank}: receive failed: ${(err as Error).message}`, { cause: err }))
+        return
+      }
+      this.onFrames(frames)
+    }
+  }
+
+  private onFrames(frames: Buffer[]): void {
+    if (frames.length !== 2) return this.drop()
+    const h = decodeHeader(frames[0], this.size)
+    if (typeof h === 'string') return this.drop()
+    const payload = frames[1]
+    switch (h.kind) {
+      case KIND_DATA:
+        if (payload.length === h.bytes) return this.complete(h, payload)
+        if (payload.length > h.bytes || this.assembling[h.source]) return this.drop()
+        try {
+          const buf = Buffer.allocUnsafe(h.bytes)
+          payload.copy(buf, 0)
+          this.assembling[h.source] = { header: h, buf, offset: payload.length }
+        } catch {
+          this.drop()
+        }
+        return
+      case KIND_CONT: {
+        const a = this.assembling[h.source]
+        if (!a || a.header.seq !== h.seq || a.offset + payload.length > a.buf.length) return this.drop()
+        payload.copy(a.buf, a.offset)
+        a.offset += payload.length
+        if (a.offset === a.buf.length) {
+          this.assembling[h.source] = undefined
+          this.complete(a.header, a.buf)
+        }
+        return
+      }
+      case KIND_ACK: {
+        const key = h.source * 2 ** 32 + h.seq
+        const pending = this.acks.get(key)
+        if (!pending) return this.drop()
+        this.acks.delete(key)
+        return pending.resolve()
+      }
+      case KIND_FIN:
+        this.finsFrom.add(h.source)
+        if (this.finsFrom.size === this.size - 1) this.finWaiter?.()
+        return
+    }
+  }
+
+  private complete(h: Header, payload: Buffer): void {
+    if (h.flags & FLAG_WANT_ACK) {
+      const ack = encodeHeader({ ...h, source: this.rank, kind: KIND_ACK, flags: 0, bytes: 0 })
+      this.queues[h.source]?.push([ack, EMPTY])
+    }
+    this.matcher.deliver({ commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload })
+  }
+
+  private drop(): void {
+    this.droppedFrames++
+  }
+}
