@@ -1,0 +1,104 @@
+import { expect, test } from 'vitest'
+import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
+
+test.each([2, 4])('a rank that exits 3 ends all %i ranks within 2 s; tsrun exits 3 and names it', async (np) => {
+  const failRank = np - 1
+  const run = await runRanks(np, 'exit-code.ts', { env: { FAIL_RANK: String(failRank), FAIL_CODE: '3' } })
+  expect(run.exitCode).toBe(3)
+  const fail = run.cases.find((c) => c.failAt)!
+  const stoppedAt = Date.now() - 0
+  expect(stoppedAt).toBeGreaterThan(fail.failAt)
+  expect(run.stderr).toMatch(new RegExp(`tsrun: rank ${failRank} \\(pid ${fail.pid}, host \\S+\\) exited with code 3; stopped the other ${np - 1} rank`))
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+test('the job ends within 2 s of the failure (measured from the failing rank to tsrun exit)', async () => {
+  let endedAt = 0
+  const run = await runRanks(3, 'exit-code.ts', {
+    env: { FAIL_RANK: '1', FAIL_CODE: '7' },
+    onStart: (child) => child.on('exit', () => (endedAt = Date.now())),
+  })
+  expect(run.exitCode).toBe(7)
+  const fail = run.cases.find((c) => c.failAt)!
+  expect(endedAt - fail.failAt).toBeLessThan(2000)
+})
+
+test('a rank killed by SIGKILL ends the job with 137 and a message naming the signal', async () => {
+  const run = await runRanks(3, 'exit-code.ts', { env: { FAIL_RANK: '0', FAIL_SIGNAL: 'SIGKILL' } })
+  expect(run.exitCode).toBe(137)
+  expect(run.stderr).toMatch(/tsrun: rank 0 \(pid \d+, host \S+\) was killed by SIGKILL; stopped the other 2 ranks/)
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+test('--timeout ends the job, exits 124 and names the ranks still running', async () => {
+  const run = await runRanks(2, 'sleep-forever.ts', { flags: ['--timeout', '3'], timeoutMs: 30_000 })
+  expect(run.exitCode).toBe(124)
+  expect(run.stderr).toMatch(/tsrun: job timed out after 3 s; ranks \[0, 1\] were still running; stopped them/)
+  expect(run.elapsedMs).toBeLessThan(10_000)
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+/** Sends `signal` to tsrun once every rank printed ready; again after `againMs` if given. */
+function signalWhenReady(np: number, signal: NodeJS.Signals, againMs?: number) {
+  return (child: import('node:child_process').ChildProcess, output: () => string) => {
+    const poll = setInterval(() => {
+      if ((output().match(/"ready"/g) ?? []).length < np) return
+      clearInterval(poll)
+      child.kill(signal)
+      if (againMs !== undefined) setTimeout(() => child.kill(signal), againMs)
+    }, 50)
+    child.on('exit', () => clearInterval(poll))
+  }
+}
+
+test('Ctrl-C (SIGINT) is forwarded to every rank; tsrun exits 130', async () => {
+  const run = await runRanks(3, 'sleep-forever.ts', { onStart: signalWhenReady(3, 'SIGINT'), timeoutMs: 30_000 })
+  expect(run.exitCode).toBe(130)
+  expect(run.stderr).toMatch(/tsrun: received SIGINT; forwarded it to 3 ranks/)
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+test('ranks that ignore Ctrl-C are killed by a second Ctrl-C at once', async () => {
+  let first = 0
+  let ended = 0
+  const run = await runRanks(2, 'sleep-forever.ts', {
+    env: { IGNORE_SIGINT: '1' },
+    onStart: (child, output) => {
+      signalWhenReady(2, 'SIGINT', 500)(child, output)
+      child.on('exit', () => (ended = Date.now()))
+      const t = setInterval(() => {
+        if (/ignores SIGINT/.test(output())) {
+          first ||= Date.now()
+          clearInterval(t)
+        }
+      }, 20)
+    },
+    timeoutMs: 30_000,
+  })
+  expect(run.stdout).toMatch(/ignores SIGINT/)
+  expect(run.stderr).toMatch(/received SIGINT again; killing 2 ranks now/)
+  expect(run.exitCode).toBe(130)
+  expect(ended - first).toBeLessThan(2500) // well before the 3 s grace
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+test('SIGTERM to tsrun is forwarded and ends the job with 143', async () => {
+  const run = await runRanks(2, 'sleep-forever.ts', { onStart: signalWhenReady(2, 'SIGTERM'), timeoutMs: 30_000 })
+  expect(run.exitCode).toBe(143)
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+test('no orphans: when tsrun is killed with SIGKILL, ranks and their children die too', async () => {
+  const run = await runRanks(3, 'sleep-forever.ts', { env: { GRANDCHILD: '1' }, onStart: signalWhenReady(3, 'SIGKILL'), timeoutMs: 30_000 })
+  expect(run.signal).toBe('SIGKILL')
+  expect(run.cases.filter((c) => c.grandchild)).toHaveLength(3)
+  // Ranks notice within their 250 ms watchdog period and kill their process groups.
+  expect(await leftoversAfter(run.mark, 3000)).toEqual([])
+})
+
+test('no orphans: when a rank fails, the children that ranks started die too', async () => {
+  const run = await runRanks(3, 'sleep-forever.ts', { env: { GRANDCHILD: '1' }, flags: ['--timeout', '4'], timeoutMs: 30_000 })
+  expect(run.exitCode).toBe(124)
+  expect(run.cases.filter((c) => c.grandchild)).toHaveLength(3)
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})

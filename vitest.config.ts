@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config'
+
+// Tests that start real ranks cannot share a 2-core machine with each other: they run one file at a time.
+const serial = { pool: 'forks' as const, fileParallelism: false, testTimeout: 90_000, hookTimeout: 60_000 }
+
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
+      { test: { name: 'ranks', include: ['test/ranks/**/*.test.ts'], ...serial } },
+      { test: { name: 'failure', include: ['test/failure/**/*.test.ts'], ...serial } },
+      { test: { name: 'cluster', include: ['test/cluster/**/*.test.ts'], ...serial, testTimeout: 180_000 } },
+    ],
+  },
+})
