@@ -13,9 +13,13 @@ export interface RankProcess {
   kill(signal: NodeJS.Signals): void
 }
 
-/** Node arguments that let a rank run TypeScript and watch for the launcher's death. */
+/**
+ * Node arguments that let a rank run TypeScript and watch for the launcher's death, plus TSRUN_NODE_ARGS
+ * (space-separated; for flags that NODE_OPTIONS refuses, such as --cpu-prof).
+ */
 export function rankNodeArgs(): string[] {
-  return ['--import', import.meta.resolve('tsx'), '--import', import.meta.resolve('./rank-preload.mjs')]
+  const extra = (process.env.TSRUN_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  return [...extra, '--import', import.meta.resolve('tsx'), '--import', import.meta.resolve('./rank-preload.mjs')]
 }
 
 export function spawnLocal(slot: Slot, script: string, args: string[], env: NodeJS.ProcessEnv, withStdin: boolean): RankProcess {

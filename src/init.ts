@@ -103,6 +103,7 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     kind: env.transport,
     multiHost: env.multiHost,
     tcpAddress: env.tcpAddress,
+    segmentBytes: env.segmentBytes,
   })
   let store: StoreClient | undefined
   try {

@@ -30,6 +30,8 @@ export interface JobEnv {
   tcpAddress: string
   rendezvousTimeoutMs: number
   finalizeTimeoutMs: number
+  /** Segment size of large messages (TSRUN_SEGMENT_BYTES). */
+  segmentBytes?: number
 }
 
 type Env = Record<string, string | undefined>
@@ -68,6 +70,7 @@ export function readJobEnv(env: Env = process.env): JobEnv {
     transport: (env.TSRUN_TRANSPORT ?? 'auto') as TransportKind,
     rendezvousTimeoutMs: seconds(env, 'TSRUN_RENDEZVOUS_TIMEOUT', DEFAULT_RENDEZVOUS_TIMEOUT_MS),
     finalizeTimeoutMs: seconds(env, 'TSRUN_FINALIZE_TIMEOUT', DEFAULT_FINALIZE_TIMEOUT_MS),
+    segmentBytes: env.TSRUN_SEGMENT_BYTES ? int(env, 'TSRUN_SEGMENT_BYTES', 1024) : undefined,
   }
   if (!['auto', 'ipc', 'tcp'].includes(common.transport)) {
     throw new UsageError(`TSRUN_TRANSPORT must be auto, ipc or tcp, got '${common.transport}'`)

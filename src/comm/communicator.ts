@@ -19,6 +19,15 @@ export interface P2POptions {
   timeoutMs?: number
 }
 
+/** Options of `recv`. */
+export interface RecvOptions extends P2POptions {
+  /**
+   * Receive into this array instead of a new one (MPI style; the fast path for large messages: no allocation,
+   * segments land in place). It must be at least as large as the message; `data` is then a view of it.
+   */
+  into?: Sendable
+}
+
 /** What `recv` resolves to. */
 export interface Received<T = Sendable> {
   /** The payload, with the sender's element type and length. */
@@ -86,10 +95,11 @@ export class Communicator {
    * const { data, source } = await world.recv(ANY_SOURCE, { tag: 7 })
    * // data is a Float64Array if the sender sent one
    * ```
-   * @throws UsageError for a bad source or tag; TimeoutError after `timeoutMs`.
+   * @throws UsageError for a bad source or tag, or an `into` smaller than the message; TimeoutError after `timeoutMs`.
    */
-  async recv(source: number = ANY_SOURCE, options: P2POptions = {}): Promise<Received> {
-    const m = await this.recvRaw(source, options)
+  async recv(source: number = ANY_SOURCE, options: RecvOptions = {}): Promise<Received> {
+    const into = options.into === undefined ? undefined : (dtypeOf(options.into, 'into'), asBytes(options.into))
+    const m = await this.recvRaw(source, options, into)
     return { data: viewAs(m.dtype, m.payload), source: this.rankOf(m.source), tag: m.tag }
   }
 
@@ -149,7 +159,7 @@ export class Communicator {
     return tag
   }
 
-  private recvRaw(source: number, options: P2POptions) {
+  private recvRaw(source: number, options: P2POptions, into?: Uint8Array) {
     this.checkUsable()
     if (source !== ANY_SOURCE) this.checkRank(source, 'source')
     const tag = this.checkTag(options.tag ?? ANY_TAG, true)
@@ -158,10 +168,13 @@ export class Communicator {
     if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
       throw new UsageError(`timeoutMs must be a number >= 0, got ${describe(timeoutMs)}`)
     }
-    return this.world.transport.recv(this.commId, from, tag, timeoutMs, () =>
-      `rank ${this.rank} of ${this.name}: recv from ${source === ANY_SOURCE ? 'any rank' : `rank ${source}`} ` +
+    return this.world.transport.recv(this.commId, from, tag, {
+      timeoutMs,
+      into,
+      describeWait: () =>
+        `rank ${this.rank} of ${this.name}: recv from ${source === ANY_SOURCE ? 'any rank' : `rank ${source}`} ` +
         `with ${tag === ANY_TAG ? 'any tag' : `tag ${tag}`} timed out after ${timeoutMs} ms`,
-    )
+    })
   }
 }
 

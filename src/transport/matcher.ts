@@ -3,8 +3,12 @@
  * arrives before its receive waits in the unexpected queue; wildcards take the earliest matching message;
  * receives are served in the order they were posted, so two messages between the same pair with the same tag
  * are received in the order they were sent.
+ *
+ * A receive may name a buffer (`into`). A transport that gets the first segment of a large message claims the
+ * matching receive at once (`claim`) and writes the segments straight into that buffer: no allocation and no
+ * second copy on the hot path.
  */
-import { TimeoutError } from '../errors.ts'
+import { TimeoutError, UsageError } from '../errors.ts'
 
 /** Receive from any source (MPI_ANY_SOURCE). */
 export const ANY_SOURCE = -1
@@ -20,21 +24,47 @@ export interface Message {
   payload: Uint8Array
 }
 
-interface Posted {
+export interface ReceiveOptions {
+  timeoutMs?: number
+  /** Write the message here; the resolved payload is a view of its first `bytes` bytes. */
+  into?: Uint8Array
+  /** Builds the timeout message lazily, so the hot path builds no strings. */
+  describeWait?: () => string
+}
+
+/** A posted receive, as a transport sees it after `claim`. */
+export interface Posted {
   commId: number
   source: number
   tag: number
+  into: Uint8Array | undefined
   resolve: (m: Message) => void
   reject: (e: Error) => void
   timer?: NodeJS.Timeout
 }
 
-function matches(commId: number, source: number, tag: number, m: Message): boolean {
+function matches(commId: number, source: number, tag: number, m: { commId: number; source: number; tag: number }): boolean {
   return (
     m.commId === commId &&
     (source === ANY_SOURCE || source === m.source) &&
     (tag === ANY_TAG ? m.tag >= 0 : tag === m.tag)
   )
+}
+
+/** Completes `p` with `m`, copying into its buffer when it has one. */
+export function fulfil(p: Posted, m: Message): void {
+  if (!p.into) return p.resolve(m)
+  if (p.into.byteLength < m.payload.byteLength) {
+    return p.reject(
+      new UsageError(
+        `receive buffer of ${p.into.byteLength} bytes is smaller than the message of ${m.payload.byteLength} bytes ` +
+          `from world rank ${m.source} (tag ${m.tag}); the message was dropped`,
+      ),
+    )
+  }
+  const dest = p.into.byteLength === m.payload.byteLength ? p.into : p.into.subarray(0, m.payload.byteLength)
+  if (dest !== m.payload) dest.set(m.payload)
+  p.resolve({ ...m, payload: dest })
 }
 
 export class Matcher {
@@ -44,32 +74,35 @@ export class Matcher {
 
   /** Hands an arrived message to the oldest matching receive, or queues it. */
   deliver(m: Message): void {
-    const i = this.posted.findIndex((p) => matches(p.commId, p.source, p.tag, m))
-    if (i < 0) {
-      this.unexpected.push(m)
-      return
-    }
+    const p = this.claim(m.commId, m.source, m.tag)
+    if (p) fulfil(p, m)
+    else this.unexpected.push(m)
+  }
+
+  /** Removes and returns the oldest posted receive that a message with this envelope would match. */
+  claim(commId: number, source: number, tag: number): Posted | undefined {
+    const env = { commId, source, tag }
+    const i = this.posted.findIndex((p) => matches(p.commId, p.source, p.tag, env))
+    if (i < 0) return undefined
     const p = this.posted[i]
     this.posted.splice(i, 1)
     if (p.timer) clearTimeout(p.timer)
-    p.resolve(m)
+    return p
   }
 
-  /**
-   * Resolves with the earliest matching message. `describeWait` builds the timeout message lazily, so the
-   * hot path builds no strings.
-   */
-  receive(commId: number, source: number, tag: number, timeoutMs?: number, describeWait?: () => string): Promise<Message> {
+  /** Resolves with the earliest matching message. */
+  receive(commId: number, source: number, tag: number, opts: ReceiveOptions = {}): Promise<Message> {
     if (this.failure) return Promise.reject(this.failure)
     const i = this.unexpected.findIndex((m) => matches(commId, source, tag, m))
-    if (i >= 0) return Promise.resolve(this.unexpected.splice(i, 1)[0])
     return new Promise((resolve, reject) => {
-      const p: Posted = { commId, source, tag, resolve, reject }
+      const p: Posted = { commId, source, tag, into: opts.into, resolve, reject }
+      if (i >= 0) return fulfil(p, this.unexpected.splice(i, 1)[0])
+      const { timeoutMs } = opts
       if (timeoutMs !== undefined && timeoutMs >= 0 && Number.isFinite(timeoutMs)) {
         p.timer = setTimeout(() => {
           const j = this.posted.indexOf(p)
           if (j >= 0) this.posted.splice(j, 1)
-          reject(new TimeoutError(describeWait ? describeWait() : `receive timed out after ${timeoutMs} ms`))
+          reject(new TimeoutError(opts.describeWait ? opts.describeWait() : `receive timed out after ${timeoutMs} ms`))
         }, timeoutMs)
       }
       this.posted.push(p)

@@ -2,7 +2,7 @@
  * The interface that communicators, collectives and the bootstrap see. Only transport/zmq/ knows ZeroMQ;
  * another transport (shared memory, TCP without ZeroMQ) would implement the same contract.
  */
-import type { Message } from './matcher.ts'
+import type { Message, ReceiveOptions } from './matcher.ts'
 
 export interface Transport {
   /** This process's rank in the world. */
@@ -14,8 +14,11 @@ export interface Transport {
    * messages (copied), after the receiver acknowledged it for large ones (sent from the caller's memory).
    */
   send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array): Promise<void>
-  /** Resolves with the earliest message that matches; ANY_SOURCE / ANY_TAG are wildcards. */
-  recv(commId: number, source: number, tag: number, timeoutMs?: number, describeWait?: () => string): Promise<Message>
+  /**
+   * Resolves with the earliest message that matches; ANY_SOURCE / ANY_TAG are wildcards. With `into`, the
+   * message is written into that buffer and the payload is a view of it.
+   */
+  recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message>
   /** Collective: delivers everything sent so far, then closes. Every rank must call it. */
   finalize(timeoutMs: number): Promise<void>
   /** Closes at once, dropping undelivered messages (error paths). */

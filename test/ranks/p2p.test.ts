@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
 import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
-const CASES = 11 // cases per rank in fixtures/p2p-cases.ts
+const CASES = 12 // cases per rank in fixtures/p2p-cases.ts
 
 test.each([1, 2, 3, 4])('point-to-point matrix on %i ranks: ring, wildcards, order, 0 B, 64 MiB, objects, types, errors', async (np) => {
   const run = await runRanks(np, 'p2p-cases.ts', { timeoutMs: 60_000 })

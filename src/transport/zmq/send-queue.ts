@@ -10,45 +10,48 @@ export class SendQueue {
   private readonly onError: (err: Error) => void
   private items: Buffer[][] = []
   private head = 0
-  private running = false
+  private busy = false
   private idleWaiters: (() => void)[] = []
+  private readonly next = () => this.pump()
+  private readonly failed = (err: Error) => {
+    this.items = []
+    this.head = 0
+    this.busy = false
+    this.onError(err)
+    this.wakeIdle()
+  }
 
   constructor(socket: zmq.Writable, onError: (err: Error) => void) {
     this.socket = socket
     this.onError = onError
   }
 
-  /** Queues one multipart message. */
+  /** Queues one multipart message; an idle queue hands it to ZeroMQ synchronously. */
   push(frames: Buffer[]): void {
     this.items.push(frames)
-    if (!this.running) void this.run()
+    if (!this.busy) this.pump()
   }
 
   /** Resolves once every pushed message has been handed to ZeroMQ. */
   drained(): Promise<void> {
-    if (!this.running) return Promise.resolve()
+    if (!this.busy) return Promise.resolve()
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
-  private async run(): Promise<void> {
-    this.running = true
-    try {
-      while (this.head < this.items.length) {
-        const frames = this.items[this.head]
-        this.items[this.head++] = undefined as unknown as Buffer[]
-        await this.socket.send(frames)
-        if (this.head > 1024 && this.head * 2 > this.items.length) {
-          this.items = this.items.slice(this.head)
-          this.head = 0
-        }
-      }
-    } catch (err) {
-      this.onError(err as Error)
-    } finally {
+  private pump(): void {
+    if (this.head === this.items.length) {
       this.items = []
       this.head = 0
-      this.running = false
-      for (const w of this.idleWaiters.splice(0)) w()
+      this.busy = false
+      return this.wakeIdle()
     }
+    this.busy = true
+    const frames = this.items[this.head]
+    this.items[this.head++] = undefined as unknown as Buffer[]
+    this.socket.send(frames).then(this.next, this.failed)
+  }
+
+  private wakeIdle(): void {
+    if (this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w()
   }
 }

@@ -23,7 +23,7 @@ import {
   KIND_FIN,
   type Header,
 } from '../framing.ts'
-import { Matcher, type Message } from '../matcher.ts'
+import { fulfil, Matcher, type Message, type Posted, type ReceiveOptions } from '../matcher.ts'
 import type { Transport } from '../transport.ts'
 import { bindEndpoints, chooseEndpoint, type PeerAddress, type TransportKind } from './endpoints.ts'
 import { SendQueue } from './send-queue.ts'
@@ -52,8 +52,11 @@ export interface ZmqTransportOptions {
 
 interface Assembly {
   header: Header
-  buf: Buffer
+  /** Where the segments go: the claimed receive's buffer, or a fresh one for an unexpected message. */
+  buf: Uint8Array
   offset: number
+  /** The receive this message was matched with on its first segment, if one was posted. */
+  posted: Posted | undefined
 }
 
 interface PendingAck {
@@ -171,8 +174,8 @@ export class ZmqTransport implements Transport {
     return new Promise((resolve, reject) => this.acks.set(peer * 2 ** 32 + seq, { resolve, reject }))
   }
 
-  recv(commId: number, source: number, tag: number, timeoutMs?: number, describeWait?: () => string): Promise<Message> {
-    return this.matcher.receive(commId, source, tag, timeoutMs, describeWait)
+  recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message> {
+    return this.matcher.receive(commId, source, tag, opts)
   }
 
   async finalize(timeoutMs: number): Promise<void> {
@@ -239,25 +242,30 @@ export class ZmqTransport implements Transport {
     if (typeof h === 'string') return this.drop()
     const payload = frames[1]
     switch (h.kind) {
-      case KIND_DATA:
-        if (payload.length === h.bytes) return this.complete(h, payload)
+      case KIND_DATA: {
+        if (payload.length === h.bytes) return this.complete(h, payload, undefined)
         if (payload.length > h.bytes || this.assembling[h.source]) return this.drop()
+        // First segment of a large message: match it now, so the rest goes straight into the receive's buffer.
+        const posted = this.matcher.claim(h.commId, h.source, h.tag)
+        let buf: Uint8Array
         try {
-          const buf = Buffer.allocUnsafe(h.bytes)
-          payload.copy(buf, 0)
-          this.assembling[h.source] = { header: h, buf, offset: payload.length }
+          buf = posted?.into && posted.into.byteLength >= h.bytes ? posted.into.subarray(0, h.bytes) : Buffer.allocUnsafe(h.bytes)
         } catch {
-          this.drop()
+          posted?.reject(new TransportError(`rank ${this.rank}: no memory for a message of ${h.bytes} bytes from rank ${h.source}`))
+          return this.drop()
         }
+        buf.set(payload, 0)
+        this.assembling[h.source] = { header: h, buf, offset: payload.length, posted }
         return
+      }
       case KIND_CONT: {
         const a = this.assembling[h.source]
-        if (!a || a.header.seq !== h.seq || a.offset + payload.length > a.buf.length) return this.drop()
-        payload.copy(a.buf, a.offset)
+        if (!a || a.header.seq !== h.seq || a.offset + payload.length > a.buf.byteLength) return this.drop()
+        a.buf.set(payload, a.offset)
         a.offset += payload.length
-        if (a.offset === a.buf.length) {
+        if (a.offset === a.buf.byteLength) {
           this.assembling[h.source] = undefined
-          this.complete(a.header, a.buf)
+          this.complete(a.header, a.buf, a.posted)
         }
         return
       }
@@ -275,12 +283,14 @@ export class ZmqTransport implements Transport {
     }
   }
 
-  private complete(h: Header, payload: Buffer): void {
+  private complete(h: Header, payload: Uint8Array, posted: Posted | undefined): void {
     if (h.flags & FLAG_WANT_ACK) {
       const ack = encodeHeader({ ...h, source: this.rank, kind: KIND_ACK, flags: 0, bytes: 0 })
       this.queues[h.source]?.push([ack, EMPTY])
     }
-    this.matcher.deliver({ commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload })
+    const m: Message = { commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload }
+    if (posted) fulfil(posted, m)
+    else this.matcher.deliver(m)
   }
 
   private drop(): void {

@@ -1,0 +1,88 @@
+// The store over real ZeroMQ sockets on loopback (no ranks involved).
+import * as zmq from 'zeromq'
+import { afterEach, expect, test } from 'vitest'
+import { PrefixStore } from '../../../src/bootstrap/prefix-store.ts'
+import { StoreClient } from '../../../src/bootstrap/store-client.ts'
+import { StoreServer } from '../../../src/bootstrap/store-server.ts'
+import { StoreTimeoutError } from '../../../src/bootstrap/store.ts'
+
+const cleanups: (() => void)[] = []
+afterEach(() => cleanups.splice(0).forEach((f) => f()))
+
+async function setup(secret = 's3cret') {
+  const server = await StoreServer.start({ endpoint: 'tcp://127.0.0.1:*', secret })
+  const client = new StoreClient(server.endpoint, secret)
+  cleanups.push(() => client.close(), () => server.close())
+  return { server, client }
+}
+
+test('set, get, add, and get waiting for a later set', async () => {
+  const { server, client } = await setup()
+  await client.set('a', 'one')
+  expect((await client.get('a', 1000)).toString()).toBe('one')
+  expect(await client.add('n', 2)).toBe(2)
+  expect(await client.add('n', 3)).toBe(5)
+  const other = new StoreClient(server.endpoint, 's3cret')
+  cleanups.push(() => other.close())
+  const later = client.get('b', 5000)
+  await other.set('b', new Uint8Array([1, 2, 3]))
+  expect([...(await later)]).toEqual([1, 2, 3])
+})
+
+test('wait reports exactly the keys still missing at the deadline', async () => {
+  const { client } = await setup()
+  await client.set('addr/0', 'x')
+  await client.set('addr/2', 'x')
+  const err = await client.wait(['addr/0', 'addr/1', 'addr/2', 'addr/3'], 100).catch((e) => e)
+  expect(err).toBeInstanceOf(StoreTimeoutError)
+  expect(err.missing).toEqual(['addr/1', 'addr/3'])
+})
+
+test('a prefix store keeps namespaces apart and strips its prefix from missing keys', async () => {
+  const { client } = await setup()
+  const a = new PrefixStore('job/a/', client)
+  const b = new PrefixStore('job/b/', client)
+  await a.set('k', 'A')
+  await b.set('k', 'B')
+  expect((await a.get('k', 100)).toString()).toBe('A')
+  expect((await b.get('k', 100)).toString()).toBe('B')
+  const err = await a.wait(['k', 'missing'], 50).catch((e) => e)
+  expect(err.missing).toEqual(['missing'])
+})
+
+test('a client with the wrong secret is refused', async () => {
+  const { server } = await setup('right')
+  const intruder = new StoreClient(server.endpoint, 'wrong')
+  cleanups.push(() => intruder.close())
+  await expect(intruder.set('x', 'y')).rejects.toThrow(/refused this job's secret/)
+  expect(server.rejected).toBe(1)
+})
+
+test('unknown commands and garbage frames get an error or are ignored; the store keeps working', async () => {
+  const { server, client } = await setup('k')
+  const raw = new zmq.Dealer({ linger: 0 })
+  raw.connect(server.endpoint)
+  cleanups.push(() => raw.close())
+  const id = Buffer.alloc(4)
+  await raw.send([id, Buffer.from('k'), Buffer.from('explode'), Buffer.from('x'), Buffer.alloc(0)])
+  const [, status, body] = await raw.receive()
+  expect(status.toString()).toBe('error')
+  expect(body.toString()).toMatch(/unknown store command 'explode'/)
+  await raw.send([Buffer.from('junk')])
+  await raw.send([id, Buffer.from('k'), Buffer.from('wait'), Buffer.from('not json'), Buffer.from('10')])
+  const [, status2] = await raw.receive()
+  expect(status2.toString()).toBe('error')
+  await client.set('still', 'fine')
+  expect((await client.get('still', 100)).toString()).toBe('fine')
+  expect(server.rejected).toBeGreaterThanOrEqual(2)
+})
+
+test('a store that does not answer becomes a clear error, not a hang', async () => {
+  // A bound socket that never replies.
+  const mute = new zmq.Router()
+  await mute.bind('tcp://127.0.0.1:*')
+  cleanups.push(() => mute.close())
+  const client = new StoreClient(mute.lastEndpoint!, 'x')
+  cleanups.push(() => client.close())
+  await expect(client.ping(200)).rejects.toThrow(/did not answer within 200 ms/)
+})
