@@ -46,11 +46,13 @@ const CONSTRUCTORS: (TypedArrayConstructor | undefined)[] = [
   BigUint64Array,
 ] as TypedArrayConstructor[]
 
+const UINT8 = 2
 const CODES = new Map<unknown, number>(CONSTRUCTORS.map((c, i) => [c, i]))
 
 /** Wire code of a sendable value; throws UsageError for anything else (DataView, plain arrays, Float16Array). */
 export function dtypeOf(data: unknown, what = 'data'): number {
   if (data instanceof ArrayBuffer) return DTYPE_ARRAYBUFFER
+  if (Buffer.isBuffer(data)) return UINT8 // Node's Buffer is a Uint8Array
   const code = data !== null && typeof data === 'object' ? CODES.get(data.constructor) : undefined
   if (code === undefined || code === 0) {
     throw new UsageError(

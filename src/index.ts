@@ -11,7 +11,17 @@
  * ```
  */
 export { init, WorldCommunicator, type InitOptions } from './init.ts'
-export { Communicator, ANY_SOURCE, ANY_TAG, MAX_TAG, type P2POptions, type RecvOptions, type Received } from './comm/communicator.ts'
+export {
+  Communicator,
+  ANY_SOURCE,
+  ANY_TAG,
+  MAX_TAG,
+  type P2POptions,
+  type RecvOptions,
+  type Received,
+  type CollectiveOptions,
+} from './comm/communicator.ts'
+export type { ReduceOp } from './collectives/reduce-ops.ts'
 export type { TypedArray, Sendable } from './dtype.ts'
 export {
   TsrunError,

@@ -3,10 +3,27 @@
  * `init()`; sub-communicators come from `split`. Point-to-point methods live here; each collective method
  * validates its arguments, picks an algorithm and runs it (comm/collectives.ts).
  */
-import { asBytes, describe, dtypeOf, DTYPE_JSON, viewAs, type Sendable } from '../dtype.ts'
+import { allgatherRingInPlace } from '../collectives/allgather-ring.ts'
+import { allreduceRecursiveDoubling } from '../collectives/allreduce-recursive-doubling.ts'
+import { allreduceRing } from '../collectives/allreduce-ring.ts'
+import { alltoallPairwise } from '../collectives/alltoall-pairwise.ts'
+import { barrierDissemination } from '../collectives/barrier-dissemination.ts'
+import { bcastBinomial } from '../collectives/bcast-binomial.ts'
+import { bcastScatterAllgather } from '../collectives/bcast-scatter-allgather.ts'
+import type { CollectiveContext } from '../collectives/context.ts'
+import { gatherBinomial } from '../collectives/gather-binomial.ts'
+import { blockRange, blockStart } from '../collectives/partition.ts'
+import { checkOp, type ReduceOp } from '../collectives/reduce-ops.ts'
+import { reduceBinomial } from '../collectives/reduce-binomial.ts'
+import { reduceScatterRingInPlace } from '../collectives/reduce-scatter-ring.ts'
+import { scatterBinomial } from '../collectives/scatter-binomial.ts'
+import { asBytes, describe, dtypeOf, DTYPE_JSON, viewAs, type Sendable, type TypedArray } from '../dtype.ts'
 import { FinalizedError, UsageError } from '../errors.ts'
 import { ANY_SOURCE, ANY_TAG } from '../transport/matcher.ts'
 import type { Transport } from '../transport/transport.ts'
+import { collectiveContext } from './collective-context.ts'
+import { ALLREDUCE_RING_MIN_BYTES, BCAST_SCATTER_ALLGATHER_MIN_BYTES, pick, type Candidate } from './select.ts'
+import { childCommId, TagSequence } from './tags.ts'
 
 /** Largest user tag. Negative tags are reserved for collectives. */
 export const MAX_TAG = 2 ** 30 - 1
@@ -27,6 +44,29 @@ export interface RecvOptions extends P2POptions {
    */
   into?: Sendable
 }
+
+/** Options of every collective (the last argument). */
+export interface CollectiveOptions {
+  /** Run this algorithm instead of the one the size table picks (e.g. "ring"). */
+  algorithm?: string
+  /** Segment size of pipelined algorithms in bytes (default 1 MiB); small values exercise multi-segment paths. */
+  segmentBytes?: number
+  /** Fail with TimeoutError when a step waits longer than this for a peer. */
+  timeoutMs?: number
+}
+
+type AllreduceFn = (ctx: CollectiveContext, data: TypedArray, op: ReduceOp, tag: number) => Promise<void>
+type BcastFn = (ctx: CollectiveContext, data: TypedArray, root: number, tag: number) => Promise<void>
+
+const ALLREDUCE: Candidate<AllreduceFn>[] = [
+  { name: 'recursive-doubling', enabled: (_size, bytes) => bytes < ALLREDUCE_RING_MIN_BYTES, run: allreduceRecursiveDoubling },
+  { name: 'ring', enabled: () => true, run: allreduceRing },
+]
+const BROADCAST: Candidate<BcastFn>[] = [
+  { name: 'scatter-allgather', enabled: (size, bytes) => size > 2 && bytes >= BCAST_SCATTER_ALLGATHER_MIN_BYTES, run: bcastScatterAllgather },
+  { name: 'binomial', enabled: () => true, run: bcastBinomial },
+]
+const only = <F>(name: string, run: F): Candidate<F>[] => [{ name, enabled: () => true, run }]
 
 /** What `recv` resolves to. */
 export interface Received<T = Sendable> {
@@ -57,6 +97,9 @@ export class Communicator {
   /** @internal */
   protected readonly world: World
   private readonly worldToRank: Map<number, number> | undefined
+  private readonly tags = new TagSequence()
+  private children = 0
+  private freed = false
 
   /** @internal Communicators come from init() and split(). */
   constructor(world: World, commId: number, members: readonly number[], rank: number, name: string) {
@@ -132,6 +175,351 @@ export class Communicator {
     return { value, source: this.rankOf(m.source), tag: m.tag }
   }
 
+  // ---------------------------------------------------------------- collectives on typed arrays
+
+  /**
+   * Waits until every rank of the communicator has called it.
+   *
+   * @example
+   * ```ts
+   * await world.barrier()
+   * ```
+   */
+  async barrier(options: CollectiveOptions = {}): Promise<void> {
+    const { ctx, tag } = this.begin('barrier', options)
+    pick('barrier', only('dissemination', 0), this.size, 0, options.algorithm)
+    await barrierDissemination(ctx, tag)
+  }
+
+  /**
+   * Copies `data` from `root` to every rank, in place. Resolves to `data`.
+   *
+   * @example
+   * ```ts
+   * const weights = new Float32Array(1000)
+   * if (world.rank === 0) weights.fill(0.5)
+   * await world.broadcast(weights, 0)        // every rank now holds 0.5s
+   * ```
+   * @throws UsageError for a bad root or data that is not a TypedArray.
+   */
+  async broadcast<T extends TypedArray>(data: T, root: number, options: CollectiveOptions = {}): Promise<T> {
+    this.checkTyped(data)
+    this.checkRank(root, 'root')
+    const algo = pick('broadcast', BROADCAST, this.size, data.byteLength, options.algorithm)
+    const { ctx, tag } = this.begin('broadcast', options)
+    await algo.run(ctx, data, root, tag)
+    return data
+  }
+
+  /**
+   * Combines `data` of every rank with `op`; the result lands in `data` on `root` (other ranks' `data` is
+   * left as it was).
+   *
+   * @example
+   * ```ts
+   * const counts = new Int32Array([localCount])
+   * await world.reduce(counts, 'sum', 0)    // rank 0: the total
+   * ```
+   */
+  async reduce<T extends TypedArray>(data: T, op: ReduceOp, root: number, options: CollectiveOptions = {}): Promise<T> {
+    this.checkTyped(data)
+    checkOp(op, data)
+    this.checkRank(root, 'root')
+    pick('reduce', only('binomial', 0), this.size, data.byteLength, options.algorithm)
+    const { ctx, tag } = this.begin('reduce', options)
+    await reduceBinomial(ctx, data, op, root, tag)
+    return data
+  }
+
+  /**
+   * Combines `data` of every rank with `op`, in place on every rank; all ranks get the same bits.
+   * Resolves to `data`.
+   *
+   * @example
+   * ```ts
+   * const grads = new Float32Array(1 << 20).fill(world.rank)
+   * await world.allreduce(grads, 'avg')      // every element: (0 + 1 + ... + size-1) / size
+   * ```
+   * @throws UsageError for an unknown op or one that does not fit the element type (avg on integers, bxor on floats).
+   */
+  async allreduce<T extends TypedArray>(data: T, op: ReduceOp, options: CollectiveOptions = {}): Promise<T> {
+    this.checkTyped(data)
+    checkOp(op, data)
+    const algo = pick('allreduce', ALLREDUCE, this.size, data.byteLength, options.algorithm)
+    const { ctx, tag } = this.begin('allreduce', options)
+    await algo.run(ctx, data, op, tag)
+    return data
+  }
+
+  /**
+   * Collects every rank's `data` on `root`: a new array of `size * data.length` elements in rank order
+   * there, `undefined` elsewhere. Every rank must pass the same length.
+   *
+   * @example
+   * ```ts
+   * const all = await world.gather(new Float64Array([loss]), 0)   // rank 0: one loss per rank
+   * ```
+   */
+  async gather<T extends TypedArray>(data: T, root: number, options: CollectiveOptions = {}): Promise<T | undefined> {
+    this.checkTyped(data)
+    this.checkRank(root, 'root')
+    pick('gather', only('binomial', 0), this.size, data.byteLength, options.algorithm)
+    const { ctx, tag } = this.begin('gather', options)
+    return (await gatherBinomial(ctx, data, root, tag)) as T | undefined
+  }
+
+  /**
+   * Every rank gets every rank's `data`: a new array of `size * data.length` elements in rank order.
+   *
+   * @example
+   * ```ts
+   * const all = await world.allgather(new Int32Array([world.rank]))   // [0, 1, 2, ...]
+   * ```
+   */
+  async allgather<T extends TypedArray>(data: T, options: CollectiveOptions = {}): Promise<T> {
+    this.checkTyped(data)
+    pick('allgather', only('ring', 0), this.size, data.byteLength, options.algorithm)
+    const n = data.length
+    const out = new (data.constructor as new (n: number) => T)(this.size * n)
+    out.set(data as any, this.rank * n)
+    const { ctx, tag } = this.begin('allgather', options)
+    await allgatherRingInPlace(ctx, out, tag, (r) => [r * n, (r + 1) * n])
+    return out
+  }
+
+  /**
+   * Splits `data` (on `root`: `size * n` elements) into `size` blocks of `n`; rank i gets block i. Other
+   * ranks may pass `undefined`; each resolves to a new array of its `n` elements.
+   *
+   * @example
+   * ```ts
+   * const shard = await world.scatter(world.rank === 0 ? allSamples : undefined, 0)
+   * ```
+   */
+  async scatter<T extends TypedArray>(data: T | undefined, root: number, options: CollectiveOptions = {}): Promise<T> {
+    this.checkRank(root, 'root')
+    if (this.rank === root) {
+      this.checkTyped(data)
+      if (data!.length % this.size !== 0) {
+        throw new UsageError(`scatter: the root's data must hold size * n elements (size ${this.size}), got ${describe(data)}`)
+      }
+    }
+    pick('scatter', only('binomial', 0), this.size, data?.byteLength ?? 0, options.algorithm)
+    const { ctx, tag } = this.begin('scatter', options)
+    return (await scatterBinomial(ctx, data, root, tag)) as T
+  }
+
+  /**
+   * Combines `data` of every rank with `op` and gives each rank its block of the result (blocks as even
+   * as possible; the first `length % size` ranks get one element more). `data` is used as scratch space.
+   *
+   * @example
+   * ```ts
+   * const mine = await world.reduceScatter(grads, 'sum')   // this rank's slice of the summed gradients
+   * ```
+   */
+  async reduceScatter<T extends TypedArray>(data: T, op: ReduceOp, options: CollectiveOptions = {}): Promise<T> {
+    this.checkTyped(data)
+    checkOp(op, data)
+    pick('reduceScatter', only('ring', 0), this.size, data.byteLength, options.algorithm)
+    const { ctx, tag } = this.begin('reduceScatter', options)
+    await reduceScatterRingInPlace(ctx, data, op, tag)
+    const [a, b] = blockRange(data.length, this.size, this.rank)
+    const mine = data.slice(a, b) as T
+    if (op === 'avg') for (let i = 0; i < mine.length; i++) (mine as unknown as Float64Array)[i] /= this.size
+    return mine
+  }
+
+  /**
+   * Block i of `data` (`data.length / size` elements) goes to rank i; resolves to the blocks received, in
+   * rank order.
+   *
+   * @example
+   * ```ts
+   * const received = await world.alltoall(new Int32Array(world.size).fill(world.rank))   // [0, 1, 2, ...]
+   * ```
+   * @throws UsageError when `data.length` is not a multiple of size.
+   */
+  async alltoall<T extends TypedArray>(data: T, options: CollectiveOptions = {}): Promise<T> {
+    this.checkTyped(data)
+    if (data.length % this.size !== 0) {
+      throw new UsageError(`alltoall: data.length must be a multiple of size ${this.size}, got ${describe(data)}`)
+    }
+    pick('alltoall', only('pairwise', 0), this.size, data.byteLength, options.algorithm)
+    const { ctx, tag } = this.begin('alltoall', options)
+    return (await alltoallPairwise(ctx, data, tag)) as T
+  }
+
+  // ---------------------------------------------------------------- collectives on JSON values
+
+  /**
+   * `value` from `root` to every rank (serialised as JSON).
+   *
+   * @example
+   * ```ts
+   * const config = await world.broadcastObject(world.rank === 0 ? loadConfig() : undefined, 0)
+   * ```
+   */
+  async broadcastObject<T>(value: T, root: number, options: CollectiveOptions = {}): Promise<T> {
+    this.checkRank(root, 'root')
+    const bytes = this.rank === root ? encodeJson(value) : undefined
+    const length = new Float64Array([bytes?.byteLength ?? 0])
+    await this.broadcast(length, root, options)
+    const buf = bytes ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(length[0])
+    await this.broadcast(buf, root, options)
+    return this.rank === root ? value : (decodeJson(buf) as T)
+  }
+
+  /**
+   * Every rank's `value` on `root`, as an array in rank order; `undefined` elsewhere.
+   *
+   * @example
+   * ```ts
+   * const stats = await world.gatherObject({ rank: world.rank, loss }, 0)
+   * ```
+   */
+  async gatherObject<T>(value: T, root: number, options: CollectiveOptions = {}): Promise<T[] | undefined> {
+    this.checkRank(root, 'root')
+    const bytes = encodeJson(value)
+    const { ctx, tag } = this.begin('gatherObject', options)
+    if (this.rank !== root) {
+      await ctx.send(root, tag, bytes as Uint8Array)
+      return undefined
+    }
+    const out: T[] = []
+    for (let r = 0; r < this.size; r++) out.push(r === root ? value : (decodeJson(await ctx.recvAny(r, tag) as Uint8Array) as T))
+    return out
+  }
+
+  /**
+   * Every rank's `value` on every rank, as an array in rank order.
+   *
+   * @example
+   * ```ts
+   * const hosts = await world.allgatherObject(world.host)
+   * ```
+   */
+  async allgatherObject<T>(value: T, options: CollectiveOptions = {}): Promise<T[]> {
+    const gathered = await this.gatherObject(value, 0, options)
+    return this.broadcastObject(gathered as T[], 0, options)
+  }
+
+  /**
+   * `values[i]` from `root` to rank i (root passes an array of `size` JSON values; others may pass undefined).
+   *
+   * @example
+   * ```ts
+   * const task = await world.scatterObject(world.rank === 0 ? tasks : undefined, 0)
+   * ```
+   */
+  async scatterObject<T>(values: T[] | undefined, root: number, options: CollectiveOptions = {}): Promise<T> {
+    this.checkRank(root, 'root')
+    if (this.rank === root && (!Array.isArray(values) || values.length !== this.size)) {
+      throw new UsageError(`scatterObject: the root must pass an array of ${this.size} values (one per rank), got ${describe(values)}`)
+    }
+    const { ctx, tag } = this.begin('scatterObject', options)
+    if (this.rank === root) {
+      await Promise.all(values!.map((v, r) => (r === root ? undefined : ctx.send(r, tag, encodeJson(v) as Uint8Array))))
+      return values![root]
+    }
+    return decodeJson(await ctx.recvAny(root, tag) as Uint8Array) as T
+  }
+
+  /**
+   * Combines every rank's `value` with `fn`, in rank order, on every rank (all get the same result).
+   *
+   * @example
+   * ```ts
+   * const merged = await world.allreduceObject(localCounts, (a, b) => mergeCounts(a, b))
+   * ```
+   */
+  async allreduceObject<T>(value: T, fn: (a: T, b: T) => T, options: CollectiveOptions = {}): Promise<T> {
+    if (typeof fn !== 'function') throw new UsageError(`allreduceObject needs a function (a, b) => combined, got ${describe(fn)}`)
+    const all = await this.allgatherObject(value, options)
+    return all.reduce(fn)
+  }
+
+  // ---------------------------------------------------------------- communicators
+
+  /**
+   * Collective: splits the communicator into groups by `color`; within a group ranks are ordered by `key`
+   * (then by rank here). Ranks passing `color` undefined get `null`.
+   *
+   * @example
+   * ```ts
+   * const group = await world.split(Math.floor(world.rank / 2))   // pairs of consecutive ranks
+   * await group!.allreduce(grads, 'sum')
+   * ```
+   */
+  async split(color: number | undefined, key: number = this.rank, options: CollectiveOptions = {}): Promise<Communicator | null> {
+    if (color !== undefined && (!Number.isInteger(color) || color < 0)) {
+      throw new UsageError(`split: color must be an integer >= 0 or undefined, got ${describe(color)}`)
+    }
+    if (!Number.isInteger(key)) throw new UsageError(`split: key must be an integer, got ${describe(key)}`)
+    const all = await this.allgather(new Float64Array([color ?? -1, key]), options)
+    const creation = this.children++
+    if (color === undefined) return null
+    const group: number[] = []
+    for (let r = 0; r < this.size; r++) if (all[2 * r] === color) group.push(r)
+    group.sort((a, b) => all[2 * a + 1] - all[2 * b + 1] || a - b)
+    return new Communicator(this.world, childCommId(this.commId, creation, color), group.map((r) => this.members[r]), group.indexOf(this.rank), `${this.name}.split(${color})`)
+  }
+
+  /**
+   * A new communicator with the same ranks, whose messages never mix with this one's (for a library).
+   * Every rank must call it, in the same order relative to other splits and dups.
+   *
+   * @example
+   * ```ts
+   * const libComm = world.dup()
+   * ```
+   */
+  dup(): Communicator {
+    this.checkUsable()
+    const creation = this.children++
+    return new Communicator(this.world, childCommId(this.commId, creation, 'dup'), this.members, this.rank, `${this.name}.dup()`)
+  }
+
+  /**
+   * Releases the communicator; using it afterwards throws FinalizedError.
+   *
+   * @example
+   * ```ts
+   * group.free()
+   * ```
+   */
+  free(): void {
+    this.freed = true
+  }
+
+  /** @internal Starts a collective: checks the communicator, takes a fresh tag, builds its context. */
+  protected begin(what: string, options: CollectiveOptions): { ctx: CollectiveContext; tag: number } {
+    this.checkUsable()
+    const { segmentBytes, timeoutMs } = options
+    if (segmentBytes !== undefined && !(Number.isInteger(segmentBytes) && segmentBytes > 0)) {
+      throw new UsageError(`segmentBytes must be a positive integer, got ${describe(segmentBytes)}`)
+    }
+    if (timeoutMs !== undefined && !(timeoutMs >= 0)) throw new UsageError(`timeoutMs must be a number >= 0, got ${describe(timeoutMs)}`)
+    const tag = this.tags.next()
+    const ctx = collectiveContext({
+      transport: this.world.transport,
+      commId: this.commId,
+      name: this.name,
+      rank: this.rank,
+      members: this.members,
+      what: `${what} #${this.tags.count}`,
+      segmentBytes,
+      timeoutMs,
+    })
+    return { ctx, tag }
+  }
+
+  private checkTyped(data: unknown): asserts data is TypedArray {
+    if (!ArrayBuffer.isView(data) || data instanceof DataView || dtypeOf(data) === 0) {
+      throw new UsageError(`data must be a TypedArray (Float32Array, Int32Array, ...), got ${describe(data)}`)
+    }
+  }
+
   /** @internal Rank in this communicator of a world rank. */
   rankOf(worldRank: number): number {
     return this.worldToRank ? this.worldToRank.get(worldRank)! : worldRank
@@ -139,6 +527,7 @@ export class Communicator {
 
   /** @internal */
   protected checkUsable(): void {
+    if (this.freed) throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after free()`)
     if (this.world.finalized) {
       throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after finalize(); make finalize() the last call`)
     }

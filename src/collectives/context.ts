@@ -1,0 +1,22 @@
+/**
+ * What an algorithm sees of a communicator: its rank and size, and tagged sends and receives of typed
+ * arrays to and from peers (ranks in the communicator). Algorithms never import the transport or the
+ * communicator, so each can be unit-tested against an in-memory context (test/helpers/memory-context.ts).
+ */
+import type { TypedArray } from '../dtype.ts'
+
+export interface CollectiveContext {
+  readonly rank: number
+  readonly size: number
+  /** Elements per segment for pipelined algorithms, for an element of `bytesPerElement` bytes. */
+  segmentElements(bytesPerElement: number): number
+  /** Sends `data`; resolves when `data` may be changed again. */
+  send(peer: number, tag: number, data: TypedArray): Promise<void>
+  /** Receives exactly `into.length` elements from `peer` into `into`. */
+  recv(peer: number, tag: number, into: TypedArray): Promise<void>
+  /** Receives a message of unknown length from `peer` (scatter's non-roots). */
+  recvAny(peer: number, tag: number): Promise<TypedArray>
+}
+
+/** Default segment size of pipelined algorithms (shared/anchors: 256 KiB - 1 MiB segments go fastest). */
+export const DEFAULT_SEGMENT_BYTES = 1024 * 1024

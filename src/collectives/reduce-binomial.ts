@@ -1,0 +1,31 @@
+/**
+ * Reduce to a root by binomial tree: each relative rank v combines what its children send (v + 2^k for
+ * 2^k < lowbit(v)) and sends the sum of its subtree to v - lowbit(v). Steps: ceil(log2 P). Bytes sent per
+ * rank: at most S. A non-root's `data` is left unchanged; inner ranks use one scratch copy.
+ */
+import type { TypedArray } from '../dtype.ts'
+import { binomialTree } from './bcast-binomial.ts'
+import type { CollectiveContext } from './context.ts'
+import { finishAvg, reduceInto, type ReduceOp } from './reduce-ops.ts'
+
+export async function reduceBinomial(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, root: number, tag: number): Promise<void> {
+  const { rank, size } = ctx
+  if (size === 1 || data.length === 0) return finishAvg(op, data, size)
+  const { parent, children } = binomialTree(rank, size, root)
+  const Ctor = data.constructor as new (n: number) => TypedArray
+  let acc = data
+  if (children.length > 0) {
+    if (parent >= 0) {
+      acc = new Ctor(data.length)
+      acc.set(data as any)
+    }
+    const tmp = new Ctor(data.length)
+    // Smallest subtree first: it is ready first. Combine in a fixed order, so the result does not depend on timing.
+    for (const c of [...children].reverse()) {
+      await ctx.recv(c, tag, tmp)
+      reduceInto(op, acc, tmp)
+    }
+  }
+  if (parent >= 0) await ctx.send(parent, tag, acc)
+  else finishAvg(op, data, size)
+}

@@ -1,0 +1,54 @@
+/** The CollectiveContext of a communicator: typed-array sends and receives between its ranks, on the transport. */
+import type { CollectiveContext } from '../collectives/context.ts'
+import { DEFAULT_SEGMENT_BYTES } from '../collectives/context.ts'
+import { asBytes, dtypeName, dtypeOf, viewAs, type TypedArray } from '../dtype.ts'
+import { CollectiveMismatchError, UsageError } from '../errors.ts'
+import type { Transport } from '../transport/transport.ts'
+
+export interface ContextSpec {
+  transport: Transport
+  commId: number
+  name: string
+  rank: number
+  members: readonly number[]
+  /** What is running, for error messages: "allreduce #3". */
+  what: string
+  segmentBytes?: number
+  timeoutMs?: number
+}
+
+export function collectiveContext(spec: ContextSpec): CollectiveContext {
+  const { transport, commId, members, rank } = spec
+  const segmentBytes = spec.segmentBytes ?? DEFAULT_SEGMENT_BYTES
+  const describeWait = (peer: number) => () =>
+    `rank ${rank} of ${spec.name}: ${spec.what} timed out after ${spec.timeoutMs} ms waiting for rank ${peer}; ` +
+    `is rank ${peer} still running, and did it call the same collective?`
+  return {
+    rank,
+    size: members.length,
+    segmentElements: (bytesPerElement) => Math.max(1, Math.floor(segmentBytes / bytesPerElement)),
+    send: (peer, tag, data) => transport.send(members[peer], commId, tag, dtypeOf(data), asBytes(data)),
+    async recv(peer, tag, into) {
+      try {
+        const m = await transport.recv(commId, members[peer], tag, { into: asBytes(into), timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })
+        if (m.payload.byteLength !== into.byteLength || m.dtype !== dtypeOf(into)) throw mismatch(spec, peer, into, m.payload.byteLength, m.dtype)
+      } catch (err) {
+        if (err instanceof UsageError) throw mismatch(spec, peer, into, undefined, undefined, err)
+        throw err
+      }
+    },
+    async recvAny(peer, tag) {
+      const m = await transport.recv(commId, members[peer], tag, { timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })
+      return viewAs(m.dtype, m.payload) as TypedArray
+    },
+  }
+}
+
+function mismatch(spec: ContextSpec, peer: number, into: TypedArray, gotBytes: number | undefined, gotDtype: number | undefined, cause?: Error) {
+  const got = gotBytes === undefined ? 'a larger message' : `${gotBytes} bytes of ${dtypeName(gotDtype!)}`
+  return new CollectiveMismatchError(
+    `rank ${spec.rank} of ${spec.name}: ${spec.what} expected ${into.byteLength} bytes of ${into.constructor.name} from rank ${peer} ` +
+      `but got ${got}; every rank must call the same collective with the same element type and length`,
+    { cause },
+  )
+}
