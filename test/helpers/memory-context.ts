@@ -1,0 +1,57 @@
+/**
+ * P collective contexts in one process, joined by in-memory mailboxes: runs an algorithm's schedule on all
+ * ranks at once without sockets, and counts what each rank sent. For unit tests of algorithms only; the
+ * real-rank tests (test/ranks) run the same algorithms over the real transport.
+ */
+import type { CollectiveContext } from '../../src/collectives/context.ts'
+import type { TypedArray } from '../../src/dtype.ts'
+
+export interface MemoryWorld {
+  contexts: CollectiveContext[]
+  /** Messages and elements sent by each rank. */
+  sent: { messages: number; elements: number }[]
+}
+
+export function memoryWorld(size: number, segmentBytes = 1 << 20): MemoryWorld {
+  const boxes = new Map<string, { queue: TypedArray[]; waiters: ((m: TypedArray) => void)[] }>()
+  const box = (src: number, dst: number, tag: number) => {
+    const k = `${src}>${dst}#${tag}`
+    let b = boxes.get(k)
+    if (!b) boxes.set(k, (b = { queue: [], waiters: [] }))
+    return b
+  }
+  const take = (src: number, dst: number, tag: number) => {
+    const b = box(src, dst, tag)
+    return b.queue.length > 0 ? Promise.resolve(b.queue.shift()!) : new Promise<TypedArray>((resolve) => b.waiters.push(resolve))
+  }
+  const sent = Array.from({ length: size }, () => ({ messages: 0, elements: 0 }))
+  const contexts = Array.from({ length: size }, (_, rank): CollectiveContext => ({
+    rank,
+    size,
+    segmentElements: (bpe) => Math.max(1, Math.floor(segmentBytes / bpe)),
+    async send(peer, tag, data) {
+      if (peer < 0 || peer >= size || peer === rank) throw new Error(`rank ${rank} sent to bad peer ${peer}`)
+      sent[rank].messages++
+      sent[rank].elements += data.length
+      const b = box(rank, peer, tag)
+      const copy = data.slice()
+      const w = b.waiters.shift()
+      if (w) w(copy)
+      else b.queue.push(copy)
+    },
+    async recv(peer, tag, into) {
+      const m = await take(peer, rank, tag)
+      if (m.length !== into.length || m.constructor !== into.constructor) {
+        throw new Error(`rank ${rank} expected ${into.constructor.name}[${into.length}] from ${peer}, got ${m.constructor.name}[${m.length}]`)
+      }
+      into.set(m as any)
+    },
+    recvAny: (peer, tag) => take(peer, rank, tag),
+  }))
+  return { contexts, sent }
+}
+
+/** Runs `fn` on every rank of a memory world and returns the per-rank results. */
+export function onAll<T>(world: MemoryWorld, fn: (ctx: CollectiveContext) => Promise<T>): Promise<T[]> {
+  return Promise.all(world.contexts.map(fn))
+}
