@@ -24,8 +24,7 @@ export async function allreduceRecursiveDoubling(ctx: CollectiveContext, data: T
       await ctx.send(rank + 1, tag, data)
       newRank = -1
     } else {
-      await ctx.recv(rank - 1, tag, tmp)
-      reduceInto(op, data, tmp)
+      await ctx.recvReduce(rank - 1, tag, data, op)
       newRank = rank >> 1
     }
   } else {
@@ -37,6 +36,7 @@ export async function allreduceRecursiveDoubling(ctx: CollectiveContext, data: T
     for (let mask = 1; mask < pof2; mask <<= 1) {
       const partnerNew = newRank ^ mask
       const partner = partnerNew < rem ? partnerNew * 2 + 1 : partnerNew + rem
+      // Our data must not change until our send is done: receive into tmp first, then combine.
       await Promise.all([ctx.send(partner, tag, data), ctx.recv(partner, tag, tmp)])
       reduceInto(op, data, tmp)
     }

@@ -4,6 +4,7 @@
  * communicator, so each can be unit-tested against an in-memory context (test/helpers/memory-context.ts).
  */
 import type { TypedArray } from '../dtype.ts'
+import type { ReduceOp } from './reduce-ops.ts'
 
 export interface CollectiveContext {
   readonly rank: number
@@ -14,6 +15,11 @@ export interface CollectiveContext {
   send(peer: number, tag: number, data: TypedArray): Promise<void>
   /** Receives exactly `into.length` elements from `peer` into `into`. */
   recv(peer: number, tag: number, into: TypedArray): Promise<void>
+  /**
+   * Receives `dst.length` elements from `peer` and combines them into `dst` with `op` straight from the
+   * transport's buffer (no copy).
+   */
+  recvReduce(peer: number, tag: number, dst: TypedArray, op: ReduceOp): Promise<void>
   /** Receives a message of unknown length from `peer` (scatter's non-roots). */
   recvAny(peer: number, tag: number): Promise<TypedArray>
 }

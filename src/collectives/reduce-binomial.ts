@@ -6,7 +6,7 @@
 import type { TypedArray } from '../dtype.ts'
 import { binomialTree } from './bcast-binomial.ts'
 import type { CollectiveContext } from './context.ts'
-import { finishAvg, reduceInto, type ReduceOp } from './reduce-ops.ts'
+import { finishAvg, type ReduceOp } from './reduce-ops.ts'
 
 export async function reduceBinomial(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, root: number, tag: number): Promise<void> {
   const { rank, size } = ctx
@@ -19,12 +19,8 @@ export async function reduceBinomial(ctx: CollectiveContext, data: TypedArray, o
       acc = new Ctor(data.length)
       acc.set(data as any)
     }
-    const tmp = new Ctor(data.length)
     // Smallest subtree first: it is ready first. Combine in a fixed order, so the result does not depend on timing.
-    for (const c of [...children].reverse()) {
-      await ctx.recv(c, tag, tmp)
-      reduceInto(op, acc, tmp)
-    }
+    for (const c of [...children].reverse()) await ctx.recvReduce(c, tag, acc, op)
   }
   if (parent >= 0) await ctx.send(parent, tag, acc)
   else finishAvg(op, data, size)

@@ -2,12 +2,13 @@
  * Reduce-scatter by ring, in place: after P-1 steps rank r holds the fully reduced block r of `data`
  * (blocks as even as possible, partition.ts). Steps: P-1. Bytes sent per rank: S(P-1)/P. Each block is cut
  * into segments that travel as separate messages, so the reduction of one segment overlaps the arrival of
- * the next. Extra memory: one block. Ref: Patarasuk & Yuan, JPDC 2009.
+ * the next; segments are reduced straight from the transport's buffers (no scratch copy). Extra memory: the
+ * segments in flight. Ref: Patarasuk & Yuan, JPDC 2009.
  */
 import type { TypedArray } from '../dtype.ts'
 import type { CollectiveContext } from './context.ts'
 import { blockRange, mod, segments } from './partition.ts'
-import { reduceInto, type ReduceOp } from './reduce-ops.ts'
+import type { ReduceOp } from './reduce-ops.ts'
 
 /** Range of elements that each rank's block covers; rank r ends up owning block `owner(r)`. */
 export type BlockOf = (block: number) => [number, number]
@@ -24,9 +25,6 @@ export async function reduceScatterRingInPlace(
   const right = mod(rank + 1, size)
   const left = mod(rank - 1, size)
   const seg = ctx.segmentElements(data.BYTES_PER_ELEMENT)
-  let largest = 0
-  for (let b = 0; b < size; b++) largest = Math.max(largest, blockOf(b)[1] - blockOf(b)[0])
-  const scratch = new (data.constructor as new (n: number) => TypedArray)(largest)
 
   // Step s: send block (r-s-1), receive block (r-s-2) and reduce it into ours. After P-1 steps the block
   // received last, r - P = r, has passed every rank.
@@ -34,10 +32,7 @@ export async function reduceScatterRingInPlace(
     const [ss, se] = blockOf(mod(rank - s - 1, size))
     const [rs, re] = blockOf(mod(rank - s - 2, size))
     const pending: Promise<void>[] = []
-    for (const [a, b] of segments(rs, re, seg)) {
-      const into = scratch.subarray(a - rs, b - rs)
-      pending.push(ctx.recv(left, tag, into).then(() => reduceInto(op, data.subarray(a, b), into)))
-    }
+    for (const [a, b] of segments(rs, re, seg)) pending.push(ctx.recvReduce(left, tag, data.subarray(a, b), op))
     for (const [a, b] of segments(ss, se, seg)) pending.push(ctx.send(right, tag, data.subarray(a, b)))
     await Promise.all(pending)
   }

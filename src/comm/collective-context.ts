@@ -3,6 +3,7 @@ import type { CollectiveContext } from '../collectives/context.ts'
 import { DEFAULT_SEGMENT_BYTES } from '../collectives/context.ts'
 import { asBytes, dtypeName, dtypeOf, viewAs, type TypedArray } from '../dtype.ts'
 import { CollectiveMismatchError, UsageError } from '../errors.ts'
+import { reduceInto } from '../collectives/reduce-ops.ts'
 import type { Transport } from '../transport/transport.ts'
 
 export interface ContextSpec {
@@ -36,6 +37,11 @@ export function collectiveContext(spec: ContextSpec): CollectiveContext {
         if (err instanceof UsageError) throw mismatch(spec, peer, into, undefined, undefined, err)
         throw err
       }
+    },
+    async recvReduce(peer, tag, dst, op) {
+      const m = await transport.recv(commId, members[peer], tag, { timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })
+      if (m.payload.byteLength !== dst.byteLength || m.dtype !== dtypeOf(dst)) throw mismatch(spec, peer, dst, m.payload.byteLength, m.dtype)
+      reduceInto(op, dst, viewAs(m.dtype, m.payload) as TypedArray)
     },
     async recvAny(peer, tag) {
       const m = await transport.recv(commId, members[peer], tag, { timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })

@@ -4,6 +4,7 @@
  * real-rank tests (test/ranks) run the same algorithms over the real transport.
  */
 import type { CollectiveContext } from '../../src/collectives/context.ts'
+import { reduceInto } from '../../src/collectives/reduce-ops.ts'
 import type { TypedArray } from '../../src/dtype.ts'
 
 export interface MemoryWorld {
@@ -45,6 +46,11 @@ export function memoryWorld(size: number, segmentBytes = 1 << 20): MemoryWorld {
         throw new Error(`rank ${rank} expected ${into.constructor.name}[${into.length}] from ${peer}, got ${m.constructor.name}[${m.length}]`)
       }
       into.set(m as any)
+    },
+    async recvReduce(peer, tag, dst, op) {
+      const m = await take(peer, rank, tag)
+      if (m.length !== dst.length || m.constructor !== dst.constructor) throw new Error(`rank ${rank}: bad message for recvReduce from ${peer}`)
+      reduceInto(op, dst, m)
     },
     recvAny: (peer, tag) => take(peer, rank, tag),
   }))
