@@ -13,7 +13,7 @@ export interface Candidate<F> {
 }
 
 /** Crossover points, measured with bench/collectives.ts on 2-4 ranks of a 2-core machine (README). */
-export const ALLREDUCE_RING_MIN_BYTES = 256 * 1024
+export const ALLREDUCE_RING_MIN_BYTES = 1024 * 1024
 export const BCAST_SCATTER_ALLGATHER_MIN_BYTES = 512 * 1024
 
 export function pick<F>(collective: string, table: Candidate<F>[], size: number, bytes: number, requested?: string): Candidate<F> {
