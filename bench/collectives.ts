@@ -36,7 +36,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('plot', { type: 'string', description: 'write an SVG plot of busbw and latency vs size' })
   .option('csv', { type: 'boolean', default: false, description: 'CSV rows (impl,op,np,bytes,avg_us,algbw_GBps,busbw_GBps)' })
   .option('json', { type: 'boolean', default: false, description: 'JSON array of rows' })
-  .strict()
+  .strictOptions()
   .parse()
 
 const world = await init()

@@ -12,7 +12,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('mib', { type: 'number', default: 64, description: 'allreduce size in MiB' })
   .option('algorithm', { type: 'string', description: 'allreduce algorithm (default: the size table)' })
   .option('iters', { type: 'number', default: 3 })
-  .strict()
+  .strictOptions()
   .parse()
 
 const world = await init()

@@ -17,7 +17,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('csv', { type: 'boolean', default: false })
   .option('json', { type: 'boolean', default: false })
   .option('header', { type: 'boolean', default: true, description: 'print the CSV header' })
-  .strict()
+  .strictOptions()
   .parse()
 
 process.env.TSRUN_TRANSPORT = argv.transport

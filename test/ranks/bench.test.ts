@@ -1,0 +1,42 @@
+// The benchmarks run and print rows in the anchor's format (a smoke test with tiny sizes; figures come from
+// running them for real, see README).
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect, test } from 'vitest'
+import { ROOT, runRanks } from '../helpers/run-ranks.ts'
+
+const ROW = /^tsrun(-ipc|-tcp)?,[a-z_]+,2,\d+,\d+\.\d+,(\d+\.\d+)?,(\d+\.\d+)?$/
+
+test('bench/collectives.ts prints CSV rows for every op and writes a plot', async () => {
+  const svg = join(mkdtempSync(join(tmpdir(), 'tsrun-bench-')), 'out.svg')
+  const run = await runRanks(2, join(ROOT, 'bench', 'collectives.ts'), { args: ['--sizes', '4,4K', '--seconds', '0.01', '--csv', '--plot', svg] })
+  expect(run.exitCode).toBe(0)
+  const lines = run.stdout.trim().split('\n')
+  expect(lines[0]).toBe('impl,op,np,bytes,avg_us,algbw_GBps,busbw_GBps')
+  const rows = lines.slice(1)
+  expect(rows).toHaveLength(5 * 2 + 1) // five ops at two sizes, and barrier
+  for (const row of rows) expect(row).toMatch(ROW)
+  expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/)
+})
+
+test('bench/p2p.ts measures ping-pong and streaming over ipc and tcp', async () => {
+  for (const transport of ['ipc', 'tcp']) {
+    const run = await runRanks(2, join(ROOT, 'bench', 'p2p.ts'), { args: ['--transport', transport, '--sizes', '8,128K', '--seconds', '0.01', '--reps', '1', '--csv'] })
+    expect(run.exitCode).toBe(0)
+    const rows = run.stdout.trim().split('\n').slice(1)
+    expect(rows.map((r) => r.split(',').slice(0, 4).join())).toEqual([
+      `tsrun-${transport},pingpong,2,8`, `tsrun-${transport},pingpong,2,131072`, `tsrun-${transport},bw,2,8`, `tsrun-${transport},bw,2,131072`,
+    ])
+    for (const row of rows) expect(row).toMatch(ROW)
+  }
+})
+
+test('bench/memory.ts reports the peak RSS growth of a large allreduce', async () => {
+  const run = await runRanks(2, join(ROOT, 'bench', 'memory.ts'), { args: ['--mib', '8', '--iters', '1'] })
+  expect(run.exitCode).toBe(0)
+  const summary = run.cases.find((c) => c.mib === 8)!
+  expect(summary.np).toBe(2)
+  expect(summary.maxGrowthTimesN).toBeGreaterThanOrEqual(0)
+  expect(summary.maxGrowthTimesN).toBeLessThan(4)
+})
