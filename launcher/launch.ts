@@ -1,41 +1,91 @@
 /**
- * Runs a job on this machine: create the job (secret, private dir, store), start every rank with its
- * environment, supervise them, clean up, and return the exit code.
+ * Runs a job in one of four ways, decided from the options and the environment:
+ * - local: N ranks on this machine;
+ * - hosts: ranks placed on the hosts of --hostfile / -H, started over ssh (those on this machine locally);
+ * - slurm-task: this tsrun is one task of `srun -n N`: it runs exactly one rank (SLURM_PROCID), which meets
+ *   the others through the store that rank 0 serves;
+ * - slurm-allocation: inside `sbatch`/`salloc` (SLURM_JOB_ID, no step), tsrun starts the ranks with
+ *   `srun --kill-on-bad-exit`, each task a tsrun in slurm-task mode (Open MPI's Slurm support does the same).
  */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import { createJob } from './job.ts'
-import type { LaunchOptions } from './options.ts'
-import { placeLocal, type Slot } from './placement.ts'
+import { fileURLToPath } from 'node:url'
+import { addressForIface, addressToward, isLocalHost } from '../src/bootstrap/iface.ts'
+import { slurmTaskOf } from '../src/bootstrap/slurm-env.ts'
+import { UsageError } from '../src/errors.ts'
+import { createJob, type Job } from './job.ts'
+import { defaultNp, type LaunchOptions } from './options.ts'
+import { place, placeLocal, type Slot } from './placement.ts'
 import { spawnLocal, type RankProcess } from './spawn-local.ts'
+import { spawnSsh } from './spawn-ssh.ts'
 import { supervise } from './supervisor.ts'
 
-/** The environment of one rank: the user's, `-x` variables, then tsrun's own. */
-export function rankEnv(slot: Slot, size: number, job: { id: string; secret: string; dir: string; store: string }, extra: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    ...extra,
+type Env = Record<string, string | undefined>
+
+export type Mode = 'local' | 'hosts' | 'slurm-task' | 'slurm-allocation'
+
+export function modeOf(options: LaunchOptions, env: Env = process.env): Mode {
+  if (env.TSRUN_RANK === undefined && slurmTaskOf(env)) return 'slurm-task'
+  if (options.hosts) return 'hosts'
+  if (env.SLURM_JOB_ID && env.SLURM_STEP_ID === undefined && env.SLURM_STEPID === undefined && env.TSRUN_NO_SLURM !== '1') return 'slurm-allocation'
+  return 'local'
+}
+
+export async function launch(options: LaunchOptions): Promise<number> {
+  switch (modeOf(options)) {
+    case 'slurm-task':
+      return runSlurmTask(options)
+    case 'slurm-allocation':
+      return runInAllocation(options)
+    default:
+      return runJob(options)
+  }
+}
+
+/** TSRUN_* variables of one rank (the secret goes separately: never on a command line). */
+export function rankVars(slot: Slot, size: number, job: Job, store: string, extra: { multiHost: boolean; routeTarget?: string; iface?: string }): Record<string, string> {
+  const vars: Record<string, string> = {
     TSRUN_RANK: String(slot.rank),
     TSRUN_SIZE: String(size),
     TSRUN_LOCAL_RANK: String(slot.localRank),
     TSRUN_LOCAL_SIZE: String(slot.localSize),
     TSRUN_NODE_RANK: String(slot.nodeRank),
     TSRUN_HOST: slot.host,
-    TSRUN_STORE: job.store,
+    TSRUN_STORE: store,
     TSRUN_JOB_ID: job.id,
-    TSRUN_JOB_SECRET: job.secret,
     TSRUN_JOB_DIR: job.dir,
-    TSRUN_LAUNCHER_PID: String(process.pid),
   }
+  if (extra.multiHost) vars.TSRUN_MULTI_HOST = '1'
+  if (extra.routeTarget) vars.TSRUN_ROUTE_TARGET = extra.routeTarget
+  if (extra.iface) vars.TSRUN_IFACE = extra.iface
+  return vars
 }
 
-export async function launch(options: LaunchOptions): Promise<number> {
-  const job = await createJob()
+/** Local and hostfile jobs: this process serves the store and supervises every rank. */
+async function runJob(options: LaunchOptions): Promise<number> {
+  const me = hostname()
+  const slots = options.hosts ? place(options.np ?? options.hosts.reduce((a, h) => a + h.slots, 0), options.hosts, options.mapBy, options.oversubscribe) : placeLocal(options.np ?? defaultNp(), me)
+  const local = new Map<string, boolean>()
+  for (const host of new Set(slots.map((s) => s.host))) local.set(host, options.hosts ? await isLocalHost(host, me) : true)
+  const remote = [...local].filter(([, isLocal]) => !isLocal).map(([h]) => h)
+  const multiHost = remote.length > 0
+  // Across hosts the store listens everywhere (requests need the job secret) and is advertised at the
+  // address the first remote host is reached by, or at --iface's.
+  const advertised = multiHost ? (options.iface ? addressForIface(options.iface) : await addressToward(remote[0]).catch(() => addressToward('127.0.0.1'))) : '127.0.0.1'
+  const job = await createJob(multiHost ? 'tcp://0.0.0.0:*' : 'tcp://127.0.0.1:*')
+  const port = job.store.endpoint.split(':').at(-1)
+  const store = `tcp://${advertised}:${port}`
   let ranks: RankProcess[] = []
   try {
-    const host = hostname()
-    const slots = placeLocal(options.np, host)
-    const info = { id: job.id, secret: job.secret, dir: job.dir, store: job.store.endpoint }
-    ranks = slots.map((slot) => spawnLocal(slot, options.script, options.args, rankEnv(slot, options.np, info, options.env), slot.rank === 0))
+    const size = slots.length
+    ranks = slots.map((slot) => {
+      const vars = { ...options.env, ...rankVars(slot, size, job, store, { multiHost, routeTarget: multiHost ? advertised : undefined, iface: options.iface }) }
+      if (local.get(slot.host)) {
+        return spawnLocal(slot, options.script, options.args, { ...process.env, ...vars, TSRUN_JOB_SECRET: job.secret, TSRUN_LAUNCHER_PID: String(process.pid) }, slot.rank === 0)
+      }
+      return spawnSsh(slot, options.script, options.args, { ...vars, TSRUN_WATCH_PARENT: '1' }, job.secret, options.launchAgent, process.cwd())
+    })
     connectStdin(ranks[0])
     return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec })
   } finally {
@@ -46,10 +96,58 @@ export async function launch(options: LaunchOptions): Promise<number> {
   }
 }
 
+/** One task of `srun -n N`: run this task's rank; the runtime meets the others from Slurm's variables. */
+async function runSlurmTask(options: LaunchOptions): Promise<number> {
+  const task = slurmTaskOf(process.env)!
+  if (options.np !== undefined && options.np !== task.size) {
+    throw new UsageError(`under srun every task is one rank: -np ${options.np} does not match the ${task.size} tasks of this step; leave out -np`)
+  }
+  if (options.hosts) throw new UsageError('under srun, Slurm places the ranks: leave out --hostfile / -H')
+  const slot: Slot = { rank: task.rank, host: hostname(), nodeRank: task.nodeRank, localRank: task.localRank, localSize: task.localSize }
+  const env = { ...process.env, ...options.env, TSRUN_LAUNCHER_PID: String(process.pid), ...(options.iface ? { TSRUN_IFACE: options.iface } : {}) }
+  const rank = spawnLocal(slot, options.script, options.args, env, task.rank === 0)
+  connectStdin(rank)
+  try {
+    return await supervise([rank], { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, single: true })
+  } finally {
+    rank.kill('SIGKILL')
+    process.stdin.unpipe()
+    process.stdin.destroy()
+  }
+}
+
+/** Inside an allocation: srun starts one tsrun per task; srun's --kill-on-bad-exit ends the step on a failure. */
+async function runInAllocation(options: LaunchOptions): Promise<number> {
+  if (options.hosts) throw new UsageError('inside a Slurm allocation, Slurm places the ranks: leave out --hostfile / -H')
+  const bin = fileURLToPath(new URL('./bin.mjs', import.meta.url))
+  const passOn = [...(options.tagOutput ? ['--tag-output'] : []), ...Object.entries(options.env).flatMap(([k, v]) => ['-x', `${k}=${v}`]), ...(options.iface ? ['--iface', options.iface] : [])]
+  const srunArgs = ['--kill-on-bad-exit=1', ...(options.np !== undefined ? ['-n', String(options.np)] : []), process.execPath, bin, ...passOn, options.script, ...options.args]
+  // A fresh secret for the step's store, passed in the environment (srun exports it to every task).
+  const env = { ...process.env, TSRUN_JOB_SECRET: process.env.TSRUN_JOB_SECRET ?? randomBytes(32).toString('hex') }
+  const srun = spawn(process.env.TSRUN_SRUN ?? 'srun', srunArgs, { stdio: 'inherit', env })
+  const forward = (signal: NodeJS.Signals) => srun.kill(signal)
+  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, forward)
+  const timer = options.timeoutSec === undefined ? undefined : setTimeout(() => {
+    process.stderr.write(`tsrun: job timed out after ${options.timeoutSec} s; stopping the srun step\n`)
+    srun.kill('SIGTERM')
+    setTimeout(() => srun.kill('SIGKILL'), 3000).unref()
+  }, options.timeoutSec * 1000)
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    srun.once('exit', (c, s) => resolve([c, s]))
+    srun.once('error', (err) => {
+      process.stderr.write(`tsrun: cannot run srun inside this Slurm allocation: ${err.message}; is Slurm's srun on PATH?\n`)
+      resolve([127, null])
+    })
+  })
+  if (timer) clearTimeout(timer)
+  if (code !== 0 && code !== 127) process.stderr.write(`tsrun: the srun step ended with ${signal ? `signal ${signal}` : `code ${code}`}\n`)
+  return code ?? 1
+}
+
 /** stdin goes to rank 0 only, as with mpirun. */
 function connectStdin(rank0: RankProcess | undefined): void {
   const sink = rank0?.child.stdin
-  if (!sink) return
+  if (!sink || rank0!.slot.rank !== 0) return
   sink.on('error', () => {}) // rank 0 may exit without reading its input (EPIPE)
   process.stdin.on('error', () => {})
   process.stdin.pipe(sink)

@@ -7,10 +7,12 @@ import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import yargs from 'yargs'
 import { UsageError } from '../src/errors.ts'
+import { parseHostList, readHostfile, type Host } from './hostfile.ts'
+import type { MapBy } from './placement.ts'
 
 export interface LaunchOptions {
-  /** Number of ranks. */
-  np: number
+  /** Number of ranks; undefined: the hosts' slots, the Slurm allocation's tasks, or the cores here. */
+  np?: number
   /** Absolute path of the script every rank runs. */
   script: string
   /** Arguments after the script, passed to it untouched. */
@@ -21,7 +23,18 @@ export interface LaunchOptions {
   timeoutSec?: number
   /** Extra environment for the ranks, from `-x NAME[=VALUE]`. */
   env: Record<string, string>
+  /** Hosts from --hostfile or -H; undefined: this machine (or the Slurm allocation). */
+  hosts?: Host[]
+  mapBy: MapBy
+  oversubscribe: boolean
+  /** Command that starts a process on another host, e.g. ['ssh', '-o', 'BatchMode=yes']. */
+  launchAgent: string[]
+  /** Interface name or IPv4 range for tcp:// between hosts. */
+  iface?: string
 }
+
+/** Default remote shell: never prompt (BatchMode), give up on a dead host after 10 s. */
+export const DEFAULT_LAUNCH_AGENT = 'ssh -o BatchMode=yes -o ConnectTimeout=10'
 
 export type ParseResult = { kind: 'run'; options: LaunchOptions } | { kind: 'help'; text: string } | { kind: 'version'; text: string }
 
@@ -41,9 +54,17 @@ function parser() {
     .option('tag-output', { type: 'boolean', default: false, description: 'prefix every line with [1,rank]<stdout>: or <stderr>:' })
     .option('timeout', { type: 'number', description: 'end the whole job after SECONDS; exit code 124' })
     .option('x', { type: 'string', description: 'export NAME (from this environment) or NAME=VALUE to the ranks; repeatable' })
+    .option('hostfile', { alias: ['f', 'machinefile'], type: 'string', description: "hosts and slots: 'node1 slots=4' (Open MPI) or 'node1:4' (MPICH) per line" })
+    .option('H', { alias: 'host', type: 'string', description: 'hosts and slots: -H node1:2,node2:2' })
+    .option('map-by', { type: 'string', description: "place ranks by 'slot' (fill each host first, default) or 'node' (round robin)" })
+    .option('oversubscribe', { type: 'boolean', default: false, description: 'allow more ranks than slots' })
+    .option('launch-agent', { type: 'string', description: `command that starts ranks on other hosts (default: TSRUN_RSH or '${DEFAULT_LAUNCH_AGENT}')` })
+    .option('iface', { type: 'string', description: 'network for tcp:// between hosts: an interface name (eth0) or a range (198.18.0.0/24)' })
     .example('tsrun -np 4 train.ts --epochs 3', 'four ranks on this machine; --epochs 3 goes to train.ts')
     .example('tsrun -np 2 --tag-output -x SEED=7 hello.ts', 'tag lines by rank and set SEED in every rank')
+    .example('tsrun --hostfile hosts -np 8 train.ts', 'ranks on the hosts in ./hosts, started over ssh')
     .example('srun -n 64 npx tsrun train.ts', 'inside Slurm, each task becomes one rank')
+    .example('sbatch -N 4 --ntasks-per-node 2 --wrap "npx tsrun train.ts"', 'inside an allocation, tsrun starts the ranks with srun')
     .epilogue(
       'Ranks get TSRUN_RANK, TSRUN_SIZE, TSRUN_LOCAL_RANK, TSRUN_LOCAL_SIZE and TSRUN_NODE_RANK.\n' +
         'When a rank fails, tsrun stops the others and exits with that rank\'s code.',
@@ -73,9 +94,9 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
   if (a.version) return { kind: 'version', text: `tsrun ${version}` }
 
   const npRaw = a.np ?? a.n
-  const np = npRaw === undefined ? availableParallelism() : (npRaw as number)
+  const np = npRaw as number | undefined
   if (Array.isArray(npRaw)) throw new UsageError('-np was given more than once; give it once')
-  if (!Number.isInteger(np) || np < 1) {
+  if (np !== undefined && (!Number.isInteger(np) || np < 1)) {
     throw new UsageError(`-np must be a whole number of ranks >= 1, got ${JSON.stringify(argValue(argv, ['-np', '-n', '--np']) ?? npRaw)}`)
   }
 
@@ -103,7 +124,30 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
   if (!existsSync(path) || !statSync(path).isFile()) {
     throw new UsageError(`script '${script}' not found (looked for ${path}); check the path`)
   }
-  return { kind: 'run', options: { np, script: path, args, tagOutput: Boolean(a['tag-output']), timeoutSec: timeout, env } }
+  const hostfile = single(a.hostfile, '--hostfile')
+  const hostList = single(a.H, '-H')
+  if (hostfile !== undefined && hostList !== undefined) throw new UsageError('give either --hostfile or -H, not both')
+  const hosts = hostfile !== undefined ? readHostfile(resolve(cwd, hostfile)) : hostList !== undefined ? parseHostList(hostList) : undefined
+  const mapBy = single(a['map-by'], '--map-by') ?? 'slot'
+  if (mapBy !== 'slot' && mapBy !== 'node') throw new UsageError(`--map-by must be 'slot' or 'node', got '${mapBy}'`)
+  const agent = (single(a['launch-agent'], '--launch-agent') ?? process.env.TSRUN_RSH ?? DEFAULT_LAUNCH_AGENT).trim().split(/\s+/)
+  const iface = single(a.iface, '--iface')
+  return {
+    kind: 'run',
+    options: { np, script: path, args, tagOutput: Boolean(a['tag-output']), timeoutSec: timeout, env, hosts, mapBy, oversubscribe: Boolean(a.oversubscribe), launchAgent: agent, iface },
+  }
+}
+
+/** The value of an option that may be given once. */
+function single(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined
+  if (Array.isArray(value)) throw new UsageError(`${name} was given more than once; give it once`)
+  return String(value)
+}
+
+/** The default rank count on this machine. */
+export function defaultNp(): number {
+  return availableParallelism()
 }
 
 /** The raw text that followed a flag, for error messages that show what the user typed. */

@@ -3,14 +3,21 @@
  * process group (detached) so that a signal to the group reaches the rank and anything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import type { Readable } from 'node:stream'
 import type { Slot } from './placement.ts'
 
 export interface RankProcess {
   slot: Slot
   child: ChildProcess
+  /** Local pid (of the rank, or of the ssh client that runs it). */
   pid: number
+  /** The rank's output (the child's, or filtered by the spawner). */
+  stdout: Readable
+  stderr: Readable
   /** Signals the rank's whole process group; a group that is gone is ignored. */
   kill(signal: NodeJS.Signals): void
+  /** A better account of an exit than "exited with code C", when the spawner knows one (ssh failures). */
+  describeExit?(code: number | null, signal: NodeJS.Signals | null): string | undefined
 }
 
 /**
@@ -33,6 +40,8 @@ export function spawnLocal(slot: Slot, script: string, args: string[], env: Node
     slot,
     child,
     pid,
+    stdout: child.stdout!,
+    stderr: child.stderr!,
     kill(signal) {
       if (pid <= 0) return
       try {

@@ -22,6 +22,8 @@ export const TIMEOUT_EXIT_CODE = 124
 
 export interface SupervisorOptions {
   tagOutput: boolean
+  /** Under srun each tsrun supervises one rank; srun ends the others, so do not claim to. */
+  single?: boolean
   timeoutSec?: number
   /** Where the launcher's own messages go. */
   log?: (line: string) => void
@@ -78,9 +80,9 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
           stop(TIMEOUT_EXIT_CODE, SIGKILL_GRACE_MS)
         }, opts.timeoutSec * 1000)
 
-  const outputs = states.flatMap(({ rank: { child, slot } }) => [
-    forwardLines(child.stdout!, process.stdout, opts.tagOutput ? tagFor(slot.rank, 'stdout') + ' ' : ''),
-    forwardLines(child.stderr!, process.stderr, opts.tagOutput ? tagFor(slot.rank, 'stderr') + ' ' : ''),
+  const outputs = states.flatMap(({ rank: { stdout, stderr, slot } }) => [
+    forwardLines(stdout, process.stdout, opts.tagOutput ? tagFor(slot.rank, 'stdout') + ' ' : ''),
+    forwardLines(stderr, process.stderr, opts.tagOutput ? tagFor(slot.rank, 'stderr') + ' ' : ''),
   ])
   await Promise.all(
     states.map(async (s) => {
@@ -95,11 +97,9 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
       s.running = false
       if ((code !== 0 || signal) && exitCode === undefined) {
         const others = running().length
-        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`
-        log(
-          `rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}; ` +
-            (others > 0 ? `stopped the other ${others} rank${others > 1 ? 's' : ''}` : 'no other rank was running'),
-        )
+        const how = s.rank.describeExit?.(code, signal) ?? (signal ? `was killed by ${signal}` : `exited with code ${code}`)
+        const what = opts.single ? '' : others > 0 ? `; stopped the other ${others} rank${others > 1 ? 's' : ''}` : '; no other rank was running'
+        log(`rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}${what}`)
         stop(exitCodeOf(code, signal), SIGKILL_GRACE_MS)
       }
     }),
@@ -113,6 +113,8 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
   for (const s of states) s.rank.kill('SIGKILL')
   await Promise.race([Promise.all(outputs), new Promise((r) => setTimeout(r, OUTPUT_DRAIN_MS).unref())])
   for (const s of states) {
+    s.rank.stdout.destroy()
+    s.rank.stderr.destroy()
     s.rank.child.stdout?.destroy()
     s.rank.child.stderr?.destroy()
   }

@@ -3,10 +3,13 @@
  * through the rendezvous store and returns the world communicator. Without a launcher it returns a world
  * of one (MPI singleton init), so `npx tsx script.ts` just works.
  */
+import { mkdirSync } from 'node:fs'
 import { readJobEnv, type JobEnv } from './bootstrap/env.ts'
+import { bindAddress } from './bootstrap/iface.ts'
 import { PrefixStore } from './bootstrap/prefix-store.ts'
 import { rendezvous } from './bootstrap/rendezvous.ts'
 import { StoreClient } from './bootstrap/store-client.ts'
+import { StoreServer } from './bootstrap/store-server.ts'
 import { Communicator, type World } from './comm/communicator.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
 import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
@@ -29,13 +32,15 @@ export class WorldCommunicator extends Communicator {
   readonly host: string
   private readonly env: JobEnv
   private readonly store: StoreClient | undefined
+  private readonly storeServer: StoreServer | undefined
   private finalizing: Promise<void> | undefined
 
   /** @internal */
-  constructor(world: World, env: JobEnv, store: StoreClient | undefined) {
+  constructor(world: World, env: JobEnv, store: StoreClient | undefined, storeServer: StoreServer | undefined) {
     super(world, 0, Array.from({ length: env.size }, (_, i) => i), env.rank, 'world')
     this.env = env
     this.store = store
+    this.storeServer = storeServer
     this.localRank = env.localRank
     this.localSize = env.localSize
     this.nodeRank = env.nodeRank
@@ -62,6 +67,7 @@ export class WorldCommunicator extends Communicator {
         this.world.finalized = true
         this.world.transport.close()
         this.store?.close()
+        this.storeServer?.close()
         if (current === this) current = undefined
       }
     })()
@@ -95,6 +101,22 @@ export function init(options: InitOptions = {}): Promise<WorldCommunicator> {
 async function start(options: InitOptions): Promise<WorldCommunicator> {
   const env = readJobEnv()
   const timeoutMs = options.timeoutMs ?? env.rendezvousTimeoutMs
+  // The job directory is per host; ranks on a remote host (or under srun) create it, private to this user.
+  if (env.jobDir && env.size > 1) mkdirSync(env.jobDir, { recursive: true, mode: 0o700 })
+  const tcpAddress = env.tcpAddress ?? (await bindAddress(env.iface, env.routeTarget))
+  let storeServer: StoreServer | undefined
+  if (env.serveStore) {
+    try {
+      storeServer = await StoreServer.start({ endpoint: env.serveStore, secret: env.secret })
+    } catch (err) {
+      throw new RendezvousError(
+        `rank 0: could not serve the rendezvous store at ${env.serveStore}: ${(err as Error).message}; ` +
+          `is the port taken? Set TSRUN_STORE_PORT to another port`,
+        [],
+        { cause: err },
+      )
+    }
+  }
   const transport = await ZmqTransport.create({
     rank: env.rank,
     size: env.size,
@@ -102,7 +124,7 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     jobDir: env.jobDir,
     kind: env.transport,
     multiHost: env.multiHost,
-    tcpAddress: env.tcpAddress,
+    tcpAddress,
     segmentBytes: env.segmentBytes,
   })
   let store: StoreClient | undefined
@@ -114,9 +136,10 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
   } catch (err) {
     transport.close()
     store?.close()
+    storeServer?.close()
     if (err instanceof TsrunError) throw err
     throw new RendezvousError(`rank ${env.rank}: rendezvous failed: ${(err as Error).message}`, [], { cause: err })
   }
-  current = new WorldCommunicator({ transport, finalized: false }, env, store)
+  current = new WorldCommunicator({ transport, finalized: false }, env, store, storeServer)
   return current
 }

@@ -3,9 +3,11 @@
  * a world of one (MPI singleton init). Never a silent world of singletons: when another launcher's variables
  * say the job has several ranks (srun, mpirun) and tsrun's do not, init fails and says why.
  */
-import { hostname } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { UsageError } from '../errors.ts'
 import type { TransportKind } from '../transport/zmq/endpoints.ts'
+import { slurmTaskOf } from './slurm-env.ts'
 
 /** Default rendezvous timeout, overridable with TSRUN_RENDEZVOUS_TIMEOUT (seconds). */
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 60_000
@@ -27,7 +29,14 @@ export interface JobEnv {
   host: string
   transport: TransportKind
   multiHost: boolean
-  tcpAddress: string
+  /** Address to bind tcp:// on; when undefined, found at init from `iface` or the route to `routeTarget`. */
+  tcpAddress?: string
+  /** TSRUN_IFACE: interface name or IPv4 range for tcp://. */
+  iface?: string
+  /** Host whose route picks our tcp:// address (the launcher, or the store host under Slurm). */
+  routeTarget?: string
+  /** Set on the rank that serves the store itself (rank 0 under srun): the endpoint to bind. */
+  serveStore?: string
   rendezvousTimeoutMs: number
   finalizeTimeoutMs: number
   /** Segment size of large messages (TSRUN_SEGMENT_BYTES). */
@@ -55,11 +64,11 @@ function seconds(env: Env, name: string, fallbackMs: number): number {
   return s * 1000
 }
 
-/** Sizes that other launchers announce; > 1 without TSRUN_* means we were started wrongly. */
+/** Sizes that other launchers (mpirun, hydra) announce; > 1 without TSRUN_* means we were started wrongly. */
 function foreignSize(env: Env): string | undefined {
-  for (const name of ['SLURM_NTASKS', 'OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_SIZE']) {
+  for (const name of ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_SIZE']) {
     const n = Number(env[name])
-    if (n > 1 && (name !== 'SLURM_NTASKS' || env.SLURM_PROCID !== undefined)) return `${name}=${n}`
+    if (n > 1) return `${name}=${n}`
   }
   return undefined
 }
@@ -75,7 +84,29 @@ export function readJobEnv(env: Env = process.env): JobEnv {
   if (!['auto', 'ipc', 'tcp'].includes(common.transport)) {
     throw new UsageError(`TSRUN_TRANSPORT must be auto, ipc or tcp, got '${common.transport}'`)
   }
+  const iface = env.TSRUN_IFACE || undefined
   if (env.TSRUN_SIZE === undefined) {
+    const slurm = slurmTaskOf(env)
+    if (slurm && slurm.size > 1) {
+      // One task of `srun -n N`: rank 0 serves the store on the first node; everyone meets there.
+      const id = `slurm-${slurm.jobId}.${slurm.stepId}`
+      return {
+        ...common,
+        rank: slurm.rank,
+        size: slurm.size,
+        localRank: slurm.localRank,
+        localSize: slurm.localSize,
+        nodeRank: slurm.nodeRank,
+        store: `tcp://${slurm.nodes[0]}:${slurm.storePort}`,
+        serveStore: slurm.rank === 0 ? `tcp://0.0.0.0:${slurm.storePort}` : undefined,
+        jobId: id,
+        secret: env.TSRUN_JOB_SECRET ?? id,
+        jobDir: join(tmpdir(), `tsrun-${id}`),
+        multiHost: slurm.nodes.length > 1,
+        iface,
+        routeTarget: slurm.nodes[0],
+      }
+    }
     const foreign = foreignSize(env)
     if (foreign) {
       throw new UsageError(
@@ -104,6 +135,8 @@ export function readJobEnv(env: Env = process.env): JobEnv {
     secret: env.TSRUN_JOB_SECRET ?? '',
     jobDir: env.TSRUN_JOB_DIR || undefined,
     multiHost: env.TSRUN_MULTI_HOST === '1',
-    tcpAddress: env.TSRUN_TCP_ADDRESS || '127.0.0.1',
+    tcpAddress: env.TSRUN_TCP_ADDRESS || (env.TSRUN_MULTI_HOST === '1' ? undefined : '127.0.0.1'),
+    iface,
+    routeTarget: env.TSRUN_ROUTE_TARGET || undefined,
   }
 }

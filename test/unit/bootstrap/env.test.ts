@@ -15,7 +15,6 @@ test.each([
   [{ TSRUN_SIZE: '4', TSRUN_RANK: '4', TSRUN_STORE: 'x' }, /TSRUN_RANK must be below TSRUN_SIZE=4, got 4/],
   [{ TSRUN_SIZE: 'four', TSRUN_RANK: '0' }, /TSRUN_SIZE must be an integer >= 1, got 'four'/],
   [{ TSRUN_SIZE: '2', TSRUN_RANK: '0' }, /TSRUN_STORE .* is not set/],
-  [{ SLURM_NTASKS: '8', SLURM_PROCID: '3' }, /SLURM_NTASKS=8/],
   [{ OMPI_COMM_WORLD_SIZE: '2' }, /OMPI_COMM_WORLD_SIZE=2/],
   [{ TSRUN_TRANSPORT: 'udp' }, /TSRUN_TRANSPORT must be auto, ipc or tcp/],
   [{ TSRUN_RENDEZVOUS_TIMEOUT: '-1' }, /TSRUN_RENDEZVOUS_TIMEOUT must be a positive number of seconds/],
@@ -23,7 +22,20 @@ test.each([
   expect(() => readJobEnv(env)).toThrow(message)
 })
 
-test('a Slurm allocation of one task (or sbatch shell without srun) is not an error', () => {
+test('a batch script\'s own shell (no step) is a world of one, not a task', () => {
   expect(readJobEnv({ SLURM_NTASKS: '1', SLURM_PROCID: '0' }).size).toBe(1)
-  expect(readJobEnv({ SLURM_NTASKS: '8' }).size).toBe(1) // batch script itself, not a task of a step
+  expect(readJobEnv({ SLURM_NTASKS: '8', SLURM_PROCID: '0', SLURM_JOB_ID: '5' }).size).toBe(1)
+})
+
+test('a task of srun -n 3 across two nodes joins from Slurm variables; rank 0 serves the store', () => {
+  const slurm = { SLURM_JOB_ID: '12', SLURM_STEP_ID: '0', SLURM_NTASKS: '3', SLURM_STEP_NUM_TASKS: '3', SLURM_STEP_NODELIST: 'node[1-2]',
+    SLURM_STEP_TASKS_PER_NODE: '2,1', SLURM_NODEID: '1', SLURM_LOCALID: '0' }
+  const r2 = readJobEnv({ ...slurm, SLURM_PROCID: '2' })
+  expect(r2).toMatchObject({ rank: 2, size: 3, nodeRank: 1, localRank: 0, localSize: 1, multiHost: true, routeTarget: 'node1', serveStore: undefined })
+  expect(r2.store).toMatch(/^tcp:\/\/node1:\d+$/)
+  const r0 = readJobEnv({ ...slurm, SLURM_PROCID: '0', SLURM_NODEID: '0', TSRUN_STORE_PORT: '29999' })
+  expect(r0).toMatchObject({ rank: 0, localSize: 2, store: 'tcp://node1:29999', serveStore: 'tcp://0.0.0.0:29999' })
+  expect(r0.jobId).toBe(r2.jobId)
+  // TSRUN_* set by hand win over Slurm's.
+  expect(readJobEnv({ ...slurm, SLURM_PROCID: '2', TSRUN_RANK: '0', TSRUN_SIZE: '1' }).size).toBe(1)
 })

@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { parseArgs } from '../../../launcher/options.ts'
@@ -18,7 +18,7 @@ describe('parseArgs', () => {
     expect((await run('-np', '4', 'job.ts')).np).toBe(4)
     expect((await run('-n', '3', 'job.ts')).np).toBe(3)
     expect((await run('--np=5', 'job.ts')).np).toBe(5)
-    expect((await run('job.ts')).np).toBe(availableParallelism())
+    expect((await run('job.ts')).np).toBeUndefined() // decided at launch: slots, Slurm tasks or cores
   })
 
   test('everything after the script goes to the script untouched, even launcher-looking flags', async () => {
