@@ -47,9 +47,17 @@ export function runRanks(np: number | undefined, script: string, opts: RunOption
 
 /** Runs the launcher with raw arguments (a unique mark is appended last). */
 export function runLauncher(argv: string[], opts: RunOptions = {}): Promise<Run> {
+  return runProcess(process.execPath, (mark) => [BIN, ...argv, mark], opts)
+}
+
+/**
+ * Runs any command (srun, sbatch, ...) in its own process group with the same guarantees; `argv` gets the
+ * run's mark to put where the rank processes will carry it (their last argument).
+ */
+export function runProcess(command: string, argv: (mark: string) => string[], opts: RunOptions = {}): Promise<Run> {
   const mark = `tsrun-test-${randomUUID()}`
   const start = Date.now()
-  const child = spawn(process.execPath, [BIN, ...argv, mark], {
+  const child = spawn(command, argv(mark), {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,0 +1,123 @@
+// Ranks on three hosts (network namespaces with their own address, hostname and sshd), started over real ssh.
+import { expect, test } from 'vitest'
+import { fixture, leftoversAfter, ROOT, runRanks } from '../helpers/run-ranks.ts'
+import { clusterEnv } from './cluster-env.ts'
+
+const cluster = clusterEnv()
+const byRank = (cases: Record<string, any>[]) => cases.filter((c) => c.env).sort((a, b) => a.rank - b.rank)
+
+test('Open MPI hostfile, 6 ranks by slot: each rank on its host with the right node and local ranks', async () => {
+  const run = await runRanks(undefined, 'env-report.ts', { flags: ['--hostfile', cluster.hostfile] })
+  expect(run.stderr).toBe('')
+  expect(run.exitCode).toBe(0)
+  const ranks = byRank(run.cases)
+  expect(ranks.map((r) => [r.rank, r.hostname, r.nodeRank, r.localRank, r.localSize])).toEqual([
+    [0, 'node1', 0, 0, 2], [1, 'node1', 0, 1, 2], [2, 'node2', 1, 0, 2],
+    [3, 'node2', 1, 1, 2], [4, 'node3', 2, 0, 2], [5, 'node3', 2, 1, 2],
+  ])
+  for (const r of ranks) {
+    expect(r.env.TSRUN_NODE_RANK).toBe(String(r.nodeRank))
+    expect(r.hasSecret).toBe(true)
+  }
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})
+
+test('MPICH hostfile with --map-by node: ranks go round robin over the hosts', async () => {
+  const run = await runRanks(6, 'env-report.ts', { flags: ['-f', cluster.hostfileMpich, '--map-by', 'node'] })
+  expect(run.exitCode).toBe(0)
+  expect(byRank(run.cases).map((r) => [r.hostname, r.localRank])).toEqual([
+    ['node1', 0], ['node2', 0], ['node3', 0], ['node1', 1], ['node2', 1], ['node3', 1],
+  ])
+})
+
+test('-H: collectives across three hosts give the same results as on one', async () => {
+  const run = await runRanks(undefined, 'collective-cases.ts', { flags: ['-H', 'node1:1,node2:1,node3:1'], timeoutMs: 150_000 })
+  expect(run.cases.filter((c) => c.case && !c.ok)).toEqual([])
+  expect(run.cases.filter((c) => c.done).map((c) => c.count)).toEqual([140, 140, 140])
+  expect(run.exitCode).toBe(0)
+})
+
+test('point to point across hosts (tcp between hosts, ipc within one), 64 MiB included', async () => {
+  const run = await runRanks(4, 'p2p-cases.ts', { flags: ['-H', 'node1:2,node2:1,node3:1'], timeoutMs: 120_000 })
+  expect(run.cases.filter((c) => !c.ok)).toEqual([])
+  expect(run.cases).toHaveLength(4 * 12)
+  expect(run.exitCode).toBe(0)
+})
+
+test('more ranks than slots: a clear error, or --oversubscribe', async () => {
+  const refused = await runRanks(7, 'env-report.ts', { flags: ['--hostfile', cluster.hostfile] })
+  expect(refused.exitCode).toBe(2)
+  expect(refused.stderr).toMatch(/tsrun: 7 ranks do not fit in 6 slots \(node1:2, node2:2, node3:2\).*--oversubscribe/)
+  expect(refused.cases).toEqual([])
+  const over = await runRanks(7, 'env-report.ts', { flags: ['--hostfile', cluster.hostfile, '--oversubscribe'] })
+  expect(over.exitCode).toBe(0)
+  expect(byRank(over.cases).map((r) => r.hostname)).toEqual(['node1', 'node1', 'node2', 'node2', 'node3', 'node3', 'node1'])
+})
+
+test('an unknown host: one line naming it and the ssh error; nothing left behind', async () => {
+  const run = await runRanks(undefined, 'sleep-forever.ts', { flags: ['-H', 'node1:1,nosuchhost:1'], timeoutMs: 30_000 })
+  expect(run.exitCode).toBe(255)
+  expect(run.stderr).toMatch(/tsrun: rank 1 \(pid \d+, host nosuchhost\) could not be started: ssh: Could not resolve hostname nosuchhost.*; stopped the other 1 rank/)
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})
+
+test('an unreachable address: the ssh timeout, named', async () => {
+  const run = await runRanks(undefined, 'sleep-forever.ts', {
+    flags: ['-H', 'node1:1,198.18.0.99:1', '--launch-agent', 'ssh -o BatchMode=yes -o ConnectTimeout=2'],
+    timeoutMs: 30_000,
+  })
+  expect(run.exitCode).toBe(255)
+  expect(run.stderr).toMatch(/host 198\.18\.0\.99\) could not be started: ssh: connect to host 198\.18\.0\.99 port 22: (Connection timed out|No route to host)/)
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})
+
+test('node missing on a host: named, with the host', async () => {
+  const run = await runRanks(undefined, 'env-report.ts', {
+    flags: ['-H', 'node2:1', '--launch-agent', fixture('rsh-without-node.sh')],
+    env: { TSRUN_TEST_NODE: process.execPath },
+  })
+  expect(run.exitCode).toBe(127)
+  expect(run.stderr).toMatch(/tsrun: rank 0 \(pid \d+, host node2\) could not be started: tsrun: node not found at \/nonexistent\/bin\/node on node2/)
+})
+
+test('a failing remote rank ends every rank on every host, named with its host', async () => {
+  let endedAt = 0
+  const run = await runRanks(undefined, 'exit-code.ts', {
+    flags: ['--hostfile', cluster.hostfile, '-x', 'FAIL_RANK=4', '-x', 'FAIL_CODE=3'],
+    onStart: (child) => child.on('exit', () => (endedAt = Date.now())),
+  })
+  expect(run.exitCode).toBe(3)
+  expect(run.stderr).toMatch(/tsrun: rank 4 \(pid \d+, host node3\) exited with code 3; stopped the other 5 ranks/)
+  const fail = run.cases.find((c) => c.failAt)!
+  expect(endedAt - fail.failAt).toBeLessThan(5000)
+  expect(await leftoversAfter(run.mark, 3000)).toEqual([])
+})
+
+test('Ctrl-C ends the ranks on every host', async () => {
+  const run = await runRanks(undefined, 'sleep-forever.ts', {
+    flags: ['--hostfile', cluster.hostfile],
+    onStart: (child, output) => {
+      const t = setInterval(() => {
+        if ((output().match(/"ready"/g) ?? []).length === 6) {
+          clearInterval(t)
+          child.kill('SIGINT')
+        }
+      }, 50)
+      child.on('exit', () => clearInterval(t))
+    },
+    timeoutMs: 60_000,
+  })
+  expect(run.exitCode).toBe(130)
+  expect(await leftoversAfter(run.mark, 5000)).toEqual([])
+})
+
+test('--iface with an address range picks the namespace network', async () => {
+  const run = await runRanks(undefined, 'env-report.ts', { flags: ['-H', 'node1:1,node2:1', '--iface', '198.18.0.0/24'] })
+  expect(run.exitCode).toBe(0)
+  for (const r of byRank(run.cases)) expect(r.env.TSRUN_STORE).toMatch(/^tcp:\/\/198\.18\.0\.1:\d+$/)
+  const bad = await runRanks(undefined, 'env-report.ts', { flags: ['-H', 'node1:1', '--iface', '10.99.0.0/16'] })
+  expect(bad.exitCode).toBe(2)
+  expect(bad.stderr).toMatch(/--iface 10\.99\.0\.0\/16: no IPv4 address on this host .* fits; it has .*198\.18\.0\.1/)
+})
+
+void ROOT

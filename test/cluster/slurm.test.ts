@@ -1,0 +1,74 @@
+// Real Slurm: slurmctld and one slurmd per namespace host (node1..node3).
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect, test } from 'vitest'
+import { BIN, fixture, leftoversAfter, ROOT, runProcess } from '../helpers/run-ranks.ts'
+import { clusterEnv } from './cluster-env.ts'
+
+const cluster = clusterEnv()
+const srun = (args: string[], script: (mark: string) => string[], timeoutMs = 90_000, env: Record<string, string> = {}) =>
+  runProcess('srun', (mark) => [...args, ...script(mark), mark], { env: { ...cluster.slurmEnv, ...env }, timeoutMs })
+const ranksOf = (cases: Record<string, any>[]) => cases.filter((c) => c.env).sort((a, b) => a.rank - b.rank)
+
+test('srun -N 3 -n 3 tsrun: each task is one rank; collectives work across the nodes', async () => {
+  const run = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, fixture('collective-cases.ts')], 150_000)
+  expect(run.cases.filter((c) => c.case && !c.ok)).toEqual([])
+  expect(run.cases.filter((c) => c.done).map((c) => c.count)).toEqual([140, 140, 140])
+  expect(run.exitCode).toBe(0)
+})
+
+test('srun -n 6 without tsrun: the script joins from Slurm variables alone (rank 0 serves the store)', async () => {
+  const run = await srun(['-N', '3', '-n', '6', '--overcommit'], () => [process.execPath, '--import', 'tsx', fixture('env-report.ts')])
+  expect(run.exitCode).toBe(0)
+  expect(ranksOf(run.cases).map((r) => [r.rank, r.size, r.hostname, r.nodeRank, r.localRank, r.localSize])).toEqual([
+    [0, 6, 'node1', 0, 0, 2], [1, 6, 'node1', 0, 1, 2], [2, 6, 'node2', 1, 0, 2],
+    [3, 6, 'node2', 1, 1, 2], [4, 6, 'node3', 2, 0, 2], [5, 6, 'node3', 2, 1, 2],
+  ])
+})
+
+test('TSRUN_RANK/TSRUN_SIZE set by hand win over Slurm\'s', async () => {
+  const run = await srun(['-N', '1', '-n', '1'], () => [process.execPath, '--import', 'tsx', fixture('singleton.ts')], 60_000, { TSRUN_RANK: '0', TSRUN_SIZE: '1' })
+  expect(run.exitCode).toBe(0)
+  expect(run.cases).toEqual([{ rank: 0, size: 1, echo: 42 }])
+})
+
+test('a rank failing under srun --kill-on-bad-exit ends the step; tsrun names the rank and host', async () => {
+  const run = await srun(['-K', '-N', '3', '-n', '3'], () => [process.execPath, BIN, '-x', 'X=1', fixture('exit-code.ts')], 60_000, { FAIL_RANK: '2' })
+  expect(run.exitCode).not.toBe(0)
+  expect(run.stderr).toMatch(/tsrun: rank 2 \(pid \d+, host node3\) exited with code 3/)
+  expect(await leftoversAfter(run.mark, 5000)).toEqual([])
+})
+
+function batchScript(body: string): { script: string; out: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-sbatch-'))
+  const script = join(dir, 'job.sh')
+  writeFileSync(script, `#!/bin/bash\ncd ${ROOT}\n${body}\n`)
+  return { script, out: join(dir, 'out.txt') }
+}
+
+test('sbatch --wait with tsrun inside: tsrun uses the allocation and starts the ranks with srun', async () => {
+  const job = batchScript(`"${process.execPath}" "${BIN}" "${fixture('env-report.ts')}"`)
+  const run = await runProcess('sbatch', () => ['-N', '3', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], { env: cluster.slurmEnv, timeoutMs: 120_000 })
+  expect(run.exitCode).toBe(0)
+  const lines = readFileSync(job.out, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+  expect(ranksOf(lines).map((r) => [r.rank, r.size, r.hostname])).toEqual([
+    [0, 6, 'node1'], [1, 6, 'node1'], [2, 6, 'node2'], [3, 6, 'node2'], [4, 6, 'node3'], [5, 6, 'node3'],
+  ])
+  for (const r of lines) expect(r.hasSecret).toBe(true) // tsrun made a secret for the step
+})
+
+test('sbatch: a failing rank fails the job, and the output names it', async () => {
+  const job = batchScript(`FAIL_RANK=3 "${process.execPath}" "${BIN}" "${fixture('exit-code.ts')}"`)
+  const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], { env: cluster.slurmEnv, timeoutMs: 120_000 })
+  expect(run.exitCode).not.toBe(0)
+  expect(readFileSync(job.out, 'utf8')).toMatch(/tsrun: rank 3 \(pid \d+, host node2\) exited with code 3/)
+})
+
+test('the example job script in examples/slurm runs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-example-'))
+  const out = join(dir, 'out.txt')
+  const run = await runProcess('sbatch', () => ['-N', '3', '--ntasks-per-node', '1', '-O', '--wait', '-o', out, '--chdir', ROOT, join(ROOT, 'examples', 'slurm', 'job.sh')], { env: cluster.slurmEnv, timeoutMs: 120_000 })
+  expect(run.exitCode).toBe(0)
+  expect(readFileSync(out, 'utf8')).toMatch(/ring: the token came back as 3 \(expected 3\) ok/)
+})
