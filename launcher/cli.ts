@@ -25,5 +25,7 @@ async function main(): Promise<number> {
 }
 
 process.exitCode = await main()
+// Writes to a pipe are asynchronous in Node: let the ranks' last lines reach a slow reader before exiting.
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))))
 // Nothing of ours is left running; exit even if a stray handle (stdin) would keep the loop alive.
 process.exit()

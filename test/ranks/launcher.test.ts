@@ -97,13 +97,19 @@ test('a script run without the launcher is a world of one (singleton init)', () 
   expect(JSON.parse(out)).toEqual({ rank: 0, size: 1, echo: 42 })
 })
 
-test('a process started by srun without tsrun refuses to run as a silent singleton', () => {
+test('never a silent singleton: a task of a Slurm step with several tasks forms the whole world or fails saying why', () => {
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx')
-  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSRUN_'))), SLURM_NTASKS: '4', SLURM_PROCID: '2' }
-  const r = spawnSync(tsx, [fixture('singleton.ts')], { cwd: ROOT, encoding: 'utf8', env, timeout: 30_000 })
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSRUN_') && !k.startsWith('SLURM_')))
+  // Task 0 of a 2-task step whose task 1 never comes: it serves the store, waits, and names rank 1.
+  const slurm = { SLURM_JOB_ID: '99', SLURM_STEP_ID: '0', SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_NODEID: '0', SLURM_LOCALID: '0',
+    SLURM_STEP_NODELIST: 'localhost', SLURM_STEP_TASKS_PER_NODE: '2', TSRUN_RENDEZVOUS_TIMEOUT: '1', TSRUN_STORE_PORT: String(21000 + Math.floor(Math.random() * 8000)) }
+  const r = spawnSync(tsx, [fixture('singleton.ts')], { cwd: ROOT, encoding: 'utf8', env: { ...clean, ...slurm }, timeout: 30_000 })
   expect(r.status).not.toBe(0)
-  expect(r.stderr).toMatch(/SLURM_NTASKS=4/)
-  expect(r.stderr).toMatch(/start the job as 'tsrun script.ts'/)
+  expect(r.stderr).toMatch(/rendezvous timed out after 1 s: ranks \[1\] never arrived \(1 of 2 did\)/)
+  // Another launcher's ranks (mpirun) without tsrun: refused with what to do.
+  const mpi = spawnSync(tsx, [fixture('singleton.ts')], { cwd: ROOT, encoding: 'utf8', env: { ...clean, OMPI_COMM_WORLD_SIZE: '4' }, timeout: 30_000 })
+  expect(mpi.status).not.toBe(0)
+  expect(mpi.stderr).toMatch(/OMPI_COMM_WORLD_SIZE=4.*start the job as 'tsrun script.ts'/)
 })
 
 test('a rank that never arrives fails the rendezvous on the others, naming it', async () => {
