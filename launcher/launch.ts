@@ -87,7 +87,7 @@ async function runJob(options: LaunchOptions): Promise<number> {
       return spawnSsh(slot, options.script, options.args, { ...vars, TSRUN_WATCH_PARENT: '1' }, job.secret, options.launchAgent, process.cwd())
     })
     connectStdin(ranks[0])
-    return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec })
+    return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, stopOnFailure: process.env.TSRUN_SUPERVISE !== '0' })
   } finally {
     for (const r of ranks) r.kill('SIGKILL')
     process.stdin.unpipe()

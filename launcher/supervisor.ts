@@ -24,6 +24,9 @@ export interface SupervisorOptions {
   tagOutput: boolean
   /** Under srun each tsrun supervises one rank; srun ends the others, so do not claim to. */
   single?: boolean
+  /** false: report a failed rank but leave the others running (TSRUN_SUPERVISE=0; for testing the runtime's
+   *  own failure detection). */
+  stopOnFailure?: boolean
   timeoutSec?: number
   /** Where the launcher's own messages go. */
   log?: (line: string) => void
@@ -99,6 +102,11 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
         const others = running().length
         const how = s.rank.describeExit?.(code, signal) ?? (signal ? `was killed by ${signal}` : `exited with code ${code}`)
         const what = opts.single ? '' : others > 0 ? `; stopped the other ${others} rank${others > 1 ? 's' : ''}` : '; no other rank was running'
+        if (opts.stopOnFailure === false) {
+          log(`rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}; supervision is off (TSRUN_SUPERVISE=0): not stopping the others`)
+          exitCode = exitCodeOf(code, signal)
+          return
+        }
         log(`rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}${what}`)
         stop(exitCodeOf(code, signal), SIGKILL_GRACE_MS)
       }

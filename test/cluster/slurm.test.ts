@@ -72,3 +72,17 @@ test('the example job script in examples/slurm runs', async () => {
   expect(run.exitCode).toBe(0)
   expect(readFileSync(out, 'utf8')).toMatch(/ring: the token came back as 3 \(expected 3\) ok/)
 })
+
+test('srun without --kill-on-bad-exit: a killed rank does not leave the others hanging (the transport notices)', async () => {
+  const run = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, fixture('allreduce-loop.ts')], 60_000, { KILL_RANK: '2', KILL_AFTER: '2', MIB: '4' })
+  expect(run.timedOut).toBe(false)
+  const killed = run.cases.find((c) => c.killedAt)!
+  const survivors = run.cases.filter((c) => c.code)
+  expect(survivors.map((s) => [s.rank, s.code, s.peer]).sort()).toEqual([[0, 'TSRUN_PEER_LOST', 2], [1, 'TSRUN_PEER_LOST', 2]])
+  for (const s of survivors) {
+    expect(s.message).toMatch(/lost rank 2 \(pid \d+, host node3\)/)
+    expect(s.at - killed.killedAt).toBeLessThan(5000)
+  }
+  expect(run.exitCode).not.toBe(0)
+  expect(await leftoversAfter(run.mark, 5000)).toEqual([])
+})

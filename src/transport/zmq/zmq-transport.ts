@@ -10,9 +10,13 @@
  *    caller's memory until the bytes are written out and the caller must not change them before.
  * 3. `finalize` sends FIN to every peer after all data and waits for FIN from every peer: per-pair FIFO order
  *    means that all of a peer's messages have arrived when its FIN has.
+ * 4. Peer loss, without help from a launcher: each PUSH socket is watched. A connection that closes before the
+ *    peer's FIN arrived (crash, kill -9, exit without finalize), ZMTP heartbeats that go unanswered (dead host),
+ *    or a peer never reachable after the rendezvous fail every pending and later operation with PeerLostError
+ *    (gloo's IoException contract: the communicator is unusable afterwards).
  */
 import * as zmq from 'zeromq'
-import { FinalizedError, TransportError, TimeoutError } from '../../errors.ts'
+import { FinalizedError, PeerLostError, TransportError, TimeoutError } from '../../errors.ts'
 import {
   decodeHeader,
   encodeHeader,
@@ -34,6 +38,14 @@ export const COPY_MAX_BYTES = 64 * 1024
 export const DEFAULT_SEGMENT_BYTES = 1024 * 1024
 /** How long closing sockets may keep trying to deliver queued frames. */
 const LINGER_MS = 2000
+/** A closed connection counts as a lost peer if the peer's FIN has not arrived this much later. */
+const FIN_GRACE_MS = 500
+/** A peer never reached this long after connecting is lost. */
+const CONNECT_LOST_MS = 5000
+/** ZMTP heartbeats: a peer whose host stops answering for HEARTBEAT_TIMEOUT_MS is lost (a busy or slow
+ *  peer still answers: heartbeats are handled by ZeroMQ's I/O thread, not by JavaScript). */
+const HEARTBEAT_INTERVAL_MS = 2000
+const HEARTBEAT_TIMEOUT_MS = 30_000
 
 const EMPTY = Buffer.alloc(0)
 
@@ -82,6 +94,8 @@ export class ZmqTransport implements Transport {
   private readonly acks = new Map<number, PendingAck>()
   private readonly matcher = new Matcher()
   private readonly finsFrom = new Set<number>()
+  /** Frames for peers we are not connected to yet: an ACK for a message that arrived during our rendezvous. */
+  private readonly early = new Map<number, Buffer[][]>()
   private finWaiter: (() => void) | undefined
   private failure: Error | undefined
   private closed = false
@@ -137,13 +151,31 @@ export class ZmqTransport implements Transport {
             `(it published ${JSON.stringify(peer)}); set TSRUN_TRANSPORT=tcp for ranks on different hosts`,
         )
       }
-      const push = new zmq.Push({ sendHighWaterMark: 0, linger: LINGER_MS })
+      const push = new zmq.Push({
+        sendHighWaterMark: 0,
+        linger: LINGER_MS,
+        heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+        heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
+      })
+      this.watch(peer, push)
       push.connect(endpoint)
       this.pushes[peer.rank] = push
-      this.queues[peer.rank] = new SendQueue(push, (err) =>
+      const queue = new SendQueue(push, (err) =>
         this.fail(new TransportError(`rank ${this.rank}: sending to rank ${peer.rank} failed: ${err.message}`, { cause: err })),
       )
+      this.queues[peer.rank] = queue
+      for (const frames of this.early.get(peer.rank) ?? []) queue.push(frames)
+      this.early.delete(peer.rank)
     }
+  }
+
+  /** Queues frames for `peer`, holding them until we are connected to it. */
+  private pushTo(peer: number, frames: Buffer[]): void {
+    const queue = this.queues[peer]
+    if (queue) return queue.push(frames)
+    const held = this.early.get(peer)
+    if (held) held.push(frames)
+    else this.early.set(peer, [frames])
   }
 
   send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array): Promise<void> {
@@ -223,6 +255,34 @@ export class ZmqTransport implements Transport {
     this.acks.clear()
   }
 
+  /** Turns a connection that drops (or never comes up) before the peer's FIN into PeerLostError. */
+  private watch(peer: PeerAddress, push: zmq.Push): void {
+    const since = Date.now()
+    let connected = false
+    push.events.on('connect', () => {
+      connected = true
+    })
+    push.events.on('disconnect', () => this.suspect(peer, 'its connection closed'))
+    push.events.on('connect:retry', () => {
+      if (!connected && Date.now() - since > CONNECT_LOST_MS) this.suspect(peer, `it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
+    })
+  }
+
+  private suspect(peer: PeerAddress, why: string): void {
+    if (this.closed || this.failure || this.finsFrom.has(peer.rank)) return
+    // Its FIN may still be on the way on the other socket: give it a moment.
+    setTimeout(() => {
+      if (this.closed || this.failure || this.finsFrom.has(peer.rank)) return
+      this.fail(
+        new PeerLostError(
+          peer.rank,
+          `rank ${this.rank}: lost rank ${peer.rank} (pid ${peer.pid}, host ${peer.host}): ${why} before it called ` +
+            `finalize(); it crashed, was killed, or exited early. This rank cannot go on with the job.`,
+        ),
+      )
+    }, FIN_GRACE_MS).unref()
+  }
+
   private async receiveLoop(pull: zmq.Pull): Promise<void> {
     for (;;) {
       let frames: Buffer[]
@@ -285,8 +345,9 @@ export class ZmqTransport implements Transport {
 
   private complete(h: Header, payload: Uint8Array, posted: Posted | undefined): void {
     if (h.flags & FLAG_WANT_ACK) {
+      // A peer that is faster through the rendezvous can send to us before we have connected back to it.
       const ack = encodeHeader({ ...h, source: this.rank, kind: KIND_ACK, flags: 0, bytes: 0 })
-      this.queues[h.source]?.push([ack, EMPTY])
+      this.pushTo(h.source, [ack, EMPTY])
     }
     const m: Message = { commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload }
     if (posted) fulfil(posted, m)
