@@ -54,6 +54,8 @@ function parser() {
     .option('tag-output', { type: 'boolean', default: false, description: 'prefix every line with [1,rank]<stdout>: or <stderr>:' })
     .option('timeout', { type: 'number', description: 'end the whole job after SECONDS; exit code 124' })
     .option('x', { type: 'string', description: 'export NAME (from this environment) or NAME=VALUE to the ranks; repeatable' })
+    .option('stall-warning', { type: 'number', description: 'warn (naming the missing ranks) when a collective waits SECONDS; default 60' })
+    .option('op-timeout', { type: 'number', description: 'fail a collective that waits SECONDS with a TimeoutError naming the missing ranks' })
     .option('hostfile', { alias: ['f', 'machinefile'], type: 'string', description: "hosts and slots: 'node1 slots=4' (Open MPI) or 'node1:4' (MPICH) per line" })
     .option('H', { alias: 'host', type: 'string', description: 'hosts and slots: -H node1:2,node2:2' })
     .option('map-by', { type: 'string', description: "place ranks by 'slot' (fill each host first, default) or 'node' (round robin)" })
@@ -113,6 +115,13 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
     if (!ENV_NAME.test(name)) throw new UsageError(`-x takes NAME or NAME=VALUE with a valid variable name, got '${x}'`)
     const value = eq < 0 ? process.env[name] : String(x).slice(eq + 1)
     if (value !== undefined) env[name] = value
+  }
+
+  for (const [flag, name] of [['stall-warning', 'TSRUN_STALL_WARNING'], ['op-timeout', 'TSRUN_OP_TIMEOUT']] as const) {
+    const v = a[flag]
+    if (v === undefined) continue
+    if (!(typeof v === 'number' && v > 0)) throw new UsageError(`--${flag} must be a positive number of seconds, got ${JSON.stringify(argValue(argv, [`--${flag}`]))}`)
+    env[name] = String(v)
   }
 
   const rest = a._.map(String)

@@ -140,6 +140,8 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     if (err instanceof TsrunError) throw err
     throw new RendezvousError(`rank ${env.rank}: rendezvous failed: ${(err as Error).message}`, [], { cause: err })
   }
-  current = new WorldCommunicator({ transport, finalized: false }, env, store, storeServer)
+  const world = { transport, finalized: false, comms: new Map(), stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs }
+  transport.statusOf = (commId) => world.comms.get(commId)?.started
+  current = new WorldCommunicator(world, env, store, storeServer)
   return current
 }

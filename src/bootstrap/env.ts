@@ -41,7 +41,14 @@ export interface JobEnv {
   finalizeTimeoutMs: number
   /** Segment size of large messages (TSRUN_SEGMENT_BYTES). */
   segmentBytes?: number
+  /** TSRUN_STALL_WARNING (seconds, default 60): warn about a collective that waits this long. */
+  stallWarningMs: number
+  /** TSRUN_OP_TIMEOUT (seconds): fail a collective that waits this long; default never. */
+  opTimeoutMs?: number
 }
+
+/** Default stall warning interval (Horovod's is 60 s too). */
+export const DEFAULT_STALL_WARNING_MS = 60_000
 
 type Env = Record<string, string | undefined>
 
@@ -80,6 +87,8 @@ export function readJobEnv(env: Env = process.env): JobEnv {
     rendezvousTimeoutMs: seconds(env, 'TSRUN_RENDEZVOUS_TIMEOUT', DEFAULT_RENDEZVOUS_TIMEOUT_MS),
     finalizeTimeoutMs: seconds(env, 'TSRUN_FINALIZE_TIMEOUT', DEFAULT_FINALIZE_TIMEOUT_MS),
     segmentBytes: env.TSRUN_SEGMENT_BYTES ? int(env, 'TSRUN_SEGMENT_BYTES', 1024) : undefined,
+    stallWarningMs: seconds(env, 'TSRUN_STALL_WARNING', DEFAULT_STALL_WARNING_MS),
+    opTimeoutMs: env.TSRUN_OP_TIMEOUT ? seconds(env, 'TSRUN_OP_TIMEOUT', 0) : undefined,
   }
   if (!['auto', 'ipc', 'tcp'].includes(common.transport)) {
     throw new UsageError(`TSRUN_TRANSPORT must be auto, ipc or tcp, got '${common.transport}'`)

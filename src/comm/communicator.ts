@@ -18,7 +18,7 @@ import { reduceBinomial } from '../collectives/reduce-binomial.ts'
 import { reduceScatterRingInPlace } from '../collectives/reduce-scatter-ring.ts'
 import { scatterBinomial } from '../collectives/scatter-binomial.ts'
 import { asBytes, describe, dtypeOf, DTYPE_JSON, viewAs, type Sendable, type TypedArray } from '../dtype.ts'
-import { FinalizedError, UsageError } from '../errors.ts'
+import { FinalizedError, TimeoutError, UsageError } from '../errors.ts'
 import { ANY_SOURCE, ANY_TAG } from '../transport/matcher.ts'
 import type { Transport } from '../transport/transport.ts'
 import { collectiveContext } from './collective-context.ts'
@@ -81,7 +81,16 @@ export interface Received<T = Sendable> {
 export interface World {
   transport: Transport
   finalized: boolean
+  /** Communicators by wire id, so the transport can answer "how many collectives have you started?". */
+  comms: Map<number, Communicator>
+  /** Print a stall warning after a collective has waited this long, and again at this interval. */
+  stallWarningMs: number
+  /** Fail a collective that waits longer than this (TSRUN_OP_TIMEOUT); undefined: never. */
+  opTimeoutMs?: number
 }
+
+/** How long a stalled rank waits for peers to say how far they are. */
+const STATUS_QUERY_MS = 1000
 
 export class Communicator {
   /** This process's rank in the communicator, 0..size-1. */
@@ -111,6 +120,7 @@ export class Communicator {
     this.name = name
     const identity = members.every((w, i) => w === i)
     this.worldToRank = identity ? undefined : new Map(members.map((w, i) => [w, i]))
+    world.comms.set(commId, this)
   }
 
   /**
@@ -186,9 +196,9 @@ export class Communicator {
    * ```
    */
   async barrier(options: CollectiveOptions = {}): Promise<void> {
-    const { ctx, tag } = this.begin('barrier', options)
     pick('barrier', only('dissemination', 0), this.size, 0, options.algorithm)
-    await barrierDissemination(ctx, tag)
+    const { ctx, tag, guard } = this.begin('barrier', options)
+    await guard(barrierDissemination(ctx, tag))
   }
 
   /**
@@ -206,8 +216,8 @@ export class Communicator {
     this.checkTyped(data)
     this.checkRank(root, 'root')
     const algo = pick('broadcast', BROADCAST, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag } = this.begin('broadcast', options)
-    await algo.run(ctx, data, root, tag)
+    const { ctx, tag, guard } = this.begin('broadcast', options)
+    await guard(algo.run(ctx, data, root, tag))
     return data
   }
 
@@ -226,8 +236,8 @@ export class Communicator {
     checkOp(op, data)
     this.checkRank(root, 'root')
     pick('reduce', only('binomial', 0), this.size, data.byteLength, options.algorithm)
-    const { ctx, tag } = this.begin('reduce', options)
-    await reduceBinomial(ctx, data, op, root, tag)
+    const { ctx, tag, guard } = this.begin('reduce', options)
+    await guard(reduceBinomial(ctx, data, op, root, tag))
     return data
   }
 
@@ -246,8 +256,8 @@ export class Communicator {
     this.checkTyped(data)
     checkOp(op, data)
     const algo = pick('allreduce', ALLREDUCE, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag } = this.begin('allreduce', options)
-    await algo.run(ctx, data, op, tag)
+    const { ctx, tag, guard } = this.begin('allreduce', options)
+    await guard(algo.run(ctx, data, op, tag))
     return data
   }
 
@@ -264,8 +274,8 @@ export class Communicator {
     this.checkTyped(data)
     this.checkRank(root, 'root')
     pick('gather', only('binomial', 0), this.size, data.byteLength, options.algorithm)
-    const { ctx, tag } = this.begin('gather', options)
-    return (await gatherBinomial(ctx, data, root, tag)) as T | undefined
+    const { ctx, tag, guard } = this.begin('gather', options)
+    return (await guard(gatherBinomial(ctx, data, root, tag))) as T | undefined
   }
 
   /**
@@ -282,8 +292,8 @@ export class Communicator {
     const n = data.length
     const out = new (data.constructor as new (n: number) => T)(this.size * n)
     out.set(data as any, this.rank * n)
-    const { ctx, tag } = this.begin('allgather', options)
-    await allgatherRingInPlace(ctx, out, tag, (r) => [r * n, (r + 1) * n])
+    const { ctx, tag, guard } = this.begin('allgather', options)
+    await guard(allgatherRingInPlace(ctx, out, tag, (r) => [r * n, (r + 1) * n]))
     return out
   }
 
@@ -305,8 +315,8 @@ export class Communicator {
       }
     }
     pick('scatter', only('binomial', 0), this.size, data?.byteLength ?? 0, options.algorithm)
-    const { ctx, tag } = this.begin('scatter', options)
-    return (await scatterBinomial(ctx, data, root, tag)) as T
+    const { ctx, tag, guard } = this.begin('scatter', options)
+    return (await guard(scatterBinomial(ctx, data, root, tag))) as T
   }
 
   /**
@@ -322,8 +332,8 @@ export class Communicator {
     this.checkTyped(data)
     checkOp(op, data)
     pick('reduceScatter', only('ring', 0), this.size, data.byteLength, options.algorithm)
-    const { ctx, tag } = this.begin('reduceScatter', options)
-    await reduceScatterRingInPlace(ctx, data, op, tag)
+    const { ctx, tag, guard } = this.begin('reduceScatter', options)
+    await guard(reduceScatterRingInPlace(ctx, data, op, tag))
     const [a, b] = blockRange(data.length, this.size, this.rank)
     const mine = data.slice(a, b) as T
     if (op === 'avg') for (let i = 0; i < mine.length; i++) (mine as unknown as Float64Array)[i] /= this.size
@@ -346,8 +356,8 @@ export class Communicator {
       throw new UsageError(`alltoall: data.length must be a multiple of size ${this.size}, got ${describe(data)}`)
     }
     pick('alltoall', only('pairwise', 0), this.size, data.byteLength, options.algorithm)
-    const { ctx, tag } = this.begin('alltoall', options)
-    return (await alltoallPairwise(ctx, data, tag)) as T
+    const { ctx, tag, guard } = this.begin('alltoall', options)
+    return (await guard(alltoallPairwise(ctx, data, tag))) as T
   }
 
   // ---------------------------------------------------------------- collectives on JSON values
@@ -381,14 +391,18 @@ export class Communicator {
   async gatherObject<T>(value: T, root: number, options: CollectiveOptions = {}): Promise<T[] | undefined> {
     this.checkRank(root, 'root')
     const bytes = encodeJson(value)
-    const { ctx, tag } = this.begin('gatherObject', options)
+    const { ctx, tag, guard } = this.begin('gatherObject', options)
     if (this.rank !== root) {
-      await ctx.send(root, tag, bytes as Uint8Array)
+      await guard(ctx.send(root, tag, bytes as Uint8Array))
       return undefined
     }
-    const out: T[] = []
-    for (let r = 0; r < this.size; r++) out.push(r === root ? value : (decodeJson(await ctx.recvAny(r, tag) as Uint8Array) as T))
-    return out
+    return guard(
+      (async () => {
+        const out: T[] = []
+        for (let r = 0; r < this.size; r++) out.push(r === root ? value : (decodeJson((await ctx.recvAny(r, tag)) as Uint8Array) as T))
+        return out
+      })(),
+    )
   }
 
   /**
@@ -417,12 +431,12 @@ export class Communicator {
     if (this.rank === root && (!Array.isArray(values) || values.length !== this.size)) {
       throw new UsageError(`scatterObject: the root must pass an array of ${this.size} values (one per rank), got ${describe(values)}`)
     }
-    const { ctx, tag } = this.begin('scatterObject', options)
+    const { ctx, tag, guard } = this.begin('scatterObject', options)
     if (this.rank === root) {
-      await Promise.all(values!.map((v, r) => (r === root ? undefined : ctx.send(r, tag, encodeJson(v) as Uint8Array))))
+      await guard(Promise.all(values!.map((v, r) => (r === root ? undefined : ctx.send(r, tag, encodeJson(v) as Uint8Array)))))
       return values![root]
     }
-    return decodeJson(await ctx.recvAny(root, tag) as Uint8Array) as T
+    return decodeJson((await guard(ctx.recvAny(root, tag))) as Uint8Array) as T
   }
 
   /**
@@ -492,8 +506,17 @@ export class Communicator {
     this.freed = true
   }
 
-  /** @internal Starts a collective: checks the communicator, takes a fresh tag, builds its context. */
-  protected begin(what: string, options: CollectiveOptions): { ctx: CollectiveContext; tag: number } {
+  /** @internal Number of collectives started on this communicator (what a stalled peer asks for). */
+  get started(): number {
+    return this.tags.count
+  }
+
+  /**
+   * @internal Starts a collective: checks the communicator, takes a fresh tag, builds its context, and gives
+   * a `guard` that watches the running collective: a stall warning naming the ranks that have not called it
+   * every `stallWarningMs` (Horovod's stall inspector), a TimeoutError with the same facts after the op timeout.
+   */
+  protected begin(what: string, options: CollectiveOptions): { ctx: CollectiveContext; tag: number; guard: <T>(p: Promise<T>) => Promise<T> } {
     this.checkUsable()
     const { segmentBytes, timeoutMs } = options
     if (segmentBytes !== undefined && !(Number.isInteger(segmentBytes) && segmentBytes > 0)) {
@@ -511,7 +534,58 @@ export class Communicator {
       segmentBytes,
       timeoutMs,
     })
-    return { ctx, tag }
+    const seq = this.tags.count
+    return { ctx, tag, guard: (p) => this.watchStall(p, what, seq, timeoutMs ?? this.world.opTimeoutMs) }
+  }
+
+  private watchStall<T>(p: Promise<T>, what: string, seq: number, opTimeoutMs: number | undefined): Promise<T> {
+    const started = Date.now()
+    const { stallWarningMs } = this.world
+    return new Promise<T>((resolve, reject) => {
+      let settled = false
+      const timers: NodeJS.Timeout[] = []
+      const finish = () => {
+        settled = true
+        for (const t of timers) clearTimeout(t)
+      }
+      p.then(
+        (v) => (finish(), resolve(v)),
+        (e) => (finish(), reject(e)),
+      )
+      const report = async (fatal: boolean) => {
+        const waited = Math.round((Date.now() - started) / 1000)
+        const facts = await this.stallFacts(seq)
+        if (settled) return
+        const line = `${what} #${seq} on ${this.name} waiting ${waited} s for ${facts}`
+        if (!fatal) return void process.stderr.write(`tsrun: rank ${this.rank}: ${line}\n`)
+        finish()
+        reject(new TimeoutError(`rank ${this.rank}: ${line}; gave up after the op timeout of ${opTimeoutMs! / 1000} s (--op-timeout / TSRUN_OP_TIMEOUT)`))
+      }
+      const warn = () => {
+        if (settled) return
+        void report(false)
+        timers.push(setTimeout(warn, stallWarningMs).unref())
+      }
+      timers.push(setTimeout(warn, stallWarningMs).unref())
+      if (opTimeoutMs !== undefined && Number.isFinite(opTimeoutMs)) timers.push(setTimeout(() => void report(true), opTimeoutMs).unref())
+    })
+  }
+
+  /** Which ranks hold up collective #seq: those that have not called it, and those that do not answer. */
+  private async stallFacts(seq: number): Promise<string> {
+    const answers = await this.world.transport.query([...this.members], this.commId, STATUS_QUERY_MS)
+    const notCalled: number[] = []
+    const silent: number[] = []
+    for (const [worldRank, count] of answers) {
+      const r = this.rankOf(worldRank)
+      if (r === this.rank) continue
+      if (count === undefined) silent.push(r)
+      else if (count < seq) notCalled.push(r)
+    }
+    const parts: string[] = []
+    if (notCalled.length) parts.push(`ranks [${notCalled.sort((a, b) => a - b).join(', ')}]; they have not called it`)
+    if (silent.length) parts.push(`ranks [${silent.sort((a, b) => a - b).join(', ')}], which do not answer (stopped, hung, or busy without yielding)`)
+    return parts.length ? parts.join('; and ') : 'data from the other ranks; every rank has called it'
   }
 
   private checkTyped(data: unknown): asserts data is TypedArray {

@@ -8,7 +8,7 @@
  * | 8      | tag    | i32  | user tags are >= 0; collectives use negative tags                |
  * | 12     | source | u32  | sender's rank in the world                                       |
  * | 16     | dtype  | u8   | element type code (dtype.ts)                                     |
- * | 17     | kind   | u8   | DATA, CONT (next segment of the message), ACK, FIN               |
+ * | 17     | kind   | u8   | DATA, CONT (next segment), ACK, FIN, QUERY and STATUS (stalls)   |
  * | 18     | flags  | u16  | WANT_ACK: sender waits for an ACK before it reuses the buffer    |
  * | 20     | seq    | u32  | per (sender, receiver) message number, echoed by ACK             |
  * | 24     | bytes  | f64  | total payload bytes of the message (all segments)                |
@@ -22,6 +22,10 @@ export const KIND_DATA = 0
 export const KIND_CONT = 1
 export const KIND_ACK = 2
 export const KIND_FIN = 3
+/** "How many collectives have you started on communicator commId?" (seq: query id). */
+export const KIND_QUERY = 4
+/** The answer to a QUERY: bytes = the count. */
+export const KIND_STATUS = 5
 
 export const FLAG_WANT_ACK = 1
 
@@ -72,7 +76,7 @@ export function decodeHeader(buf: Buffer, worldSize: number): Header | string {
     bytes: buf.readDoubleLE(24),
   }
   if (h.source >= worldSize) return `source ${h.source} outside world of ${worldSize}`
-  if (h.kind > KIND_FIN) return `unknown kind ${h.kind}`
+  if (h.kind > KIND_STATUS) return `unknown kind ${h.kind}`
   if (!isKnownDtype(h.dtype)) return `unknown dtype ${h.dtype}`
   if (!Number.isInteger(h.bytes) || h.bytes < 0 || h.bytes > MAX_MESSAGE_BYTES) return `bad length ${h.bytes}`
   return h

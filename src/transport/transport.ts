@@ -19,6 +19,14 @@ export interface Transport {
    * message is written into that buffer and the payload is a view of it.
    */
   recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message>
+  /**
+   * Asks `peers` how many collectives they have started on `commId` (answered by their transports from
+   * `statusOf`, even while their JavaScript is busy in a collective). A peer that does not answer within
+   * `timeoutMs` (stopped, or its event loop blocked) maps to undefined.
+   */
+  query(peers: number[], commId: number, timeoutMs: number): Promise<Map<number, number | undefined>>
+  /** How this rank answers queries: the number of collectives started on a communicator. */
+  statusOf: (commId: number) => number | undefined
   /** Collective: delivers everything sent so far, then closes. Every rank must call it. */
   finalize(timeoutMs: number): Promise<void>
   /** Closes at once, dropping undelivered messages (error paths). */

@@ -25,6 +25,8 @@ import {
   KIND_CONT,
   KIND_DATA,
   KIND_FIN,
+  KIND_QUERY,
+  KIND_STATUS,
   type Header,
 } from '../framing.ts'
 import { fulfil, Matcher, type Message, type Posted, type ReceiveOptions } from '../matcher.ts'
@@ -94,6 +96,9 @@ export class ZmqTransport implements Transport {
   private readonly acks = new Map<number, PendingAck>()
   private readonly matcher = new Matcher()
   private readonly finsFrom = new Set<number>()
+  statusOf: (commId: number) => number | undefined = () => undefined
+  private readonly queries = new Map<number, { answers: Map<number, number | undefined>; waiting: Set<number>; done: () => void }>()
+  private nextQuery = 1
   /** Frames for peers we are not connected to yet: an ACK for a message that arrived during our rendezvous. */
   private readonly early = new Map<number, Buffer[][]>()
   private finWaiter: (() => void) | undefined
@@ -208,6 +213,25 @@ export class ZmqTransport implements Transport {
 
   recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message> {
     return this.matcher.receive(commId, source, tag, opts)
+  }
+
+  query(peers: number[], commId: number, timeoutMs: number): Promise<Map<number, number | undefined>> {
+    const id = this.nextQuery++ >>> 0
+    const answers = new Map<number, number | undefined>(peers.map((p) => [p, undefined]))
+    const waiting = new Set(peers.filter((p) => p !== this.rank && this.queues[p]))
+    for (const p of peers) if (p === this.rank) answers.set(p, this.statusOf(commId))
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.queries.delete(id)
+        resolve(answers)
+      }
+      const timer = setTimeout(done, timeoutMs)
+      if (waiting.size === 0) return done()
+      this.queries.set(id, { answers, waiting, done })
+      const q = encodeHeader({ commId, tag: 0, source: this.rank, dtype: 0, kind: KIND_QUERY, flags: 0, seq: id, bytes: 0 })
+      for (const p of waiting) this.queues[p]!.push([q, EMPTY])
+    })
   }
 
   async finalize(timeoutMs: number): Promise<void> {
@@ -335,6 +359,20 @@ export class ZmqTransport implements Transport {
         if (!pending) return this.drop()
         this.acks.delete(key)
         return pending.resolve()
+      }
+      case KIND_QUERY: {
+        const count = this.statusOf(h.commId)
+        const answer = encodeHeader({ ...h, source: this.rank, kind: KIND_STATUS, bytes: count === undefined ? 0 : count + 1 })
+        return this.pushTo(h.source, [answer, EMPTY])
+      }
+      case KIND_STATUS: {
+        const q = this.queries.get(h.seq)
+        if (!q || !q.waiting.has(h.source)) return this.drop()
+        q.waiting.delete(h.source)
+        // bytes carries count + 1; 0 means "I do not know this communicator (yet)".
+        q.answers.set(h.source, h.bytes === 0 ? -1 : h.bytes - 1)
+        if (q.waiting.size === 0) q.done()
+        return
       }
       case KIND_FIN:
         this.finsFrom.add(h.source)
