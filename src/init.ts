@@ -3,7 +3,7 @@
  * through the rendezvous store and returns the world communicator. Without a launcher it returns a world
  * of one (MPI singleton init), so `npx tsx script.ts` just works.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { readJobEnv, type JobEnv } from './bootstrap/env.ts'
 import { bindAddress } from './bootstrap/iface.ts'
 import { PrefixStore } from './bootstrap/prefix-store.ts'
@@ -68,6 +68,8 @@ export class WorldCommunicator extends Communicator {
         this.world.transport.close()
         this.store?.close()
         this.storeServer?.close()
+        // After the FIN exchange every rank here has closed its sockets: the directory is no longer used.
+        if (this.env.ownJobDir && this.env.jobDir && this.localRank === 0) rmSync(this.env.jobDir, { recursive: true, force: true })
         if (current === this) current = undefined
       }
     })()

@@ -26,6 +26,8 @@ export interface JobEnv {
   secret: string
   /** Private directory for ipc socket files (one per host). */
   jobDir?: string
+  /** The ranks made jobDir themselves (under srun), so local rank 0 removes it at the end. */
+  ownJobDir?: boolean
   host: string
   transport: TransportKind
   multiHost: boolean
@@ -111,6 +113,7 @@ export function readJobEnv(env: Env = process.env): JobEnv {
         jobId: id,
         secret: env.TSRUN_JOB_SECRET ?? id,
         jobDir: join(tmpdir(), `tsrun-${id}`),
+        ownJobDir: true,
         multiHost: slurm.nodes.length > 1,
         iface,
         routeTarget: slurm.nodes[0],
