@@ -8,7 +8,7 @@ import { Bench } from 'tinybench'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { reduceInto } from '../src/collectives/reduce-ops.ts'
-import { decodeHeader, encodeHeader, KIND_DATA } from '../src/transport/framing.ts'
+import { decodeHeader, encodeHeader, KIND_DATA, NO_SIGNATURE } from '../src/transport/framing.ts'
 
 const argv = await yargs(hideBin(process.argv))
   .option('elements', { type: 'number', default: 1 << 20, description: 'elements per reduction' })
@@ -26,7 +26,7 @@ const cases = [
   ['bxor Int32Array', 'bxor', new Int32Array(n).fill(1), new Int32Array(n).fill(2)],
 ] as const
 for (const [name, op, dst, src] of cases) bench.add(`reduce ${name} [${n}]`, () => reduceInto(op, dst, src))
-const header = { commId: 7, tag: -9, source: 1, dtype: 8, kind: KIND_DATA, flags: 1, seq: 42, bytes: 4096 }
+const header = { commId: 7, tag: -9, source: 1, dtype: 8, kind: KIND_DATA, flags: 1, seq: 42, bytes: 4096, ...NO_SIGNATURE }
 const encoded = encodeHeader(header)
 bench.add('encodeHeader', () => encodeHeader(header))
 bench.add('decodeHeader', () => decodeHeader(encoded, 64))

@@ -4,6 +4,10 @@
 // and anything it started) so no rank is orphaned.
 import { rmSync } from 'node:fs'
 
+// Writes to a pipe are asynchronous in Node, so a rank that calls process.exit() right after printing could
+// lose its last lines. Ranks write to the launcher through pipes: make them blocking, as a terminal would be.
+for (const stream of [process.stdout, process.stderr]) stream._handle?.setBlocking?.(true)
+
 const launcherPid = Number(process.env.TSRUN_LAUNCHER_PID)
 const parent = process.ppid
 if ((launcherPid > 0 && parent === launcherPid) || process.env.TSRUN_WATCH_PARENT === '1') {

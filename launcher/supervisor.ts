@@ -46,6 +46,7 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
   const log = opts.log ?? ((line: string) => process.stderr.write(`tsrun: ${line}\n`))
   const states: State[] = ranks.map((rank) => ({ rank, running: true }))
   let exitCode: number | undefined
+  let stopping = false
   let killTimer: NodeJS.Timeout | undefined
   let interrupts = 0
 
@@ -54,15 +55,16 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
     for (const s of running()) s.rank.kill(signal)
   }
   const stop = (code: number, graceMs: number, signal: NodeJS.Signals = 'SIGTERM') => {
-    if (exitCode !== undefined) return
-    exitCode = code
+    if (stopping) return
+    stopping = true
+    exitCode ??= code
     killAll(signal)
     killTimer = setTimeout(() => killAll('SIGKILL'), graceMs)
   }
 
   const onSignal = (signal: NodeJS.Signals) => {
     interrupts++
-    if (interrupts > 1 || exitCode !== undefined) {
+    if (interrupts > 1 || stopping) {
       log(`received ${signal} again; killing ${running().length} ranks now`)
       killAll('SIGKILL')
       exitCode ??= exitCodeOf(null, signal)
@@ -98,13 +100,13 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
         })
       })
       s.running = false
-      if ((code !== 0 || signal) && exitCode === undefined) {
+      if ((code !== 0 || signal) && !stopping && (exitCode === undefined || opts.stopOnFailure !== false)) {
         const others = running().length
         const how = s.rank.describeExit?.(code, signal) ?? (signal ? `was killed by ${signal}` : `exited with code ${code}`)
         const what = opts.single ? '' : others > 0 ? `; stopped the other ${others} rank${others > 1 ? 's' : ''}` : '; no other rank was running'
         if (opts.stopOnFailure === false) {
           log(`rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}; supervision is off (TSRUN_SUPERVISE=0): not stopping the others`)
-          exitCode = exitCodeOf(code, signal)
+          exitCode ??= exitCodeOf(code, signal)
           return
         }
         log(`rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}${what}`)

@@ -142,8 +142,10 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     if (err instanceof TsrunError) throw err
     throw new RendezvousError(`rank ${env.rank}: rendezvous failed: ${(err as Error).message}`, [], { cause: err })
   }
-  const world = { transport, finalized: false, comms: new Map(), stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs }
+  const world: World = { transport, finalized: false, comms: new Map(), stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs }
   transport.statusOf = (commId) => world.comms.get(commId)?.started
+  transport.onCollective = (commId, tag, source, sig) => world.comms.get(commId)?.checkArrival(tag, source, sig)
+  transport.onMismatch = (commId, _source, info) => world.comms.get(commId)?.poison(info as Parameters<WorldCommunicator['poison']>[0])
   current = new WorldCommunicator(world, env, store, storeServer)
   return current
 }

@@ -4,6 +4,7 @@ import { DEFAULT_SEGMENT_BYTES } from '../collectives/context.ts'
 import { asBytes, dtypeName, dtypeOf, viewAs, type TypedArray } from '../dtype.ts'
 import { CollectiveMismatchError, UsageError } from '../errors.ts'
 import { reduceInto } from '../collectives/reduce-ops.ts'
+import type { Signature } from '../transport/framing.ts'
 import type { Transport } from '../transport/transport.ts'
 
 export interface ContextSpec {
@@ -16,6 +17,8 @@ export interface ContextSpec {
   what: string
   segmentBytes?: number
   timeoutMs?: number
+  /** Carried by every message of this collective, for the other ranks to compare with their call. */
+  sig: Signature
 }
 
 export function collectiveContext(spec: ContextSpec): CollectiveContext {
@@ -28,7 +31,7 @@ export function collectiveContext(spec: ContextSpec): CollectiveContext {
     rank,
     size: members.length,
     segmentElements: (bytesPerElement) => Math.max(1, Math.floor(segmentBytes / bytesPerElement)),
-    send: (peer, tag, data) => transport.send(members[peer], commId, tag, dtypeOf(data), asBytes(data)),
+    send: (peer, tag, data) => transport.send(members[peer], commId, tag, dtypeOf(data), asBytes(data), spec.sig),
     async recv(peer, tag, into) {
       try {
         const m = await transport.recv(commId, members[peer], tag, { into: asBytes(into), timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })

@@ -18,11 +18,12 @@ import { reduceBinomial } from '../collectives/reduce-binomial.ts'
 import { reduceScatterRingInPlace } from '../collectives/reduce-scatter-ring.ts'
 import { scatterBinomial } from '../collectives/scatter-binomial.ts'
 import { asBytes, describe, dtypeOf, DTYPE_JSON, viewAs, type Sendable, type TypedArray } from '../dtype.ts'
-import { FinalizedError, TimeoutError, UsageError } from '../errors.ts'
+import { CollectiveMismatchError, FinalizedError, TimeoutError, UsageError } from '../errors.ts'
 import { ANY_SOURCE, ANY_TAG } from '../transport/matcher.ts'
 import type { Transport } from '../transport/transport.ts'
 import { collectiveContext } from './collective-context.ts'
 import { ALLREDUCE_RING_MIN_BYTES, BCAST_SCATTER_ALLGATHER_MIN_BYTES, pick, type Candidate } from './select.ts'
+import { compatible, describeSignature, signatureOf, UNKNOWN_DTYPE, type FullSignature } from './signature.ts'
 import { childCommId, TagSequence } from './tags.ts'
 
 /** Largest user tag. Negative tags are reserved for collectives. */
@@ -91,6 +92,8 @@ export interface World {
 
 /** How long a stalled rank waits for peers to say how far they are. */
 const STATUS_QUERY_MS = 1000
+/** How many recent collectives' signatures a communicator keeps to check late messages against. */
+const SIGNATURES_KEPT = 4096
 
 export class Communicator {
   /** This process's rank in the communicator, 0..size-1. */
@@ -109,6 +112,10 @@ export class Communicator {
   private readonly tags = new TagSequence()
   private children = 0
   private freed = false
+  /** Signatures of this rank's recent collectives by tag, and of messages that came before this rank's call. */
+  private readonly sigs = new Map<number, FullSignature>()
+  private readonly early = new Map<number, { source: number; sig: FullSignature }>()
+  private mismatch: CollectiveMismatchError | undefined
 
   /** @internal Communicators come from init() and split(). */
   constructor(world: World, commId: number, members: readonly number[], rank: number, name: string) {
@@ -197,7 +204,7 @@ export class Communicator {
    */
   async barrier(options: CollectiveOptions = {}): Promise<void> {
     pick('barrier', only('dissemination', 0), this.size, 0, options.algorithm)
-    const { ctx, tag, guard } = this.begin('barrier', options)
+    const { ctx, tag, guard } = this.begin('barrier', options, signatureOf('barrier', 2, 0))
     await guard(barrierDissemination(ctx, tag))
   }
 
@@ -216,7 +223,7 @@ export class Communicator {
     this.checkTyped(data)
     this.checkRank(root, 'root')
     const algo = pick('broadcast', BROADCAST, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('broadcast', options)
+    const { ctx, tag, guard } = this.begin('broadcast', options, signatureOf('broadcast', dtypeOf(data), data.length, root))
     await guard(algo.run(ctx, data, root, tag))
     return data
   }
@@ -236,7 +243,7 @@ export class Communicator {
     checkOp(op, data)
     this.checkRank(root, 'root')
     pick('reduce', only('binomial', 0), this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('reduce', options)
+    const { ctx, tag, guard } = this.begin('reduce', options, signatureOf('reduce', dtypeOf(data), data.length, root, op))
     await guard(reduceBinomial(ctx, data, op, root, tag))
     return data
   }
@@ -256,7 +263,7 @@ export class Communicator {
     this.checkTyped(data)
     checkOp(op, data)
     const algo = pick('allreduce', ALLREDUCE, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('allreduce', options)
+    const { ctx, tag, guard } = this.begin('allreduce', options, signatureOf('allreduce', dtypeOf(data), data.length, undefined, op))
     await guard(algo.run(ctx, data, op, tag))
     return data
   }
@@ -274,7 +281,7 @@ export class Communicator {
     this.checkTyped(data)
     this.checkRank(root, 'root')
     pick('gather', only('binomial', 0), this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('gather', options)
+    const { ctx, tag, guard } = this.begin('gather', options, signatureOf('gather', dtypeOf(data), data.length, root))
     return (await guard(gatherBinomial(ctx, data, root, tag))) as T | undefined
   }
 
@@ -292,7 +299,7 @@ export class Communicator {
     const n = data.length
     const out = new (data.constructor as new (n: number) => T)(this.size * n)
     out.set(data as any, this.rank * n)
-    const { ctx, tag, guard } = this.begin('allgather', options)
+    const { ctx, tag, guard } = this.begin('allgather', options, signatureOf('allgather', dtypeOf(data), n))
     await guard(allgatherRingInPlace(ctx, out, tag, (r) => [r * n, (r + 1) * n]))
     return out
   }
@@ -315,7 +322,7 @@ export class Communicator {
       }
     }
     pick('scatter', only('binomial', 0), this.size, data?.byteLength ?? 0, options.algorithm)
-    const { ctx, tag, guard } = this.begin('scatter', options)
+    const { ctx, tag, guard } = this.begin('scatter', options, signatureOf('scatter', UNKNOWN_DTYPE, -1, root))
     return (await guard(scatterBinomial(ctx, data, root, tag))) as T
   }
 
@@ -332,7 +339,7 @@ export class Communicator {
     this.checkTyped(data)
     checkOp(op, data)
     pick('reduceScatter', only('ring', 0), this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('reduceScatter', options)
+    const { ctx, tag, guard } = this.begin('reduceScatter', options, signatureOf('reduceScatter', dtypeOf(data), data.length, undefined, op))
     await guard(reduceScatterRingInPlace(ctx, data, op, tag))
     const [a, b] = blockRange(data.length, this.size, this.rank)
     const mine = data.slice(a, b) as T
@@ -356,7 +363,7 @@ export class Communicator {
       throw new UsageError(`alltoall: data.length must be a multiple of size ${this.size}, got ${describe(data)}`)
     }
     pick('alltoall', only('pairwise', 0), this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('alltoall', options)
+    const { ctx, tag, guard } = this.begin('alltoall', options, signatureOf('alltoall', dtypeOf(data), data.length))
     return (await guard(alltoallPairwise(ctx, data, tag))) as T
   }
 
@@ -391,7 +398,7 @@ export class Communicator {
   async gatherObject<T>(value: T, root: number, options: CollectiveOptions = {}): Promise<T[] | undefined> {
     this.checkRank(root, 'root')
     const bytes = encodeJson(value)
-    const { ctx, tag, guard } = this.begin('gatherObject', options)
+    const { ctx, tag, guard } = this.begin('gatherObject', options, signatureOf('gatherObject', UNKNOWN_DTYPE, -1, root))
     if (this.rank !== root) {
       await guard(ctx.send(root, tag, bytes as Uint8Array))
       return undefined
@@ -431,7 +438,7 @@ export class Communicator {
     if (this.rank === root && (!Array.isArray(values) || values.length !== this.size)) {
       throw new UsageError(`scatterObject: the root must pass an array of ${this.size} values (one per rank), got ${describe(values)}`)
     }
-    const { ctx, tag, guard } = this.begin('scatterObject', options)
+    const { ctx, tag, guard } = this.begin('scatterObject', options, signatureOf('scatterObject', UNKNOWN_DTYPE, -1, root))
     if (this.rank === root) {
       await guard(Promise.all(values!.map((v, r) => (r === root ? undefined : ctx.send(r, tag, encodeJson(v) as Uint8Array)))))
       return values![root]
@@ -516,7 +523,11 @@ export class Communicator {
    * a `guard` that watches the running collective: a stall warning naming the ranks that have not called it
    * every `stallWarningMs` (Horovod's stall inspector), a TimeoutError with the same facts after the op timeout.
    */
-  protected begin(what: string, options: CollectiveOptions): { ctx: CollectiveContext; tag: number; guard: <T>(p: Promise<T>) => Promise<T> } {
+  protected begin(
+    what: string,
+    options: CollectiveOptions,
+    sig: FullSignature,
+  ): { ctx: CollectiveContext; tag: number; guard: <T>(p: Promise<T>) => Promise<T> } {
     this.checkUsable()
     const { segmentBytes, timeoutMs } = options
     if (segmentBytes !== undefined && !(Number.isInteger(segmentBytes) && segmentBytes > 0)) {
@@ -524,6 +535,14 @@ export class Communicator {
     }
     if (timeoutMs !== undefined && !(timeoutMs >= 0)) throw new UsageError(`timeoutMs must be a number >= 0, got ${describe(timeoutMs)}`)
     const tag = this.tags.next()
+    this.sigs.set(tag, sig)
+    this.sigs.delete(tag + SIGNATURES_KEPT) // tags count down: this one is SIGNATURES_KEPT calls old
+    const early = this.early.get(tag)
+    if (early) {
+      this.early.delete(tag)
+      this.compare(tag, early.source, early.sig)
+      this.checkUsable()
+    }
     const ctx = collectiveContext({
       transport: this.world.transport,
       commId: this.commId,
@@ -533,6 +552,7 @@ export class Communicator {
       what: `${what} #${this.tags.count}`,
       segmentBytes,
       timeoutMs,
+      sig,
     })
     const seq = this.tags.count
     return { ctx, tag, guard: (p) => this.watchStall(p, what, seq, timeoutMs ?? this.world.opTimeoutMs) }
@@ -571,6 +591,35 @@ export class Communicator {
     })
   }
 
+  /** @internal A collective message arrived from world rank `source`: does its call match ours? */
+  checkArrival(tag: number, source: number, theirs: FullSignature): void {
+    if (this.mismatch) return
+    if (this.sigs.has(tag)) this.compare(tag, source, theirs)
+    else if (!this.early.has(tag)) this.early.set(tag, { source, sig: { ...theirs } })
+  }
+
+  private compare(tag: number, source: number, theirs: FullSignature): void {
+    const mine = this.sigs.get(tag)!
+    if (compatible(mine, theirs)) return
+    const peer = this.rankOf(source)
+    const info = { tag, first: { rank: peer, sig: theirs }, second: { rank: this.rank, sig: mine } }
+    this.poison(info)
+    // Tell every member, so that no one waits for this collective any longer.
+    this.world.transport.notifyMismatch([...this.members], this.commId, info)
+  }
+
+  /** @internal A member found that calls do not match: fail this communicator with the facts. */
+  poison(info: { tag: number; first: { rank: number; sig: FullSignature }; second: { rank: number; sig: FullSignature } }): void {
+    if (this.mismatch) return
+    const n = -2 - info.tag + 1
+    this.mismatch = new CollectiveMismatchError(
+      `rank ${this.rank} of ${this.name}: collective #${n} does not match: rank ${info.first.rank} called ` +
+        `${describeSignature(info.first.sig)} while rank ${info.second.rank} called ${describeSignature(info.second.sig)}; ` +
+        `every rank must call the same collectives in the same order with the same root, op, element type and length`,
+    )
+    this.world.transport.failComm(this.commId, this.mismatch)
+  }
+
   /** Which ranks hold up collective #seq: those that have not called it, and those that do not answer. */
   private async stallFacts(seq: number): Promise<string> {
     const answers = await this.world.transport.query([...this.members], this.commId, STATUS_QUERY_MS)
@@ -601,6 +650,7 @@ export class Communicator {
 
   /** @internal */
   protected checkUsable(): void {
+    if (this.mismatch) throw this.mismatch
     if (this.freed) throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after free()`)
     if (this.world.finalized) {
       throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after finalize(); make finalize() the last call`)

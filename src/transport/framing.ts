@@ -1,5 +1,5 @@
 /**
- * The 32-byte header that precedes every payload frame on the wire. Little-endian:
+ * The 48-byte header that precedes every payload frame on the wire. Little-endian:
  *
  * | offset | field  | type | meaning                                                          |
  * |--------|--------|------|------------------------------------------------------------------|
@@ -12,10 +12,15 @@
  * | 18     | flags  | u16  | WANT_ACK: sender waits for an ACK before it reuses the buffer    |
  * | 20     | seq    | u32  | per (sender, receiver) message number, echoed by ACK             |
  * | 24     | bytes  | f64  | total payload bytes of the message (all segments)                |
+ * | 32     | coll   | u8   | collective that sent it (0: point to point) - the signature:     |
+ * | 33     | op     | u8   |   reduction op (0: none)                                         |
+ * | 34     | root   | u16  |   root rank (0xffff: none)                                       |
+ * | 36     | count  | f64  |   elements the caller passed (-1: not known to every rank)       |
+ * | 44     | -      | u32  | reserved, 0                                                      |
  */
 import { isKnownDtype } from '../dtype.ts'
 
-export const HEADER_BYTES = 32
+export const HEADER_BYTES = 48
 export const MAGIC = 0x31525354 // "TSR1" read little-endian
 
 export const KIND_DATA = 0
@@ -26,13 +31,28 @@ export const KIND_FIN = 3
 export const KIND_QUERY = 4
 /** The answer to a QUERY: bytes = the count. */
 export const KIND_STATUS = 5
+/** "Collective #tag on commId does not match between us" (JSON payload): the communicator is unusable. */
+export const KIND_MISMATCH = 6
+
+/** What a collective message says about the call that sent it, so that ranks can compare calls. */
+export interface Signature {
+  /** Collective code (signature.ts); 0 for point to point. */
+  coll: number
+  op: number
+  /** 0xffff: no root. */
+  root: number
+  /** -1: not known to every rank (scatter's non-roots, JSON values). */
+  count: number
+}
+
+export const NO_SIGNATURE: Signature = { coll: 0, op: 0, root: 0xffff, count: -1 }
 
 export const FLAG_WANT_ACK = 1
 
 /** Largest message we accept from a peer; a header claiming more is rejected as garbage. */
 export const MAX_MESSAGE_BYTES = 2 ** 40
 
-export interface Header {
+export interface Header extends Signature {
   commId: number
   tag: number
   source: number
@@ -55,6 +75,11 @@ export function encodeHeader(h: Header): Buffer {
   buf.writeUInt16LE(h.flags, 18)
   buf.writeUInt32LE(h.seq, 20)
   buf.writeDoubleLE(h.bytes, 24)
+  buf.writeUInt8(h.coll, 32)
+  buf.writeUInt8(h.op, 33)
+  buf.writeUInt16LE(h.root, 34)
+  buf.writeDoubleLE(h.count, 36)
+  buf.writeUInt32LE(0, 44)
   return buf
 }
 
@@ -74,9 +99,13 @@ export function decodeHeader(buf: Buffer, worldSize: number): Header | string {
     flags: buf.readUInt16LE(18),
     seq: buf.readUInt32LE(20),
     bytes: buf.readDoubleLE(24),
+    coll: buf.readUInt8(32),
+    op: buf.readUInt8(33),
+    root: buf.readUInt16LE(34),
+    count: buf.readDoubleLE(36),
   }
   if (h.source >= worldSize) return `source ${h.source} outside world of ${worldSize}`
-  if (h.kind > KIND_STATUS) return `unknown kind ${h.kind}`
+  if (h.kind > KIND_MISMATCH) return `unknown kind ${h.kind}`
   if (!isKnownDtype(h.dtype)) return `unknown dtype ${h.dtype}`
   if (!Number.isInteger(h.bytes) || h.bytes < 0 || h.bytes > MAX_MESSAGE_BYTES) return `bad length ${h.bytes}`
   return h

@@ -71,6 +71,7 @@ export class Matcher {
   private readonly unexpected: Message[] = []
   private readonly posted: Posted[] = []
   private failure: Error | undefined
+  private readonly commFailures = new Map<number, Error>()
 
   /** Hands an arrived message to the oldest matching receive, or queues it. */
   deliver(m: Message): void {
@@ -93,6 +94,8 @@ export class Matcher {
   /** Resolves with the earliest matching message. */
   receive(commId: number, source: number, tag: number, opts: ReceiveOptions = {}): Promise<Message> {
     if (this.failure) return Promise.reject(this.failure)
+    const commFailure = this.commFailures.get(commId)
+    if (commFailure) return Promise.reject(commFailure)
     const i = this.unexpected.findIndex((m) => matches(commId, source, tag, m))
     return new Promise((resolve, reject) => {
       const p: Posted = { commId, source, tag, into: opts.into, resolve, reject }
@@ -114,6 +117,19 @@ export class Matcher {
     if (this.failure) return
     this.failure = err
     for (const p of this.posted.splice(0)) {
+      if (p.timer) clearTimeout(p.timer)
+      p.reject(err)
+    }
+  }
+
+  /** Fails every pending and later receive on one communicator (its collectives no longer match). */
+  failComm(commId: number, err: Error): void {
+    if (this.commFailures.has(commId)) return
+    this.commFailures.set(commId, err)
+    for (let i = this.posted.length - 1; i >= 0; i--) {
+      const p = this.posted[i]
+      if (p.commId !== commId) continue
+      this.posted.splice(i, 1)
       if (p.timer) clearTimeout(p.timer)
       p.reject(err)
     }

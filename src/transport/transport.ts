@@ -2,6 +2,7 @@
  * The interface that communicators, collectives and the bootstrap see. Only transport/zmq/ knows ZeroMQ;
  * another transport (shared memory, TCP without ZeroMQ) would implement the same contract.
  */
+import type { Signature } from './framing.ts'
 import type { Message, ReceiveOptions } from './matcher.ts'
 
 export interface Transport {
@@ -13,7 +14,7 @@ export interface Transport {
    * Sends `payload` to world rank `peer`. Resolves when `payload` may be modified again: at once for small
    * messages (copied), after the receiver acknowledged it for large ones (sent from the caller's memory).
    */
-  send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array): Promise<void>
+  send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array, sig?: Signature): Promise<void>
   /**
    * Resolves with the earliest message that matches; ANY_SOURCE / ANY_TAG are wildcards. With `into`, the
    * message is written into that buffer and the payload is a view of it.
@@ -27,6 +28,14 @@ export interface Transport {
   query(peers: number[], commId: number, timeoutMs: number): Promise<Map<number, number | undefined>>
   /** How this rank answers queries: the number of collectives started on a communicator. */
   statusOf: (commId: number) => number | undefined
+  /** Called for each arriving collective message with the signature of the call that sent it. */
+  onCollective: ((commId: number, tag: number, source: number, sig: Signature & { dtype: number }) => void) | undefined
+  /** Called when a peer reports that collectives on `commId` do not match. */
+  onMismatch: ((commId: number, source: number, info: unknown) => void) | undefined
+  /** Tells peers that collectives on a communicator do not match. */
+  notifyMismatch(peers: number[], commId: number, info: unknown): void
+  /** Fails every pending and later receive on one communicator. */
+  failComm(commId: number, err: Error): void
   /** Collective: delivers everything sent so far, then closes. Every rank must call it. */
   finalize(timeoutMs: number): Promise<void>
   /** Closes at once, dropping undelivered messages (error paths). */

@@ -25,8 +25,11 @@ import {
   KIND_CONT,
   KIND_DATA,
   KIND_FIN,
+  KIND_MISMATCH,
   KIND_QUERY,
   KIND_STATUS,
+  NO_SIGNATURE,
+  type Signature,
   type Header,
 } from '../framing.ts'
 import { fulfil, Matcher, type Message, type Posted, type ReceiveOptions } from '../matcher.ts'
@@ -97,6 +100,8 @@ export class ZmqTransport implements Transport {
   private readonly matcher = new Matcher()
   private readonly finsFrom = new Set<number>()
   statusOf: (commId: number) => number | undefined = () => undefined
+  onCollective: ((commId: number, tag: number, source: number, sig: Signature & { dtype: number }) => void) | undefined
+  onMismatch: ((commId: number, source: number, info: unknown) => void) | undefined
   private readonly queries = new Map<number, { answers: Map<number, number | undefined>; waiting: Set<number>; done: () => void }>()
   private nextQuery = 1
   /** Frames for peers we are not connected to yet: an ACK for a message that arrived during our rendezvous. */
@@ -183,7 +188,7 @@ export class ZmqTransport implements Transport {
     else this.early.set(peer, [frames])
   }
 
-  send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array): Promise<void> {
+  send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array, sig: Signature = NO_SIGNATURE): Promise<void> {
     if (this.failure) return Promise.reject(this.failure)
     const bytes = payload.byteLength
     if (peer === this.rank) {
@@ -194,7 +199,8 @@ export class ZmqTransport implements Transport {
     const queue = this.queues[peer]!
     const seq = this.nextSeq[peer]++
     const wantAck = bytes > COPY_MAX_BYTES
-    const header: Header = { commId, tag, source: this.rank, dtype, kind: KIND_DATA, flags: 0, seq, bytes }
+    // Only the signature's fields: a caller's richer object (with its own dtype) must not override ours.
+    const header: Header = { commId, tag, source: this.rank, dtype, kind: KIND_DATA, flags: 0, seq, bytes, coll: sig.coll, op: sig.op, root: sig.root, count: sig.count }
     if (!wantAck) {
       queue.push([encodeHeader(header), bytes === 0 ? EMPTY : Buffer.from(payload)])
       return Promise.resolve()
@@ -229,14 +235,26 @@ export class ZmqTransport implements Transport {
       const timer = setTimeout(done, timeoutMs)
       if (waiting.size === 0) return done()
       this.queries.set(id, { answers, waiting, done })
-      const q = encodeHeader({ commId, tag: 0, source: this.rank, dtype: 0, kind: KIND_QUERY, flags: 0, seq: id, bytes: 0 })
+      const q = encodeHeader({ commId, tag: 0, source: this.rank, dtype: 0, kind: KIND_QUERY, flags: 0, seq: id, bytes: 0, ...NO_SIGNATURE })
       for (const p of waiting) this.queues[p]!.push([q, EMPTY])
     })
   }
 
+  /** Tells `peers` that collectives on `commId` no longer match (JSON `info`), best effort. */
+  notifyMismatch(peers: number[], commId: number, info: unknown): void {
+    const body = Buffer.from(JSON.stringify(info))
+    const h = encodeHeader({ commId, tag: 0, source: this.rank, dtype: 0, kind: KIND_MISMATCH, flags: 0, seq: 0, bytes: body.length, ...NO_SIGNATURE })
+    for (const p of peers) if (p !== this.rank) this.pushTo(p, [h, body])
+  }
+
+  /** Fails every pending and later receive on one communicator. */
+  failComm(commId: number, err: Error): void {
+    this.matcher.failComm(commId, err)
+  }
+
   async finalize(timeoutMs: number): Promise<void> {
     if (this.closed) return
-    const fin = encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_FIN, flags: 0, seq: 0, bytes: 0 })
+    const fin = encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_FIN, flags: 0, seq: 0, bytes: 0, ...NO_SIGNATURE })
     for (const q of this.queues) q?.push([fin, EMPTY])
     if (this.finsFrom.size < this.size - 1 && !this.failure) {
       await new Promise<void>((resolve, reject) => {
@@ -327,6 +345,7 @@ export class ZmqTransport implements Transport {
     const payload = frames[1]
     switch (h.kind) {
       case KIND_DATA: {
+        if (h.coll !== 0 && h.tag < -1) this.onCollective?.(h.commId, h.tag, h.source, h)
         if (payload.length === h.bytes) return this.complete(h, payload, undefined)
         if (payload.length > h.bytes || this.assembling[h.source]) return this.drop()
         // First segment of a large message: match it now, so the rest goes straight into the receive's buffer.
@@ -372,6 +391,20 @@ export class ZmqTransport implements Transport {
         // bytes carries count + 1; 0 means "I do not know this communicator (yet)".
         q.answers.set(h.source, h.bytes === 0 ? -1 : h.bytes - 1)
         if (q.waiting.size === 0) q.done()
+        return
+      }
+      case KIND_MISMATCH: {
+        let info: unknown
+        try {
+          info = JSON.parse(payload.toString())
+        } catch {
+          return this.drop()
+        }
+        try {
+          this.onMismatch?.(h.commId, h.source, info)
+        } catch {
+          this.drop() // a malformed report must not take the rank down
+        }
         return
       }
       case KIND_FIN:

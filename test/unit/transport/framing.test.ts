@@ -1,9 +1,9 @@
 import { expect, test } from 'vitest'
 import { decodeHeader, encodeHeader, HEADER_BYTES, KIND_CONT, KIND_DATA, MAGIC, type Header } from '../../../src/transport/framing.ts'
 
-const h: Header = { commId: 0xdeadbeef, tag: -7, source: 3, dtype: 8, kind: KIND_CONT, flags: 1, seq: 2 ** 32 - 1, bytes: 2 ** 33 + 5 }
+const h: Header = { commId: 0xdeadbeef, tag: -7, source: 3, dtype: 8, kind: KIND_CONT, flags: 1, seq: 2 ** 32 - 1, bytes: 2 ** 33 + 5, coll: 4, op: 1, root: 0xffff, count: 1000 }
 
-test('a header round-trips through 32 bytes', () => {
+test('a header round-trips through 48 bytes', () => {
   const buf = encodeHeader(h)
   expect(buf.length).toBe(HEADER_BYTES)
   expect(buf.readUInt32LE(0)).toBe(MAGIC)
@@ -12,7 +12,7 @@ test('a header round-trips through 32 bytes', () => {
 
 test('malformed headers are reported as reasons, never thrown', () => {
   const good = encodeHeader({ ...h, kind: KIND_DATA })
-  expect(decodeHeader(good.subarray(0, 31), 4)).toMatch(/header of 31 bytes/)
+  expect(decodeHeader(good.subarray(0, 31), 4)).toMatch(/header of 31 bytes, expected 48/)
   const bad = Buffer.from(good)
   bad.writeUInt32LE(0x12345678, 0)
   expect(decodeHeader(bad, 4)).toBe('bad magic')

@@ -1,0 +1,22 @@
+// Ranks that call different collectives, or the same one with different arguments, are told so on every
+// involved rank, naming both calls, instead of hanging or computing garbage.
+import { expect, test } from 'vitest'
+import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
+
+test.each([
+  ['op', /rank 1 called broadcast\(root=0, Float32Array\[10\]\) while rank 0 called allreduce\(sum, Float32Array\[10\]\)|rank 0 called allreduce\(sum, Float32Array\[10\]\) while rank 1 called broadcast\(root=0, Float32Array\[10\]\)/],
+  ['dtype', /called allreduce\(sum, Float(32|64)Array\[10\]\) while rank \d called allreduce\(sum, Float(64|32)Array\[10\]\)/],
+  ['length', /called allreduce\(max, Float32Array\[(10|12)\]\) while rank \d called allreduce\(max, Float32Array\[(12|10)\]\)/],
+  ['root', /called broadcast\(root=(0|1), Int32Array\[4\]\) while rank \d called broadcast\(root=(1|0), Int32Array\[4\]\)/],
+])('mismatched %s: CollectiveMismatchError on both ranks, naming both calls', async (kind, message) => {
+  const run = await runRanks(2, 'mismatch.ts', { env: { CASE: kind }, timeoutMs: 30_000 })
+  const output = run.stdout + run.stderr
+  const reports = run.cases.filter((c) => c.code)
+  expect(reports.map((c) => c.rank).sort(), output).toEqual([0, 1])
+  for (const c of reports) {
+    expect(c.code, output).toBe('TSRUN_COLLECTIVE_MISMATCH')
+    expect(c.message).toMatch(/collective #2 does not match/)
+    expect(c.message).toMatch(message)
+  }
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})
