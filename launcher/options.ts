@@ -56,6 +56,7 @@ function parser() {
     .option('x', { type: 'string', description: 'export NAME (from this environment) or NAME=VALUE to the ranks; repeatable' })
     .option('stall-warning', { type: 'number', description: 'warn (naming the missing ranks) when a collective waits SECONDS; default 60' })
     .option('op-timeout', { type: 'number', description: 'fail a collective that waits SECONDS with a TimeoutError naming the missing ranks' })
+    .option('encrypt', { type: 'boolean', default: false, description: 'encrypt traffic between ranks (CURVE); costs bandwidth' })
     .option('hostfile', { alias: ['f', 'machinefile'], type: 'string', description: "hosts and slots: 'node1 slots=4' (Open MPI) or 'node1:4' (MPICH) per line" })
     .option('H', { alias: 'host', type: 'string', description: 'hosts and slots: -H node1:2,node2:2' })
     .option('map-by', { type: 'string', description: "place ranks by 'slot' (fill each host first, default) or 'node' (round robin)" })
@@ -123,6 +124,8 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
     if (!(typeof v === 'number' && v > 0)) throw new UsageError(`--${flag} must be a positive number of seconds, got ${JSON.stringify(argValue(argv, [`--${flag}`]))}`)
     env[name] = String(v)
   }
+
+  if (a.encrypt) env.TSRUN_ENCRYPT = '1'
 
   const rest = a._.map(String)
   if (rest[0] === '--') rest.shift()

@@ -128,6 +128,8 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     multiHost: env.multiHost,
     tcpAddress,
     segmentBytes: env.segmentBytes,
+    secret: env.size > 1 ? env.secret : undefined,
+    encrypt: env.encrypt,
   })
   let store: StoreClient | undefined
   try {

@@ -43,6 +43,8 @@ export interface JobEnv {
   finalizeTimeoutMs: number
   /** Segment size of large messages (TSRUN_SEGMENT_BYTES). */
   segmentBytes?: number
+  /** TSRUN_ENCRYPT=1: CURVE-encrypt data connections. */
+  encrypt: boolean
   /** TSRUN_STALL_WARNING (seconds, default 60): warn about a collective that waits this long. */
   stallWarningMs: number
   /** TSRUN_OP_TIMEOUT (seconds): fail a collective that waits this long; default never. */
@@ -90,6 +92,7 @@ export function readJobEnv(env: Env = process.env): JobEnv {
     finalizeTimeoutMs: seconds(env, 'TSRUN_FINALIZE_TIMEOUT', DEFAULT_FINALIZE_TIMEOUT_MS),
     segmentBytes: env.TSRUN_SEGMENT_BYTES ? int(env, 'TSRUN_SEGMENT_BYTES', 1024) : undefined,
     stallWarningMs: seconds(env, 'TSRUN_STALL_WARNING', DEFAULT_STALL_WARNING_MS),
+    encrypt: env.TSRUN_ENCRYPT === '1',
     opTimeoutMs: env.TSRUN_OP_TIMEOUT ? seconds(env, 'TSRUN_OP_TIMEOUT', 0) : undefined,
   }
   if (!['auto', 'ipc', 'tcp'].includes(common.transport)) {

@@ -63,7 +63,7 @@ export interface Header extends Signature {
   bytes: number
 }
 
-/** Writes a header into a fresh 32-byte Buffer. */
+/** Writes a header into a fresh HEADER_BYTES Buffer. */
 export function encodeHeader(h: Header): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES)
   buf.writeUInt32LE(MAGIC, 0)

@@ -12,6 +12,8 @@ export interface PeerAddress {
   pid: number
   ipc?: string
   tcp?: string
+  /** CURVE public key of the rank's receive socket (with --encrypt). */
+  curve?: string
 }
 
 export type TransportKind = 'auto' | 'ipc' | 'tcp'

@@ -34,6 +34,7 @@ import {
 } from '../framing.ts'
 import { fulfil, Matcher, type Message, type Posted, type ReceiveOptions } from '../matcher.ts'
 import type { Transport } from '../transport.ts'
+import { PLAIN_USER, startZapHandler, stopZapHandler, ZAP_DOMAIN } from './auth.ts'
 import { bindEndpoints, chooseEndpoint, type PeerAddress, type TransportKind } from './endpoints.ts'
 import { SendQueue } from './send-queue.ts'
 
@@ -65,6 +66,10 @@ export interface ZmqTransportOptions {
   /** Address to bind tcp:// on (default 127.0.0.1). */
   tcpAddress?: string
   segmentBytes?: number
+  /** Job secret: every connection to this rank must present it (PLAIN), unless it is empty. */
+  secret?: string
+  /** Use CURVE (authenticated and encrypted) instead of PLAIN. */
+  encrypt?: boolean
 }
 
 interface Assembly {
@@ -91,6 +96,9 @@ export class ZmqTransport implements Transport {
 
   private readonly kind: TransportKind
   private readonly segmentBytes: number
+  private readonly secret: string
+  private readonly encrypt: boolean
+  private readonly curveClient: { publicKey: string; secretKey: string } | undefined
   private readonly pull: zmq.Pull | undefined
   private readonly pushes: (zmq.Push | undefined)[] = []
   private readonly queues: (SendQueue | undefined)[] = []
@@ -115,6 +123,9 @@ export class ZmqTransport implements Transport {
     this.size = opts.size
     this.kind = opts.kind ?? 'auto'
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES
+    this.secret = opts.secret ?? ''
+    this.encrypt = opts.encrypt ?? false
+    this.curveClient = this.encrypt ? zmq.curveKeyPair() : undefined
     this.pull = pull
     this.address = address
     this.nextSeq = new Uint32Array(opts.size)
@@ -125,7 +136,16 @@ export class ZmqTransport implements Transport {
   static async create(opts: ZmqTransportOptions): Promise<ZmqTransport> {
     const address: PeerAddress = { rank: opts.rank, host: opts.host, pid: process.pid }
     if (opts.size === 1) return new ZmqTransport(opts, undefined, address)
-    const pull = new zmq.Pull({ receiveHighWaterMark: 0, linger: 0 })
+    const secured = Boolean(opts.secret) || Boolean(opts.encrypt)
+    if (secured) await startZapHandler(opts.secret ?? '')
+    const server = opts.encrypt ? zmq.curveKeyPair() : undefined
+    const pull = new zmq.Pull({
+      receiveHighWaterMark: 0,
+      linger: 0,
+      ...(secured ? { zapDomain: ZAP_DOMAIN, zapEnforceDomain: true } : {}),
+      ...(server ? { curveServer: true, curveSecretKey: server.secretKey, curvePublicKey: server.publicKey } : secured ? { plainServer: true } : {}),
+    })
+    if (server) address.curve = server.publicKey
     const endpoints = bindEndpoints({
       rank: opts.rank,
       jobDir: opts.jobDir,
@@ -161,11 +181,19 @@ export class ZmqTransport implements Transport {
             `(it published ${JSON.stringify(peer)}); set TSRUN_TRANSPORT=tcp for ranks on different hosts`,
         )
       }
+      if (this.encrypt && !peer.curve) {
+        throw new TransportError(`rank ${this.rank}: rank ${peer.rank} did not publish an encryption key; start every rank with the same --encrypt setting`)
+      }
       const push = new zmq.Push({
         sendHighWaterMark: 0,
         linger: LINGER_MS,
         heartbeatInterval: HEARTBEAT_INTERVAL_MS,
         heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
+        ...(this.curveClient
+          ? { curveServerKey: peer.curve!, curvePublicKey: this.curveClient.publicKey, curveSecretKey: this.curveClient.secretKey }
+          : this.secret
+            ? { plainUsername: PLAIN_USER, plainPassword: this.secret }
+            : {}),
       })
       this.watch(peer, push)
       push.connect(endpoint)
@@ -282,6 +310,7 @@ export class ZmqTransport implements Transport {
     this.closed = true
     this.pull?.close()
     for (const p of this.pushes) p?.close()
+    if (this.secret || this.encrypt) stopZapHandler()
     const err = this.failure ?? new FinalizedError(`rank ${this.rank}: the transport is closed (after finalize)`)
     this.matcher.fail(err)
     for (const a of this.acks.values()) a.reject(err)
