@@ -4,8 +4,8 @@
  * RendezvousError instead of a hang.
  */
 import * as zmq from 'zeromq'
-import { RendezvousError } from '../errors.ts'
-import { StoreTimeoutError, type Store, type StoreOp } from './store.ts'
+import { RendezvousError } from '../../errors.ts'
+import { StoreTimeoutError, type Store, type StoreOp } from '../../bootstrap/store.ts'
 
 /** Extra time a request may take beyond its own wait, for the network and a busy store. */
 const ANSWER_SLACK_MS = 10_000

@@ -13,7 +13,7 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import * as zmq from 'zeromq'
-import { STORE_OPS, type StoreStatus } from './store.ts'
+import { STORE_OPS, type StoreStatus } from '../../bootstrap/store.ts'
 
 /** Most keys one `wait` may name, and the largest value; bounds what a request can make us hold. */
 const MAX_WAIT_KEYS = 1 << 20
