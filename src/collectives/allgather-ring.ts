@@ -5,23 +5,15 @@
  */
 import type { TypedArray } from '../dtype.ts'
 import type { CollectiveContext } from './context.ts'
-import { mod, segments } from './partition.ts'
-import type { BlockOf } from './reduce-scatter-ring.ts'
+import { mod } from './partition.ts'
+import { ringPass, type BlockOf } from './ring-pass.ts'
 
 /** `blockOf(r)` is the range that rank r contributes. */
 export async function allgatherRingInPlace(ctx: CollectiveContext, data: TypedArray, tag: number, blockOf: BlockOf): Promise<void> {
   const { rank, size } = ctx
   if (size === 1) return
-  const right = mod(rank + 1, size)
-  const left = mod(rank - 1, size)
-  const seg = ctx.segmentElements(data.BYTES_PER_ELEMENT)
   // Step s: pass on the block that started at rank r-s, receive the one that started at rank r-s-1.
-  for (let s = 0; s < size - 1; s++) {
-    const [ss, se] = blockOf(mod(rank - s, size))
-    const [rs, re] = blockOf(mod(rank - s - 1, size))
-    const pending: Promise<void>[] = []
-    for (const [a, b] of segments(rs, re, seg)) pending.push(ctx.recv(left, tag, data.subarray(a, b)))
-    for (const [a, b] of segments(ss, se, seg)) pending.push(ctx.send(right, tag, data.subarray(a, b)))
-    await Promise.all(pending)
-  }
+  await ringPass(ctx, data, tag, blockOf, (s) => mod(rank - s, size), (s) => mod(rank - s - 1, size), (left, segment) =>
+    ctx.recv(left, tag, segment),
+  )
 }
