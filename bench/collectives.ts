@@ -10,11 +10,11 @@
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { init, type TypedArray } from 'tsrun'
+import { init } from 'tsrun'
 import { plotSvg } from './plot.ts'
 import { CSV_HEADER, csvLine, DEFAULT_SIZES, median, parseSizes, TABLE_HEADER, tableLine, type Row } from './report.ts'
 

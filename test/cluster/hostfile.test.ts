@@ -1,6 +1,6 @@
 // Ranks on three hosts (network namespaces with their own address, hostname and sshd), started over real ssh.
 import { expect, test } from 'vitest'
-import { fixture, leftoversAfter, ROOT, runRanks } from '../helpers/run-ranks.ts'
+import { fixture, leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 import { clusterEnv } from './cluster-env.ts'
 
 const cluster = clusterEnv()
@@ -120,4 +120,3 @@ test('--iface with an address range picks the namespace network', async () => {
   expect(bad.stderr).toMatch(/--iface 10\.99\.0\.0\/16: no IPv4 address on this host .* fits; it has .*198\.18\.0\.1/)
 })
 
-void ROOT

@@ -6,8 +6,6 @@ test.each([2, 4])('a rank that exits 3 ends all %i ranks within 2 s; tsrun exits
   const run = await runRanks(np, 'exit-code.ts', { env: { FAIL_RANK: String(failRank), FAIL_CODE: '3' } })
   expect(run.exitCode).toBe(3)
   const fail = run.cases.find((c) => c.failAt)!
-  const stoppedAt = Date.now() - 0
-  expect(stoppedAt).toBeGreaterThan(fail.failAt)
   expect(run.stderr).toMatch(new RegExp(`tsrun: rank ${failRank} \\(pid ${fail.pid}, host \\S+\\) exited with code 3; stopped the other ${np - 1} rank`))
   expect(await leftoversAfter(run.mark, 100)).toEqual([])
 })

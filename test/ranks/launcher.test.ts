@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
-import { BIN, fixture, leftoversAfter, ROOT, runLauncher, runRanks } from '../helpers/run-ranks.ts'
+import { BIN, fixture, leftoversAfter, ROOT, runRanks } from '../helpers/run-ranks.ts'
 
 test('examples/hello.ts runs on 4 ranks and the ring token comes back right', async () => {
   const run = await runRanks(4, join(ROOT, 'examples', 'hello.ts'))

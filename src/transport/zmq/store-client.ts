@@ -6,6 +6,7 @@
 import * as zmq from 'zeromq'
 import { RendezvousError } from '../../errors.ts'
 import { StoreTimeoutError, type Store, type StoreOp } from '../../bootstrap/store.ts'
+import { SendQueue } from './send-queue.ts'
 
 /** Extra time a request may take beyond its own wait, for the network and a busy store. */
 const ANSWER_SLACK_MS = 10_000
@@ -22,8 +23,7 @@ export class StoreClient implements Store {
   private readonly dealer: zmq.Dealer
   private readonly secret: Buffer
   private readonly pending = new Map<number, Pending>()
-  private readonly outbox: Buffer[][] = []
-  private sending = false
+  private readonly outbox: SendQueue
   private nextId = 1
   private closed = false
 
@@ -32,6 +32,9 @@ export class StoreClient implements Store {
     this.secret = Buffer.from(secret)
     this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 })
     this.dealer.connect(endpoint)
+    this.outbox = new SendQueue(this.dealer, (err) => {
+      if (!this.closed) this.failAll(new RendezvousError(`sending to the store failed: ${err.message}`))
+    })
     void this.loop()
   }
 
@@ -86,19 +89,7 @@ export class StoreClient implements Store {
       timer.unref()
       this.pending.set(id, { resolve, reject, timer, timeoutMs: waitMs })
       this.outbox.push([reqId, this.secret, Buffer.from(op), Buffer.from(key), arg])
-      if (!this.sending) void this.flush()
     })
-  }
-
-  private async flush(): Promise<void> {
-    this.sending = true
-    try {
-      while (this.outbox.length > 0 && !this.closed) await this.dealer.send(this.outbox.shift()!)
-    } catch (err) {
-      if (!this.closed) this.failAll(new RendezvousError(`sending to the store failed: ${(err as Error).message}`))
-    } finally {
-      this.sending = false
-    }
   }
 
   private async loop(): Promise<void> {

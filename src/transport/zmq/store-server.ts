@@ -14,6 +14,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import * as zmq from 'zeromq'
 import { STORE_OPS, type StoreStatus } from '../../bootstrap/store.ts'
+import { SendQueue } from './send-queue.ts'
 
 /** Most keys one `wait` may name, and the largest value; bounds what a request can make us hold. */
 const MAX_WAIT_KEYS = 1 << 20
@@ -43,14 +44,15 @@ export class StoreServer {
   private readonly secret: Buffer
   private readonly data = new Map<string, Buffer>()
   private readonly waiters = new Map<string, Set<Waiter>>()
-  private readonly replies: Buffer[][] = []
-  private sending = false
+  // A client that went away makes a reply fail; ROUTER drops replies to unknown identities anyway.
+  private readonly replies: SendQueue
   private closed = false
 
   private constructor(router: zmq.Router, endpoint: string, secret: string) {
     this.router = router
     this.endpoint = endpoint
     this.secret = Buffer.from(secret)
+    this.replies = new SendQueue(router, () => {})
     void this.loop()
   }
 
@@ -167,18 +169,6 @@ export class StoreServer {
   private reply(identity: Buffer, reqId: Buffer, status: StoreStatus, body: string | Buffer): void {
     if (this.closed) return
     this.replies.push([identity, reqId, Buffer.from(status), typeof body === 'string' ? Buffer.from(body) : body])
-    if (!this.sending) void this.flush()
-  }
-
-  private async flush(): Promise<void> {
-    this.sending = true
-    try {
-      while (this.replies.length > 0 && !this.closed) await this.router.send(this.replies.shift()!)
-    } catch {
-      // A client that went away; ROUTER drops replies to unknown identities anyway.
-    } finally {
-      this.sending = false
-    }
   }
 }
 
