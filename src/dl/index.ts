@@ -1,0 +1,37 @@
+/**
+ * tsrun/dl: data-parallel training of TensorFlow.js models on tsrun ranks. Synchronous SGD with fused gradient
+ * allreduce, hybrid groups (synchronous within a group, model averaging across groups), sharded and prefetched
+ * input, averaged metrics, checkpoints, and `fitDistributed` for Keras-style users.
+ *
+ * @example
+ * ```ts
+ * import { init } from 'tsrun'
+ * import { tf, fitDistributed } from 'tsrun/dl'
+ * const world = await init()
+ * const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [784], units: 10, activation: 'softmax' })] })
+ * model.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy' })
+ * await fitDistributed(model, { x, y }, { comm: world, epochs: 3, batchSize: 32 })
+ * await world.finalize()
+ * ```
+ */
+export { tf, backendInfo, type BackendInfo, type Tf } from './backend.ts'
+export { broadcastVariables } from './broadcast.ts'
+export { DistributedOptimizer, DEFAULT_BUCKET_BYTES, type DistributedOptimizerOptions, type StepTimes } from './optimizer.ts'
+export {
+  shardIndices,
+  permutation,
+  seededRandom,
+  batchCount,
+  arrayDataset,
+  gatherRows,
+  epochBatches,
+  prefetch,
+  type ShardOptions,
+  type ArrayDataset,
+  type ArrayBatch,
+} from './data.ts'
+export { averageMetrics } from './metrics.ts'
+export { saveCheckpoint, restoreCheckpoint, listCheckpoints, type TrainingPosition, type SaveOptions } from './checkpoint.ts'
+export { fitDistributed, evaluateDistributed, type FitOptions, type FitResult, type FitData, type EpochLogs, type LossSpec } from './fit.ts'
+export { ProgressBar, type ProgressState } from './progress.ts'
+export { allVariables, trainableVariables, type Trainable } from './variables.ts'

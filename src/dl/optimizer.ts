@@ -1,0 +1,225 @@
+/**
+ * Data-parallel SGD. Every rank computes gradients on its own batch; the gradients are averaged over the
+ * rank's group by fused allreduces (a few large buffers instead of one message per tensor, as Horovod's tensor
+ * fusion does) and applied by the wrapped tfjs optimizer, so every member of a group takes the same step.
+ *
+ * Hybrid groups (the fix the DL4J-on-Spark study proposes for synchronous SGD's scaling wall): ranks are split
+ * into groups of `groupSize` consecutive ranks; gradients are averaged within the group every step and the
+ * model (and, by default, the optimizer's state) is averaged across all ranks every `averageEvery` steps.
+ * `groupSize = size` is plain synchronous SGD; `groupSize = 1` is parameter averaging with that frequency.
+ */
+import type { Communicator } from '../comm/communicator.ts'
+import { UsageError } from '../errors.ts'
+import { tf, type Optimizer, type Scalar, type Tensor, type Variable } from './backend.ts'
+import { allVariables, assignFrom, fuse, FusedLayout, readInto, trainableVariables, type Trainable } from './variables.ts'
+
+/** Default size of one fused gradient buffer: 4 MiB (Horovod's default fusion threshold is 64 MiB; ours is smaller because zeromq.js pipelines messages of a few MiB best). */
+export const DEFAULT_BUCKET_BYTES = 4 << 20
+
+/** Options of {@link DistributedOptimizer}. */
+export interface DistributedOptimizerOptions {
+  /** The model (or its variables in creation order) whose trainable variables the optimizer updates. */
+  model: Trainable
+  /** Ranks per group, consecutive ranks together (default: all ranks, plain synchronous SGD). */
+  groupSize?: number
+  /** With groups smaller than the world: average the model across all ranks every this many steps (default 8). */
+  averageEvery?: number
+  /** Also average the optimizer's slot variables (momentum, Adam moments) when averaging models (default true, as DL4J does). */
+  averageOptimizerState?: boolean
+  /** Size of one fused gradient buffer in bytes (default 4 MiB). */
+  bucketBytes?: number
+}
+
+/** Where the time of the steps so far went, in milliseconds. */
+export interface StepTimes {
+  steps: number
+  /** Forward, backward, copying gradients out and applying them. */
+  computeMs: number
+  /** Waiting for gradient allreduces and model averaging (the part not hidden behind copying). */
+  commMs: number
+}
+
+/**
+ * Wraps a tfjs optimizer for data-parallel training on `comm`.
+ *
+ * @example
+ * ```ts
+ * import { init } from 'tsrun'
+ * import { tf, broadcastVariables, DistributedOptimizer } from 'tsrun/dl'
+ * const world = await init()
+ * await broadcastVariables(model, world)
+ * const opt = new DistributedOptimizer(tf.train.sgd(0.1), world, { model })
+ * for (const { x, y } of batches) await opt.step(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor))
+ * await opt.finish()
+ * ```
+ */
+export class DistributedOptimizer {
+  /** The wrapped tfjs optimizer (its learning rate and state). */
+  readonly optimizer: Optimizer
+  readonly comm: Communicator
+  readonly groupSize: number
+  readonly averageEvery: number
+  /** Steps taken so far (restored from a checkpoint by {@link restoreState}). */
+  stepCount = 0
+  readonly times: StepTimes = { steps: 0, computeMs: 0, commMs: 0 }
+  private readonly vars: Variable[]
+  private readonly model: Trainable
+  private readonly layout: FusedLayout
+  private readonly grads: Float32Array
+  private readonly averageState: boolean
+  private group: Communicator | undefined
+  private stepsSinceAverage = 0
+
+  constructor(optimizer: Optimizer, comm: Communicator, options: DistributedOptimizerOptions) {
+    if (!options || options.model === undefined) {
+      throw new UsageError('DistributedOptimizer needs { model }: the model (or its variables) it trains')
+    }
+    const groupSize = options.groupSize ?? comm.size
+    if (!Number.isInteger(groupSize) || groupSize < 1 || groupSize > comm.size) {
+      throw new UsageError(`groupSize must be an integer from 1 to the number of ranks (${comm.size}), got ${groupSize}`)
+    }
+    const averageEvery = options.averageEvery ?? 8
+    if (!Number.isInteger(averageEvery) || averageEvery < 1) {
+      throw new UsageError(`averageEvery must be a positive integer (steps between model averages), got ${averageEvery}`)
+    }
+    this.optimizer = optimizer
+    this.comm = comm
+    this.groupSize = groupSize
+    this.averageEvery = averageEvery
+    this.averageState = options.averageOptimizerState ?? true
+    this.model = options.model
+    this.vars = trainableVariables(options.model)
+    if (this.vars.length === 0) throw new UsageError('DistributedOptimizer: the model has no trainable variables')
+    const fused = fuse(this.vars, options.bucketBytes ?? DEFAULT_BUCKET_BYTES)
+    this.layout = fused.layout
+    this.grads = fused.buffer
+  }
+
+  /** True when groups are smaller than the world, so models are averaged every `averageEvery` steps. */
+  get hybrid(): boolean {
+    return this.groupSize < this.comm.size
+  }
+
+  /** Number of fused buffers one step communicates. */
+  get bucketCount(): number {
+    return this.layout.buckets.length
+  }
+
+  /**
+   * One training step: gradients of `loss` on this rank's batch, averaged over the group, applied. In hybrid
+   * mode every `averageEvery`-th step also averages the model across all ranks. Every rank of `comm` must call
+   * it the same number of times. Resolves to this rank's loss before the step.
+   */
+  async step(loss: () => Scalar): Promise<number> {
+    const t0 = performance.now()
+    const { value, grads } = tf.variableGrads(loss, this.vars)
+    const tensors = this.vars.map((v) => {
+      const g = grads[v.name]
+      if (g === undefined) throw new UsageError(`the loss does not depend on variable "${v.name}"; every trainable variable needs a gradient`)
+      return g
+    })
+    const group = await this.groupComm()
+    let waitMs = 0
+    if (group.size > 1) {
+      // Start each bucket's allreduce as soon as it is copied; the next bucket is copied while it runs.
+      const pending: Promise<unknown>[] = []
+      for (const b of this.layout.buckets) {
+        this.layout.pack(this.grads, tensors, b)
+        pending.push(group.allreduce(this.grads.subarray(b.start, b.end), 'avg'))
+      }
+      const w0 = performance.now()
+      await Promise.all(pending)
+      waitMs = performance.now() - w0
+    } else {
+      for (const b of this.layout.buckets) this.layout.pack(this.grads, tensors, b)
+    }
+    tf.dispose(grads)
+    const averaged = this.layout.unpack(this.grads)
+    this.optimizer.applyGradients(Object.fromEntries(this.vars.map((v, i) => [v.name, averaged[i]!])))
+    tf.dispose(averaged)
+    const lossValue = (await value.data())[0]!
+    value.dispose()
+    this.stepCount++
+    this.stepsSinceAverage++
+    const t1 = performance.now()
+    this.times.steps++
+    this.times.commMs += waitMs
+    this.times.computeMs += t1 - t0 - waitMs
+    if (this.hybrid && this.stepsSinceAverage >= this.averageEvery) await this.average()
+    return lossValue
+  }
+
+  /**
+   * Averages the model (and optimizer state) across every rank of `comm` now. `step` calls it on schedule in
+   * hybrid mode; call it yourself (or {@link finish}) before evaluating or saving.
+   */
+  async average(): Promise<void> {
+    const t0 = performance.now()
+    this.stepsSinceAverage = 0
+    if (this.comm.size > 1) {
+      const vars = allVariables(this.model)
+      const { layout, buffer } = fuse(vars)
+      readInto(layout, buffer, vars)
+      await this.comm.allreduce(buffer, 'avg')
+      assignFrom(layout, buffer, vars)
+      if (this.averageState) await this.averageOptimizerState()
+    }
+    this.times.commMs += performance.now() - t0
+  }
+
+  /** Ends training: in hybrid mode, a last average so every rank holds the same model. */
+  async finish(): Promise<void> {
+    if (this.hybrid && this.stepsSinceAverage > 0) await this.average()
+  }
+
+  /** Steps since the last model average (0 in synchronous mode after every step). */
+  get pendingSteps(): number {
+    return this.hybrid ? this.stepsSinceAverage : 0
+  }
+
+  private async averageOptimizerState(): Promise<void> {
+    const named = await this.optimizer.getWeights()
+    try {
+      await this.averageNamed(named.filter((n) => n.tensor.dtype === 'float32'), named)
+    } finally {
+      // getWeights makes fresh tensors for what is not a variable (the iteration count).
+      for (const n of named) if (typeof (n.tensor as Variable).assign !== 'function') n.tensor.dispose()
+    }
+  }
+
+  private async averageNamed(floats: { name: string; tensor: Tensor }[], named: { name: string; tensor: Tensor }[]): Promise<void> {
+    if (floats.length === 0) return
+    const layout = new FusedLayout(
+      floats.map((n) => n.tensor.shape),
+      Number.POSITIVE_INFINITY,
+    )
+    const buffer = new Float32Array(layout.length)
+    layout.pack(
+      buffer,
+      floats.map((n) => n.tensor),
+      layout.buckets[0]!,
+    )
+    await this.comm.allreduce(buffer, 'avg')
+    const values = layout.unpack(buffer)
+    // tfjs optimizers hand out their slot variables themselves: assign in place (setWeights would make new ones).
+    if (floats.every((n) => typeof (n.tensor as Variable).assign === 'function')) {
+      floats.forEach((n, i) => (n.tensor as Variable).assign(values[i]!))
+    } else {
+      const byName = new Map(floats.map((n, i) => [n.name, values[i]!]))
+      await this.optimizer.setWeights(named.map((n) => ({ name: n.name, tensor: byName.get(n.name) ?? n.tensor })))
+    }
+    tf.dispose(values)
+  }
+
+  private async groupComm(): Promise<Communicator> {
+    if (this.group) return this.group
+    if (!this.hybrid) {
+      this.group = this.comm
+    } else {
+      const g = await this.comm.split(Math.floor(this.comm.rank / this.groupSize), this.comm.rank)
+      if (!g) throw new Error('split returned no communicator for a defined color')
+      this.group = g
+    }
+    return this.group
+  }
+}
