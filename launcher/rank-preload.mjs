@@ -25,3 +25,16 @@ if ((launcherPid > 0 && parent === launcherPid) || process.env.TSRUN_WATCH_PAREN
   }, 250)
   timer.unref()
 }
+
+// An uncaught tsrun error (bad input, a lost peer, a timeout) already says what went wrong and what to do:
+// print that one line instead of a stack trace from deep inside. Anything else keeps its stack, as Node
+// would print it, and the same exit code (1).
+process.on('uncaughtException', (err) => {
+  const rank = process.env.TSRUN_RANK ?? '?'
+  if (err && typeof err.code === 'string' && err.code.startsWith('TSRUN_')) {
+    process.stderr.write(`tsrun: rank ${rank}: ${err.name}: ${err.message}\n`)
+  } else {
+    process.stderr.write(`${err?.stack ?? String(err)}\n`)
+  }
+  process.exit(1)
+})

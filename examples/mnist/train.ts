@@ -29,7 +29,7 @@ const args = await yargs(hideBin(process.argv))
     'max-steps': { type: 'number', describe: 'stop after this many steps' },
     json: { type: 'boolean', default: false, describe: 'print a JSON summary at the end' },
   })
-  .strict()
+  .strictOptions()
   .help()
   .parse()
 

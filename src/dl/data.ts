@@ -141,8 +141,9 @@ export function* epochBatches(data: ArrayDataset, batchSize: number, options: Sh
  */
 export async function* prefetch<T>(source: Iterable<T> | AsyncIterable<T>): AsyncGenerator<T> {
   const it = Symbol.asyncIterator in source ? (source as AsyncIterable<T>)[Symbol.asyncIterator]() : (source as Iterable<T>)[Symbol.iterator]()
-  const nextSoon = () => new Promise<IteratorResult<T>>((resolve, reject) => setImmediate(() => Promise.resolve(it.next()).then(resolve, reject)))
-  let next = Promise.resolve(it.next())
+  const pull = async () => it.next() // a throwing source becomes a rejection, not an uncaught exception
+  const nextSoon = () => new Promise<IteratorResult<T>>((resolve, reject) => setImmediate(() => pull().then(resolve, reject)))
+  let next = pull()
   for (;;) {
     const r = await next
     if (r.done) return

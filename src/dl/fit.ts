@@ -123,10 +123,12 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
   const restored = options.resume ? await restoreCheckpoint(options.checkpoint!.dir, model, optimizer, comm) : undefined
   if (!restored) await broadcastVariables(model, comm)
   opt.stepCount = restored?.step ?? 0
-  const history = ((restored?.extra?.history as EpochLogs[] | undefined) ?? []).slice()
 
   const shardLength = Math.ceil(train.length / comm.size)
   const stepsPerEpoch = batchCount(shardLength, batchSize)
+  // Logs of the epochs finished before the checkpoint; a partly done epoch is logged again when it ends.
+  const firstEpoch = Math.floor(opt.stepCount / stepsPerEpoch)
+  const history = ((restored?.extra?.history as EpochLogs[] | undefined) ?? []).filter((h) => h.epoch < firstEpoch)
   const maxSteps = Math.min(options.maxSteps ?? Number.POSITIVE_INFINITY, epochs * stepsPerEpoch)
   const show = verbose >= 1 && comm.rank === 0
   const save = async () => {
@@ -134,7 +136,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
     if (comm.rank === 0) await saveCheckpoint(options.checkpoint!.dir, model, optimizer, { step: opt.stepCount, extra: { history } }, { keep: options.checkpoint!.keep })
   }
 
-  for (let epoch = Math.floor(opt.stepCount / stepsPerEpoch); epoch < epochs && opt.stepCount < maxSteps; epoch++) {
+  for (let epoch = firstEpoch; epoch < epochs && opt.stepCount < maxSteps; epoch++) {
     const skip = opt.stepCount - epoch * stepsPerEpoch
     const bar = new ProgressBar(`epoch ${epoch + 1}/${epochs}`, stepsPerEpoch, show)
     const batches = epochBatches(train, batchSize, { rank: comm.rank, size: comm.size, seed, epoch, shuffle, skip })

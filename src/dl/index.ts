@@ -14,7 +14,7 @@
  * await world.finalize()
  * ```
  */
-export { tf, backendInfo, type BackendInfo, type Tf } from './backend.ts'
+export { tf, backendInfo, type BackendInfo, type Tf, type Tensor, type Scalar, type Variable, type LayersModel, type Optimizer } from './backend.ts'
 export { broadcastVariables } from './broadcast.ts'
 export { DistributedOptimizer, DEFAULT_BUCKET_BYTES, type DistributedOptimizerOptions, type StepTimes } from './optimizer.ts'
 export {

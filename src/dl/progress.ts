@@ -41,7 +41,7 @@ export class ProgressBar {
       this.out.write(`\r${this.line(state, now)}\x1b[K`)
     } else {
       const tenth = Math.floor((10 * state.step) / this.total)
-      if (tenth === this.lastTenth) return
+      if (tenth === this.lastTenth || state.step >= this.total) return // the last line is done()'s
       this.lastTenth = tenth
       this.out.write(`${this.line(state, now)}\n`)
     }

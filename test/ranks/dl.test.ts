@@ -1,0 +1,131 @@
+// tsrun/dl on real ranks (wasm backend): data-parallel SGD gives the same model as one rank with the whole
+// batch, ranks hold bitwise-identical weights, hybrid groups average on schedule, checkpoints resume exactly,
+// and the MNIST example learns.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { ROOT, runRanks, type Run } from '../helpers/run-ranks.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'tsrun-dl-test-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const train = (np: number, args: string[], timeoutMs = 60_000) => runRanks(np, 'dl-train.ts', { args, timeoutMs })
+const weights = (path: string) => {
+  const b = readFileSync(path)
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))
+}
+function ok(run: Run, np: number) {
+  expect(run.stderr).not.toMatch(/Error/)
+  expect(run.exitCode).toBe(0)
+  expect(run.cases.filter((c) => c.done)).toHaveLength(np)
+  return run.cases.filter((c) => c.rank !== undefined && !c.done).sort((a, b) => a.rank - b.rank)
+}
+/** Largest |a-b| / (|a| + 1e-3) over all weights. */
+function maxRelDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length)
+  let m = 0
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / (Math.abs(a[i]!) + 1e-3))
+  return m
+}
+
+describe('synchronous SGD', () => {
+  it.each(['sgd', 'momentum'])('np=2 with batch B/2 gives the weights of np=1 with batch B (%s)', async (optimizer) => {
+    const one = join(dir, `eq1-${optimizer}.bin`)
+    const two = join(dir, `eq2-${optimizer}.bin`)
+    const [single] = ok(await train(1, ['sync', 'steps=8', 'batch=8', `optimizer=${optimizer}`, `out=${one}`]), 1)
+    ok(await train(2, ['sync', 'steps=8', 'batch=4', `optimizer=${optimizer}`, `out=${two}`]), 2)
+    // Every step moved the weights, so agreeing at the end means something...
+    expect(new Set(single.hashes).size).toBe(8)
+    const a = weights(one)
+    expect(a.length).toBe(20 * 16 + 16 + 16 * 3 + 3)
+    // ...and the two runs agree to float rounding.
+    expect(maxRelDiff(a, weights(two))).toBeLessThan(1e-5)
+  })
+
+  it('every rank holds bitwise-identical weights after every step (several fused buckets, uneven shards)', async () => {
+    // 97 samples on 3 ranks: shards of 33 (padded), batches of 8 with a last one of 1, across two epochs.
+    const run = await train(3, ['sync', 'steps=10', 'batch=8', 'n=97', 'optimizer=adam', 'bucketBytes=256'])
+    const ranks = ok(run, 3)
+    expect(ranks).toHaveLength(3)
+    expect(ranks[0].buckets).toBeGreaterThan(1)
+    expect(ranks[0].hashes).toHaveLength(10)
+    expect(new Set(ranks[0].hashes).size).toBe(10) // the weights changed at every step
+    for (const r of ranks) expect(r.hashes).toEqual(ranks[0].hashes)
+  })
+})
+
+describe('hybrid groups', () => {
+  it('groupSize 1 with averageEvery 1 equals synchronous SGD for plain SGD', async () => {
+    const sync = join(dir, 'h-sync.bin')
+    const avg = join(dir, 'h-avg.bin')
+    ok(await train(2, ['sync', 'steps=8', 'batch=4', `out=${sync}`]), 2)
+    ok(await train(2, ['sync', 'steps=8', 'batch=4', 'groupSize=1', 'averageEvery=1', `out=${avg}`]), 2)
+    expect(maxRelDiff(weights(sync), weights(avg))).toBeLessThan(1e-5)
+  })
+
+  it('with averageEvery 3, groups drift apart between averages and agree bitwise after each', async () => {
+    const run = await train(4, ['sync', 'steps=7', 'batch=4', 'groupSize=2', 'averageEvery=3', 'optimizer=momentum'], 90_000)
+    const [r0, r1, r2, r3] = ok(run, 4)
+    // Within a group: identical after every step.
+    expect(r1.hashes).toEqual(r0.hashes)
+    expect(r3.hashes).toEqual(r2.hashes)
+    // Across groups: identical exactly at the averaging steps (3 and 6), different in between.
+    expect(r0.pending).toEqual([1, 2, 0, 1, 2, 0, 1])
+    r0.hashes.forEach((h: string, i: number) => {
+      if (r0.pending[i] === 0) expect(r2.hashes[i]).toBe(h)
+      else expect(r2.hashes[i]).not.toBe(h)
+    })
+    // finish() averages the last step too.
+    expect(new Set([r0.final, r1.final, r2.final, r3.final]).size).toBe(1)
+  })
+})
+
+describe('checkpoints', () => {
+  it.each([
+    ['synchronous', []],
+    ['hybrid', ['groupSize=1', 'averageEvery=4']],
+  ])('a run stopped at step 10 and resumed ends with the weights of an uninterrupted run (%s)', async (name, extra) => {
+    const whole = join(dir, `whole-${name}.bin`)
+    const resumed = join(dir, `resumed-${name}.bin`)
+    const ckptA = join(dir, `ckpt-a-${name}`)
+    const ckptB = join(dir, `ckpt-b-${name}`)
+    const common = ['fit', 'epochs=3', 'batch=8', 'optimizer=momentum', 'every=5', ...(extra as string[])]
+    const a = ok(await train(2, [...common, `ckpt=${ckptA}`, `out=${whole}`]), 2)
+    expect(a[0].steps).toBe(18) // 96 samples / 2 ranks / batch 8 = 6 steps per epoch
+    const b = ok(await train(2, [...common, `ckpt=${ckptB}`, 'maxSteps=10']), 2)
+    expect(b[0].steps).toBe(10)
+    expect(readdirSync(ckptB).sort()).toEqual(['ckpt-000000005', 'ckpt-000000010'])
+    const c = ok(await train(2, [...common, `ckpt=${ckptB}`, 'resume=1', `out=${resumed}`]), 2)
+    expect(c[0].steps).toBe(18)
+    expect(c[0].epochs).toBe(3) // the history of the first run came back with the checkpoint
+    expect(Buffer.from(weights(resumed).buffer)).toEqual(Buffer.from(weights(whole).buffer))
+    // Only complete checkpoints, the newest three; no temporary directories left behind.
+    expect(readdirSync(ckptB).sort()).toEqual(['ckpt-000000010', 'ckpt-000000015', 'ckpt-000000018'])
+  })
+})
+
+describe('backend', () => {
+  it('says which backend it uses and why; a backend that is asked for and missing is a one-line error', async () => {
+    const run = await train(2, ['sync', 'steps=1'], 60_000)
+    expect(run.stderr).toMatch(/tsrun\/dl: TensorFlow.js backend "(wasm|tensorflow)": /)
+    expect(run.stderr.match(/TensorFlow.js backend/g)).toHaveLength(1) // rank 0 only
+    const bad = await runRanks(1, 'dl-train.ts', { args: ['sync', 'steps=1'], env: { TSRUN_DL_BACKEND: 'gpu' } })
+    expect(bad.exitCode).not.toBe(0)
+    expect(bad.stderr).toContain('tsrun: rank 0: UsageError: TSRUN_DL_BACKEND must be one of node, wasm, cpu, got "gpu"')
+    expect(bad.stderr).not.toMatch(/\n\s+at /)
+  })
+})
+
+describe('examples/mnist/train.ts', () => {
+  it('reaches at least 90% test accuracy on 4 ranks', async () => {
+    const run = await runRanks(4, join(ROOT, 'examples/mnist/train.ts'), { args: ['--epochs', '3', '--json'], timeoutMs: 120_000 })
+    expect(run.exitCode).toBe(0)
+    const summary = run.cases.find((c) => c.testAccuracy !== undefined)
+    expect(summary).toBeDefined()
+    expect(summary!.ranks).toBe(4)
+    expect(summary!.testAccuracy).toBeGreaterThanOrEqual(0.9)
+    expect(run.stdout).toMatch(/^test accuracy: 0\.9\d{3}$/m)
+    expect(run.stderr).toMatch(/^epoch 3\/3 \[=+\] 71\/71  loss \d\.\d{4}  acc 0\.9\d{3} /m)
+  })
+})
