@@ -56,6 +56,8 @@ export function rankVars(slot: Slot, size: number, job: Job, store: string, extr
     TSRUN_JOB_ID: job.id,
     TSRUN_JOB_DIR: job.dir,
   }
+  // Ranks write into pipes; tell them whether the user sees a terminal (progress bars redraw in place then).
+  if (process.stderr.isTTY) vars.TSRUN_TTY = '1'
   if (extra.multiHost) vars.TSRUN_MULTI_HOST = '1'
   if (extra.routeTarget) vars.TSRUN_ROUTE_TARGET = extra.routeTarget
   if (extra.iface) vars.TSRUN_IFACE = extra.iface

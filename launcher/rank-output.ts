@@ -14,16 +14,21 @@ export class LineForwarder {
     this.prefix = prefix
   }
 
-  /** Writes every complete line of `chunk`; keeps the rest for the next chunk. */
+  /**
+   * Writes every complete line of `chunk`; keeps the rest for the next chunk. A carriage return also ends a
+   * line (a progress bar redrawing itself): what came before it is written, the redraw waits for its own end.
+   */
   push(chunk: string): void {
     const text = this.partial + chunk
-    const end = text.lastIndexOf('\n')
-    if (end < 0) {
+    const nl = text.lastIndexOf('\n')
+    const cr = text.lastIndexOf('\r')
+    const cut = cr > nl + 1 ? cr : nl + 1
+    if (cut === 0) {
       this.partial = text
       return
     }
-    this.partial = text.slice(end + 1)
-    const lines = text.slice(0, end + 1)
+    this.partial = text.slice(cut)
+    const lines = text.slice(0, cut)
     this.out.write(this.prefix ? lines.replace(/^(?=.)/gm, this.prefix).replace(/^(?=\n)/gm, this.prefix) : lines)
   }
 
