@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
-import { ROOT, runRanks } from '../helpers/run-ranks.ts'
+import { ROOT, runProcess, runRanks } from '../helpers/run-ranks.ts'
 
 const ROW = /^tsrun(-ipc|-tcp)?,[a-z_]+,2,\d+,\d+\.\d+,(\d+\.\d+)?,(\d+\.\d+)?$/
 
@@ -39,4 +39,24 @@ test('bench/memory.ts reports the peak RSS growth of a large allreduce', async (
   expect(summary.np).toBe(2)
   expect(summary.maxGrowthTimesN).toBeGreaterThanOrEqual(0)
   expect(summary.maxGrowthTimesN).toBeLessThan(4)
+})
+
+test('bench/train.ts measures samples/s, comm share and efficiency per mode and rank count, and plots them', async () => {
+  const svg = join(mkdtempSync(join(tmpdir(), 'tsrun-bench-')), 'train.svg')
+  const run = await runProcess(process.execPath, () => [
+    '--import', 'tsx', join(ROOT, 'bench', 'train.ts'), '--np', '1,2', '--models', 'mnist', '--steps', '3', '--warmup', '1', '--reps', '1', '--json', '--plot', svg,
+  ], { timeoutMs: 120_000 })
+  expect(run.exitCode).toBe(0)
+  const rows = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, any>[]
+  expect(rows.map((r) => `${r.mode}@${r.np}`)).toEqual(['sync@1', 'sync@2', 'hybrid@2', 'local@2'])
+  for (const r of rows) {
+    expect(r.samplesPerSec).toBeGreaterThan(0)
+    expect(r.commShare).toBeGreaterThanOrEqual(0)
+    expect(r.commShare).toBeLessThan(1)
+    expect(r.params).toBe(101_770)
+  }
+  expect(rows[0].efficiency).toBe(1)
+  expect(rows.find((r) => r.mode === 'local')!.commShare).toBe(0) // no communication at all
+  expect(rows.find((r) => r.mode === 'sync' && r.np === 2)!.commShare).toBeGreaterThan(0)
+  expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*mnist: samples\/s[\s\S]*<polyline[\s\S]*<\/svg>\n$/)
 })
