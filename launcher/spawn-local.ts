@@ -1,8 +1,9 @@
 /**
- * Starts one rank on this machine as `node --import tsx --import rank-preload <script> [args]`, in its own
+ * Starts one rank on this machine as `node --import tsx --import rank-preload rank-main <script> [args]`, in its own
  * process group (detached) so that a signal to the group reaches the rank and anything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import type { Readable } from 'node:stream'
 import type { Slot } from './placement.ts'
 
@@ -26,7 +27,7 @@ export interface RankProcess {
  */
 export function rankNodeArgs(): string[] {
   const extra = (process.env.TSRUN_NODE_ARGS ?? '').split(' ').filter(Boolean)
-  return [...extra, '--import', import.meta.resolve('tsx'), '--import', import.meta.resolve('./rank-preload.mjs')]
+  return [...extra, '--import', import.meta.resolve('tsx'), '--import', import.meta.resolve('./rank-preload.mjs'), fileURLToPath(import.meta.resolve('./rank-main.mjs'))]
 }
 
 export function spawnLocal(slot: Slot, script: string, args: string[], env: NodeJS.ProcessEnv, withStdin: boolean): RankProcess {

@@ -75,6 +75,56 @@ export class WorldCommunicator extends Communicator {
     })()
     return this.finalizing
   }
+
+  /**
+   * @internal The script's top level has run to its end (launcher/rank-main.mjs says so) without
+   * `finalize()`. Once nothing is under way any more (no tsrun operation, no timer, socket, file or child
+   * process of the script's), finalize for it, so the process exits as a plain Node script would instead of
+   * being kept alive by ZeroMQ's sockets. Work that is still going on, like an un-awaited `main()`, holds it off.
+   */
+  finalizeWhenIdle(): void {
+    if (this.finalizing || this.idleWatch) return
+    let quiet = 0
+    this.idleWatch = setInterval(() => {
+      if (this.finalizing) return this.stopIdleWatch()
+      quiet = this.world.transport.busy() || othersActive(this.baseline) ? 0 : quiet + 1
+      if (quiet < IDLE_CHECKS) return
+      this.stopIdleWatch()
+      this.finalize().catch((err: Error) => {
+        process.stderr.write(`tsrun: rank ${this.rank}: the script ended without finalize(), and finalizing for it failed: ${err.message}\n`)
+        process.exitCode ||= 1
+      })
+    }, IDLE_CHECK_MS)
+    this.idleWatch.unref()
+  }
+
+  private idleWatch: NodeJS.Timeout | undefined
+  /** @internal What kept the process alive before the script did anything (stdio pipes), by kind. */
+  baseline: Map<string, number> = resourceCounts()
+
+  private stopIdleWatch(): void {
+    clearInterval(this.idleWatch)
+    this.idleWatch = undefined
+  }
+}
+
+/** A script counts as finished after this many checks in a row, IDLE_CHECK_MS apart, found nothing going on. */
+const IDLE_CHECKS = 5
+const IDLE_CHECK_MS = 100
+/** Set by launcher/rank-main.mjs when the script's top level has finished; a hook to call then. */
+const SCRIPT_RETURNED = Symbol.for('tsrun.scriptReturned')
+const ON_SCRIPT_RETURNED = Symbol.for('tsrun.onScriptReturned')
+
+function resourceCounts(): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const kind of process.getActiveResourcesInfo()) counts.set(kind, (counts.get(kind) ?? 0) + 1)
+  return counts
+}
+
+/** True if something besides what `baseline` holds keeps the event loop alive (unref'd timers do not count). */
+function othersActive(baseline: Map<string, number>): boolean {
+  for (const [kind, n] of resourceCounts()) if (n > (baseline.get(kind) ?? 0)) return true
+  return false
 }
 
 let current: WorldCommunicator | undefined
@@ -148,6 +198,10 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
   transport.statusOf = (commId) => world.comms.get(commId)?.started
   transport.onCollective = (commId, tag, source, sig) => world.comms.get(commId)?.checkArrival(tag, source, sig)
   transport.onMismatch = (commId, _source, info) => world.comms.get(commId)?.poison(info as Parameters<WorldCommunicator['poison']>[0])
-  current = new WorldCommunicator(world, env, store, storeServer)
-  return current
+  const me = new WorldCommunicator(world, env, store, storeServer)
+  current = me
+  const g = globalThis as Record<symbol, unknown>
+  g[ON_SCRIPT_RETURNED] = () => me.finalizeWhenIdle()
+  if (g[SCRIPT_RETURNED]) me.finalizeWhenIdle() // init() ran after the top level ended (an un-awaited main)
+  return me
 }

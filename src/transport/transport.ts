@@ -40,4 +40,6 @@ export interface Transport {
   finalize(timeoutMs: number): Promise<void>
   /** Closes at once, dropping undelivered messages (error paths). */
   close(): void
+  /** True while an operation is under way: a posted receive, a send not yet acknowledged or handed over. */
+  busy(): boolean
 }

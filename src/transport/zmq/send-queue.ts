@@ -32,6 +32,11 @@ export class SendQueue {
     if (!this.busy) this.pump()
   }
 
+  /** True while pushed messages have not all been handed to ZeroMQ. */
+  get pending(): boolean {
+    return this.busy
+  }
+
   /** Resolves once every pushed message has been handed to ZeroMQ. */
   drained(): Promise<void> {
     if (!this.busy) return Promise.resolve()

@@ -245,6 +245,11 @@ export class ZmqTransport implements Transport {
     return new Promise((resolve, reject) => this.acks.set(peer * 2 ** 32 + seq, { resolve, reject }))
   }
 
+  busy(): boolean {
+    if (this.closed) return false
+    return this.matcher.depth.posted > 0 || this.acks.size > 0 || this.queries.size > 0 || this.queues.some((q) => q?.pending)
+  }
+
   recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message> {
     return this.matcher.receive(commId, source, tag, opts)
   }
