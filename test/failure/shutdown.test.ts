@@ -1,6 +1,7 @@
 // Clean shutdown: finalize() delivers what was sent before it.
 import { expect, test } from 'vitest'
-import { runRanks } from '../helpers/run-ranks.ts'
+import { existsSync } from 'node:fs'
+import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
 test('finalize() delivers every message sent before it, small and large, in order', async () => {
   const run = await runRanks(2, 'finalize-delivers.ts', { timeoutMs: 60_000 })
@@ -21,4 +22,30 @@ test.each([
   expect(done.map((c) => c?.done)).toEqual(expected)
   // It exits soon after its last work, not at some timeout.
   expect(run.elapsedMs).toBeLessThan(10_000)
+})
+
+test('SIGTERM to one rank ends it at once; the job stops, names it, and leaves no sockets or processes', async () => {
+  let sentAt = 0
+  let exitedAt = 0
+  const run = await runRanks(2, 'sleep-forever.ts', {
+    timeoutMs: 30_000,
+    onStart: (child, output) => {
+      child.on('exit', () => (exitedAt = Date.now()))
+      const t = setInterval(() => {
+        const ready = output().split('\n').filter((l) => l.startsWith('{"ready"')).map((l) => JSON.parse(l))
+        const one = ready.find((r) => r.ready === 1)
+        if (ready.length < 2 || !one) return
+        clearInterval(t)
+        sentAt = Date.now()
+        process.kill(one.pid, 'SIGTERM')
+      }, 20)
+    },
+  })
+  expect(sentAt).toBeGreaterThan(0)
+  expect(run.exitCode).toBe(143)
+  expect(run.stderr).toMatch(/tsrun: rank 1 \(pid \d+, host [^)]+\) .*SIGTERM/)
+  expect(exitedAt - sentAt).toBeLessThan(3000)
+  const jobDir = run.cases.find((c) => c.ready === 0)!.jobDir as string
+  expect(existsSync(jobDir)).toBe(false) // the private ipc socket directory is removed
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
 })
