@@ -56,6 +56,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('csv', { type: 'boolean', default: false })
   .option('json', { type: 'boolean', default: false })
   .option('plot', { type: 'string', description: 'write an SVG plot of samples/s against np' })
+  .option('csv-out', { type: 'string', description: 'also write the CSV rows to this file' })
   .option('worker', { type: 'boolean', default: false, hidden: true })
   .option('model', { type: 'string', hidden: true })
   .option('mode', { type: 'string', hidden: true })
@@ -179,12 +180,8 @@ function driver(): void {
   }
   const rows = medians(runs)
   if (argv.json) console.log(JSON.stringify(rows))
-  else if (argv.csv) {
-    console.log('impl,model,mode,np,group_size,average_every,batch_per_rank,steps,samples_per_s,step_ms,comm_share,efficiency,oversubscribed')
-    for (const r of rows) {
-      console.log([r.impl, r.model, r.mode, r.np, r.groupSize, r.averageEvery, r.batchPerRank, r.steps, r.samplesPerSec.toFixed(1), r.stepMs.toFixed(2), r.commShare?.toFixed(3) ?? '', r.efficiency?.toFixed(3) ?? '', r.oversubscribed ? 'yes' : 'no'].join(','))
-    }
-  } else {
+  else if (argv.csv) console.log(csv(rows))
+  else {
     console.log(`${'impl'.padEnd(15)} ${'model'.padEnd(10)} ${'mode'.padEnd(7)} ${'np'.padStart(4)} ${'samples/s'.padStart(10)} ${'step ms'.padStart(9)} ${'comm'.padStart(7)} ${'efficiency'.padStart(11)}`)
     for (const r of rows) {
       console.log(
@@ -194,10 +191,18 @@ function driver(): void {
     }
     if (rows.some((r) => r.oversubscribed)) console.log(`* more ranks than the ${availableParallelism()} cores: oversubscribed`)
   }
+  if (argv['csv-out']) writeFileSync(argv['csv-out'], csv(rows) + '\n')
   if (argv.plot) {
     writeFileSync(argv.plot, plotTrainSvg(rows, `training throughput (medians of ${argv.reps} alternated runs)`))
     say(`# wrote ${argv.plot}`)
   }
+}
+
+function csv(rows: TrainRow[]): string {
+  const head = 'impl,model,mode,np,group_size,average_every,batch_per_rank,steps,params,samples_per_s,step_ms,comm_share,efficiency,oversubscribed'
+  const line = (r: TrainRow) =>
+    [r.impl, r.model, r.mode, r.np, r.groupSize, r.averageEvery, r.batchPerRank, r.steps, r.params, r.samplesPerSec.toFixed(1), r.stepMs.toFixed(2), r.commShare?.toFixed(3) ?? '', r.efficiency?.toFixed(3) ?? '', r.oversubscribed ? 'yes' : 'no'].join(',')
+  return [head, ...rows.map(line)].join('\n')
 }
 
 function fail(message: string): never {
