@@ -114,7 +114,7 @@ async function worker(): Promise<void> {
         if (done === count) break
         const xs = tf.tensor(b.x, [b.size, 784])
         const ys = tf.tensor(b.y, [b.size, 10])
-        await opt.step(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs) as import('tsrun/dl').Tensor) as import('tsrun/dl').Scalar)
+        await opt.step(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs) as import('tsrun/dl').Tensor))
         tf.dispose([xs, ys])
         done++
       }

@@ -74,8 +74,12 @@ export interface EpochLogs {
   samples: number
   seconds: number
   samplesPerSecond: number
-  /** Share of this rank's step time spent waiting for communication. */
+  /** Share of step time spent waiting for communication, averaged over the ranks. */
   commShare: number
+  /** The straggler: the rank that spent the most time computing in this epoch... */
+  slowestRank: number
+  /** ...and how much longer than the average rank it took, as a fraction (0.1: 10 % longer). */
+  slowestExcess: number
 }
 
 /** What {@link fitDistributed} resolves to. */
@@ -158,13 +162,16 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
     }
     const seconds = (performance.now() - t0) / 1000
     const avg = await averageMetrics(comm, meansOf(lossSum, accFn ? accSum : undefined, count), count)
+    const computeMs = opt.times.computeMs - times0.computeMs
+    const commMs = opt.times.commMs - times0.commMs
+    const timing = await timingAcrossRanks(comm, computeMs, commMs)
     const logs: EpochLogs = {
       epoch,
       ...avg,
       samples: count * comm.size,
       seconds,
       samplesPerSecond: (count * comm.size) / seconds,
-      commShare: (opt.times.commMs - times0.commMs) / Math.max(1e-9, opt.times.commMs - times0.commMs + opt.times.computeMs - times0.computeMs),
+      ...timing,
     }
     if (validation) {
       await opt.finish()
@@ -183,6 +190,22 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
   return { history, steps: opt.stepCount, times: { ...opt.times }, optimizer: opt }
 }
 
+/** Comm share averaged over the ranks, and the rank that computed longest (each step waits for it). */
+async function timingAcrossRanks(comm: Communicator, computeMs: number, commMs: number) {
+  const all = comm.size > 1 ? await comm.allgather(new Float64Array([computeMs, commMs])) : new Float64Array([computeMs, commMs])
+  let slowestRank = 0
+  let shareSum = 0
+  let computeSum = 0
+  for (let r = 0; r < comm.size; r++) {
+    const [cp, cm] = [all[2 * r]!, all[2 * r + 1]!]
+    if (cp > all[2 * slowestRank]!) slowestRank = r
+    shareSum += cm / Math.max(1e-9, cp + cm)
+    computeSum += cp
+  }
+  const mean = computeSum / comm.size
+  return { commShare: shareSum / comm.size, slowestRank, slowestExcess: mean > 0 ? all[2 * slowestRank]! / mean - 1 : 0 }
+}
+
 function meansOf(lossSum: number, accSum: number | undefined, n: number): { loss: number; acc?: number } {
   const d = Math.max(1, n)
   return accSum === undefined ? { loss: lossSum / d } : { loss: lossSum / d, acc: accSum / d }
@@ -198,6 +221,7 @@ function describe(l: EpochLogs): string {
   if (l.valLoss !== undefined) parts.push(`val_loss ${l.valLoss.toFixed(4)}`)
   if (l.valAcc !== undefined) parts.push(`val_acc ${l.valAcc.toFixed(4)}`)
   parts.push(`${Math.round(l.samplesPerSecond)} samples/s`, `comm ${(100 * l.commShare).toFixed(1)}%`)
+  if (l.slowestExcess >= 0.05) parts.push(`slowest rank ${l.slowestRank} (+${Math.round(100 * l.slowestExcess)}% compute)`)
   return parts.join('  ')
 }
 
@@ -233,7 +257,7 @@ async function trainStep(model: LayersModel, opt: DistributedOptimizer, data: Ar
     const loss = await opt.step(() => {
       const pred = model.apply(xs, { training: true }) as Tensor
       if (accFn) correct = tf.keep(tf.sum(accFn(ys, pred)))
-      return tf.mean(lossFn(ys, pred)) as ReturnType<typeof tf.scalar>
+      return tf.mean(lossFn(ys, pred))
     })
     return { loss, correct: correct ? (await correct.data())[0]! : 0 }
   } finally {

@@ -45,11 +45,11 @@ export interface StepTimes {
  * @example
  * ```ts
  * import { init } from 'tsrun'
- * import { tf, broadcastVariables, DistributedOptimizer } from 'tsrun/dl'
+ * import { tf, broadcastVariables, DistributedOptimizer, type Tensor } from 'tsrun/dl'
  * const world = await init()
  * await broadcastVariables(model, world)
  * const opt = new DistributedOptimizer(tf.train.sgd(0.1), world, { model })
- * for (const { x, y } of batches) await opt.step(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor))
+ * for (const { x, y } of batches) await opt.step(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as Tensor))
  * await opt.finish()
  * ```
  */
@@ -110,9 +110,9 @@ export class DistributedOptimizer {
    * mode every `averageEvery`-th step also averages the model across all ranks. Every rank of `comm` must call
    * it the same number of times. Resolves to this rank's loss before the step.
    */
-  async step(loss: () => Scalar): Promise<number> {
+  async step(loss: () => Tensor): Promise<number> {
     const t0 = performance.now()
-    const { value, grads } = tf.variableGrads(loss, this.vars)
+    const { value, grads } = tf.variableGrads(loss as () => Scalar, this.vars)
     const tensors = this.vars.map((v) => {
       const g = grads[v.name]
       if (g === undefined) throw new UsageError(`the loss does not depend on variable "${v.name}"; every trainable variable needs a gradient`)

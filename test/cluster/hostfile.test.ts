@@ -1,6 +1,7 @@
 // Ranks on three hosts (network namespaces with their own address, hostname and sshd), started over real ssh.
 import { expect, test } from 'vitest'
-import { fixture, leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
+import { join } from 'node:path'
+import { fixture, leftoversAfter, ROOT, runRanks } from '../helpers/run-ranks.ts'
 import { clusterEnv } from './cluster-env.ts'
 
 const cluster = clusterEnv()
@@ -120,3 +121,26 @@ test('--iface with an address range picks the namespace network', async () => {
   expect(bad.stderr).toMatch(/--iface 10\.99\.0\.0\/16: no IPv4 address on this host .* fits; it has .*198\.18\.0\.1/)
 })
 
+
+test('tsrun/dl across hosts: hybrid groups over tcp and ipc keep groups bitwise equal and average on schedule', async () => {
+  const run = await runRanks(undefined, 'dl-train.ts', {
+    flags: ['-H', 'node1:2,node2:1,node3:1'],
+    args: ['sync', 'steps=6', 'batch=4', 'groupSize=2', 'averageEvery=3', 'optimizer=momentum'],
+    timeoutMs: 120_000,
+  })
+  expect(run.exitCode).toBe(0)
+  const [r0, r1, r2, r3] = run.cases.filter((c) => c.hashes).sort((a, b) => a.rank - b.rank)
+  expect(r1.hashes).toEqual(r0.hashes) // group {0, 1} on node1 (ipc)
+  expect(r3.hashes).toEqual(r2.hashes) // group {2, 3} across node2 and node3 (tcp)
+  expect(r0.hashes[2]).toBe(r2.hashes[2]) // averaged at step 3...
+  expect(r0.hashes[3]).not.toBe(r2.hashes[3]) // ...apart again at step 4
+  expect(r0.hashes[5]).toBe(r2.hashes[5])
+})
+
+test('the MNIST example trains across three hosts to at least 90 % test accuracy', async () => {
+  const run = await runRanks(undefined, join(ROOT, 'examples/mnist/train.ts'), { flags: ['-H', 'node1:1,node2:1,node3:1'], args: ['--epochs', '3', '--json'], timeoutMs: 150_000 })
+  expect(run.exitCode).toBe(0)
+  const summary = run.cases.find((c) => c.testAccuracy !== undefined)!
+  expect(summary.ranks).toBe(3)
+  expect(summary.testAccuracy).toBeGreaterThanOrEqual(0.9)
+})

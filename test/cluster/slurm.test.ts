@@ -86,3 +86,17 @@ test('srun without --kill-on-bad-exit: a killed rank does not leave the others h
   expect(run.exitCode).not.toBe(0)
   expect(await leftoversAfter(run.mark, 5000)).toEqual([])
 })
+
+test('srun -N 3 tsrun examples/mnist/train.ts: training across Slurm nodes, resumed from a checkpoint', async () => {
+  const ckpt = mkdtempSync(join(tmpdir(), 'tsrun-ckpt-'))
+  const args = ['--epochs', '3', '--json', '--checkpoint', ckpt, '--checkpoint-every', '40']
+  const first = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, join(ROOT, 'examples/mnist/train.ts'), ...args, '--max-steps', '120'], 150_000)
+  expect(first.exitCode).toBe(0)
+  expect(first.cases.find((c) => c.testAccuracy !== undefined)!.steps).toBe(120)
+  const second = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, join(ROOT, 'examples/mnist/train.ts'), ...args, '--resume'], 150_000)
+  expect(second.exitCode).toBe(0)
+  const summary = second.cases.find((c) => c.testAccuracy !== undefined)!
+  expect(summary.ranks).toBe(3)
+  expect(summary.steps).toBe(3 * 94) // 9,003 training images: 3,001 per rank, 94 steps of up to 32 per epoch
+  expect(summary.testAccuracy).toBeGreaterThanOrEqual(0.9)
+})
