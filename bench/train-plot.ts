@@ -30,11 +30,16 @@ export function plotTrainSvg(rows: TrainRow[], title: string): string {
   const models = [...new Set(rows.map((r) => r.model))]
   const lines = [...new Set(rows.map((r) => `${r.impl} ${r.mode}`))]
   const colors = new Map(lines.map((l, i) => [l, COLORS[i % COLORS.length]!]))
-  const height = models.length * H + 60
+  // Legend: two entries per row under the panels, then what the dashed lines are.
+  const legendRows = Math.ceil(lines.length / 2) + 1
+  const height = models.length * H + 40 + legendRows * 18
   let body = `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${title}</text>`
+  const legendTop = 30 + models.length * H
   lines.forEach((l, i) => {
-    body += `<rect x="${20 + i * 150}" y="${height - 24}" width="14" height="4" fill="${colors.get(l)}"/><text x="${40 + i * 150}" y="${height - 18}" font-size="12">${l}</text>`
+    const [x, y] = [20 + (i % 2) * 220, legendTop + Math.floor(i / 2) * 18]
+    body += `<rect x="${x}" y="${y}" width="14" height="4" fill="${colors.get(l)}"/><text x="${x + 20}" y="${y + 6}" font-size="12">${l}</text>`
   })
+  body += `<text x="20" y="${legendTop + (legendRows - 1) * 18 + 6}" font-size="12">dashed: linear scaling from np 1; * oversubscribed</text>`
   models.forEach((model, k) => {
     const y0 = 30 + k * H
     const mine = rows.filter((r) => r.model === model)
