@@ -99,8 +99,8 @@ export class WorldCommunicator extends Communicator {
   }
 
   private idleWatch: NodeJS.Timeout | undefined
-  /** @internal What kept the process alive before the script did anything (stdio pipes), by kind. */
-  baseline: Map<string, number> = resourceCounts()
+  /** What kept the process alive when init() ran (the stdio pipes), by kind: not the script's work. */
+  private readonly baseline = resourceCounts()
 
   private stopIdleWatch(): void {
     clearInterval(this.idleWatch)

@@ -111,7 +111,14 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Complete checkpoints in `dir`, oldest first (a directory without its manifest is not complete). */
+/**
+ * Complete checkpoints in `dir`, oldest first (a directory without its manifest is not complete).
+ *
+ * @example
+ * ```ts
+ * const latest = (await listCheckpoints('ckpt')).at(-1)   // { step: 300, path: 'ckpt/ckpt-000000300' }
+ * ```
+ */
 export async function listCheckpoints(dir: string): Promise<{ step: number; path: string }[]> {
   let names: string[]
   try {

@@ -21,7 +21,15 @@ export interface ShardOptions {
   dropRemainder?: boolean
 }
 
-/** A small, fast, seedable generator (mulberry32); returns floats in [0, 1). */
+/**
+ * A small, fast, seedable generator (mulberry32); returns floats in [0, 1).
+ *
+ * @example
+ * ```ts
+ * const rand = seededRandom(42)
+ * const noise = Float32Array.from({ length: 10 }, rand)   // the same ten numbers on every rank
+ * ```
+ */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0
   return () => {
@@ -33,7 +41,14 @@ export function seededRandom(seed: number): () => number {
   }
 }
 
-/** The permutation of 0..n-1 for (seed, epoch): Fisher-Yates with {@link seededRandom}. */
+/**
+ * The permutation of 0..n-1 for (seed, epoch): Fisher-Yates with {@link seededRandom}.
+ *
+ * @example
+ * ```ts
+ * const order = permutation(60_000, 1, epoch)   // the same on every rank
+ * ```
+ */
 export function permutation(n: number, seed: number, epoch: number): Int32Array {
   const p = new Int32Array(n)
   for (let i = 0; i < n; i++) p[i] = i
@@ -68,7 +83,14 @@ export function shardIndices(n: number, options: ShardOptions): Int32Array {
   return out
 }
 
-/** Number of batches of `batchSize` in a shard of `shardLength` (the last one may be smaller). */
+/**
+ * Number of batches of `batchSize` in a shard of `shardLength` (the last one may be smaller).
+ *
+ * @example
+ * ```ts
+ * const steps = batchCount(Math.ceil(train.length / world.size), 32)   // steps per epoch, on every rank
+ * ```
+ */
 export function batchCount(shardLength: number, batchSize: number): number {
   return Math.ceil(shardLength / batchSize)
 }
@@ -89,7 +111,14 @@ export interface ArrayBatch {
   size: number
 }
 
-/** Makes an {@link ArrayDataset}, checking that `x` and `y` hold `length` rows of their shapes. */
+/**
+ * Makes an {@link ArrayDataset}, checking that `x` and `y` hold `length` rows of their shapes.
+ *
+ * @example
+ * ```ts
+ * const train = arrayDataset(pixels, oneHot, [784], [10])   // pixels: n × 784 floats, oneHot: n × 10
+ * ```
+ */
 export function arrayDataset(x: Float32Array, y: Float32Array, xShape: number[], yShape: number[]): ArrayDataset {
   const xRow = xShape.reduce((a, b) => a * b, 1)
   const yRow = yShape.reduce((a, b) => a * b, 1)
@@ -99,7 +128,14 @@ export function arrayDataset(x: Float32Array, y: Float32Array, xShape: number[],
   return { x, y, xShape, yShape, length }
 }
 
-/** Copies the rows `indices` of `data` into one batch. */
+/**
+ * Copies the rows `indices` of `data` into one batch.
+ *
+ * @example
+ * ```ts
+ * const b = gatherRows(train, [3, 1, 4])   // b.x: 3 × 784 floats, b.size: 3
+ * ```
+ */
 export function gatherRows(data: ArrayDataset, indices: ArrayLike<number>): ArrayBatch {
   const xRow = data.x.length / Math.max(1, data.length)
   const yRow = data.y.length / Math.max(1, data.length)
@@ -111,6 +147,19 @@ export function gatherRows(data: ArrayDataset, indices: ArrayLike<number>): Arra
     y.set(data.y.subarray(i * yRow, (i + 1) * yRow), k * yRow)
   }
   return { x, y, size: indices.length }
+}
+
+/**
+ * This rank's shard of `data` for one epoch, as a data set of its own (a copy of its rows, in epoch order).
+ *
+ * @example
+ * ```ts
+ * const mine = shardDataset(train, { rank: world.rank, size: world.size, seed: 1, epoch })
+ * ```
+ */
+export function shardDataset(data: ArrayDataset, options: ShardOptions): ArrayDataset {
+  const b = gatherRows(data, shardIndices(data.length, options))
+  return { x: b.x, y: b.y, xShape: data.xShape, yShape: data.yShape, length: b.size }
 }
 
 /**

@@ -19,6 +19,7 @@ export { broadcastVariables } from './broadcast.ts'
 export { DistributedOptimizer, DEFAULT_BUCKET_BYTES, type DistributedOptimizerOptions, type StepTimes } from './optimizer.ts'
 export {
   shardIndices,
+  shardDataset,
   permutation,
   seededRandom,
   batchCount,

@@ -13,6 +13,14 @@ export interface ProgressState {
 
 const WIDTH = 24
 
+/**
+ * @example
+ * ```ts
+ * const bar = new ProgressBar('epoch 1/5', steps, world.rank === 0)
+ * bar.update({ step, samples, values: { loss } })
+ * bar.done({ step, samples, values: {} }, 'val_acc 0.95')
+ * ```
+ */
 export class ProgressBar {
   private readonly out: NodeJS.WritableStream
   private readonly enabled: boolean

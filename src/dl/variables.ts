@@ -13,13 +13,27 @@ function isModel(target: Trainable): target is LayersModel {
   return !Array.isArray(target)
 }
 
-/** Trainable variables of `target` (what gradients are taken for), in model order. */
+/**
+ * Trainable variables of `target` (what gradients are taken for), in model order.
+ *
+ * @example
+ * ```ts
+ * const n = trainableVariables(model).reduce((s, v) => s + v.size, 0)   // parameters that train
+ * ```
+ */
 export function trainableVariables(target: Trainable): Variable[] {
   const vars = isModel(target) ? target.trainableWeights.map((w) => w.read() as Variable) : [...target]
   return checkFloat32(vars)
 }
 
-/** Every variable of `target` (trainable or not, e.g. batch-norm statistics), in model order. */
+/**
+ * Every variable of `target` (trainable or not, e.g. batch-norm statistics), in model order.
+ *
+ * @example
+ * ```ts
+ * for (const v of allVariables(model)) console.log(v.name, v.shape)
+ * ```
+ */
 export function allVariables(target: Trainable): Variable[] {
   const vars = isModel(target) ? target.weights.map((w) => w.read() as Variable) : [...target]
   return checkFloat32(vars)

@@ -1,16 +1,10 @@
 // Hostile input on every endpoint a job listens on (each rank's port or ipc socket, and the rendezvous
 // store) while the job runs allreduces: nothing crashes, nothing is delivered, every result stays right.
-import { execFileSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { fuzz, type Endpoint } from '../helpers/fuzz.ts'
-import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
-
-function tcpPorts(pid: number): number[] {
-  const out = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
-  return out.split('\n').filter((l) => l.includes(`pid=${pid},`)).map((l) => Number(/:(\d+)\s/.exec(l)![1]))
-}
+import { leftoversAfter, runRanks, tcpPorts } from '../helpers/run-ranks.ts'
 
 test.each(['tcp', 'ipc'])('a bounded stream of garbage, bad handshakes and forged frames to every endpoint (%s) leaves the job and its results intact', async (transport) => {
   let fuzzing: Promise<number> | undefined

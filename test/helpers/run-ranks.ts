@@ -148,3 +148,9 @@ function killMarked(mark: string): void {
     } catch {}
   }
 }
+
+/** TCP ports that process `pid` listens on (from `ss`). */
+export function tcpPorts(pid: number): number[] {
+  const out = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
+  return out.split('\n').filter((l) => l.includes(`pid=${pid},`)).map((l) => Number(/:(\d+)\s/.exec(l)![1]))
+}

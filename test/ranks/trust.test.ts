@@ -1,16 +1,10 @@
 // Only the job's own ranks can talk to a rank: a process without the job secret that connects to a rank's
 // port is refused during the ZeroMQ handshake, and garbage sent to the port is ignored.
-import { execFileSync } from 'node:child_process'
 import { connect } from 'node:net'
 import * as zmq from 'zeromq'
 import { expect, test } from 'vitest'
 import { encodeHeader, KIND_DATA, NO_SIGNATURE } from '../../src/transport/framing.ts'
-import { runRanks } from '../helpers/run-ranks.ts'
-
-function tcpPorts(pid: number): number[] {
-  const out = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
-  return out.split('\n').filter((l) => l.includes(`pid=${pid},`)).map((l) => Number(/:(\d+)\s/.exec(l)![1]))
-}
+import { runRanks, tcpPorts } from '../helpers/run-ranks.ts'
 
 async function intrude(port: number): Promise<void> {
   const forged = [encodeHeader({ commId: 0, tag: 5, source: 1, dtype: 2, kind: KIND_DATA, flags: 0, seq: 0, bytes: 3, ...NO_SIGNATURE }), Buffer.from([6, 6, 6])]

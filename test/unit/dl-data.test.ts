@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { arrayDataset, batchCount, epochBatches, permutation, prefetch, shardIndices } from '../../src/dl/data.ts'
+import { arrayDataset, batchCount, epochBatches, permutation, prefetch, shardDataset, shardIndices } from '../../src/dl/data.ts'
 import { ProgressBar } from '../../src/dl/progress.ts'
 
 describe('shardIndices', () => {
@@ -43,6 +43,13 @@ describe('shardIndices', () => {
     expect(() => shardIndices(10, { rank: 4, size: 4 })).toThrow('rank must be in 0..3, got 4')
     expect(() => shardIndices(-1, { rank: 0, size: 1 })).toThrow('non-negative integer')
     expect(() => [...epochBatches(ds(4), 0, { rank: 0, size: 1 })]).toThrow('batchSize must be a positive integer, got 0')
+  })
+
+  it('shardDataset copies this rank\'s rows in epoch order', () => {
+    const shard = shardDataset(ds(10), { rank: 1, size: 3, shuffle: false })
+    expect(shard.length).toBe(4) // ceil(10 / 3), the last one wrapped around
+    expect([...shard.x]).toEqual([1, 4, 7, 0])
+    expect([...shard.y]).toEqual([1, -1, 4, -4, 7, -7, 0, -0])
   })
 
   it('permutation is a permutation', () => {
