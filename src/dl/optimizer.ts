@@ -13,6 +13,24 @@ import { UsageError } from '../errors.ts'
 import { tf, type Optimizer, type Scalar, type Tensor, type Variable } from './backend.ts'
 import { allVariables, assignFrom, fuse, FusedLayout, readInto, trainableVariables, type Trainable } from './variables.ts'
 
+/**
+ * `tf.variableGrads`, with a backend that lacks a gradient kernel (the wasm backend has none for convolutions)
+ * reported as what to do instead of a stack trace from inside tfjs.
+ */
+function gradients(loss: () => Tensor, vars: Variable[]) {
+  try {
+    return tf.variableGrads(loss as () => Scalar, vars)
+  } catch (e) {
+    const m = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec((e as Error).message)
+    if (!m) throw e
+    throw new UsageError(
+      `the ${m[2]} backend of TensorFlow.js cannot train this model: it has no ${m[1]} kernel. ` +
+        `Run with TSRUN_DL_BACKEND=cpu (every kernel, slower), or install @tensorflow/tfjs-node`,
+      { cause: e },
+    )
+  }
+}
+
 /** Default size of one fused gradient buffer: 4 MiB (Horovod's default fusion threshold is 64 MiB; ours is smaller because zeromq.js pipelines messages of a few MiB best). */
 export const DEFAULT_BUCKET_BYTES = 4 << 20
 
@@ -112,7 +130,7 @@ export class DistributedOptimizer {
    */
   async step(loss: () => Tensor): Promise<number> {
     const t0 = performance.now()
-    const { value, grads } = tf.variableGrads(loss as () => Scalar, this.vars)
+    const { value, grads } = gradients(loss, this.vars)
     const tensors = this.vars.map((v) => {
       const g = grads[v.name]
       if (g === undefined) throw new UsageError(`the loss does not depend on variable "${v.name}"; every trainable variable needs a gradient`)
