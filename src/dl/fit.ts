@@ -59,6 +59,8 @@ export interface FitOptions {
   verbose?: 0 | 1
   /** Build the next batch while the step runs (default true). */
   prefetch?: boolean
+  /** Called on every rank after each step with the step count so far and this rank's loss. */
+  onStep?: (step: number, loss: number) => void | Promise<void>
   /** Called on every rank after each epoch with the averaged logs. */
   onEpochEnd?: (logs: EpochLogs) => void | Promise<void>
 }
@@ -158,6 +160,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
       step++
       bar.update({ step, samples: count * comm.size, values: accFn ? { loss: lossSum / count, acc: accSum / count } : { loss: lossSum / count } })
       if (options.checkpoint && opt.stepCount % options.checkpoint.every === 0) await save()
+      await options.onStep?.(opt.stepCount, loss)
       if (opt.stepCount >= maxSteps) break
     }
     const seconds = (performance.now() - t0) / 1000

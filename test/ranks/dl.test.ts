@@ -105,6 +105,23 @@ describe('checkpoints', () => {
   })
 })
 
+describe('recovery', () => {
+  it('a rank killed at step 12 ends the job; restarting resumes from step 10 and ends with the uninterrupted weights', async () => {
+    const whole = join(dir, 'crash-whole.bin')
+    const resumed = join(dir, 'crash-resumed.bin')
+    const ckpt = join(dir, 'crash-ckpt')
+    const common = ['fit', 'epochs=3', 'batch=8', 'optimizer=momentum', 'every=5']
+    ok(await train(2, [...common, `ckpt=${join(dir, 'crash-ckpt-whole')}`, `out=${whole}`]), 2)
+    const crashed = await train(2, [...common, `ckpt=${ckpt}`, 'dieAt=12'])
+    expect(crashed.exitCode).toBe(137)
+    expect(crashed.stderr).toMatch(/tsrun: rank 1 \(pid \d+, host [^)]+\) was killed by SIGKILL/)
+    expect(readdirSync(ckpt).sort()).toEqual(['ckpt-000000005', 'ckpt-000000010'])
+    const again = ok(await train(2, [...common, `ckpt=${ckpt}`, 'resume=1', `out=${resumed}`]), 2)
+    expect(again[0].steps).toBe(18)
+    expect(Buffer.from(weights(resumed).buffer)).toEqual(Buffer.from(weights(whole).buffer))
+  })
+})
+
 describe('backend', () => {
   it('says which backend it uses and why; a backend that is asked for and missing is a one-line error', async () => {
     const run = await train(2, ['sync', 'steps=1'], 60_000)
