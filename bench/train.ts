@@ -24,6 +24,7 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
+import type { ArrayDataset, Tensor } from 'tsrun/dl'
 import { median } from './report.ts'
 import { plotTrainSvg, type TrainRow } from './train-plot.ts'
 
@@ -91,7 +92,7 @@ async function worker(): Promise<void> {
       tf.layers.dense({ units: 10 }),
     ],
   })
-  let data
+  let data: ArrayDataset
   if (name === 'mnist') {
     const { loadMnist } = await import('../examples/mnist/data.ts')
     data = loadMnist().train
@@ -110,11 +111,11 @@ async function worker(): Promise<void> {
   async function run(count: number): Promise<void> {
     let done = 0
     for (let epoch = 0; done < count; epoch++) {
-      for await (const b of prefetch(epochBatches(data!, batch, { rank: world.rank, size: world.size, seed: 1, epoch }))) {
+      for await (const b of prefetch(epochBatches(data, batch, { rank: world.rank, size: world.size, seed: 1, epoch }))) {
         if (done === count) break
         const xs = tf.tensor(b.x, [b.size, 784])
         const ys = tf.tensor(b.y, [b.size, 10])
-        await opt.step(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs) as import('tsrun/dl').Tensor))
+        await opt.step(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs) as Tensor))
         tf.dispose([xs, ys])
         done++
       }
