@@ -57,13 +57,25 @@ export class WorldCommunicator extends Communicator {
    * // ... work ...
    * await world.finalize()
    * ```
-   * @throws TimeoutError naming the ranks that did not call finalize within TSRUN_FINALIZE_TIMEOUT.
+   * Ranks that are still working are waited for as long as they live, with a line every `--stall-warning`
+   * seconds naming them; a rank lost meanwhile fails it with PeerLostError.
+   * @throws TimeoutError naming the ranks that did not call finalize, only with TSRUN_FINALIZE_TIMEOUT or
+   * --op-timeout set; PeerLostError if a rank dies first.
    */
   finalize(): Promise<void> {
     this.finalizing ??= (async () => {
+      const started = Date.now()
+      const warn = setInterval(() => {
+        const missing = this.world.transport.finalizeMissing()
+        if (missing.length === 0) return
+        const waited = Math.round((Date.now() - started) / 1000)
+        process.stderr.write(`tsrun: rank ${this.rank}: finalize waiting ${waited} s for ranks [${missing.join(', ')}]; they have not called finalize() yet\n`)
+      }, this.world.stallWarningMs)
+      warn.unref()
       try {
         await this.world.transport.finalize(this.env.finalizeTimeoutMs)
       } finally {
+        clearInterval(warn)
         this.world.finalized = true
         this.world.transport.close()
         this.store?.close()

@@ -11,8 +11,6 @@ import { slurmTaskOf } from './slurm-env.ts'
 
 /** Default rendezvous timeout, overridable with TSRUN_RENDEZVOUS_TIMEOUT (seconds). */
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 60_000
-/** Default wait for the other ranks in finalize, TSRUN_FINALIZE_TIMEOUT (seconds). */
-export const DEFAULT_FINALIZE_TIMEOUT_MS = 60_000
 
 export interface JobEnv {
   rank: number
@@ -40,7 +38,8 @@ export interface JobEnv {
   /** Set on the rank that serves the store itself (rank 0 under srun): the endpoint to bind. */
   serveStore?: string
   rendezvousTimeoutMs: number
-  finalizeTimeoutMs: number
+  /** finalize's wait for the other ranks; undefined: as long as they live. */
+  finalizeTimeoutMs: number | undefined
   /** Segment size of large messages (TSRUN_SEGMENT_BYTES). */
   segmentBytes?: number
   /** TSRUN_ENCRYPT=1: CURVE-encrypt data connections. */
@@ -89,7 +88,13 @@ export function readJobEnv(env: Env = process.env): JobEnv {
     host: env.TSRUN_HOST || hostname(),
     transport: (env.TSRUN_TRANSPORT ?? 'auto') as TransportKind,
     rendezvousTimeoutMs: seconds(env, 'TSRUN_RENDEZVOUS_TIMEOUT', DEFAULT_RENDEZVOUS_TIMEOUT_MS),
-    finalizeTimeoutMs: seconds(env, 'TSRUN_FINALIZE_TIMEOUT', DEFAULT_FINALIZE_TIMEOUT_MS),
+    // finalize waits for ranks that are still working as long as they live, like a collective: no timeout
+    // unless TSRUN_FINALIZE_TIMEOUT (or --op-timeout) asks for one.
+    finalizeTimeoutMs: env.TSRUN_FINALIZE_TIMEOUT
+      ? seconds(env, 'TSRUN_FINALIZE_TIMEOUT', 0)
+      : env.TSRUN_OP_TIMEOUT
+        ? seconds(env, 'TSRUN_OP_TIMEOUT', 0)
+        : undefined,
     segmentBytes: env.TSRUN_SEGMENT_BYTES ? int(env, 'TSRUN_SEGMENT_BYTES', 1024) : undefined,
     stallWarningMs: seconds(env, 'TSRUN_STALL_WARNING', DEFAULT_STALL_WARNING_MS),
     encrypt: env.TSRUN_ENCRYPT === '1',

@@ -36,8 +36,13 @@ export interface Transport {
   notifyMismatch(peers: number[], commId: number, info: unknown): void
   /** Fails every pending and later receive on one communicator. */
   failComm(commId: number, err: Error): void
-  /** Collective: delivers everything sent so far, then closes. Every rank must call it. */
-  finalize(timeoutMs: number): Promise<void>
+  /**
+   * Collective: delivers everything sent so far, waits for every rank's finalize (failing at once if a peer is
+   * lost, or after `timeoutMs` if given), then closes. Every rank must call it.
+   */
+  finalize(timeoutMs?: number): Promise<void>
+  /** Ranks whose finalize has not reached this one yet. */
+  finalizeMissing(): number[]
   /** Closes at once, dropping undelivered messages (error paths). */
   close(): void
   /** True while an operation is under way: a posted receive, a send not yet acknowledged or handed over. */

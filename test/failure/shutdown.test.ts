@@ -49,3 +49,20 @@ test('SIGTERM to one rank ends it at once; the job stops, names it, and leaves n
   expect(existsSync(jobDir)).toBe(false) // the private ipc socket directory is removed
   expect(await leftoversAfter(run.mark, 100)).toEqual([])
 })
+
+test('finalize waits for a rank that is still working, naming it at the stall-warning interval', async () => {
+  const run = await runRanks(2, 'finalize-wait.ts', { args: ['slow'], flags: ['--stall-warning', '1'], timeoutMs: 30_000 })
+  expect(run.exitCode).toBe(0)
+  expect(run.cases.find((c) => c.rank === 0)?.finalized).toBe(true)
+  expect(run.stderr).toMatch(/tsrun: rank 0: finalize waiting [12] s for ranks \[1\]; they have not called finalize\(\) yet/)
+})
+
+test('a rank that dies while the others wait in finalize fails their finalize with PeerLostError at once', async () => {
+  const run = await runRanks(2, 'finalize-wait.ts', { args: ['die'], env: { TSRUN_SUPERVISE: '0' }, timeoutMs: 30_000 })
+  const killed = run.cases.find((c) => c.killedAt)!
+  const lost = run.cases.find((c) => c.rank === 0 && c.code)!
+  expect(lost.code).toBe('TSRUN_PEER_LOST')
+  expect(lost.message).toMatch(/lost rank 1 \(pid \d+, host [^)]+\)/)
+  expect(lost.at - killed.killedAt).toBeLessThan(5000)
+  expect(run.exitCode).not.toBe(0)
+})

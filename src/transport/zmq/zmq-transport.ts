@@ -114,7 +114,7 @@ export class ZmqTransport implements Transport {
   private nextQuery = 1
   /** Frames for peers we are not connected to yet: an ACK for a message that arrived during our rendezvous. */
   private readonly early = new Map<number, Buffer[][]>()
-  private finWaiter: (() => void) | undefined
+  private finWaiter: ((err?: Error) => void) | undefined
   private failure: Error | undefined
   private closed = false
 
@@ -285,29 +285,39 @@ export class ZmqTransport implements Transport {
     this.matcher.failComm(commId, err)
   }
 
-  async finalize(timeoutMs: number): Promise<void> {
+  async finalize(timeoutMs?: number): Promise<void> {
     if (this.closed) return
     const fin = encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_FIN, flags: 0, seq: 0, bytes: 0, ...NO_SIGNATURE })
     for (const q of this.queues) q?.push([fin, EMPTY])
+    // After a failure there is nobody to wait for: finalize just cleans up (the failure was reported already).
     if (this.finsFrom.size < this.size - 1 && !this.failure) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          const missing = [...Array(this.size).keys()].filter((r) => r !== this.rank && !this.finsFrom.has(r))
-          reject(
-            new TimeoutError(
-              `rank ${this.rank}: finalize waited ${timeoutMs} ms for ranks [${missing.join(', ')}], which have not ` +
-                `called finalize(); every rank must call it (or set TSRUN_FINALIZE_TIMEOUT to wait longer)`,
-            ),
-          )
-        }, timeoutMs)
-        this.finWaiter = () => {
+        const timer =
+          timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                this.finWaiter = undefined
+                reject(
+                  new TimeoutError(
+                    `rank ${this.rank}: finalize waited ${timeoutMs} ms for ranks [${this.finalizeMissing().join(', ')}], which have ` +
+                      `not called finalize(); every rank must call it (TSRUN_FINALIZE_TIMEOUT / --op-timeout set this limit)`,
+                  ),
+                )
+              }, timeoutMs)
+        this.finWaiter = (err?: Error) => {
           clearTimeout(timer)
-          resolve()
+          this.finWaiter = undefined
+          if (err) reject(err)
+          else resolve()
         }
       })
     }
     await Promise.all(this.queues.map((q) => q?.drained()))
     this.close()
+  }
+
+  finalizeMissing(): number[] {
+    return [...Array(this.size).keys()].filter((r) => r !== this.rank && !this.finsFrom.has(r))
   }
 
   close(): void {
@@ -326,6 +336,7 @@ export class ZmqTransport implements Transport {
   fail(err: Error): void {
     if (this.failure) return
     this.failure = err
+    this.finWaiter?.(err)
     this.matcher.fail(err)
     for (const a of this.acks.values()) a.reject(err)
     this.acks.clear()
