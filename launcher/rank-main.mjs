@@ -5,6 +5,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
+globalThis[Symbol.for('tsrun.wrapped')] = true
 const script = resolve(process.argv[2])
 process.argv.splice(1, 2, script)
 await import(pathToFileURL(script).href)

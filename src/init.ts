@@ -94,13 +94,13 @@ export class WorldCommunicator extends Communicator {
    * process of the script's), finalize for it, so the process exits as a plain Node script would instead of
    * being kept alive by ZeroMQ's sockets. Work that is still going on, like an un-awaited `main()`, holds it off.
    */
-  finalizeWhenIdle(): void {
+  finalizeWhenIdle(checks = IDLE_CHECKS): void {
     if (this.finalizing || this.idleWatch) return
     let quiet = 0
     this.idleWatch = setInterval(() => {
       if (this.finalizing) return this.stopIdleWatch()
       quiet = this.world.transport.busy() || othersActive(this.baseline) ? 0 : quiet + 1
-      if (quiet < IDLE_CHECKS) return
+      if (quiet < checks) return
       this.stopIdleWatch()
       this.finalize().catch((err: Error) => {
         process.stderr.write(`tsrun: rank ${this.rank}: the script ended without finalize(), and finalizing for it failed: ${err.message}\n`)
@@ -123,6 +123,13 @@ export class WorldCommunicator extends Communicator {
 /** A script counts as finished after this many checks in a row, IDLE_CHECK_MS apart, found nothing going on. */
 const IDLE_CHECKS = 5
 const IDLE_CHECK_MS = 100
+/**
+ * Without the launcher's wrapper (`srun node --import tsx script.ts`) nobody says when the top level has ended:
+ * watch from init() on, and ask for 3 s of nothing going on instead of 0.5 s.
+ */
+const UNWRAPPED_IDLE_CHECKS = 30
+/** Set by launcher/rank-main.mjs before it runs the script. */
+const WRAPPED = Symbol.for('tsrun.wrapped')
 /** Set by launcher/rank-main.mjs when the script's top level has finished; a hook to call then. */
 const SCRIPT_RETURNED = Symbol.for('tsrun.scriptReturned')
 const ON_SCRIPT_RETURNED = Symbol.for('tsrun.onScriptReturned')
@@ -215,5 +222,6 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
   const g = globalThis as Record<symbol, unknown>
   g[ON_SCRIPT_RETURNED] = () => me.finalizeWhenIdle()
   if (g[SCRIPT_RETURNED]) me.finalizeWhenIdle() // init() ran after the top level ended (an un-awaited main)
+  else if (!g[WRAPPED] && env.size > 1) me.finalizeWhenIdle(UNWRAPPED_IDLE_CHECKS)
   return me
 }

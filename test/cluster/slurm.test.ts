@@ -100,3 +100,11 @@ test('srun -N 3 tsrun examples/mnist/train.ts: training across Slurm nodes, resu
   expect(summary.steps).toBe(3 * 94) // 9,003 training images: 3,001 per rank, 94 steps of up to 32 per epoch
   expect(summary.testAccuracy).toBeGreaterThanOrEqual(0.9)
 })
+
+test('srun without tsrun: a script that never calls finalize() still exits once its work is done', async () => {
+  const run = await srun(['-N', '2', '-n', '2'], () => [process.execPath, '--import', 'tsx', fixture('no-finalize.ts'), 'unawaited'], 60_000)
+  expect(run.timedOut).toBe(false)
+  expect(run.exitCode).toBe(0)
+  expect(run.cases.filter((c) => 'done' in c).map((c) => c.done)).toEqual([3, 3])
+  expect(run.elapsedMs).toBeLessThan(20_000)
+})
