@@ -30,7 +30,7 @@ if ((launcherPid > 0 && parent === launcherPid) || process.env.TSRUN_WATCH_PAREN
 // print that one line instead of a stack trace from deep inside. Anything else keeps its stack, as Node
 // would print it, and the same exit code (1).
 process.on('uncaughtException', (err) => {
-  const rank = process.env.TSRUN_RANK ?? '?'
+  const rank = process.env.TSRUN_RANK ?? process.env.SLURM_PROCID ?? '?'
   if (err && typeof err.code === 'string' && err.code.startsWith('TSRUN_')) {
     process.stderr.write(`tsrun: rank ${rank}: ${err.name}: ${err.message}\n`)
   } else {

@@ -30,6 +30,7 @@ const args = await yargs(hideBin(process.argv))
     json: { type: 'boolean', default: false, describe: 'print a JSON summary at the end' },
   })
   .strictOptions()
+  .parserConfiguration({ 'duplicate-arguments-array': false }) // a repeated option: the last one wins
   .help()
   .parse()
 

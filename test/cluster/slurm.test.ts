@@ -73,6 +73,25 @@ test('the example job script in examples/slurm runs', async () => {
   expect(readFileSync(out, 'utf8')).toMatch(/ring: the token came back as 3 \(expected 3\) ok/)
 })
 
+test('the example training job in examples/slurm trains across 3 nodes and, submitted again, resumes from its checkpoint', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-example-'))
+  const submit = (out: string) =>
+    runProcess('sbatch', () => ['-N', '3', '--ntasks-per-node', '1', '-O', '--wait', '-o', out, '--chdir', ROOT, join(ROOT, 'examples', 'slurm', 'train.sh'), '--epochs', '2', '--json'], {
+      env: { ...cluster.slurmEnv, CKPT: join(dir, 'ckpt') },
+      timeoutMs: 150_000,
+    })
+  const first = await submit(join(dir, 'first.txt'))
+  expect(first.exitCode).toBe(0)
+  const one = readFileSync(join(dir, 'first.txt'), 'utf8')
+  expect(one).toMatch(/^test accuracy: 0\.9\d{3}$/m)
+  const again = await submit(join(dir, 'again.txt'))
+  expect(again.exitCode).toBe(0)
+  // Everything was done already: the second job restores the final checkpoint and trains no further.
+  const summary = (text: string) => JSON.parse(text.split('\n').find((l) => l.startsWith('{"ranks"'))!)
+  expect(summary(readFileSync(join(dir, 'again.txt'), 'utf8')).steps).toBe(summary(one).steps)
+  expect(summary(readFileSync(join(dir, 'again.txt'), 'utf8')).testAccuracy).toBe(summary(one).testAccuracy)
+})
+
 test('srun without --kill-on-bad-exit: a killed rank does not leave the others hanging (the transport notices)', async () => {
   const run = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, fixture('allreduce-loop.ts')], 60_000, { KILL_RANK: '2', KILL_AFTER: '2', MIB: '4' })
   expect(run.timedOut).toBe(false)
