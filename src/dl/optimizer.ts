@@ -87,6 +87,8 @@ export class DistributedOptimizer {
   private readonly averageState: boolean
   private group: Communicator | undefined
   private stepsSinceAverage = 0
+  /** Every variable of the model and a fused buffer for them, made at the first model average. */
+  private averaging: { vars: Variable[]; layout: FusedLayout; buffer: Float32Array } | undefined
 
   constructor(optimizer: Optimizer, comm: Communicator, options: DistributedOptimizerOptions) {
     if (!options || options.model === undefined) {
@@ -175,8 +177,11 @@ export class DistributedOptimizer {
     const t0 = performance.now()
     this.stepsSinceAverage = 0
     if (this.comm.size > 1) {
-      const vars = allVariables(this.model)
-      const { layout, buffer } = fuse(vars)
+      if (!this.averaging) {
+        const vars = allVariables(this.model)
+        this.averaging = { vars, ...fuse(vars) }
+      }
+      const { vars, layout, buffer } = this.averaging
       readInto(layout, buffer, vars)
       await this.comm.allreduce(buffer, 'avg')
       assignFrom(layout, buffer, vars)
