@@ -8,7 +8,8 @@ import { Bench } from 'tinybench'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { reduceInto } from '../src/collectives/reduce-ops.ts'
-import { decodeHeader, encodeHeader, KIND_DATA, NO_SIGNATURE } from '../src/transport/framing.ts'
+import { decodeHeader, encodeHeader, KIND_DATA } from '../src/transport/framing.ts'
+import { NO_SIGNATURE } from '../src/transport/transport.ts'
 
 const argv = await yargs(hideBin(process.argv))
   .option('elements', { type: 'number', default: 1 << 20, description: 'elements per reduction' })

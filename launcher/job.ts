@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { StoreServer } from '../src/transport/zmq/store-server.ts'
+import { StoreServer } from '../src/bootstrap/zmq/store-server.ts'
 
 export interface Job {
   id: string

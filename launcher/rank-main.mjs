@@ -1,7 +1,7 @@
 // The main module of every rank the launcher starts: runs the user's script (argv[2]) as if Node had run it
 // directly (argv[1] is the script again), and tells tsrun when the script's top level has finished. A script
 // that never called finalize() then still exits once it has nothing left to do (src/init.ts finalizeWhenIdle),
-// instead of being kept alive by ZeroMQ's sockets.
+// instead of being kept alive by ZeroMQ's sockets. The three globals are described in src/bootstrap/protocol.ts.
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 

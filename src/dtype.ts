@@ -116,3 +116,22 @@ export function describe(value: unknown): string {
   if (typeof value === 'object') return `${value.constructor?.name ?? 'object'}`
   return `${typeof value} ${String(value)}`
 }
+
+/** @internal JSON payload of the object calls; `undefined` travels as an empty payload. */
+export function encodeJson(value: unknown): Uint8Array {
+  if (value === undefined) return new Uint8Array(0)
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch (err) {
+    // BigInt, cycles, a throwing toJSON: the user's value, so a UsageError that says what to do.
+    throw new UsageError(`value must be JSON-serialisable, got ${describe(value)}: ${(err as Error).message}; convert it first (e.g. BigInt to string)`, { cause: err })
+  }
+  if (text === undefined) throw new UsageError(`value must be JSON-serialisable, got ${describe(value)}`)
+  return Buffer.from(text)
+}
+
+/** @internal */
+export function decodeJson(bytes: Uint8Array): unknown {
+  return bytes.byteLength === 0 ? undefined : JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString())
+}

@@ -12,7 +12,6 @@ export type TsrunErrorCode =
   | 'TSRUN_RENDEZVOUS'
   | 'TSRUN_TRANSPORT'
   | 'TSRUN_FINALIZED'
-  | 'TSRUN_RANK_FAILED'
 
 /**
  * Base class of every tsrun error.

@@ -11,16 +11,11 @@
  * ```
  */
 export { init, WorldCommunicator, type InitOptions } from './init.ts'
-export {
-  Communicator,
-  ANY_SOURCE,
-  ANY_TAG,
-  MAX_TAG,
-  type P2POptions,
-  type RecvOptions,
-  type Received,
-  type CollectiveOptions,
-} from './comm/communicator.ts'
+export { Communicator } from './comm/communicator.ts'
+export type { P2POptions, RecvOptions, Received } from './comm/point-to-point.ts'
+export type { CollectiveOptions } from './comm/typed-collectives.ts'
+export { MAX_TAG } from './comm/validate.ts'
+export { ANY_SOURCE, ANY_TAG } from './transport/transport.ts'
 export type { ReduceOp } from './collectives/reduce-ops.ts'
 export type { TypedArray, Sendable } from './dtype.ts'
 export {

@@ -7,10 +7,13 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { readJobEnv, type JobEnv } from './bootstrap/env.ts'
 import { bindAddress } from './bootstrap/iface.ts'
 import { PrefixStore } from './bootstrap/prefix-store.ts'
+import { ON_SCRIPT_RETURNED, SCRIPT_RETURNED, WRAPPED } from './bootstrap/protocol.ts'
 import { rendezvous } from './bootstrap/rendezvous.ts'
-import { StoreClient } from './transport/zmq/store-client.ts'
-import { StoreServer } from './transport/zmq/store-server.ts'
-import { Communicator, type World } from './comm/communicator.ts'
+import { StoreClient } from './bootstrap/zmq/store-client.ts'
+import { StoreServer } from './bootstrap/zmq/store-server.ts'
+import { Communicator } from './comm/communicator.ts'
+import type { MismatchInfo } from './comm/mismatch.ts'
+import type { World } from './comm/point-to-point.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
 import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
 
@@ -128,12 +131,6 @@ const IDLE_CHECK_MS = 100
  * watch from init() on, and ask for 3 s of nothing going on instead of 0.5 s.
  */
 const UNWRAPPED_IDLE_CHECKS = 30
-/** Set by launcher/rank-main.mjs before it runs the script. */
-const WRAPPED = Symbol.for('tsrun.wrapped')
-/** Set by launcher/rank-main.mjs when the script's top level has finished; a hook to call then. */
-const SCRIPT_RETURNED = Symbol.for('tsrun.scriptReturned')
-const ON_SCRIPT_RETURNED = Symbol.for('tsrun.onScriptReturned')
-
 function resourceCounts(): Map<string, number> {
   const counts = new Map<string, number>()
   for (const kind of process.getActiveResourcesInfo()) counts.set(kind, (counts.get(kind) ?? 0) + 1)
@@ -214,9 +211,11 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     throw new RendezvousError(`rank ${env.rank}: rendezvous failed: ${(err as Error).message}`, [], { cause: err })
   }
   const world: World = { transport, finalized: false, comms: new Map(), stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs }
-  transport.statusOf = (commId) => world.comms.get(commId)?.started
-  transport.onCollective = (commId, tag, source, sig) => world.comms.get(commId)?.checkArrival(tag, source, sig)
-  transport.onMismatch = (commId, _source, info) => world.comms.get(commId)?.poison(info as Parameters<WorldCommunicator['poison']>[0])
+  transport.handle({
+    statusOf: (commId) => world.comms.get(commId)?.started,
+    onCollective: (commId, tag, source, sig) => world.comms.get(commId)?.mismatch.arrived(tag, source, sig),
+    onMismatch: (commId, _source, info) => world.comms.get(commId)?.mismatch.poison(info as MismatchInfo),
+  })
   const me = new WorldCommunicator(world, env, store, storeServer)
   current = me
   const g = globalThis as Record<symbol, unknown>

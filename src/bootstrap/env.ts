@@ -6,7 +6,7 @@
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { UsageError } from '../errors.ts'
-import type { TransportKind } from '../transport/zmq/endpoints.ts'
+import type { TransportKind } from '../transport/transport.ts'
 import { slurmTaskOf } from './slurm-env.ts'
 
 /** Default rendezvous timeout, overridable with TSRUN_RENDEZVOUS_TIMEOUT (seconds). */

@@ -6,16 +6,8 @@
  * 3. each rank reads all addresses and connects to its peers.
  */
 import { RendezvousError } from '../errors.ts'
-import type { PeerAddress } from '../transport/zmq/endpoints.ts'
+import type { Connectable, PeerAddress } from '../transport/transport.ts'
 import { StoreTimeoutError, type Store } from './store.ts'
-
-/** What rendezvous needs of a transport: its own address and a way to connect to the others. */
-export interface Connectable {
-  readonly rank: number
-  readonly size: number
-  readonly address: PeerAddress
-  connect(peers: PeerAddress[]): void
-}
 
 export async function rendezvous(store: Store, transport: Connectable, timeoutMs: number): Promise<PeerAddress[]> {
   const { rank, size } = transport

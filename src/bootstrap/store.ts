@@ -3,6 +3,7 @@
  * the others' keys (gloo rendezvous/store.h). The launcher serves one; under srun rank 0 does. Prefixes
  * (prefix-store.ts) give each rendezvous (world, sub-communicators) its own namespace.
  */
+import { TimeoutError } from '../errors.ts'
 
 export interface Store {
   /** Stores `value` under `key`, waking everyone waiting for it. */
@@ -18,7 +19,7 @@ export interface Store {
 }
 
 /** Thrown by `wait`/`get` when keys were not set in time; `missing` lists them. */
-export class StoreTimeoutError extends Error {
+export class StoreTimeoutError extends TimeoutError {
   readonly missing: string[]
   constructor(missing: string[], timeoutMs: number) {
     super(`store keys not set within ${timeoutMs} ms: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`)

@@ -2,6 +2,7 @@
  * Broadcast by binomial tree, pipelined: relative rank v = (r - root) mod P receives from v - lowbit(v) and
  * forwards to v + 2^k for every 2^k < lowbit(v). Large data moves in segments, each forwarded as soon as it
  * arrives. Steps: ceil(log2 P). Bytes sent by the root: S ceil(log2 P). Chosen for small and medium data.
+ * Ref: Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations in MPICH", IJHPCA 2005.
  */
 import type { TypedArray } from '../dtype.ts'
 import type { CollectiveContext } from './context.ts'

@@ -23,6 +23,3 @@ export interface CollectiveContext {
   /** Receives a message of unknown length from `peer` (scatter's non-roots). */
   recvAny(peer: number, tag: number): Promise<TypedArray>
 }
-
-/** Default segment size of pipelined algorithms (shared/anchors: 256 KiB - 1 MiB segments go fastest). */
-export const DEFAULT_SEGMENT_BYTES = 1024 * 1024

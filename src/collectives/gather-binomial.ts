@@ -2,6 +2,7 @@
  * Gather to a root by binomial tree: each relative rank v collects the blocks of its subtree (v .. v +
  * lowbit(v)) from its children and sends them to its parent in one message. Steps: ceil(log2 P). The root
  * receives S(P-1) bytes in log2 P messages instead of P-1.
+ * Ref: Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations in MPICH", IJHPCA 2005.
  */
 import type { TypedArray } from '../dtype.ts'
 import { binomialTree, subtreeSize } from './bcast-binomial.ts'

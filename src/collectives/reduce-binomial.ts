@@ -2,6 +2,7 @@
  * Reduce to a root by binomial tree: each relative rank v combines what its children send (v + 2^k for
  * 2^k < lowbit(v)) and sends the sum of its subtree to v - lowbit(v). Steps: ceil(log2 P). Bytes sent per
  * rank: at most S. A non-root's `data` is left unchanged; inner ranks use one scratch copy.
+ * Ref: Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations in MPICH", IJHPCA 2005.
  */
 import type { TypedArray } from '../dtype.ts'
 import { binomialTree } from './bcast-binomial.ts'

@@ -2,6 +2,7 @@
  * Scatter from a root by binomial tree: the root sends each child the blocks of the child's whole subtree
  * in one message; inner ranks pass them on. Steps: ceil(log2 P). Non-roots learn the block size from the
  * message itself.
+ * Ref: Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations in MPICH", IJHPCA 2005.
  */
 import type { TypedArray } from '../dtype.ts'
 import { binomialTree, subtreeSize } from './bcast-binomial.ts'

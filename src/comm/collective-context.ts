@@ -1,10 +1,10 @@
 /** The CollectiveContext of a communicator: typed-array sends and receives between its ranks, on the transport. */
 import type { CollectiveContext } from '../collectives/context.ts'
-import { DEFAULT_SEGMENT_BYTES } from '../collectives/context.ts'
+import { DEFAULT_SEGMENT_BYTES } from '../constants.ts'
 import { asBytes, dtypeName, dtypeOf, viewAs, type TypedArray } from '../dtype.ts'
 import { CollectiveMismatchError, UsageError } from '../errors.ts'
 import { reduceInto } from '../collectives/reduce-ops.ts'
-import type { Signature } from '../transport/framing.ts'
+import type { Signature } from '../transport/transport.ts'
 import type { Transport } from '../transport/transport.ts'
 
 export interface ContextSpec {

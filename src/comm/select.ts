@@ -3,6 +3,19 @@
  * Horovod's OperationManager): the first entry whose `enabled(size, bytes)` holds runs. A call's
  * `{ algorithm }` or the environment (`TSRUN_ALLREDUCE_ALGORITHM=ring`) overrides the table.
  */
+import { allgatherRingInPlace } from '../collectives/allgather-ring.ts'
+import { allreduceRecursiveDoubling } from '../collectives/allreduce-recursive-doubling.ts'
+import { allreduceRing } from '../collectives/allreduce-ring.ts'
+import { alltoallPairwise } from '../collectives/alltoall-pairwise.ts'
+import { barrierDissemination } from '../collectives/barrier-dissemination.ts'
+import { bcastBinomial } from '../collectives/bcast-binomial.ts'
+import { bcastScatterAllgather } from '../collectives/bcast-scatter-allgather.ts'
+import { gatherBinomial } from '../collectives/gather-binomial.ts'
+import { gatherLinear } from '../collectives/gather-linear.ts'
+import { reduceBinomial } from '../collectives/reduce-binomial.ts'
+import { reduceScatterRingInPlace } from '../collectives/reduce-scatter-ring.ts'
+import { scatterBinomial } from '../collectives/scatter-binomial.ts'
+import { scatterLinear } from '../collectives/scatter-linear.ts'
 import { UsageError } from '../errors.ts'
 
 export interface Candidate<F> {
@@ -16,6 +29,30 @@ export interface Candidate<F> {
 export const ALLREDUCE_RING_MIN_BYTES = 1024 * 1024
 export const BCAST_SCATTER_ALLGATHER_MIN_BYTES = 512 * 1024
 
+const only = <F>(name: string, run: F): Candidate<F>[] => [{ name, enabled: () => true, run }]
+
+/** Every collective's table, most specialised first. */
+export const ALGORITHMS = {
+  allreduce: [
+    { name: 'recursive-doubling', enabled: (_size: number, bytes: number) => bytes < ALLREDUCE_RING_MIN_BYTES, run: allreduceRecursiveDoubling },
+    { name: 'ring', enabled: () => true, run: allreduceRing },
+  ],
+  broadcast: [
+    { name: 'scatter-allgather', enabled: (size: number, bytes: number) => size > 2 && bytes >= BCAST_SCATTER_ALLGATHER_MIN_BYTES, run: bcastScatterAllgather },
+    { name: 'binomial', enabled: () => true, run: bcastBinomial },
+  ],
+  barrier: only('dissemination', barrierDissemination),
+  reduce: only('binomial', reduceBinomial),
+  gather: only('binomial', gatherBinomial),
+  allgather: only('ring', allgatherRingInPlace),
+  scatter: only('binomial', scatterBinomial),
+  reduceScatter: only('ring', reduceScatterRingInPlace),
+  alltoall: only('pairwise', alltoallPairwise),
+  gatherObject: only('linear', gatherLinear),
+  scatterObject: only('linear', scatterLinear),
+} satisfies Record<string, Candidate<unknown>[]>
+
+/** The algorithm to run: the one requested by the call or the environment, else the table's first fit. */
 export function pick<F>(collective: string, table: Candidate<F>[], size: number, bytes: number, requested?: string): Candidate<F> {
   const envName = `TSRUN_${collective.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_ALGORITHM`
   const want = requested ?? process.env[envName]

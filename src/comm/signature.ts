@@ -4,7 +4,7 @@
  * arguments, find out and say so instead of hanging or computing garbage (Horovod's ConstructResponse checks).
  */
 import { dtypeName } from '../dtype.ts'
-import type { Signature } from '../transport/framing.ts'
+import type { Signature } from '../transport/transport.ts'
 import { REDUCE_OPS, type ReduceOp } from '../collectives/reduce-ops.ts'
 
 export const COLLECTIVES = ['', 'barrier', 'broadcast', 'reduce', 'allreduce', 'gather', 'allgather', 'scatter',

@@ -6,7 +6,7 @@
  * `TSRUN_DL_BACKEND=node|wasm|cpu` asks for one; a backend that was asked for and fails to load is an error.
  */
 import type * as TfModule from '@tensorflow/tfjs'
-import { UsageError } from '../errors.ts'
+import { UsageError } from '../index.ts'
 
 /** The TensorFlow.js namespace (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`, which has the same API). */
 export type Tf = typeof TfModule

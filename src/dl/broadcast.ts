@@ -1,8 +1,7 @@
 /**
  * Start every rank from the same weights: the root's variables travel as one fused broadcast.
  */
-import type { Communicator } from '../comm/communicator.ts'
-import { UsageError } from '../errors.ts'
+import { UsageError, type Communicator } from '../index.ts'
 import { allVariables, assignFrom, fuse, readInto, type Trainable } from './variables.ts'
 
 /**

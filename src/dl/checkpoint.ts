@@ -8,8 +8,7 @@
  */
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Communicator } from '../comm/communicator.ts'
-import { UsageError } from '../errors.ts'
+import { UsageError, type Communicator } from '../index.ts'
 import { tf, type Optimizer, type Tensor, type Variable } from './backend.ts'
 import { allVariables, type Trainable } from './variables.ts'
 

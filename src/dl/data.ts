@@ -5,7 +5,7 @@
  * as PyTorch's DistributedSampler does, so every rank runs the same number of steps and the last step of an
  * epoch cannot deadlock.
  */
-import { UsageError } from '../errors.ts'
+import { UsageError } from '../index.ts'
 
 /** Options of {@link shardIndices}. */
 export interface ShardOptions {

@@ -3,32 +3,20 @@
  * prefetches batches, steps a {@link DistributedOptimizer}, averages the metrics over the ranks, draws a
  * progress bar on rank 0, evaluates on validation data, and writes and resumes checkpoints.
  */
-import type { Communicator } from '../comm/communicator.ts'
-import { UsageError } from '../errors.ts'
+import { UsageError, type Communicator } from '../index.ts'
 import { tf, type LayersModel, type Optimizer, type Tensor } from './backend.ts'
 import { broadcastVariables } from './broadcast.ts'
 import { restoreCheckpoint, saveCheckpoint } from './checkpoint.ts'
-import { arrayDataset, batchCount, epochBatches, gatherRows, prefetch, type ArrayBatch, type ArrayDataset } from './data.ts'
+import { batchCount, epochBatches, prefetch, type ArrayBatch, type ArrayDataset } from './data.ts'
+import { formatEpoch, timingAcrossRanks, type EpochLogs } from './epoch-logs.ts'
+import { evaluateDistributed, meansOf, toDataset, type FitData } from './evaluate.ts'
+import { resolveLoss, type LossSpec, type PerSample } from './losses.ts'
 import { averageMetrics } from './metrics.ts'
-import { DistributedOptimizer, type StepTimes } from './optimizer.ts'
+import { DistributedOptimizer, type DistributedOptimizerOptions, type StepTimes } from './optimizer.ts'
 import { ProgressBar } from './progress.ts'
 
-/** Built-in losses by their Keras names; each has a matching accuracy where one makes sense. */
-const LOSSES = {
-  categoricalCrossentropy: { loss: (y: Tensor, p: Tensor) => tf.metrics.categoricalCrossentropy(y, p), acc: (y: Tensor, p: Tensor) => tf.metrics.categoricalAccuracy(y, p) },
-  binaryCrossentropy: { loss: (y: Tensor, p: Tensor) => tf.metrics.binaryCrossentropy(y, p), acc: (y: Tensor, p: Tensor) => tf.metrics.binaryAccuracy(y, p) },
-  meanSquaredError: { loss: (y: Tensor, p: Tensor) => tf.metrics.meanSquaredError(y, p), acc: undefined },
-  meanAbsoluteError: { loss: (y: Tensor, p: Tensor) => tf.metrics.meanAbsoluteError(y, p), acc: undefined },
-} as const
-
-/** A loss by Keras name, or a function of (targets, predictions) giving per-sample losses or their mean. */
-export type LossSpec = keyof typeof LOSSES | ((yTrue: Tensor, yPred: Tensor) => Tensor)
-
-/** Training data: an {@link ArrayDataset}, or Keras-style tensors whose first axis is the sample. */
-export type FitData = ArrayDataset | { x: Tensor; y: Tensor }
-
-/** Options of {@link fitDistributed}. */
-export interface FitOptions {
+/** Options of {@link fitDistributed}: those of {@link DistributedOptimizer} (hybrid groups, buckets) and the loop's own. */
+export interface FitOptions extends Omit<DistributedOptimizerOptions, 'model'> {
   /** The ranks that train together. */
   comm: Communicator
   /** Passes over the training data (default 1). */
@@ -39,11 +27,6 @@ export interface FitOptions {
   optimizer?: Optimizer
   /** The loss (default: the one `model.compile` was given, if it is one of the built-in names). */
   loss?: LossSpec
-  /** Hybrid groups: see {@link DistributedOptimizer}. */
-  groupSize?: number
-  averageEvery?: number
-  averageOptimizerState?: boolean
-  bucketBytes?: number
   /** Seed of the per-epoch shuffles, the same on every rank (default 0). */
   seed?: number
   shuffle?: boolean
@@ -63,25 +46,6 @@ export interface FitOptions {
   onStep?: (step: number, loss: number) => void | Promise<void>
   /** Called on every rank after each epoch with the averaged logs. */
   onEpochEnd?: (logs: EpochLogs) => void | Promise<void>
-}
-
-/** One epoch's results, averaged over all ranks (the same on every rank). */
-export interface EpochLogs {
-  epoch: number
-  loss: number
-  acc?: number
-  valLoss?: number
-  valAcc?: number
-  /** Samples processed by all ranks in the epoch. */
-  samples: number
-  seconds: number
-  samplesPerSecond: number
-  /** Share of step time spent waiting for communication, averaged over the ranks. */
-  commShare: number
-  /** The straggler: the rank that spent the most time computing in this epoch... */
-  slowestRank: number
-  /** ...and how much longer than the average rank it took, as a fraction (0.1: 10 % longer). */
-  slowestExcess: number
 }
 
 /** What {@link fitDistributed} resolves to. */
@@ -183,7 +147,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
       if (v.acc !== undefined) logs.valAcc = v.acc
     }
     history.push(logs)
-    bar.done({ step, samples: count * comm.size, values: {} }, describe(logs))
+    bar.done({ step, samples: count * comm.size, values: {} }, formatEpoch(logs))
     await options.onEpochEnd?.(logs)
   }
   await opt.finish()
@@ -193,63 +157,8 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
   return { history, steps: opt.stepCount, times: { ...opt.times }, optimizer: opt }
 }
 
-/** Comm share averaged over the ranks, and the rank that computed longest (each step waits for it). */
-async function timingAcrossRanks(comm: Communicator, computeMs: number, commMs: number) {
-  const all = comm.size > 1 ? await comm.allgather(new Float64Array([computeMs, commMs])) : new Float64Array([computeMs, commMs])
-  let slowestRank = 0
-  let shareSum = 0
-  let computeSum = 0
-  for (let r = 0; r < comm.size; r++) {
-    const [cp, cm] = [all[2 * r]!, all[2 * r + 1]!]
-    if (cp > all[2 * slowestRank]!) slowestRank = r
-    shareSum += cm / Math.max(1e-9, cp + cm)
-    computeSum += cp
-  }
-  const mean = computeSum / comm.size
-  return { commShare: shareSum / comm.size, slowestRank, slowestExcess: mean > 0 ? all[2 * slowestRank]! / mean - 1 : 0 }
-}
-
-function meansOf(lossSum: number, accSum: number | undefined, n: number): { loss: number; acc?: number } {
-  const d = Math.max(1, n)
-  return accSum === undefined ? { loss: lossSum / d } : { loss: lossSum / d, acc: accSum / d }
-}
-
 async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {
   yield* it
-}
-
-function describe(l: EpochLogs): string {
-  const parts = [`loss ${l.loss.toFixed(4)}`]
-  if (l.acc !== undefined) parts.push(`acc ${l.acc.toFixed(4)}`)
-  if (l.valLoss !== undefined) parts.push(`val_loss ${l.valLoss.toFixed(4)}`)
-  if (l.valAcc !== undefined) parts.push(`val_acc ${l.valAcc.toFixed(4)}`)
-  parts.push(`${Math.round(l.samplesPerSecond)} samples/s`, `comm ${(100 * l.commShare).toFixed(1)}%`)
-  if (l.slowestExcess >= 0.05) parts.push(`slowest rank ${l.slowestRank} (+${Math.round(100 * l.slowestExcess)}% compute)`)
-  return parts.join('  ')
-}
-
-type PerSample = (y: Tensor, p: Tensor) => Tensor
-
-function resolveLoss(spec: LossSpec | undefined): { lossFn: PerSample; accFn: PerSample | undefined } {
-  if (typeof spec === 'function') return { lossFn: spec, accFn: undefined }
-  if (typeof spec === 'string' && spec in LOSSES) {
-    const l = LOSSES[spec]
-    return { lossFn: l.loss, accFn: l.acc }
-  }
-  throw new UsageError(
-    `fitDistributed needs a loss: pass { loss } as one of ${Object.keys(LOSSES).join(', ')} or a function (yTrue, yPred) => tensor` +
-      (spec === undefined ? '' : `; got ${JSON.stringify(spec)}`),
-  )
-}
-
-function toDataset(data: FitData, what: string): ArrayDataset {
-  if ('length' in data && data.x instanceof Float32Array) return data
-  const { x, y } = data as { x: Tensor; y: Tensor }
-  if (!x || !y || typeof x.dataSync !== 'function' || typeof y.dataSync !== 'function') {
-    throw new UsageError(`${what} must be { x, y } tensors (first axis: samples) or an ArrayDataset from arrayDataset()`)
-  }
-  if (x.shape[0] !== y.shape[0]) throw new UsageError(`${what}: x has ${x.shape[0]} samples but y has ${y.shape[0]}`)
-  return arrayDataset(Float32Array.from(x.dataSync()), Float32Array.from(y.dataSync()), x.shape.slice(1), y.shape.slice(1))
 }
 
 async function trainStep(model: LayersModel, opt: DistributedOptimizer, data: ArrayDataset, b: ArrayBatch, lossFn: PerSample, accFn: PerSample | undefined) {
@@ -267,41 +176,4 @@ async function trainStep(model: LayersModel, opt: DistributedOptimizer, data: Ar
     tf.dispose([xs, ys])
     correct?.dispose()
   }
-}
-
-/**
- * Loss (and accuracy, for the built-in classification losses) of `model` on `data`, each rank evaluating a
- * contiguous slice and the results averaged: the same numbers on every rank. Collective.
- *
- * @example
- * ```ts
- * const { acc } = await evaluateDistributed(model, test, world, { loss: 'categoricalCrossentropy' })
- * ```
- */
-export async function evaluateDistributed(model: LayersModel, data: FitData, comm: Communicator, options: { loss?: LossSpec; batchSize?: number } = {}): Promise<{ loss: number; acc?: number; samples: number }> {
-  const { lossFn, accFn } = resolveLoss(options.loss ?? (model.loss as LossSpec | undefined))
-  const set = toDataset(data, 'evaluation data')
-  const batchSize = options.batchSize ?? 256
-  const from = Math.floor((set.length * comm.rank) / comm.size)
-  const to = Math.floor((set.length * (comm.rank + 1)) / comm.size)
-  let lossSum = 0
-  let accSum = 0
-  for (let i = from; i < to; i += batchSize) {
-    const idx = Int32Array.from({ length: Math.min(batchSize, to - i) }, (_, k) => i + k)
-    const b = gatherRows(set, idx)
-    const [l, a] = tf.tidy(() => {
-      const xs = tf.tensor(b.x, [b.size, ...set.xShape])
-      const ys = tf.tensor(b.y, [b.size, ...set.yShape])
-      const pred = model.apply(xs, { training: false }) as Tensor
-      const losses = lossFn(ys, pred)
-      // A custom loss may return the batch mean instead of one loss per sample.
-      return [losses.rank === 0 ? tf.mul(losses, b.size) : tf.sum(losses), accFn ? tf.sum(accFn(ys, pred)) : tf.scalar(0)]
-    })
-    lossSum += (await l.data())[0]!
-    accSum += (await a.data())[0]!
-    tf.dispose([l, a])
-  }
-  const n = to - from
-  const avg = await averageMetrics(comm, meansOf(lossSum, accFn ? accSum : undefined, n), n)
-  return { ...avg, samples: set.length }
 }

@@ -1,8 +1,7 @@
 /**
  * Averages of per-rank metrics over all ranks, weighted by how many samples each rank saw, in one allreduce.
  */
-import type { Communicator } from '../comm/communicator.ts'
-import { UsageError } from '../errors.ts'
+import { UsageError, type Communicator } from '../index.ts'
 
 /**
  * The sample-weighted mean of each metric over the ranks of `comm`: every rank passes its own means and the

@@ -8,8 +8,7 @@
  * model (and, by default, the optimizer's state) is averaged across all ranks every `averageEvery` steps.
  * `groupSize = size` is plain synchronous SGD; `groupSize = 1` is parameter averaging with that frequency.
  */
-import type { Communicator } from '../comm/communicator.ts'
-import { UsageError } from '../errors.ts'
+import { UsageError, type Communicator } from '../index.ts'
 import { tf, type Optimizer, type Scalar, type Tensor, type Variable } from './backend.ts'
 import { allVariables, assignFrom, fuse, FusedLayout, readInto, trainableVariables, type Trainable } from './variables.ts'
 

@@ -3,7 +3,7 @@
  * are copied into for communication: one allocation, split into buckets of about `bucketBytes` so that a
  * bucket's allreduce can start while the next one is still being copied.
  */
-import { UsageError } from '../errors.ts'
+import { UsageError } from '../index.ts'
 import { tf, type LayersModel, type Tensor, type Variable } from './backend.ts'
 
 /** A Keras-style model, or the variables themselves in the order every rank creates them. */

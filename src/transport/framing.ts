@@ -19,6 +19,7 @@
  * | 44     | -      | u32  | reserved, 0                                                      |
  */
 import { isKnownDtype } from '../dtype.ts'
+import type { Signature } from './transport.ts'
 
 export const HEADER_BYTES = 48
 export const MAGIC = 0x31525354 // "TSR1" read little-endian
@@ -33,19 +34,6 @@ export const KIND_QUERY = 4
 export const KIND_STATUS = 5
 /** "Collective #tag on commId does not match between us" (JSON payload): the communicator is unusable. */
 export const KIND_MISMATCH = 6
-
-/** What a collective message says about the call that sent it, so that ranks can compare calls. */
-export interface Signature {
-  /** Collective code (signature.ts); 0 for point to point. */
-  coll: number
-  op: number
-  /** 0xffff: no root. */
-  root: number
-  /** -1: not known to every rank (scatter's non-roots, JSON values). */
-  count: number
-}
-
-export const NO_SIGNATURE: Signature = { coll: 0, op: 0, root: 0xffff, count: -1 }
 
 export const FLAG_WANT_ACK = 1
 

@@ -9,28 +9,7 @@
  * second copy on the hot path.
  */
 import { TimeoutError, UsageError } from '../errors.ts'
-
-/** Receive from any source (MPI_ANY_SOURCE). */
-export const ANY_SOURCE = -1
-/** Receive with any tag >= 0 (MPI_ANY_TAG). Never matches the negative tags that collectives use. */
-export const ANY_TAG = -1
-
-/** A whole message as delivered by a transport. `source` is the sender's world rank. */
-export interface Message {
-  commId: number
-  source: number
-  tag: number
-  dtype: number
-  payload: Uint8Array
-}
-
-export interface ReceiveOptions {
-  timeoutMs?: number
-  /** Write the message here; the resolved payload is a view of its first `bytes` bytes. */
-  into?: Uint8Array
-  /** Builds the timeout message lazily, so the hot path builds no strings. */
-  describeWait?: () => string
-}
+import { ANY_SOURCE, ANY_TAG, type Message, type ReceiveOptions } from './transport.ts'
 
 /** A posted receive, as a transport sees it after `claim`. */
 export interface Posted {

@@ -1,11 +1,63 @@
 /**
- * The interface that communicators, collectives and the bootstrap see. Only transport/zmq/ knows ZeroMQ;
- * another transport (shared memory, TCP without ZeroMQ) would implement the same contract.
+ * What communicators, collectives and the bootstrap see of a transport, split as Horovod splits its runtime:
+ * a data plane that moves tagged messages (send, receive, match) and a control plane that moves facts about
+ * the job (how far each peer is, mismatch notices, the finalize handshake). Only transport/zmq/ knows
+ * ZeroMQ; another transport would implement the same two interfaces. The types every layer shares live here.
  */
-import type { Signature } from './framing.ts'
-import type { Message, ReceiveOptions } from './matcher.ts'
 
-export interface Transport {
+/** Receive from any source (MPI_ANY_SOURCE). */
+export const ANY_SOURCE = -1
+/** Receive with any tag >= 0 (MPI_ANY_TAG). Never matches the negative tags that collectives use. */
+export const ANY_TAG = -1
+
+/** How ranks reach each other: ipc:// on one host, tcp:// across hosts, or chosen per peer (auto). */
+export type TransportKind = 'auto' | 'ipc' | 'tcp'
+
+/** What a rank publishes to the others through the rendezvous store. */
+export interface PeerAddress {
+  rank: number
+  host: string
+  pid: number
+  ipc?: string
+  tcp?: string
+  /** CURVE public key of the rank's receive socket (with --encrypt). */
+  curve?: string
+}
+
+/** What a collective message says about the call that sent it, so that ranks can compare calls. */
+export interface Signature {
+  /** Collective code (comm/signature.ts); 0 for point to point. */
+  coll: number
+  op: number
+  /** 0xffff: no root. */
+  root: number
+  /** -1: not known to every rank (scatter's non-roots, JSON values). */
+  count: number
+}
+
+/** The signature of a point-to-point message. */
+export const NO_SIGNATURE: Signature = { coll: 0, op: 0, root: 0xffff, count: -1 }
+
+/** A whole message as delivered by a transport. `source` is the sender's world rank. */
+export interface Message {
+  commId: number
+  source: number
+  tag: number
+  dtype: number
+  payload: Uint8Array
+}
+
+/** Options of a receive. */
+export interface ReceiveOptions {
+  timeoutMs?: number
+  /** Write the message here; the resolved payload is a view of its first `bytes` bytes. */
+  into?: Uint8Array
+  /** Builds the timeout message lazily, so the hot path builds no strings. */
+  describeWait?: () => string
+}
+
+/** Moves tagged messages between world ranks. */
+export interface DataPlane {
   /** This process's rank in the world. */
   readonly rank: number
   /** Number of ranks in the world. */
@@ -20,22 +72,34 @@ export interface Transport {
    * message is written into that buffer and the payload is a view of it.
    */
   recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message>
+  /** Fails every pending and later receive on one communicator. */
+  failComm(commId: number, err: Error): void
+  /** True while an operation is under way: a posted receive, a send not yet acknowledged or handed over. */
+  busy(): boolean
+}
+
+/** What a rank's communicators tell the control plane, and hear from it. */
+export interface ControlHandlers {
+  /** How this rank answers queries: the number of collectives started on a communicator. */
+  statusOf: (commId: number) => number | undefined
+  /** Called for each arriving collective message with the signature of the call that sent it. */
+  onCollective: (commId: number, tag: number, source: number, sig: Signature & { dtype: number }) => void
+  /** Called when a peer reports that collectives on `commId` do not match. */
+  onMismatch: (commId: number, source: number, info: unknown) => void
+}
+
+/** Facts about the job that travel beside the data: progress queries, mismatch notices, finalize. */
+export interface ControlPlane {
   /**
    * Asks `peers` how many collectives they have started on `commId` (answered by their transports from
    * `statusOf`, even while their JavaScript is busy in a collective). A peer that does not answer within
    * `timeoutMs` (stopped, or its event loop blocked) maps to undefined.
    */
   query(peers: number[], commId: number, timeoutMs: number): Promise<Map<number, number | undefined>>
-  /** How this rank answers queries: the number of collectives started on a communicator. */
-  statusOf: (commId: number) => number | undefined
-  /** Called for each arriving collective message with the signature of the call that sent it. */
-  onCollective: ((commId: number, tag: number, source: number, sig: Signature & { dtype: number }) => void) | undefined
-  /** Called when a peer reports that collectives on `commId` do not match. */
-  onMismatch: ((commId: number, source: number, info: unknown) => void) | undefined
+  /** Sets how this rank answers the control plane (init sets them once, before any collective). */
+  handle(handlers: ControlHandlers): void
   /** Tells peers that collectives on a communicator do not match. */
   notifyMismatch(peers: number[], commId: number, info: unknown): void
-  /** Fails every pending and later receive on one communicator. */
-  failComm(commId: number, err: Error): void
   /**
    * Collective: delivers everything sent so far, waits for every rank's finalize (failing at once if a peer is
    * lost, or after `timeoutMs` if given), then closes. Every rank must call it.
@@ -45,6 +109,15 @@ export interface Transport {
   finalizeMissing(): number[]
   /** Closes at once, dropping undelivered messages (error paths). */
   close(): void
-  /** True while an operation is under way: a posted receive, a send not yet acknowledged or handed over. */
-  busy(): boolean
+}
+
+/** A transport: both planes. */
+export interface Transport extends DataPlane, ControlPlane {}
+
+/** What the rendezvous needs of a transport: its own address and a way to connect to the others. */
+export interface Connectable {
+  readonly rank: number
+  readonly size: number
+  readonly address: PeerAddress
+  connect(peers: PeerAddress[]): void
 }

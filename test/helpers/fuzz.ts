@@ -7,7 +7,8 @@
 import { connect, type Socket } from 'node:net'
 import * as zmq from 'zeromq'
 import { seededRandom } from '../../src/dl/data.ts'
-import { encodeHeader, KIND_ACK, KIND_CONT, KIND_DATA, KIND_FIN, KIND_QUERY, NO_SIGNATURE } from '../../src/transport/framing.ts'
+import { encodeHeader, KIND_ACK, KIND_CONT, KIND_DATA, KIND_FIN, KIND_QUERY } from '../../src/transport/framing.ts'
+import { NO_SIGNATURE } from '../../src/transport/transport.ts'
 
 export type Endpoint = { port: number } | { path: string }
 

@@ -3,7 +3,8 @@
 import { connect } from 'node:net'
 import * as zmq from 'zeromq'
 import { expect, test } from 'vitest'
-import { encodeHeader, KIND_DATA, NO_SIGNATURE } from '../../src/transport/framing.ts'
+import { encodeHeader, KIND_DATA } from '../../src/transport/framing.ts'
+import { NO_SIGNATURE } from '../../src/transport/transport.ts'
 import { runRanks, tcpPorts } from '../helpers/run-ranks.ts'
 
 async function intrude(port: number): Promise<void> {

@@ -4,19 +4,7 @@
  * publish what ZeroMQ actually bound (`lastEndpoint`), never guessing a free port.
  */
 import { join } from 'node:path'
-
-/** What a rank publishes to the others through the rendezvous store. */
-export interface PeerAddress {
-  rank: number
-  host: string
-  pid: number
-  ipc?: string
-  tcp?: string
-  /** CURVE public key of the rank's receive socket (with --encrypt). */
-  curve?: string
-}
-
-export type TransportKind = 'auto' | 'ipc' | 'tcp'
+import type { PeerAddress, TransportKind } from '../transport.ts'
 
 /** Endpoints to bind: ipc when a job directory exists and ipc is allowed, tcp when it may be needed. */
 export function bindEndpoints(opts: {

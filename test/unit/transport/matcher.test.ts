@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest'
-import { ANY_SOURCE, ANY_TAG, Matcher, type Message } from '../../../src/transport/matcher.ts'
+import { Matcher } from '../../../src/transport/matcher.ts'
+import { ANY_SOURCE, ANY_TAG, type Message } from '../../../src/transport/transport.ts'
 
 const msg = (source: number, tag: number, commId = 0, byte = 0): Message => ({ commId, source, tag, dtype: 2, payload: new Uint8Array([byte]) })
 

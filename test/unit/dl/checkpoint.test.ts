@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { init } from '../../src/index.ts'
-import { tf, type Scalar, type Tensor } from '../../src/dl/backend.ts'
-import { listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../../src/dl/checkpoint.ts'
+import { init } from '../../../src/index.ts'
+import { tf, type Scalar, type Tensor } from '../../../src/dl/backend.ts'
+import { listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../../../src/dl/checkpoint.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-ckpt-unit-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -5,8 +5,8 @@
  */
 import * as zmq from 'zeromq'
 import { RendezvousError } from '../../errors.ts'
-import { StoreTimeoutError, type Store, type StoreOp } from '../../bootstrap/store.ts'
-import { SendQueue } from './send-queue.ts'
+import { StoreTimeoutError, type Store, type StoreOp } from '../store.ts'
+import { SendQueue } from '../../transport/zmq/send-queue.ts'
 
 /** Extra time a request may take beyond its own wait, for the network and a busy store. */
 const ANSWER_SLACK_MS = 10_000

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { tf } from '../../src/dl/backend.ts'
-import { FusedLayout } from '../../src/dl/variables.ts'
+import { tf } from '../../../src/dl/backend.ts'
+import { FusedLayout } from '../../../src/dl/variables.ts'
 
 describe('FusedLayout', () => {
   it('packs whole tensors into buckets under the limit; a larger tensor is a bucket alone', () => {

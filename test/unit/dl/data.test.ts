@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { arrayDataset, batchCount, epochBatches, permutation, prefetch, shardDataset, shardIndices } from '../../src/dl/data.ts'
-import { ProgressBar } from '../../src/dl/progress.ts'
+import { arrayDataset, batchCount, epochBatches, permutation, prefetch, shardDataset, shardIndices } from '../../../src/dl/data.ts'
+import { ProgressBar } from '../../../src/dl/progress.ts'
 
 describe('shardIndices', () => {
   it('splits an epoch into disjoint shards that cover every sample, padded to equal length', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { init } from '../../src/index.ts'
-import { backendInfo, tf, type Tensor } from '../../src/dl/backend.ts'
-import { DistributedOptimizer } from '../../src/dl/optimizer.ts'
+import { init } from '../../../src/index.ts'
+import { backendInfo, tf, type Tensor } from '../../../src/dl/backend.ts'
+import { DistributedOptimizer } from '../../../src/dl/optimizer.ts'
 
 describe('DistributedOptimizer (a world of one)', () => {
   it('rejects bad options with what was expected', async () => {

@@ -13,8 +13,8 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import * as zmq from 'zeromq'
-import { STORE_OPS, type StoreStatus } from '../../bootstrap/store.ts'
-import { SendQueue } from './send-queue.ts'
+import { STORE_OPS, type StoreStatus } from '../store.ts'
+import { SendQueue } from '../../transport/zmq/send-queue.ts'
 
 /** Most keys one `wait` may name, and the largest value; bounds what a request can make us hold. */
 const MAX_WAIT_KEYS = 1 << 20

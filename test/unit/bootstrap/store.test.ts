@@ -2,8 +2,8 @@
 import * as zmq from 'zeromq'
 import { afterEach, expect, test } from 'vitest'
 import { PrefixStore } from '../../../src/bootstrap/prefix-store.ts'
-import { StoreClient } from '../../../src/transport/zmq/store-client.ts'
-import { StoreServer } from '../../../src/transport/zmq/store-server.ts'
+import { StoreClient } from '../../../src/bootstrap/zmq/store-client.ts'
+import { StoreServer } from '../../../src/bootstrap/zmq/store-server.ts'
 import { StoreTimeoutError } from '../../../src/bootstrap/store.ts'
 
 const cleanups: (() => void)[] = []

@@ -1,0 +1,80 @@
+/**
+ * Mismatch detection (Horovod's ConstructResponse checks): every collective message carries the signature of
+ * the call that sent it. A rank compares each arriving signature with its own call of the same tag, or keeps
+ * it until it makes that call; on a difference it fails the communicator with a CollectiveMismatchError that
+ * names both calls and tells every member, so that no rank waits for a collective that can never complete.
+ */
+import { CollectiveMismatchError } from '../errors.ts'
+import type { Transport } from '../transport/transport.ts'
+import { compatible, describeSignature, type FullSignature } from './signature.ts'
+
+/** How many recent collectives' signatures a communicator keeps to check late messages against. */
+const SIGNATURES_KEPT = 4096
+
+/** What a member reports when two calls do not match: both calls, with the ranks that made them. */
+export interface MismatchInfo {
+  tag: number
+  first: { rank: number; sig: FullSignature }
+  second: { rank: number; sig: FullSignature }
+}
+
+export interface MismatchScope {
+  transport: Transport
+  commId: number
+  name: string
+  rank: number
+  members: readonly number[]
+  rankOf: (worldRank: number) => number
+}
+
+export class MismatchDetector {
+  /** Set once calls did not match: every later call on the communicator throws it. */
+  error: CollectiveMismatchError | undefined
+  private readonly scope: MismatchScope
+  /** Signatures of this rank's recent collectives by tag, and of messages that came before this rank's call. */
+  private readonly sigs = new Map<number, FullSignature>()
+  private readonly early = new Map<number, { source: number; sig: FullSignature }>()
+
+  constructor(scope: MismatchScope) {
+    this.scope = scope
+  }
+
+  /** This rank calls collective `tag` with `sig`: checks a message that came before the call. */
+  called(tag: number, sig: FullSignature): void {
+    this.sigs.set(tag, sig)
+    this.sigs.delete(tag + SIGNATURES_KEPT) // tags count down: this one is SIGNATURES_KEPT calls old
+    const early = this.early.get(tag)
+    if (!early) return
+    this.early.delete(tag)
+    this.compare(tag, early.source, early.sig)
+  }
+
+  /** A collective message arrived from world rank `source`: does its call match ours? */
+  arrived(tag: number, source: number, theirs: FullSignature): void {
+    if (this.error) return
+    if (this.sigs.has(tag)) this.compare(tag, source, theirs)
+    else if (!this.early.has(tag)) this.early.set(tag, { source, sig: { ...theirs } })
+  }
+
+  /** A member found that calls do not match: fail this communicator with the facts. */
+  poison(info: MismatchInfo): void {
+    if (this.error) return
+    const { rank, name, transport, commId } = this.scope
+    const n = -2 - info.tag + 1
+    this.error = new CollectiveMismatchError(
+      `rank ${rank} of ${name}: collective #${n} does not match: rank ${info.first.rank} called ` +
+        `${describeSignature(info.first.sig)} while rank ${info.second.rank} called ${describeSignature(info.second.sig)}; ` +
+        `every rank must call the same collectives in the same order with the same root, op, element type and length`,
+    )
+    transport.failComm(commId, this.error)
+  }
+
+  private compare(tag: number, source: number, theirs: FullSignature): void {
+    const mine = this.sigs.get(tag)!
+    if (compatible(mine, theirs)) return
+    const info = { tag, first: { rank: this.scope.rankOf(source), sig: theirs }, second: { rank: this.scope.rank, sig: mine } }
+    this.poison(info)
+    // Tell every member, so that no one waits for this collective any longer.
+    this.scope.transport.notifyMismatch([...this.scope.members], this.scope.commId, info)
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The point-to-point half of a communicator: who its members are, and tagged sends and receives of typed
+ * arrays and JSON values between them (MPI's send/recv; mpi4py's lower-case calls for objects). The
+ * collectives (communicator.ts) build on it.
+ */
+import { asBytes, decodeJson, dtypeOf, DTYPE_JSON, encodeJson, viewAs, type Sendable } from '../dtype.ts'
+import { FinalizedError } from '../errors.ts'
+import { ANY_SOURCE, ANY_TAG, type Message, type Transport } from '../transport/transport.ts'
+import { MismatchDetector } from './mismatch.ts'
+import { checkRank, checkTag, checkTimeout } from './validate.ts'
+
+/** Options of point-to-point calls. */
+export interface P2POptions {
+  /** Message tag, 0..2^30-1 (default 0); on receive also ANY_TAG. */
+  tag?: number
+  /** Fail with TimeoutError after this many milliseconds (receive only; default: wait forever). */
+  timeoutMs?: number
+}
+
+/** Options of `recv`. */
+export interface RecvOptions extends P2POptions {
+  /**
+   * Receive into this array instead of a new one (MPI style; the fast path for large messages: no allocation,
+   * segments land in place). It must be at least as large as the message; `data` is then a view of it.
+   */
+  into?: Sendable
+}
+
+/** What `recv` resolves to. */
+export interface Received<T = Sendable> {
+  /** The payload, with the sender's element type and length. */
+  data: T
+  /** Sender's rank in this communicator. */
+  source: number
+  tag: number
+}
+
+/** State shared by every communicator of one process. */
+export interface World {
+  transport: Transport
+  finalized: boolean
+  /** Communicators by wire id, so the transport can answer "how many collectives have you started?". */
+  comms: Map<number, PointToPoint & { readonly started: number }>
+  /** Print a stall warning after a collective has waited this long, and again at this interval. */
+  stallWarningMs: number
+  /** Fail a collective that waits longer than this (TSRUN_OP_TIMEOUT); undefined: never. */
+  opTimeoutMs?: number
+}
+
+/** @internal The base of Communicator; use Communicator. */
+export class PointToPoint {
+  /** This process's rank in the communicator, 0..size-1. */
+  readonly rank: number
+  /** Number of ranks in the communicator. */
+  readonly size: number
+  /** A name for messages: "world", or "world.split(1)". */
+  readonly name: string
+  /** @internal Wire id that separates this communicator's messages from all others'. */
+  readonly commId: number
+  /** @internal World rank of each member, by rank in this communicator. */
+  readonly members: readonly number[]
+  /** @internal */
+  protected readonly world: World
+  /** @internal Checks that every rank's collective calls match. */
+  readonly mismatch: MismatchDetector
+  private readonly worldToRank: Map<number, number> | undefined
+  /** @internal */
+  protected freed = false
+
+  /** @internal Communicators come from init() and split(). */
+  constructor(world: World, commId: number, members: readonly number[], rank: number, name: string) {
+    this.world = world
+    this.commId = commId
+    this.members = members
+    this.rank = rank
+    this.size = members.length
+    this.name = name
+    const identity = members.every((w, i) => w === i)
+    this.worldToRank = identity ? undefined : new Map(members.map((w, i) => [w, i]))
+    this.mismatch = new MismatchDetector({ transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) })
+  }
+
+  /**
+   * Sends a TypedArray or ArrayBuffer to rank `dest`. Resolves when `data` may be changed again.
+   *
+   * @example
+   * ```ts
+   * if (world.rank === 0) await world.send(new Float64Array([1, 2, 3]), 1, { tag: 7 })
+   * ```
+   * @throws UsageError for a bad destination, tag or data type.
+   */
+  send(data: Sendable, dest: number, options: P2POptions = {}): Promise<void> {
+    const dtype = dtypeOf(data)
+    this.checkUsable()
+    this.checkRank(dest, 'dest')
+    const tag = checkTag(options.tag ?? 0, false)
+    return this.world.transport.send(this.members[dest], this.commId, tag, dtype, asBytes(data))
+  }
+
+  /**
+   * Receives the next message from `source` (or ANY_SOURCE) with `tag` (or ANY_TAG).
+   *
+   * @example
+   * ```ts
+   * const { data, source } = await world.recv(ANY_SOURCE, { tag: 7 })
+   * // data is a Float64Array if the sender sent one
+   * ```
+   * @throws UsageError for a bad source or tag, or an `into` smaller than the message; TimeoutError after `timeoutMs`.
+   */
+  async recv(source: number = ANY_SOURCE, options: RecvOptions = {}): Promise<Received> {
+    const into = options.into === undefined ? undefined : (dtypeOf(options.into, 'into'), asBytes(options.into))
+    const m = await this.recvRaw(source, options, into)
+    return { data: viewAs(m.dtype, m.payload), source: this.rankOf(m.source), tag: m.tag }
+  }
+
+  /**
+   * Sends any JSON value to rank `dest` (serialised; use `send` for arrays of numbers).
+   *
+   * @example
+   * ```ts
+   * await world.sendObject({ step: 3, loss: 0.25 }, 0)
+   * ```
+   */
+  sendObject(value: unknown, dest: number, options: P2POptions = {}): Promise<void> {
+    this.checkUsable()
+    this.checkRank(dest, 'dest')
+    const tag = checkTag(options.tag ?? 0, false)
+    return this.world.transport.send(this.members[dest], this.commId, tag, DTYPE_JSON, encodeJson(value))
+  }
+
+  /**
+   * Receives a value sent with `sendObject`. A TypedArray sent with `send` comes back as that TypedArray.
+   *
+   * @example
+   * ```ts
+   * const { value, source } = await world.recvObject(ANY_SOURCE)
+   * ```
+   */
+  async recvObject<T = unknown>(source: number = ANY_SOURCE, options: P2POptions = {}): Promise<{ value: T; source: number; tag: number }> {
+    const m = await this.recvRaw(source, options)
+    const value = (m.dtype === DTYPE_JSON ? decodeJson(m.payload) : viewAs(m.dtype, m.payload)) as T
+    return { value, source: this.rankOf(m.source), tag: m.tag }
+  }
+
+  /** @internal Rank in this communicator of a world rank. */
+  rankOf(worldRank: number): number {
+    return this.worldToRank ? this.worldToRank.get(worldRank)! : worldRank
+  }
+
+  /** @internal */
+  checkRank(r: number, what: string): void {
+    checkRank(r, what, this.size, this.name)
+  }
+
+  /** @internal */
+  protected checkUsable(): void {
+    if (this.mismatch.error) throw this.mismatch.error
+    if (this.freed) throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after free()`)
+    if (this.world.finalized) {
+      throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after finalize(); make finalize() the last call`)
+    }
+  }
+
+  private recvRaw(source: number, options: P2POptions, into?: Uint8Array): Promise<Message> {
+    this.checkUsable()
+    if (source !== ANY_SOURCE) this.checkRank(source, 'source')
+    const tag = checkTag(options.tag ?? ANY_TAG, true)
+    const from = source === ANY_SOURCE ? ANY_SOURCE : this.members[source]
+    const { timeoutMs } = options
+    checkTimeout(timeoutMs)
+    return this.world.transport.recv(this.commId, from, tag, {
+      timeoutMs,
+      into,
+      describeWait: () =>
+        `rank ${this.rank} of ${this.name}: recv from ${source === ANY_SOURCE ? 'any rank' : `rank ${source}`} ` +
+        `with ${tag === ANY_TAG ? 'any tag' : `tag ${tag}`} timed out after ${timeoutMs} ms`,
+    })
+  }
+}

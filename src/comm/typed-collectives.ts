@@ -1,0 +1,245 @@
+/**
+ * The collectives on typed arrays, the hot path: each validates its arguments, takes a fresh tag, picks an
+ * algorithm (select.ts) and runs it on the collective context, watched by the stall inspector and the
+ * mismatch detector (`begin`). Communicator (communicator.ts) adds the JSON-value calls and split/dup/free.
+ */
+import type { CollectiveContext } from '../collectives/context.ts'
+import { blockRange } from '../collectives/partition.ts'
+import { checkOp, type ReduceOp } from '../collectives/reduce-ops.ts'
+import { describe, dtypeOf, type TypedArray } from '../dtype.ts'
+import { UsageError } from '../errors.ts'
+import { collectiveContext } from './collective-context.ts'
+import { PointToPoint } from './point-to-point.ts'
+import { ALGORITHMS, pick } from './select.ts'
+import { signatureOf, UNKNOWN_DTYPE, type CollectiveName, type FullSignature } from './signature.ts'
+import { watchStall } from './stall-inspector.ts'
+import { TagSequence } from './tags.ts'
+import { checkSegmentBytes, checkTimeout, checkTyped } from './validate.ts'
+
+/** Options of every collective (the last argument). */
+export interface CollectiveOptions {
+  /** Run this algorithm instead of the one the size table picks (e.g. "ring"). */
+  algorithm?: string
+  /** Segment size of pipelined algorithms in bytes (default 1 MiB); small values exercise multi-segment paths. */
+  segmentBytes?: number
+  /** Fail with TimeoutError when a step waits longer than this for a peer. */
+  timeoutMs?: number
+}
+
+/** A running collective: its context, its fresh tag, and the guard that watches it. */
+interface Running {
+  ctx: CollectiveContext
+  tag: number
+  guard: <T>(p: Promise<T>) => Promise<T>
+}
+
+/** @internal The base of Communicator; use Communicator. */
+export class TypedCollectives extends PointToPoint {
+  private readonly tags = new TagSequence()
+
+  /** @internal Communicators come from init() and split(). */
+  constructor(...args: ConstructorParameters<typeof PointToPoint>) {
+    super(...args)
+    this.world.comms.set(this.commId, this)
+  }
+
+  // ---------------------------------------------------------------- collectives on typed arrays
+
+  /**
+   * Waits until every rank of the communicator has called it.
+   *
+   * @example
+   * ```ts
+   * await world.barrier()
+   * ```
+   */
+  async barrier(options: CollectiveOptions = {}): Promise<void> {
+    const algo = pick('barrier', ALGORITHMS.barrier, this.size, 0, options.algorithm)
+    const { ctx, tag, guard } = this.begin('barrier', options, signatureOf('barrier', 2, 0))
+    await guard(algo.run(ctx, tag))
+  }
+
+  /**
+   * Copies `data` from `root` to every rank, in place. Resolves to `data`.
+   *
+   * @example
+   * ```ts
+   * const weights = new Float32Array(1000)
+   * if (world.rank === 0) weights.fill(0.5)
+   * await world.broadcast(weights, 0)        // every rank now holds 0.5s
+   * ```
+   * @throws UsageError for a bad root or data that is not a TypedArray.
+   */
+  async broadcast<T extends TypedArray>(data: T, root: number, options: CollectiveOptions = {}): Promise<T> {
+    checkTyped(data)
+    this.checkRank(root, 'root')
+    const algo = pick('broadcast', ALGORITHMS.broadcast, this.size, data.byteLength, options.algorithm)
+    const { ctx, tag, guard } = this.begin('broadcast', options, signatureOf('broadcast', dtypeOf(data), data.length, root))
+    await guard(algo.run(ctx, data, root, tag))
+    return data
+  }
+
+  /**
+   * Combines `data` of every rank with `op`; the result lands in `data` on `root` (other ranks' `data` is
+   * left as it was).
+   *
+   * @example
+   * ```ts
+   * const counts = new Int32Array([localCount])
+   * await world.reduce(counts, 'sum', 0)    // rank 0: the total
+   * ```
+   */
+  async reduce<T extends TypedArray>(data: T, op: ReduceOp, root: number, options: CollectiveOptions = {}): Promise<T> {
+    checkTyped(data)
+    checkOp(op, data)
+    this.checkRank(root, 'root')
+    const algo = pick('reduce', ALGORITHMS.reduce, this.size, data.byteLength, options.algorithm)
+    const { ctx, tag, guard } = this.begin('reduce', options, signatureOf('reduce', dtypeOf(data), data.length, root, op))
+    await guard(algo.run(ctx, data, op, root, tag))
+    return data
+  }
+
+  /**
+   * Combines `data` of every rank with `op`, in place on every rank; all ranks get the same bits.
+   * Resolves to `data`.
+   *
+   * @example
+   * ```ts
+   * const grads = new Float32Array(1 << 20).fill(world.rank)
+   * await world.allreduce(grads, 'avg')      // every element: (0 + 1 + ... + size-1) / size
+   * ```
+   * @throws UsageError for an unknown op or one that does not fit the element type (avg on integers, bxor on floats).
+   */
+  async allreduce<T extends TypedArray>(data: T, op: ReduceOp, options: CollectiveOptions = {}): Promise<T> {
+    checkTyped(data)
+    checkOp(op, data)
+    const algo = pick('allreduce', ALGORITHMS.allreduce, this.size, data.byteLength, options.algorithm)
+    const { ctx, tag, guard } = this.begin('allreduce', options, signatureOf('allreduce', dtypeOf(data), data.length, undefined, op))
+    await guard(algo.run(ctx, data, op, tag))
+    return data
+  }
+
+  /**
+   * Collects every rank's `data` on `root`: a new array of `size * data.length` elements in rank order
+   * there, `undefined` elsewhere. Every rank must pass the same length.
+   *
+   * @example
+   * ```ts
+   * const all = await world.gather(new Float64Array([loss]), 0)   // rank 0: one loss per rank
+   * ```
+   */
+  async gather<T extends TypedArray>(data: T, root: number, options: CollectiveOptions = {}): Promise<T | undefined> {
+    checkTyped(data)
+    this.checkRank(root, 'root')
+    const algo = pick('gather', ALGORITHMS.gather, this.size, data.byteLength, options.algorithm)
+    const { ctx, tag, guard } = this.begin('gather', options, signatureOf('gather', dtypeOf(data), data.length, root))
+    return (await guard(algo.run(ctx, data, root, tag))) as T | undefined
+  }
+
+  /**
+   * Every rank gets every rank's `data`: a new array of `size * data.length` elements in rank order.
+   *
+   * @example
+   * ```ts
+   * const all = await world.allgather(new Int32Array([world.rank]))   // [0, 1, 2, ...]
+   * ```
+   */
+  async allgather<T extends TypedArray>(data: T, options: CollectiveOptions = {}): Promise<T> {
+    checkTyped(data)
+    const algo = pick('allgather', ALGORITHMS.allgather, this.size, data.byteLength, options.algorithm)
+    const n = data.length
+    const out = new (data.constructor as new (n: number) => T)(this.size * n)
+    out.set(data as any, this.rank * n)
+    const { ctx, tag, guard } = this.begin('allgather', options, signatureOf('allgather', dtypeOf(data), n))
+    await guard(algo.run(ctx, out, tag, (r) => [r * n, (r + 1) * n]))
+    return out
+  }
+
+  /**
+   * Splits `data` (on `root`: `size * n` elements) into `size` blocks of `n`; rank i gets block i. Other
+   * ranks may pass `undefined`; each resolves to a new array of its `n` elements.
+   *
+   * @example
+   * ```ts
+   * const shard = await world.scatter(world.rank === 0 ? allSamples : undefined, 0)
+   * ```
+   */
+  async scatter<T extends TypedArray>(data: T | undefined, root: number, options: CollectiveOptions = {}): Promise<T> {
+    this.checkRank(root, 'root')
+    if (this.rank === root) {
+      checkTyped(data)
+      if (data.length % this.size !== 0) {
+        throw new UsageError(`scatter: the root's data must hold size * n elements (size ${this.size}), got ${describe(data)}`)
+      }
+    }
+    const algo = pick('scatter', ALGORITHMS.scatter, this.size, data?.byteLength ?? 0, options.algorithm)
+    const { ctx, tag, guard } = this.begin('scatter', options, signatureOf('scatter', UNKNOWN_DTYPE, -1, root))
+    return (await guard(algo.run(ctx, data, root, tag))) as T
+  }
+
+  /**
+   * Combines `data` of every rank with `op` and gives each rank its block of the result (blocks as even
+   * as possible; the first `length % size` ranks get one element more). `data` is used as scratch space.
+   *
+   * @example
+   * ```ts
+   * const mine = await world.reduceScatter(grads, 'sum')   // this rank's slice of the summed gradients
+   * ```
+   */
+  async reduceScatter<T extends TypedArray>(data: T, op: ReduceOp, options: CollectiveOptions = {}): Promise<T> {
+    checkTyped(data)
+    checkOp(op, data)
+    const algo = pick('reduceScatter', ALGORITHMS.reduceScatter, this.size, data.byteLength, options.algorithm)
+    const { ctx, tag, guard } = this.begin('reduceScatter', options, signatureOf('reduceScatter', dtypeOf(data), data.length, undefined, op))
+    await guard(algo.run(ctx, data, op, tag))
+    const [a, b] = blockRange(data.length, this.size, this.rank)
+    const mine = data.slice(a, b) as T
+    if (op === 'avg') for (let i = 0; i < mine.length; i++) (mine as unknown as Float64Array)[i] /= this.size
+    return mine
+  }
+
+  /**
+   * Block i of `data` (`data.length / size` elements) goes to rank i; resolves to the blocks received, in
+   * rank order.
+   *
+   * @example
+   * ```ts
+   * const received = await world.alltoall(new Int32Array(world.size).fill(world.rank))   // [0, 1, 2, ...]
+   * ```
+   * @throws UsageError when `data.length` is not a multiple of size.
+   */
+  async alltoall<T extends TypedArray>(data: T, options: CollectiveOptions = {}): Promise<T> {
+    checkTyped(data)
+    if (data.length % this.size !== 0) {
+      throw new UsageError(`alltoall: data.length must be a multiple of size ${this.size}, got ${describe(data)}`)
+    }
+    const algo = pick('alltoall', ALGORITHMS.alltoall, this.size, data.byteLength, options.algorithm)
+    const { ctx, tag, guard } = this.begin('alltoall', options, signatureOf('alltoall', dtypeOf(data), data.length))
+    return (await guard(algo.run(ctx, data, tag))) as T
+  }
+
+  /** @internal Number of collectives started on this communicator (what a stalled peer asks for). */
+  get started(): number {
+    return this.tags.count
+  }
+
+  /**
+   * @internal Starts a collective: checks the communicator and the options, takes a fresh tag, records the
+   * call's signature for the mismatch detector, builds the context, and gives the stall inspector's guard.
+   */
+  protected begin(what: CollectiveName, options: CollectiveOptions, sig: FullSignature): Running {
+    this.checkUsable()
+    const { segmentBytes, timeoutMs } = options
+    checkSegmentBytes(segmentBytes)
+    checkTimeout(timeoutMs)
+    const tag = this.tags.next()
+    const seq = this.tags.count
+    this.mismatch.called(tag, sig)
+    this.checkUsable()
+    const { transport, stallWarningMs, opTimeoutMs } = this.world
+    const { commId, name, rank, members } = this
+    const ctx = collectiveContext({ transport, commId, name, rank, members, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig })
+    const watch = { transport, commId, name, rank, members, rankOf: (w: number) => this.rankOf(w), what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
+    return { ctx, tag, guard: (p) => watchStall(p, watch) }
+  }
+}

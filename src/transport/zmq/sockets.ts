@@ -1,0 +1,78 @@
+/**
+ * The ZeroMQ sockets of a rank: one PULL socket it receives everything on (bound to ipc:// and/or tcp://,
+ * guarded by PLAIN or CURVE through the ZAP handler in auth.ts), and one PUSH socket per peer.
+ */
+import * as zmq from 'zeromq'
+import { TransportError } from '../../errors.ts'
+import type { PeerAddress, TransportKind } from '../transport.ts'
+import { PLAIN_USER, startZapHandler, ZAP_DOMAIN } from './auth.ts'
+import { bindEndpoints } from './endpoints.ts'
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from './peer-watch.ts'
+
+/** How long closing sockets may keep trying to deliver queued frames. */
+const LINGER_MS = 2000
+
+export interface ZmqTransportOptions {
+  rank: number
+  size: number
+  host: string
+  /** Private per-job directory for ipc socket files. */
+  jobDir?: string
+  kind?: TransportKind
+  multiHost?: boolean
+  /** Address to bind tcp:// on (default 127.0.0.1). */
+  tcpAddress?: string
+  segmentBytes?: number
+  /** Job secret: every connection to this rank must present it (PLAIN), unless it is empty. */
+  secret?: string
+  /** Use CURVE (authenticated and encrypted) instead of PLAIN. */
+  encrypt?: boolean
+}
+
+/** Binds the receive socket on every endpoint this rank needs, filling in `address` with what was bound. */
+export async function bindPull(opts: ZmqTransportOptions, address: PeerAddress): Promise<zmq.Pull> {
+  const secured = Boolean(opts.secret) || Boolean(opts.encrypt)
+  if (secured) await startZapHandler(opts.secret ?? '')
+  const server = opts.encrypt ? zmq.curveKeyPair() : undefined
+  const pull = new zmq.Pull({
+    receiveHighWaterMark: 0,
+    linger: 0,
+    ...(secured ? { zapDomain: ZAP_DOMAIN, zapEnforceDomain: true } : {}),
+    ...(server ? { curveServer: true, curveSecretKey: server.secretKey, curvePublicKey: server.publicKey } : secured ? { plainServer: true } : {}),
+  })
+  if (server) address.curve = server.publicKey
+  const endpoints = bindEndpoints({
+    rank: opts.rank,
+    jobDir: opts.jobDir,
+    kind: opts.kind ?? 'auto',
+    multiHost: opts.multiHost ?? false,
+    tcpAddress: opts.tcpAddress ?? '127.0.0.1',
+  })
+  try {
+    for (const ep of endpoints) {
+      await pull.bind(ep)
+      const bound = pull.lastEndpoint ?? ep
+      if (bound.startsWith('ipc://')) address.ipc = bound
+      else address.tcp = bound
+    }
+  } catch (err) {
+    pull.close()
+    throw new TransportError(`rank ${opts.rank}: could not listen on ${endpoints.join(', ')}: ${(err as Error).message}`, { cause: err })
+  }
+  return pull
+}
+
+/** A PUSH socket toward `peer` (not yet connected), presenting the secret (PLAIN) or our CURVE keys. */
+export function pushSocket(peer: PeerAddress, secret: string, curveClient: { publicKey: string; secretKey: string } | undefined): zmq.Push {
+  return new zmq.Push({
+    sendHighWaterMark: 0,
+    linger: LINGER_MS,
+    heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+    heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
+    ...(curveClient
+      ? { curveServerKey: peer.curve!, curvePublicKey: curveClient.publicKey, curveSecretKey: curveClient.secretKey }
+      : secret
+        ? { plainUsername: PLAIN_USER, plainPassword: secret }
+        : {}),
+  })
+}
