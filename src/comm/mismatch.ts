@@ -5,7 +5,7 @@
  * names both calls and tells every member, so that no rank waits for a collective that can never complete.
  */
 import { CollectiveMismatchError } from '../errors.ts'
-import type { Transport } from '../transport/transport.ts'
+import type { CommScope } from './scope.ts'
 import { compatible, describeSignature, type FullSignature } from './signature.ts'
 
 /** How many recent collectives' signatures a communicator keeps to check late messages against. */
@@ -18,24 +18,15 @@ export interface MismatchInfo {
   second: { rank: number; sig: FullSignature }
 }
 
-export interface MismatchScope {
-  transport: Transport
-  commId: number
-  name: string
-  rank: number
-  members: readonly number[]
-  rankOf: (worldRank: number) => number
-}
-
 export class MismatchDetector {
   /** Set once calls did not match: every later call on the communicator throws it. */
   error: CollectiveMismatchError | undefined
-  private readonly scope: MismatchScope
+  private readonly scope: CommScope
   /** Signatures of this rank's recent collectives by tag, and of messages that came before this rank's call. */
   private readonly sigs = new Map<number, FullSignature>()
   private readonly early = new Map<number, { source: number; sig: FullSignature }>()
 
-  constructor(scope: MismatchScope) {
+  constructor(scope: CommScope) {
     this.scope = scope
   }
 

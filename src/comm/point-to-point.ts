@@ -7,6 +7,7 @@ import { asBytes, decodeJson, dtypeOf, DTYPE_JSON, encodeJson, viewAs, type Send
 import { FinalizedError } from '../errors.ts'
 import { ANY_SOURCE, ANY_TAG, type Message, type Transport } from '../transport/transport.ts'
 import { MismatchDetector } from './mismatch.ts'
+import type { CommScope } from './scope.ts'
 import { checkRank, checkTag, checkTimeout } from './validate.ts'
 
 /** Options of point-to-point calls. */
@@ -61,6 +62,8 @@ export class PointToPoint {
   readonly members: readonly number[]
   /** @internal */
   protected readonly world: World
+  /** @internal What the mismatch detector and stall inspector know of this communicator. */
+  protected readonly scope: CommScope
   /** @internal Checks that every rank's collective calls match. */
   readonly mismatch: MismatchDetector
   private readonly worldToRank: Map<number, number> | undefined
@@ -77,7 +80,8 @@ export class PointToPoint {
     this.name = name
     const identity = members.every((w, i) => w === i)
     this.worldToRank = identity ? undefined : new Map(members.map((w, i) => [w, i]))
-    this.mismatch = new MismatchDetector({ transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) })
+    this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }
+    this.mismatch = new MismatchDetector(this.scope)
   }
 
   /**

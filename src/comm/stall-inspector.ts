@@ -5,20 +5,13 @@
  * carrying the same facts. The facts come from the control plane's queries, answered by the peers' transports.
  */
 import { TimeoutError } from '../errors.ts'
-import type { Transport } from '../transport/transport.ts'
+import type { CommScope } from './scope.ts'
 
 /** How long a stalled rank waits for peers to say how far they are. */
 const STATUS_QUERY_MS = 1000
 
+/** One watched call. */
 export interface StallWatch {
-  transport: Transport
-  commId: number
-  /** Communicator name and this rank in it, for messages. */
-  name: string
-  rank: number
-  /** World rank of each member; `rankOf` maps back. */
-  members: readonly number[]
-  rankOf: (worldRank: number) => number
   /** The collective ("allreduce") and its sequence number on the communicator. */
   what: string
   seq: number
@@ -27,7 +20,7 @@ export interface StallWatch {
 }
 
 /** Resolves or rejects as `p` does, with warnings while it waits and a TimeoutError after the op timeout. */
-export function watchStall<T>(p: Promise<T>, w: StallWatch): Promise<T> {
+export function watchStall<T>(p: Promise<T>, scope: CommScope, w: StallWatch): Promise<T> {
   const started = Date.now()
   return new Promise<T>((resolve, reject) => {
     let settled = false
@@ -42,12 +35,12 @@ export function watchStall<T>(p: Promise<T>, w: StallWatch): Promise<T> {
     )
     const report = async (fatal: boolean) => {
       const waited = Math.round((Date.now() - started) / 1000)
-      const facts = await stallFacts(w)
+      const facts = await stallFacts(scope, w.seq)
       if (settled) return
-      const line = `${w.what} #${w.seq} on ${w.name} waiting ${waited} s for ${facts}`
-      if (!fatal) return void process.stderr.write(`tsrun: rank ${w.rank}: ${line}\n`)
+      const line = `${w.what} #${w.seq} on ${scope.name} waiting ${waited} s for ${facts}`
+      if (!fatal) return void process.stderr.write(`tsrun: rank ${scope.rank}: ${line}\n`)
       finish()
-      reject(new TimeoutError(`rank ${w.rank}: ${line}; gave up after the op timeout of ${w.opTimeoutMs! / 1000} s (--op-timeout / TSRUN_OP_TIMEOUT)`))
+      reject(new TimeoutError(`rank ${scope.rank}: ${line}; gave up after the op timeout of ${w.opTimeoutMs! / 1000} s (--op-timeout / TSRUN_OP_TIMEOUT)`))
     }
     const warn = () => {
       if (settled) return
@@ -60,7 +53,7 @@ export function watchStall<T>(p: Promise<T>, w: StallWatch): Promise<T> {
 }
 
 /** Which ranks hold up collective #seq: those that have not called it, and those that do not answer. */
-async function stallFacts(w: StallWatch): Promise<string> {
+async function stallFacts(w: CommScope, seq: number): Promise<string> {
   const answers = await w.transport.query([...w.members], w.commId, STATUS_QUERY_MS)
   const notCalled: number[] = []
   const silent: number[] = []
@@ -68,7 +61,7 @@ async function stallFacts(w: StallWatch): Promise<string> {
     const r = w.rankOf(worldRank)
     if (r === w.rank) continue
     if (count === undefined) silent.push(r)
-    else if (count < w.seq) notCalled.push(r)
+    else if (count < seq) notCalled.push(r)
   }
   const parts: string[] = []
   if (notCalled.length) parts.push(`ranks [${notCalled.sort((a, b) => a - b).join(', ')}]; they have not called it`)

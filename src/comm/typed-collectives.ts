@@ -239,7 +239,7 @@ export class TypedCollectives extends PointToPoint {
     const { transport, stallWarningMs, opTimeoutMs } = this.world
     const { commId, name, rank, members } = this
     const ctx = collectiveContext({ transport, commId, name, rank, members, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig })
-    const watch = { transport, commId, name, rank, members, rankOf: (w: number) => this.rankOf(w), what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
-    return { ctx, tag, guard: (p) => watchStall(p, watch) }
+    const watch = { what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
+    return { ctx, tag, guard: (p) => watchStall(p, this.scope, watch) }
   }
 }
