@@ -13,6 +13,13 @@ module.exports = {
       to: { path: '^src/(transport|collectives|bootstrap|comm|dl)/|^src/(init|index)[.]ts$' },
     },
     {
+      name: 'native-is-a-leaf',
+      severity: 'error',
+      comment: 'the native helpers (kernels, shared mappings) are used by collectives and transports alike',
+      from: { path: '^src/native/' },
+      to: { path: '^src/(?!native/)' },
+    },
+    {
       name: 'transport-knows-nothing-above-it',
       severity: 'error',
       from: { path: '^src/transport/' },
@@ -72,7 +79,7 @@ module.exports = {
       name: 'launcher-takes-little-from-src',
       severity: 'error',
       from: { path: '^launcher/' },
-      to: { path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$)' },
+      to: { path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/slots[.]ts$|native/native[.]ts$)' },
     },
   ],
   options: {

@@ -7,12 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StoreServer } from '../src/bootstrap/zmq/store-server.ts'
+import { shmDirOf } from '../src/transport/shm/slots.ts'
 
 export interface Job {
   id: string
   secret: string
   /** Private directory, removed by `cleanup`. */
   dir: string
+  /** The ranks' shared-memory files on this host (made by the ranks), removed by `cleanup`. */
+  shmDir: string | undefined
   store: StoreServer
   cleanup(): void
 }
@@ -21,6 +24,7 @@ export async function createJob(storeEndpoint = 'tcp://127.0.0.1:*'): Promise<Jo
   const id = randomBytes(6).toString('hex')
   const secret = randomBytes(32).toString('hex')
   const dir = mkdtempSync(join(tmpdir(), `tsrun-${id}-`)) // mkdtemp creates it with mode 0700
+  const shmDir = shmDirOf(id)
   let store: StoreServer
   try {
     store = await StoreServer.start({ endpoint: storeEndpoint, secret })
@@ -32,10 +36,12 @@ export async function createJob(storeEndpoint = 'tcp://127.0.0.1:*'): Promise<Jo
     id,
     secret,
     dir,
+    shmDir,
     store,
     cleanup() {
       store.close()
       rmSync(dir, { recursive: true, force: true })
+      if (shmDir) rmSync(shmDir, { recursive: true, force: true })
     },
   }
 }

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { addressForIface, addressToward, isLocalHost } from '../src/bootstrap/iface.ts'
 import { slurmTaskOf } from '../src/bootstrap/slurm-env.ts'
 import { UsageError } from '../src/errors.ts'
+import { prepareNative } from '../src/native/native.ts'
 import { createJob, type Job } from './job.ts'
 import { defaultNp, type LaunchOptions } from './options.ts'
 import { place, placeLocal, type Slot } from './placement.ts'
@@ -56,6 +57,7 @@ export function rankVars(slot: Slot, size: number, job: Job, store: string, extr
     TSRUN_JOB_ID: job.id,
     TSRUN_JOB_DIR: job.dir,
   }
+  if (job.shmDir) vars.TSRUN_SHM_DIR = job.shmDir
   // Ranks write into pipes; tell them whether the user sees a terminal (progress bars redraw in place then).
   if (process.stderr.isTTY) vars.TSRUN_TTY = '1'
   if (extra.multiHost) vars.TSRUN_MULTI_HOST = '1'
@@ -76,6 +78,8 @@ async function runJob(options: LaunchOptions): Promise<number> {
   // address the first remote host is reached by, or at --iface's.
   const advertised = multiHost ? (options.iface ? addressForIface(options.iface) : await addressToward(remote[0]).catch(() => addressToward('127.0.0.1'))) : '127.0.0.1'
   const job = await createJob(multiHost ? 'tcp://0.0.0.0:*' : 'tcp://127.0.0.1:*')
+  // Build the native helpers once here, not in every rank at the same moment (a no-op once cached).
+  prepareNative()
   const port = job.store.endpoint.split(':').at(-1)
   const store = `tcp://${advertised}:${port}`
   let ranks: RankProcess[] = []

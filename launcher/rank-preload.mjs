@@ -14,7 +14,7 @@ if ((launcherPid > 0 && parent === launcherPid) || process.env.TSRUN_WATCH_PAREN
   const timer = setInterval(() => {
     if (process.ppid === parent) return
     try {
-      if (process.env.TSRUN_JOB_DIR) rmSync(process.env.TSRUN_JOB_DIR, { recursive: true, force: true })
+      for (const dir of [process.env.TSRUN_JOB_DIR, process.env.TSRUN_SHM_DIR]) if (dir) rmSync(dir, { recursive: true, force: true })
     } finally {
       try {
         process.kill(-process.pid, 'SIGKILL')

@@ -15,7 +15,9 @@ import { Communicator } from './comm/communicator.ts'
 import type { MismatchInfo } from './comm/mismatch.ts'
 import type { World } from './comm/point-to-point.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
+import { makeShmDir, shmDirOf } from './transport/shm/slots.ts'
 import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
+import { nativeUnavailable } from './native/native.ts'
 
 /** Options of `init`. */
 export interface InitOptions {
@@ -36,14 +38,16 @@ export class WorldCommunicator extends Communicator {
   private readonly env: JobEnv
   private readonly store: StoreClient | undefined
   private readonly storeServer: StoreServer | undefined
+  private readonly shmDir: string | undefined
   private finalizing: Promise<void> | undefined
 
   /** @internal */
-  constructor(world: World, env: JobEnv, store: StoreClient | undefined, storeServer: StoreServer | undefined) {
+  constructor(world: World, env: JobEnv, store: StoreClient | undefined, storeServer: StoreServer | undefined, shmDir?: string) {
     super(world, 0, Array.from({ length: env.size }, (_, i) => i), env.rank, 'world')
     this.env = env
     this.store = store
     this.storeServer = storeServer
+    this.shmDir = shmDir
     this.localRank = env.localRank
     this.localSize = env.localSize
     this.nodeRank = env.nodeRank
@@ -84,7 +88,9 @@ export class WorldCommunicator extends Communicator {
         this.store?.close()
         this.storeServer?.close()
         // After the FIN exchange every rank here has closed its sockets: the directory is no longer used.
-        if (this.env.ownJobDir && this.env.jobDir && this.localRank === 0) rmSync(this.env.jobDir, { recursive: true, force: true })
+        if (this.env.ownJobDir && this.localRank === 0) {
+          for (const dir of [this.env.jobDir, this.shmDir]) if (dir) rmSync(dir, { recursive: true, force: true })
+        }
         if (current === this) current = undefined
       }
     })()
@@ -143,6 +149,19 @@ function othersActive(baseline: Map<string, number>): boolean {
   return false
 }
 
+/**
+ * The job's shared-memory directory on this host, if ranks here may exchange large messages through it (the
+ * transport also needs the native helpers). Rank 0 says once why not, unless the user turned it off.
+ */
+function sharedMemoryDir(env: JobEnv): string | undefined {
+  if (env.size === 1 || !env.shm || env.transport === 'tcp') return undefined
+  const dir = env.shmDir ?? shmDirOf(env.jobId)
+  const why = dir === undefined ? 'this machine has no /dev/shm' : nativeUnavailable() ?? (makeShmDir(dir) ? undefined : `cannot create ${dir}`)
+  if (why === undefined) return dir
+  if (env.rank === 0) process.stderr.write(`tsrun: shared memory between ranks of a host is off (${why}); large messages go through ZeroMQ. TSRUN_SHM=0 silences this.\n`)
+  return undefined
+}
+
 let current: WorldCommunicator | undefined
 let pending: Promise<WorldCommunicator> | undefined
 
@@ -185,6 +204,7 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
       )
     }
   }
+  const shmDir = sharedMemoryDir(env)
   const transport = await ZmqTransport.create({
     rank: env.rank,
     size: env.size,
@@ -196,6 +216,7 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     segmentBytes: env.segmentBytes,
     secret: env.size > 1 ? env.secret : undefined,
     encrypt: env.encrypt,
+    shmDir,
   })
   let store: StoreClient | undefined
   try {
@@ -216,7 +237,7 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     onCollective: (commId, tag, source, sig) => world.comms.get(commId)?.mismatch.arrived(tag, source, sig),
     onMismatch: (commId, _source, info) => world.comms.get(commId)?.mismatch.poison(info as MismatchInfo),
   })
-  const me = new WorldCommunicator(world, env, store, storeServer)
+  const me = new WorldCommunicator(world, env, store, storeServer, shmDir)
   current = me
   const g = globalThis as Record<symbol, unknown>
   g[ON_SCRIPT_RETURNED] = () => me.finalizeWhenIdle()

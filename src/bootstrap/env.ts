@@ -44,6 +44,10 @@ export interface JobEnv {
   segmentBytes?: number
   /** TSRUN_ENCRYPT=1: CURVE-encrypt data connections. */
   encrypt: boolean
+  /** TSRUN_SHM=0 turns the intra-host shared-memory path off. */
+  shm: boolean
+  /** TSRUN_SHM_DIR: where the launcher wants the job's shared files (else derived from the job id). */
+  shmDir?: string
   /** TSRUN_STALL_WARNING (seconds, default 60): warn about a collective that waits this long. */
   stallWarningMs: number
   /** TSRUN_OP_TIMEOUT (seconds): fail a collective that waits this long; default never. */
@@ -98,6 +102,8 @@ export function readJobEnv(env: Env = process.env): JobEnv {
     segmentBytes: env.TSRUN_SEGMENT_BYTES ? int(env, 'TSRUN_SEGMENT_BYTES', 1024) : undefined,
     stallWarningMs: seconds(env, 'TSRUN_STALL_WARNING', DEFAULT_STALL_WARNING_MS),
     encrypt: env.TSRUN_ENCRYPT === '1',
+    shm: env.TSRUN_SHM !== '0',
+    shmDir: env.TSRUN_SHM_DIR || undefined,
     opTimeoutMs: env.TSRUN_OP_TIMEOUT ? seconds(env, 'TSRUN_OP_TIMEOUT', 0) : undefined,
   }
   if (!['auto', 'ipc', 'tcp'].includes(common.transport)) {

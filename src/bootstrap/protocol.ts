@@ -18,6 +18,7 @@
  * | TSRUN_IFACE, TSRUN_ROUTE_TARGET, TSRUN_TCP_ADDRESS | which address to bind tcp:// on |
  * | TSRUN_TRANSPORT | auto, ipc or tcp |
  * | TSRUN_ENCRYPT | 1: CURVE instead of PLAIN |
+ * | TSRUN_SHM, TSRUN_SHM_DIR | 0: no shared memory between ranks of a host; the job's directory of shared files |
  * | TSRUN_SEGMENT_BYTES | segment size of large messages |
  * | TSRUN_STALL_WARNING, TSRUN_OP_TIMEOUT, TSRUN_FINALIZE_TIMEOUT, TSRUN_RENDEZVOUS_TIMEOUT | seconds |
  * | TSRUN_LAUNCHER_PID, TSRUN_WATCH_PARENT | the parent to watch: if it goes, the rank kills its group |

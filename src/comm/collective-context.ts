@@ -42,9 +42,19 @@ export function collectiveContext(spec: ContextSpec): CollectiveContext {
       }
     },
     async recvReduce(peer, tag, dst, op) {
-      const m = await transport.recv(commId, members[peer], tag, { timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })
-      if (m.payload.byteLength !== dst.byteLength || m.dtype !== dtypeOf(dst)) throw mismatch(spec, peer, dst, m.payload.byteLength, m.dtype)
-      reduceInto(op, dst, viewAs(m.dtype, m.payload) as TypedArray)
+      // Each segment is combined into dst straight from the transport's memory as it arrives.
+      const dtype = dtypeOf(dst)
+      const bpe = dst.BYTES_PER_ELEMENT
+      const write = (segment: Uint8Array, offset: number) => {
+        const from = offset / bpe
+        reduceInto(op, dst.subarray(from, from + segment.byteLength / bpe), viewAs(dtype, segment) as TypedArray)
+      }
+      try {
+        await transport.recv(commId, members[peer], tag, { sink: { bytes: dst.byteLength, dtype, write }, timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })
+      } catch (err) {
+        if (err instanceof UsageError) throw mismatch(spec, peer, dst, undefined, undefined, err)
+        throw err
+      }
     },
     async recvAny(peer, tag) {
       const m = await transport.recv(commId, members[peer], tag, { timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })

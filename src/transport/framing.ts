@@ -8,15 +8,18 @@
  * | 8      | tag    | i32  | user tags are >= 0; collectives use negative tags                |
  * | 12     | source | u32  | sender's rank in the world                                       |
  * | 16     | dtype  | u8   | element type code (dtype.ts)                                     |
- * | 17     | kind   | u8   | DATA, CONT (next segment), ACK, FIN, QUERY and STATUS (stalls)   |
- * | 18     | flags  | u16  | WANT_ACK: sender waits for an ACK before it reuses the buffer    |
+ * | 17     | kind   | u8   | DATA, CONT, ACK, FIN, QUERY, STATUS, MISMATCH, SHM_* (below)     |
+ * | 18     | flags  | u16  | WANT_ACK: sender waits for an ACK; FIRST: first shm segment      |
  * | 20     | seq    | u32  | per (sender, receiver) message number, echoed by ACK             |
  * | 24     | bytes  | f64  | total payload bytes of the message (all segments)                |
  * | 32     | coll   | u8   | collective that sent it (0: point to point) - the signature:     |
  * | 33     | op     | u8   |   reduction op (0: none)                                         |
  * | 34     | root   | u16  |   root rank (0xffff: none)                                       |
  * | 36     | count  | f64  |   elements the caller passed (-1: not known to every rank)       |
- * | 44     | -      | u32  | reserved, 0                                                      |
+ * | 44     | aux    | u32  | shared-memory slot of an SHM / SHM_FREE frame, else 0            |
+ *
+ * A message travels as one frame (header and payload together: small messages, and every shared-memory
+ * notice) or as two (header, then the payload straight from the sender's memory: segments of large ones).
  */
 import { isKnownDtype } from '../dtype.ts'
 import type { Signature } from './transport.ts'
@@ -34,8 +37,17 @@ export const KIND_QUERY = 4
 export const KIND_STATUS = 5
 /** "Collective #tag on commId does not match between us" (JSON payload): the communicator is unusable. */
 export const KIND_MISMATCH = 6
+/** "My shared-memory slots toward you are ready": count = slots, bytes = bytes per slot (transport/shm). */
+export const KIND_SHM_OPEN = 7
+/** A segment of a message waits in shared-memory slot `aux`; bytes = the whole message's length. */
+export const KIND_SHM = 8
+/** "Slot `aux` is free again" (the receiver has copied the segment out). */
+export const KIND_SHM_FREE = 9
+const LAST_KIND = KIND_SHM_FREE
 
 export const FLAG_WANT_ACK = 1
+/** The first segment of a message sent through shared memory. */
+export const FLAG_FIRST = 2
 
 /** Largest message we accept from a peer; a header claiming more is rejected as garbage. */
 export const MAX_MESSAGE_BYTES = 2 ** 40
@@ -49,11 +61,17 @@ export interface Header extends Signature {
   flags: number
   seq: number
   bytes: number
+  /** Shared-memory slot (SHM, SHM_FREE); 0 otherwise. */
+  aux?: number
 }
 
 /** Writes a header into a fresh HEADER_BYTES Buffer. */
 export function encodeHeader(h: Header): Buffer {
-  const buf = Buffer.allocUnsafe(HEADER_BYTES)
+  return writeHeader(Buffer.allocUnsafe(HEADER_BYTES), h)
+}
+
+/** Writes a header into the first HEADER_BYTES of `buf` (a one-frame message's payload follows it). */
+export function writeHeader(buf: Buffer, h: Header): Buffer {
   buf.writeUInt32LE(MAGIC, 0)
   buf.writeUInt32LE(h.commId, 4)
   buf.writeInt32LE(h.tag, 8)
@@ -67,7 +85,7 @@ export function encodeHeader(h: Header): Buffer {
   buf.writeUInt8(h.op, 33)
   buf.writeUInt16LE(h.root, 34)
   buf.writeDoubleLE(h.count, 36)
-  buf.writeUInt32LE(0, 44)
+  buf.writeUInt32LE(h.aux ?? 0, 44)
   return buf
 }
 
@@ -76,7 +94,7 @@ export function encodeHeader(h: Header): Buffer {
  * input comes from outside (a stray or hostile connection) and must never crash a rank.
  */
 export function decodeHeader(buf: Buffer, worldSize: number): Header | string {
-  if (buf.length !== HEADER_BYTES) return `header of ${buf.length} bytes, expected ${HEADER_BYTES}`
+  if (buf.length < HEADER_BYTES) return `header of ${buf.length} bytes, expected ${HEADER_BYTES}`
   if (buf.readUInt32LE(0) !== MAGIC) return 'bad magic'
   const h: Header = {
     commId: buf.readUInt32LE(4),
@@ -91,9 +109,10 @@ export function decodeHeader(buf: Buffer, worldSize: number): Header | string {
     op: buf.readUInt8(33),
     root: buf.readUInt16LE(34),
     count: buf.readDoubleLE(36),
+    aux: buf.readUInt32LE(44),
   }
   if (h.source >= worldSize) return `source ${h.source} outside world of ${worldSize}`
-  if (h.kind > KIND_MISMATCH) return `unknown kind ${h.kind}`
+  if (h.kind > LAST_KIND) return `unknown kind ${h.kind}`
   if (!isKnownDtype(h.dtype)) return `unknown dtype ${h.dtype}`
   if (!Number.isInteger(h.bytes) || h.bytes < 0 || h.bytes > MAX_MESSAGE_BYTES) return `bad length ${h.bytes}`
   return h

@@ -9,7 +9,7 @@
  * second copy on the hot path.
  */
 import { TimeoutError, UsageError } from '../errors.ts'
-import { ANY_SOURCE, ANY_TAG, type Message, type ReceiveOptions } from './transport.ts'
+import { ANY_SOURCE, ANY_TAG, type Message, type ReceiveOptions, type Sink } from './transport.ts'
 
 /** A posted receive, as a transport sees it after `claim`. */
 export interface Posted {
@@ -17,6 +17,7 @@ export interface Posted {
   source: number
   tag: number
   into: Uint8Array | undefined
+  sink: Sink | undefined
   resolve: (m: Message) => void
   reject: (e: Error) => void
   timer?: NodeJS.Timeout
@@ -30,8 +31,20 @@ function matches(commId: number, source: number, tag: number, m: { commId: numbe
   )
 }
 
-/** Completes `p` with `m`, copying into its buffer when it has one. */
+/** True when a message of `bytes` bytes of `dtype` can go to `p`'s sink. */
+export function sinkFits(p: Posted | undefined, bytes: number, dtype: number): p is Posted & { sink: Sink } {
+  return p?.sink !== undefined && p.sink.bytes === bytes && p.sink.dtype === dtype
+}
+
+/** Completes `p` with `m`, copying into its buffer or handing it to its sink when it has one. */
 export function fulfil(p: Posted, m: Message): void {
+  if (p.sink) {
+    if (!sinkFits(p, m.payload.byteLength, m.dtype)) {
+      return p.reject(new UsageError(`expected ${p.sink.bytes} bytes of type #${p.sink.dtype} from world rank ${m.source} (tag ${m.tag}) but got ${m.payload.byteLength} bytes of type #${m.dtype}`))
+    }
+    p.sink.write(m.payload, 0)
+    return p.resolve({ ...m, payload: EMPTY })
+  }
   if (!p.into) return p.resolve(m)
   if (p.into.byteLength < m.payload.byteLength) {
     return p.reject(
@@ -42,9 +55,12 @@ export function fulfil(p: Posted, m: Message): void {
     )
   }
   const dest = p.into.byteLength === m.payload.byteLength ? p.into : p.into.subarray(0, m.payload.byteLength)
-  if (dest !== m.payload) dest.set(m.payload)
+  // A message reassembled in place is already there: no copy onto itself.
+  if (dest.buffer !== m.payload.buffer || dest.byteOffset !== m.payload.byteOffset) dest.set(m.payload)
   p.resolve({ ...m, payload: dest })
 }
+
+const EMPTY = new Uint8Array(0)
 
 export class Matcher {
   private readonly unexpected: Message[] = []
@@ -77,7 +93,7 @@ export class Matcher {
     if (commFailure) return Promise.reject(commFailure)
     const i = this.unexpected.findIndex((m) => matches(commId, source, tag, m))
     return new Promise((resolve, reject) => {
-      const p: Posted = { commId, source, tag, into: opts.into, resolve, reject }
+      const p: Posted = { commId, source, tag, into: opts.into, sink: opts.sink, resolve, reject }
       if (i >= 0) return fulfil(p, this.unexpected.splice(i, 1)[0])
       const { timeoutMs } = opts
       if (timeoutMs !== undefined && timeoutMs >= 0 && Number.isFinite(timeoutMs)) {

@@ -22,6 +22,8 @@ export interface PeerAddress {
   tcp?: string
   /** CURVE public key of the rank's receive socket (with --encrypt). */
   curve?: string
+  /** True if the rank takes large messages from ranks on its host through shared memory. */
+  shm?: boolean
 }
 
 /** What a collective message says about the call that sent it, so that ranks can compare calls. */
@@ -47,11 +49,26 @@ export interface Message {
   payload: Uint8Array
 }
 
+/**
+ * Where a receive's bytes go as they arrive, segment by segment, instead of into a buffer: the reducing
+ * receives of the collectives combine each segment straight from the transport's memory (a ZeroMQ frame or a
+ * shared-memory slot), so a large message is reduced while its later segments are still on the way.
+ */
+export interface Sink {
+  /** The message must have exactly this many bytes of this element type; another is a mismatch (UsageError). */
+  bytes: number
+  dtype: number
+  /** Takes `segment`, the message's bytes from `offset`; the memory is only valid during the call. */
+  write(segment: Uint8Array, offset: number): void
+}
+
 /** Options of a receive. */
 export interface ReceiveOptions {
   timeoutMs?: number
   /** Write the message here; the resolved payload is a view of its first `bytes` bytes. */
   into?: Uint8Array
+  /** Hand the message to this sink instead (see Sink); the resolved payload is then empty. */
+  sink?: Sink
   /** Builds the timeout message lazily, so the hot path builds no strings. */
   describeWait?: () => string
 }

@@ -27,6 +27,8 @@ export interface ZmqTransportOptions {
   secret?: string
   /** Use CURVE (authenticated and encrypted) instead of PLAIN. */
   encrypt?: boolean
+  /** The job's directory of shared-memory files on this host; without it every byte goes through ZeroMQ. */
+  shmDir?: string
 }
 
 /** Binds the receive socket on every endpoint this rank needs, filling in `address` with what was bound. */

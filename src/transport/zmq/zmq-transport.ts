@@ -3,14 +3,18 @@
  * every peer, so each ordered pair of ranks has its own FIFO pipe and its own send queue.
  *
  * Protocol, per message:
- * 1. Small messages (<= COPY_MAX_BYTES) are copied into a fresh buffer and `send` resolves at once (eager).
- * 2. Larger ones are sent from the caller's memory, zero-copy, as segments of `segmentBytes` (several
- *    segments in flight go much faster than one huge frame through zeromq.js, see shared/anchors). The
- *    receiver reassembles them and replies with an ACK; `send` resolves on the ACK, because ZeroMQ reads the
- *    caller's memory until the bytes are written out and the caller must not change them before.
- * 3. `finalize` sends FIN to every peer after all data and waits for FIN from every peer: per-pair FIFO order
+ * 1. Small messages (< SHM_MIN_BYTES, or <= COPY_MAX_BYTES to another host) are copied together with their
+ *    header into one frame and `send` resolves at once (eager).
+ * 2. Large ones to a rank on this host go through the pair's shared-memory slots (transport/shm, shm-route.ts):
+ *    `send` resolves once the last segment is copied in.
+ * 3. Large ones to another host are sent from the caller's memory, zero-copy, as segments of `segmentBytes`
+ *    (several segments in flight go much faster than one huge frame through zeromq.js, see shared/anchors).
+ *    The receiver reassembles them and replies with an ACK; `send` resolves on the ACK, because ZeroMQ reads
+ *    the caller's memory until the bytes are written out and the caller must not change them before.
+ *    A receive with a sink (the collectives' reducing receives) takes each segment as it arrives.
+ * 4. `finalize` sends FIN to every peer after all data and waits for FIN from every peer: per-pair FIFO order
  *    means that all of a peer's messages have arrived when its FIN has.
- * 4. Peer loss, without help from a launcher: each PUSH socket is watched. A connection that closes before the
+ * 5. Peer loss, without help from a launcher: each PUSH socket is watched. A connection that closes before the
  *    peer's FIN arrived (crash, kill -9, exit without finalize), ZMTP heartbeats that go unanswered (dead host),
  *    or a peer never reachable after the rendezvous fail every pending and later operation with PeerLostError
  *    (gloo's IoException contract: the communicator is unusable afterwards).
@@ -18,31 +22,48 @@
 import * as zmq from 'zeromq'
 import { DEFAULT_SEGMENT_BYTES } from '../../constants.ts'
 import { FinalizedError, PeerLostError, TransportError } from '../../errors.ts'
-import { decodeHeader, encodeHeader, FLAG_WANT_ACK, KIND_ACK, KIND_CONT, KIND_DATA, type Header } from '../framing.ts'
+import { native } from '../../native/native.ts'
+import {
+  decodeHeader,
+  encodeHeader,
+  FLAG_FIRST,
+  FLAG_WANT_ACK,
+  HEADER_BYTES,
+  KIND_ACK,
+  KIND_CONT,
+  KIND_DATA,
+  KIND_SHM,
+  KIND_SHM_FREE,
+  KIND_SHM_OPEN,
+  writeHeader,
+  type Header,
+} from '../framing.ts'
 import { fulfil, Matcher, type Posted } from '../matcher.ts'
+import { SHM_MIN_BYTES } from '../shm/slots.ts'
 import {
   NO_SIGNATURE,
+  type ControlHandlers,
   type Message,
   type PeerAddress,
   type ReceiveOptions,
   type Signature,
-  type ControlHandlers,
   type Transport,
   type TransportKind,
 } from '../transport.ts'
 import { stopZapHandler } from './auth.ts'
 import { ControlChannel } from './control.ts'
 import { chooseEndpoint } from './endpoints.ts'
+import { PeerLink } from './peer-link.ts'
 import { watchPeer } from './peer-watch.ts'
-import { Reassembly } from './reassembly.ts'
+import { Reassembly, type Assembled } from './reassembly.ts'
 import { SendQueue } from './send-queue.ts'
+import { ShmRoute } from './shm-route.ts'
 import { bindPull, pushSocket, type ZmqTransportOptions } from './sockets.ts'
 
 export type { ZmqTransportOptions }
 
 /** Messages up to this size are copied and sent eagerly; larger ones are zero-copy and acknowledged. */
 export const COPY_MAX_BYTES = 64 * 1024
-const EMPTY = Buffer.alloc(0)
 
 interface PendingAck {
   resolve: () => void
@@ -64,7 +85,10 @@ export class ZmqTransport implements Transport {
   private readonly curveClient: { publicKey: string; secretKey: string } | undefined
   private readonly pull: zmq.Pull | undefined
   private readonly pushes: (zmq.Push | undefined)[] = []
-  private readonly queues: (SendQueue | undefined)[] = []
+  private readonly links: (PeerLink | undefined)[] = []
+  /** Peers on this host that take large messages through shared memory. */
+  private readonly shmPeers = new Set<number>()
+  private readonly shm: ShmRoute | undefined
   private readonly nextSeq: Uint32Array
   private readonly acks = new Map<number, PendingAck>()
   private readonly matcher = new Matcher()
@@ -85,6 +109,11 @@ export class ZmqTransport implements Transport {
     this.curveClient = this.encrypt ? zmq.curveKeyPair() : undefined
     this.pull = pull
     this.address = address
+    const n = pull && opts.shmDir ? native() : undefined
+    if (n) {
+      this.shm = new ShmRoute(n, opts.shmDir!, this.rank)
+      address.shm = true
+    }
     this.nextSeq = new Uint32Array(opts.size)
     this.reassembly = new Reassembly(this.matcher, this.rank)
     this.control = new ControlChannel(this.rank, this.size, (peer, frames) => this.pushTo(peer, frames))
@@ -124,7 +153,8 @@ export class ZmqTransport implements Transport {
       const queue = new SendQueue(push, (err) =>
         this.fail(new TransportError(`rank ${this.rank}: sending to rank ${peer.rank} failed: ${err.message}`, { cause: err })),
       )
-      this.queues[peer.rank] = queue
+      this.links[peer.rank] = new PeerLink(queue)
+      if (this.shm && peer.shm && peer.host === this.address.host) this.shmPeers.add(peer.rank)
       for (const frames of this.early.get(peer.rank) ?? []) queue.push(frames)
       this.early.delete(peer.rank)
     }
@@ -138,23 +168,31 @@ export class ZmqTransport implements Transport {
       this.matcher.deliver({ commId, source: this.rank, tag, dtype, payload: payload.slice() })
       return Promise.resolve()
     }
-    const queue = this.queues[peer]!
+    const link = this.links[peer]!
     const seq = this.nextSeq[peer]++
-    const wantAck = bytes > COPY_MAX_BYTES
     // Only the signature's fields: a caller's richer object (with its own dtype) must not override ours.
     const header: Header = { commId, tag, source: this.rank, dtype, kind: KIND_DATA, flags: 0, seq, bytes, coll: sig.coll, op: sig.op, root: sig.root, count: sig.count }
-    if (!wantAck) {
-      queue.push([encodeHeader(header), bytes === 0 ? EMPTY : Buffer.from(payload)])
+    const viaShm = bytes >= SHM_MIN_BYTES && this.shmPeers.has(peer)
+    if (!viaShm && bytes <= COPY_MAX_BYTES) {
+      // Header and payload in one frame: one allocation, one ZeroMQ message.
+      const frame = Buffer.allocUnsafe(HEADER_BYTES + bytes)
+      writeHeader(frame, header)
+      frame.set(payload, HEADER_BYTES)
+      link.push([frame])
       return Promise.resolve()
+    }
+    if (viaShm) {
+      this.shm!.ready(link, peer)
+      return link.sendShm(header, payload)
     }
     header.flags = FLAG_WANT_ACK
     const view = Buffer.from(payload.buffer, payload.byteOffset, bytes)
     const seg = this.segmentBytes
-    queue.push([encodeHeader(header), view.subarray(0, seg)])
+    link.push([encodeHeader(header), view.subarray(0, seg)])
     if (bytes > seg) {
       header.kind = KIND_CONT
       const cont = encodeHeader(header)
-      for (let off = seg; off < bytes; off += seg) queue.push([cont, view.subarray(off, off + seg)])
+      for (let off = seg; off < bytes; off += seg) link.push([cont, view.subarray(off, off + seg)])
     }
     return new Promise((resolve, reject) => this.acks.set(peer * 2 ** 32 + seq, { resolve, reject }))
   }
@@ -165,11 +203,11 @@ export class ZmqTransport implements Transport {
 
   busy(): boolean {
     if (this.closed) return false
-    return this.matcher.depth.posted > 0 || this.acks.size > 0 || this.control.pendingQueries > 0 || this.queues.some((q) => q?.pending)
+    return this.matcher.depth.posted > 0 || this.acks.size > 0 || this.control.pendingQueries > 0 || this.links.some((l) => l?.pending)
   }
 
   query(peers: number[], commId: number, timeoutMs: number): Promise<Map<number, number | undefined>> {
-    return this.control.query(peers, (p) => this.queues[p] !== undefined, commId, timeoutMs)
+    return this.control.query(peers, (p) => this.links[p] !== undefined, commId, timeoutMs)
   }
 
   notifyMismatch(peers: number[], commId: number, info: unknown): void {
@@ -183,10 +221,10 @@ export class ZmqTransport implements Transport {
   async finalize(timeoutMs?: number): Promise<void> {
     if (this.closed) return
     const fin = this.control.fin()
-    for (const q of this.queues) q?.push(fin)
+    for (const l of this.links) l?.push(fin)
     // After a failure there is nobody to wait for: finalize just cleans up (the failure was reported already).
     if (!this.failure) await this.control.waitForFins(timeoutMs)
-    await Promise.all(this.queues.map((q) => q?.drained()))
+    await Promise.all(this.links.map((l) => l?.queue.drained()))
     this.close()
   }
 
@@ -200,10 +238,8 @@ export class ZmqTransport implements Transport {
     this.pull?.close()
     for (const p of this.pushes) p?.close()
     if (this.secret || this.encrypt) stopZapHandler()
-    const err = this.failure ?? new FinalizedError(`rank ${this.rank}: the transport is closed (after finalize)`)
-    this.matcher.fail(err)
-    for (const a of this.acks.values()) a.reject(err)
-    this.acks.clear()
+    this.shm?.close()
+    this.failAll(this.failure ?? new FinalizedError(`rank ${this.rank}: the transport is closed (after finalize)`))
   }
 
   /** Fails every pending and later operation with `err`. */
@@ -211,15 +247,20 @@ export class ZmqTransport implements Transport {
     if (this.failure) return
     this.failure = err
     this.control.fail(err)
+    this.failAll(err)
+  }
+
+  private failAll(err: Error): void {
     this.matcher.fail(err)
     for (const a of this.acks.values()) a.reject(err)
     this.acks.clear()
+    for (const l of this.links) l?.fail(err)
   }
 
-  /** Queues frames for `peer`, holding them until we are connected to it. */
+  /** Queues frames for `peer` in order, holding them until we are connected to it. */
   private pushTo(peer: number, frames: Buffer[]): void {
-    const queue = this.queues[peer]
-    if (queue) return queue.push(frames)
+    const link = this.links[peer]
+    if (link) return link.push(frames)
     const held = this.early.get(peer)
     if (held) held.push(frames)
     else this.early.set(peer, [frames])
@@ -239,21 +280,33 @@ export class ZmqTransport implements Transport {
   }
 
   private onFrames(frames: Buffer[]): void {
-    if (frames.length !== 2) return this.drop()
+    if (frames.length > 2) return this.drop()
     const h = decodeHeader(frames[0], this.size)
     if (typeof h === 'string') return this.drop()
-    const payload = frames[1]
+    // One frame: the payload follows the header. Two: the payload is the second frame.
+    const payload = frames.length === 2 ? frames[1] : frames[0].subarray(HEADER_BYTES)
+    if (frames.length === 2 && frames[0].length !== HEADER_BYTES) return this.drop()
     switch (h.kind) {
       case KIND_DATA:
         if (h.coll !== 0 && h.tag < -1) this.control.handlers.onCollective(h.commId, h.tag, h.source, h)
         if (payload.length === h.bytes) return this.complete(h, payload, undefined)
-        return this.reassembly.first(h, payload) ? undefined : this.drop()
-      case KIND_CONT: {
-        const done = this.reassembly.next(h, payload)
-        if (done === false) return this.drop()
-        if (done) this.complete(done.header, done.payload, done.posted)
-        return
+        return this.assembled(this.reassembly.first(h, payload))
+      case KIND_CONT:
+        return this.assembled(this.reassembly.next(h, payload))
+      case KIND_SHM: {
+        const first = (h.flags & FLAG_FIRST) !== 0
+        const seg = this.shm?.segment(h, first)
+        if (!seg || first === this.reassembly.busy(h.source)) return this.drop()
+        if (first && h.coll !== 0 && h.tag < -1) this.control.handlers.onCollective(h.commId, h.tag, h.source, h)
+        const done = first ? this.reassembly.first(h, seg) : this.reassembly.next(h, seg)
+        // The segment has been copied (or reduced) out: the slot is free again.
+        this.links[h.source]?.pushNow(this.shm!.freeFrame(h.aux ?? 0))
+        return this.assembled(done)
       }
+      case KIND_SHM_OPEN:
+        return this.shm?.open(h) ? undefined : this.drop()
+      case KIND_SHM_FREE:
+        return this.links[h.source]?.credit(h.aux ?? 0) ? undefined : this.drop()
       case KIND_ACK: {
         const key = h.source * 2 ** 32 + h.seq
         const pending = this.acks.get(key)
@@ -266,14 +319,28 @@ export class ZmqTransport implements Transport {
     }
   }
 
-  private complete(h: Header, payload: Uint8Array, posted: Posted | undefined): void {
-    if (h.flags & FLAG_WANT_ACK) {
-      // A peer that is faster through the rendezvous can send to us before we have connected back to it.
-      this.pushTo(h.source, [encodeHeader({ ...h, source: this.rank, kind: KIND_ACK, flags: 0, bytes: 0 }), EMPTY])
+  private assembled(done: Assembled | null | false): void {
+    if (done === false) return this.drop()
+    if (!done) return
+    if (done.sunk) {
+      this.ack(done.header)
+      const h = done.header
+      return done.posted!.resolve({ commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload: done.payload })
     }
+    this.complete(done.header, done.payload, done.posted)
+  }
+
+  private complete(h: Header, payload: Uint8Array, posted: Posted | undefined): void {
+    this.ack(h)
     const m: Message = { commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload }
     if (posted) fulfil(posted, m)
     else this.matcher.deliver(m)
+  }
+
+  /** A sender waiting to reuse its buffer may now. */
+  private ack(h: Header): void {
+    // A peer that is faster through the rendezvous can send to us before we have connected back to it.
+    if (h.flags & FLAG_WANT_ACK) this.pushTo(h.source, [encodeHeader({ ...h, source: this.rank, kind: KIND_ACK, flags: 0, bytes: 0 })])
   }
 
   private drop(): void {

@@ -1,13 +1,19 @@
 import { expect, test } from 'vitest'
-import { decodeHeader, encodeHeader, HEADER_BYTES, KIND_CONT, KIND_DATA, MAGIC, type Header } from '../../../src/transport/framing.ts'
+import { decodeHeader, encodeHeader, writeHeader, HEADER_BYTES, KIND_CONT, KIND_DATA, MAGIC, type Header } from '../../../src/transport/framing.ts'
 
-const h: Header = { commId: 0xdeadbeef, tag: -7, source: 3, dtype: 8, kind: KIND_CONT, flags: 1, seq: 2 ** 32 - 1, bytes: 2 ** 33 + 5, coll: 4, op: 1, root: 0xffff, count: 1000 }
+const h: Header = { commId: 0xdeadbeef, tag: -7, source: 3, dtype: 8, kind: KIND_CONT, flags: 1, seq: 2 ** 32 - 1, bytes: 2 ** 33 + 5, coll: 4, op: 1, root: 0xffff, count: 1000, aux: 7 }
 
 test('a header round-trips through 48 bytes', () => {
   const buf = encodeHeader(h)
   expect(buf.length).toBe(HEADER_BYTES)
   expect(buf.readUInt32LE(0)).toBe(MAGIC)
   expect(decodeHeader(buf, 4)).toEqual(h)
+})
+
+test('a one-frame message: the header is read from the front of a longer buffer', () => {
+  const frame = Buffer.alloc(HEADER_BYTES + 5)
+  writeHeader(frame, h)
+  expect(decodeHeader(frame, 4)).toEqual(h)
 })
 
 test('malformed headers are reported as reasons, never thrown', () => {

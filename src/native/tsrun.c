@@ -1,0 +1,208 @@
+/*
+ * tsrun's native helpers, built on first use by native.ts with the machine's C compiler (no node-gyp, no
+ * downloads) and loaded as a Node-API module:
+ * - reduce(op, dst, src): element-wise dst[i] = op(dst[i], src[i]) for every TypedArray type, with the exact
+ *   results of the JavaScript kernels in collectives/reduce-ops.ts (integers wrap as in C, Uint8Clamped
+ *   clamps, min/max order NaN and signed zeros as Math.min/Math.max do), so ranks with and without this
+ *   module agree bit for bit;
+ * - mapShared(path, bytes, create): a file of /dev/shm mapped into this process as an ArrayBuffer that
+ *   other processes on the host map too (the shared-memory transport's slots).
+ *
+ * Node-API is a stable C ABI: the few declarations below are all this file needs, so it builds without
+ * Node's headers.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- Node-API declarations (js_native_api.h / node_api.h, version 1) ---- */
+typedef struct napi_env__ *napi_env;
+typedef struct napi_value__ *napi_value;
+typedef struct napi_callback_info__ *napi_callback_info;
+typedef int napi_status; /* napi_ok is 0 */
+typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
+typedef void (*napi_finalize)(napi_env env, void *data, void *hint);
+enum { T_I8, T_U8, T_U8C, T_I16, T_U16, T_I32, T_U32, T_F32, T_F64, T_I64, T_U64 }; /* napi_typedarray_type */
+napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *, napi_value *, napi_value *, void **);
+napi_status napi_get_typedarray_info(napi_env, napi_value, int *, size_t *, void **, napi_value *, size_t *);
+napi_status napi_get_value_int32(napi_env, napi_value, int32_t *);
+napi_status napi_get_value_double(napi_env, napi_value, double *);
+napi_status napi_get_value_bool(napi_env, napi_value, _Bool *);
+napi_status napi_get_value_string_utf8(napi_env, napi_value, char *, size_t, size_t *);
+napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
+napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
+napi_status napi_create_external_arraybuffer(napi_env, void *, size_t, napi_finalize, void *, napi_value *);
+napi_status napi_throw_error(napi_env, const char *, const char *);
+napi_status napi_create_int32(napi_env, int32_t, napi_value *);
+
+/* ---- kernels ---- */
+enum { OP_SUM, OP_PROD, OP_MIN, OP_MAX, OP_BAND, OP_BOR, OP_BXOR };
+
+/* The NaN that V8's Math.min/Math.max give on x86 (the processor's default NaN). */
+static const union { uint64_t u; double d; } NAN64 = { 0xfff8000000000000ull };
+static const union { uint32_t u; float f; } NAN32 = { 0xffc00000u };
+
+/* Math.min / Math.max: NaN wins; -0 is below +0. */
+#define MINMAX(T, NANV)                                                                 \
+  static inline T min_##T(T a, T b) {                                                   \
+    if (a != a || b != b) return NANV;                                                  \
+    if (a != b) return a < b ? a : b;                                                   \
+    return __builtin_signbit(a) ? a : b; /* equal: only the zeros' signs can differ */ \
+  }                                                                                     \
+  static inline T max_##T(T a, T b) {                                                   \
+    if (a != a || b != b) return NANV;                                                  \
+    if (a != b) return a > b ? a : b;                                                   \
+    return __builtin_signbit(a) ? b : a;                                                \
+  }
+MINMAX(float, NAN32.f)
+MINMAX(double, NAN64.d)
+
+#define LOOP(EXPR) for (size_t i = 0; i < n; i++) { d[i] = (EXPR); }
+
+/* Integers: arithmetic in the unsigned type of the same width, which wraps as JavaScript's stores do. */
+#define INT_KERNEL(NAME, T, U) \
+  static int NAME(int op, T *restrict d, const T *restrict s, size_t n) { \
+    switch (op) { \
+      case OP_SUM: LOOP((T)((U)d[i] + (U)s[i])) return 0; \
+      case OP_PROD: LOOP((T)((U)d[i] * (U)s[i])) return 0; \
+      case OP_MIN: LOOP(s[i] < d[i] ? s[i] : d[i]) return 0; \
+      case OP_MAX: LOOP(s[i] > d[i] ? s[i] : d[i]) return 0; \
+      case OP_BAND: LOOP(d[i] & s[i]) return 0; \
+      case OP_BOR: LOOP(d[i] | s[i]) return 0; \
+      case OP_BXOR: LOOP(d[i] ^ s[i]) return 0; \
+    } return -1; }
+INT_KERNEL(k_i8, int8_t, uint8_t) INT_KERNEL(k_u8, uint8_t, uint8_t) INT_KERNEL(k_i16, int16_t, uint16_t)
+INT_KERNEL(k_u16, uint16_t, uint16_t) INT_KERNEL(k_i32, int32_t, uint32_t) INT_KERNEL(k_u32, uint32_t, uint32_t)
+INT_KERNEL(k_i64, int64_t, uint64_t) INT_KERNEL(k_u64, uint64_t, uint64_t)
+
+/* Uint8ClampedArray stores clamp to 0..255. */
+static int k_u8c(int op, uint8_t *restrict d, const uint8_t *restrict s, size_t n) {
+  switch (op) {
+    case OP_SUM: LOOP((uint8_t)((unsigned)d[i] + s[i] > 255u ? 255u : (unsigned)d[i] + s[i])) return 0;
+    case OP_PROD: LOOP((uint8_t)((unsigned)d[i] * s[i] > 255u ? 255u : (unsigned)d[i] * s[i])) return 0;
+    default: return k_u8(op, d, s, n);
+  }
+}
+
+#define FLOAT_KERNEL(NAME, T) \
+  static int NAME(int op, T *restrict d, const T *restrict s, size_t n) { \
+    switch (op) { \
+      case OP_SUM: LOOP(d[i] + s[i]) return 0; \
+      case OP_PROD: LOOP(d[i] * s[i]) return 0; \
+      case OP_MIN: LOOP(min_##T(d[i], s[i])) return 0; \
+      case OP_MAX: LOOP(max_##T(d[i], s[i])) return 0; \
+    } return -1; }
+FLOAT_KERNEL(k_f32, float) FLOAT_KERNEL(k_f64, double)
+
+static int kernel(int type, int op, void *d, const void *s, size_t n) {
+  switch (type) {
+    case T_I8: return k_i8(op, d, s, n);
+    case T_U8: return k_u8(op, d, s, n);
+    case T_U8C: return k_u8c(op, d, s, n);
+    case T_I16: return k_i16(op, d, s, n);
+    case T_U16: return k_u16(op, d, s, n);
+    case T_I32: return k_i32(op, d, s, n);
+    case T_U32: return k_u32(op, d, s, n);
+    case T_F32: return k_f32(op, d, s, n);
+    case T_F64: return k_f64(op, d, s, n);
+    case T_I64: return k_i64(op, d, s, n);
+    case T_U64: return k_u64(op, d, s, n);
+  }
+  return -1;
+}
+
+/* reduce(op, dst, src): both TypedArrays of the same type; src at least as long as dst. */
+static napi_value js_reduce(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t op;
+  int td, ts;
+  size_t nd, ns, off;
+  void *pd, *ps;
+  napi_value ab;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) || argc < 3 || napi_get_value_int32(env, argv[0], &op) ||
+      napi_get_typedarray_info(env, argv[1], &td, &nd, &pd, &ab, &off) ||
+      napi_get_typedarray_info(env, argv[2], &ts, &ns, &ps, &ab, &off) || td != ts || ns < nd) {
+    napi_throw_error(env, "TSRUN_NATIVE", "reduce(op, dst, src) needs an op code and two TypedArrays of one type");
+    return NULL;
+  }
+  if (nd > 0 && kernel(td, op, pd, ps, nd) != 0) napi_throw_error(env, "TSRUN_NATIVE", "reduce: op does not apply to this type");
+  return NULL;
+}
+
+/* typeOf(array): the Node-API type code, so the loader can check these declarations against the running Node. */
+static napi_value js_type_of(napi_env env, napi_callback_info info) {
+  size_t argc = 1, n, off;
+  napi_value argv[1], ab, out;
+  int t;
+  void *p;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) || napi_get_typedarray_info(env, argv[0], &t, &n, &p, &ab, &off)) t = -1;
+  napi_create_int32(env, t, &out);
+  return out;
+}
+
+static void unmap(napi_env env, void *data, void *hint) {
+  (void)env;
+  munmap(data, (size_t)hint);
+}
+
+/* mapShared(path, bytes, create): the file mapped shared, read-write, as an ArrayBuffer (unmapped when collected). */
+static napi_value js_map_shared(napi_env env, napi_callback_info info) {
+  size_t argc = 3, len;
+  napi_value argv[3], out = NULL;
+  char path[4096], msg[4200];
+  double bytes_d;
+  _Bool create;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) || argc < 3 ||
+      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) || len >= sizeof path - 1 ||
+      napi_get_value_double(env, argv[1], &bytes_d) || bytes_d <= 0 || napi_get_value_bool(env, argv[2], &create)) {
+    napi_throw_error(env, "TSRUN_NATIVE", "mapShared(path, bytes, create) needs a path, a size and a boolean");
+    return NULL;
+  }
+  size_t bytes = (size_t)bytes_d;
+  int fd = open(path, create ? O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC : O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 || (create && ftruncate(fd, (off_t)bytes) != 0)) {
+    snprintf(msg, sizeof msg, "%s %s: %s", create ? "cannot create" : "cannot open", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    napi_throw_error(env, "TSRUN_NATIVE", msg);
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (size_t)st.st_size < bytes) {
+    close(fd);
+    napi_throw_error(env, "TSRUN_NATIVE", "shared file is smaller than expected");
+    return NULL;
+  }
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) {
+    snprintf(msg, sizeof msg, "cannot map %s: %s", path, strerror(errno));
+    napi_throw_error(env, "TSRUN_NATIVE", msg);
+    return NULL;
+  }
+  if (napi_create_external_arraybuffer(env, p, bytes, unmap, (void *)bytes, &out)) {
+    munmap(p, bytes);
+    napi_throw_error(env, "TSRUN_NATIVE", "cannot wrap the shared mapping in an ArrayBuffer");
+    return NULL;
+  }
+  return out;
+}
+
+static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
+  napi_value fn;
+  if (napi_create_function(env, name, (size_t)-1, cb, NULL, &fn) == 0) napi_set_named_property(env, exports, name, fn);
+}
+
+napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  export_fn(env, exports, "reduce", js_reduce);
+  export_fn(env, exports, "typeOf", js_type_of);
+  export_fn(env, exports, "mapShared", js_map_shared);
+  return exports;
+}
