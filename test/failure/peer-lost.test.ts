@@ -1,16 +1,30 @@
 // The runtime itself notices a dead peer: the launcher's supervision is turned off (TSRUN_SUPERVISE=0), so
 // nothing but the transport tells the surviving ranks.
+import { existsSync } from 'node:fs'
 import { expect, test } from 'vitest'
 import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
-test.each([2, 3, 4])('kill -9 of one rank in a 64 MiB allreduce loop on %i ranks: the others fail with PeerLostError within 5 s', async (np) => {
+test.each([
+  [2, 'shared memory'],
+  [3, 'shared memory'],
+  [4, 'shared memory'],
+  [2, 'ZeroMQ only (TSRUN_SHM=0)'],
+])('kill -9 of one rank in a 64 MiB allreduce loop on %i ranks, %s: the others fail with PeerLostError within 5 s', async (np, path) => {
   const killRank = np - 1
+  const shm = !path.includes('SHM=0')
   const run = await runRanks(np, 'allreduce-loop.ts', {
-    env: { TSRUN_SUPERVISE: '0', KILL_RANK: String(killRank), KILL_AFTER: '2' },
+    env: { TSRUN_SUPERVISE: '0', KILL_RANK: String(killRank), KILL_AFTER: '2', ...(shm ? {} : { TSRUN_SHM: '0' }) },
     timeoutMs: 60_000,
   })
   expect(run.timedOut).toBe(false)
   const killed = run.cases.find((c) => c.killedAt)!
+  // The data went the way this case says (the killed rank counted its sends before it died).
+  expect(killed.sent.shm > 0).toBe(shm)
+  expect(killed.sent.zeroCopy > 0).toBe(!shm)
+  // The job's shared files are gone once the job has ended, though a rank died holding them.
+  const shmDir = run.cases.find((c) => c.shmDir)?.shmDir
+  expect(shmDir).toBeDefined()
+  expect(existsSync(shmDir)).toBe(false)
   const survivors = run.cases.filter((c) => c.code)
   expect(survivors.map((s) => s.rank).sort()).toEqual([...Array(np).keys()].filter((r) => r !== killRank))
   for (const s of survivors) {
@@ -38,4 +52,27 @@ test('a rank that exits without finalize() while the others wait on it is report
     expect(s.at - killed.killedAt).toBeLessThan(5000)
   }
   expect(run.exitCode).toBe(7)
+})
+
+test('kill -9 of the launcher itself mid-transfer: the ranks die and leave no shared-memory files behind', async () => {
+  let shmDir: string | undefined
+  const run = await runRanks(3, 'allreduce-loop.ts', {
+    env: { KILL_RANK: '-1', MIB: '16' },
+    timeoutMs: 30_000,
+    onStart: (child, output) => {
+      const poll = setInterval(() => {
+        const ready = output().match(/"ready":\d+,"shmDir":"([^"]+)"/g) ?? []
+        if (ready.length < 3) return
+        clearInterval(poll)
+        shmDir = /"shmDir":"([^"]+)"/.exec(ready[0]!)![1]
+        // Let a few 16 MiB allreduces go through the slots, then kill tsrun without warning.
+        setTimeout(() => child.kill('SIGKILL'), 500)
+      }, 50)
+      child.on('exit', () => clearInterval(poll))
+    },
+  })
+  expect(run.signal).toBe('SIGKILL')
+  expect(await leftoversAfter(run.mark, 5000)).toEqual([])
+  expect(shmDir).toBeDefined()
+  expect(existsSync(shmDir!)).toBe(false)
 })

@@ -77,6 +77,8 @@ export class ZmqTransport implements Transport {
   readonly address: PeerAddress
   /** Frames dropped because they were malformed (counted, never fatal). */
   droppedFrames = 0
+  /** Messages sent by each path: one eager frame, shared-memory slots, zero-copy segments with an ACK. */
+  readonly sent = { eager: 0, shm: 0, zeroCopy: 0 }
 
   private readonly kind: TransportKind
   private readonly segmentBytes: number
@@ -179,13 +181,16 @@ export class ZmqTransport implements Transport {
       writeHeader(frame, header)
       frame.set(payload, HEADER_BYTES)
       link.push([frame])
+      this.sent.eager++
       return Promise.resolve()
     }
     if (viaShm) {
       this.shm!.ready(link, peer)
+      this.sent.shm++
       return link.sendShm(header, payload)
     }
     header.flags = FLAG_WANT_ACK
+    this.sent.zeroCopy++
     const view = Buffer.from(payload.buffer, payload.byteOffset, bytes)
     const seg = this.segmentBytes
     link.push([encodeHeader(header), view.subarray(0, seg)])
