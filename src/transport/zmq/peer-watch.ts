@@ -4,6 +4,7 @@
  * a dead one; a dead host is found by ZMTP heartbeats (HEARTBEAT_* below), a crash by the closed connection.
  */
 import type * as zmq from 'zeromq'
+import { PeerLostError } from '../../errors.ts'
 import type { PeerAddress } from '../transport.ts'
 
 /** A closed connection counts as a lost peer if the peer's FIN has not arrived this much later. */
@@ -34,4 +35,13 @@ export function watchPeer(peer: PeerAddress, push: zmq.Push, settled: () => bool
   push.events.on('connect:retry', () => {
     if (!connected && Date.now() - since > CONNECT_LOST_MS) suspect(`it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
   })
+}
+
+/** The error every operation fails with once `peer` is lost. */
+export function lostPeer(rank: number, peer: PeerAddress, why: string): PeerLostError {
+  return new PeerLostError(
+    peer.rank,
+    `rank ${rank}: lost rank ${peer.rank} (pid ${peer.pid}, host ${peer.host}): ${why} before it called ` +
+      `finalize(); it crashed, was killed, or exited early. This rank cannot go on with the job.`,
+  )
 }

@@ -21,24 +21,10 @@
  */
 import * as zmq from 'zeromq'
 import { DEFAULT_SEGMENT_BYTES } from '../../constants.ts'
-import { FinalizedError, PeerLostError, TransportError } from '../../errors.ts'
+import { FinalizedError, TransportError } from '../../errors.ts'
 import { native } from '../../native/native.ts'
-import {
-  decodeHeader,
-  encodeHeader,
-  FLAG_FIRST,
-  FLAG_WANT_ACK,
-  HEADER_BYTES,
-  KIND_ACK,
-  KIND_CONT,
-  KIND_DATA,
-  KIND_SHM,
-  KIND_SHM_FREE,
-  KIND_SHM_OPEN,
-  writeHeader,
-  type Header,
-} from '../framing.ts'
-import { fulfil, Matcher, type Posted } from '../matcher.ts'
+import { encodeHeader, FLAG_WANT_ACK, HEADER_BYTES, KIND_CONT, KIND_DATA, writeHeader, type Header } from '../framing.ts'
+import { Matcher } from '../matcher.ts'
 import { SHM_MIN_BYTES } from '../shm/slots.ts'
 import {
   NO_SIGNATURE,
@@ -54,8 +40,9 @@ import { stopZapHandler } from './auth.ts'
 import { ControlChannel } from './control.ts'
 import { chooseEndpoint } from './endpoints.ts'
 import { PeerLink } from './peer-link.ts'
-import { watchPeer } from './peer-watch.ts'
-import { Reassembly, type Assembled } from './reassembly.ts'
+import { lostPeer, watchPeer } from './peer-watch.ts'
+import { PendingAcks } from './pending-acks.ts'
+import { Inbound } from './inbound.ts'
 import { SendQueue } from './send-queue.ts'
 import { ShmRoute } from './shm-route.ts'
 import { bindPull, pushSocket, type ZmqTransportOptions } from './sockets.ts'
@@ -65,18 +52,15 @@ export type { ZmqTransportOptions }
 /** Messages up to this size are copied and sent eagerly; larger ones are zero-copy and acknowledged. */
 export const COPY_MAX_BYTES = 64 * 1024
 
-interface PendingAck {
-  resolve: () => void
-  reject: (e: Error) => void
-}
-
 export class ZmqTransport implements Transport {
   readonly rank: number
   readonly size: number
   /** What this rank publishes for its peers. */
   readonly address: PeerAddress
   /** Frames dropped because they were malformed (counted, never fatal). */
-  droppedFrames = 0
+  get droppedFrames(): number {
+    return this.inbound.dropped
+  }
   /** Messages sent by each path: one eager frame, shared-memory slots, zero-copy segments with an ACK. */
   readonly sent = { eager: 0, shm: 0, zeroCopy: 0 }
 
@@ -92,9 +76,9 @@ export class ZmqTransport implements Transport {
   private readonly shmPeers = new Set<number>()
   private readonly shm: ShmRoute | undefined
   private readonly nextSeq: Uint32Array
-  private readonly acks = new Map<number, PendingAck>()
+  private readonly acks = new PendingAcks()
   private readonly matcher = new Matcher()
-  private readonly reassembly: Reassembly
+  private readonly inbound: Inbound
   private readonly control: ControlChannel
   /** Frames for peers we are not connected to yet: an ACK for a message that arrived during our rendezvous. */
   private readonly early = new Map<number, Buffer[][]>()
@@ -117,8 +101,17 @@ export class ZmqTransport implements Transport {
       address.shm = true
     }
     this.nextSeq = new Uint32Array(opts.size)
-    this.reassembly = new Reassembly(this.matcher, this.rank)
     this.control = new ControlChannel(this.rank, this.size, (peer, frames) => this.pushTo(peer, frames))
+    this.inbound = new Inbound({
+      rank: this.rank,
+      size: this.size,
+      matcher: this.matcher,
+      control: this.control,
+      shm: this.shm,
+      acks: this.acks,
+      link: (peer) => this.links[peer],
+      pushTo: (peer, frames) => this.pushTo(peer, frames),
+    })
     if (pull) void this.receiveLoop(pull)
   }
 
@@ -199,7 +192,7 @@ export class ZmqTransport implements Transport {
       const cont = encodeHeader(header)
       for (let off = seg; off < bytes; off += seg) link.push([cont, view.subarray(off, off + seg)])
     }
-    return new Promise((resolve, reject) => this.acks.set(peer * 2 ** 32 + seq, { resolve, reject }))
+    return this.acks.wait(peer, seq)
   }
 
   recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message> {
@@ -257,8 +250,7 @@ export class ZmqTransport implements Transport {
 
   private failAll(err: Error): void {
     this.matcher.fail(err)
-    for (const a of this.acks.values()) a.reject(err)
-    this.acks.clear()
+    this.acks.fail(err)
     for (const l of this.links) l?.fail(err)
   }
 
@@ -280,83 +272,7 @@ export class ZmqTransport implements Transport {
         if (!this.closed) this.fail(new TransportError(`rank ${this.rank}: receive failed: ${(err as Error).message}`, { cause: err }))
         return
       }
-      this.onFrames(frames)
+      this.inbound.onFrames(frames)
     }
   }
-
-  private onFrames(frames: Buffer[]): void {
-    if (frames.length > 2) return this.drop()
-    const h = decodeHeader(frames[0], this.size)
-    if (typeof h === 'string') return this.drop()
-    // One frame: the payload follows the header. Two: the payload is the second frame.
-    const payload = frames.length === 2 ? frames[1] : frames[0].subarray(HEADER_BYTES)
-    if (frames.length === 2 && frames[0].length !== HEADER_BYTES) return this.drop()
-    switch (h.kind) {
-      case KIND_DATA:
-        if (h.coll !== 0 && h.tag < -1) this.control.handlers.onCollective(h.commId, h.tag, h.source, h)
-        if (payload.length === h.bytes) return this.complete(h, payload, undefined)
-        return this.assembled(this.reassembly.first(h, payload))
-      case KIND_CONT:
-        return this.assembled(this.reassembly.next(h, payload))
-      case KIND_SHM: {
-        const first = (h.flags & FLAG_FIRST) !== 0
-        const seg = this.shm?.segment(h, first)
-        if (!seg || first === this.reassembly.busy(h.source)) return this.drop()
-        if (first && h.coll !== 0 && h.tag < -1) this.control.handlers.onCollective(h.commId, h.tag, h.source, h)
-        const done = first ? this.reassembly.first(h, seg) : this.reassembly.next(h, seg)
-        // The segment has been copied (or reduced) out: the slot is free again.
-        this.links[h.source]?.pushNow(this.shm!.freeFrame(h.aux ?? 0))
-        return this.assembled(done)
-      }
-      case KIND_SHM_OPEN:
-        return this.shm?.open(h) ? undefined : this.drop()
-      case KIND_SHM_FREE:
-        return this.links[h.source]?.credit(h.aux ?? 0) ? undefined : this.drop()
-      case KIND_ACK: {
-        const key = h.source * 2 ** 32 + h.seq
-        const pending = this.acks.get(key)
-        if (!pending) return this.drop()
-        this.acks.delete(key)
-        return pending.resolve()
-      }
-      default:
-        if (!this.control.onFrame(h, payload)) this.drop()
-    }
-  }
-
-  private assembled(done: Assembled | null | false): void {
-    if (done === false) return this.drop()
-    if (!done) return
-    if (done.sunk) {
-      this.ack(done.header)
-      const h = done.header
-      return done.posted!.resolve({ commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload: done.payload })
-    }
-    this.complete(done.header, done.payload, done.posted)
-  }
-
-  private complete(h: Header, payload: Uint8Array, posted: Posted | undefined): void {
-    this.ack(h)
-    const m: Message = { commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload }
-    if (posted) fulfil(posted, m)
-    else this.matcher.deliver(m)
-  }
-
-  /** A sender waiting to reuse its buffer may now. */
-  private ack(h: Header): void {
-    // A peer that is faster through the rendezvous can send to us before we have connected back to it.
-    if (h.flags & FLAG_WANT_ACK) this.pushTo(h.source, [encodeHeader({ ...h, source: this.rank, kind: KIND_ACK, flags: 0, bytes: 0 })])
-  }
-
-  private drop(): void {
-    this.droppedFrames++
-  }
-}
-
-function lostPeer(rank: number, peer: PeerAddress, why: string): PeerLostError {
-  return new PeerLostError(
-    peer.rank,
-    `rank ${rank}: lost rank ${peer.rank} (pid ${peer.pid}, host ${peer.host}): ${why} before it called ` +
-      `finalize(); it crashed, was killed, or exited early. This rank cannot go on with the job.`,
-  )
 }

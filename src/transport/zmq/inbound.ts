@@ -1,0 +1,115 @@
+/**
+ * Everything that arrives on a rank's PULL socket, frame by frame: data (whole, in ZeroMQ segments, or in
+ * shared-memory slots) goes to the matcher, acknowledgements and slot credits to the senders waiting for them,
+ * control frames to the control channel. Frames come from outside the process: anything malformed is
+ * counted and dropped, never thrown.
+ */
+import {
+  decodeHeader,
+  encodeHeader,
+  FLAG_FIRST,
+  FLAG_WANT_ACK,
+  HEADER_BYTES,
+  KIND_ACK,
+  KIND_CONT,
+  KIND_DATA,
+  KIND_SHM,
+  KIND_SHM_FREE,
+  KIND_SHM_OPEN,
+  type Header,
+} from '../framing.ts'
+import { fulfil, type Matcher, type Posted } from '../matcher.ts'
+import type { Message } from '../transport.ts'
+import type { ControlChannel } from './control.ts'
+import type { PeerLink } from './peer-link.ts'
+import type { PendingAcks } from './pending-acks.ts'
+import { Reassembly, type Assembled } from './reassembly.ts'
+import type { ShmRoute } from './shm-route.ts'
+
+export interface InboundDeps {
+  rank: number
+  size: number
+  matcher: Matcher
+  control: ControlChannel
+  shm: ShmRoute | undefined
+  acks: PendingAcks
+  /** The link toward a peer, once connected. */
+  link: (peer: number) => PeerLink | undefined
+  /** Sends frames to a peer in order (held until we are connected to it). */
+  pushTo: (peer: number, frames: Buffer[]) => void
+}
+
+export class Inbound {
+  /** Frames dropped because they were malformed. */
+  dropped = 0
+  private readonly d: InboundDeps
+  private readonly reassembly: Reassembly
+
+  constructor(deps: InboundDeps) {
+    this.d = deps
+    this.reassembly = new Reassembly(deps.matcher, deps.rank)
+  }
+
+  onFrames(frames: Buffer[]): void {
+    if (frames.length > 2) return this.drop()
+    const h = decodeHeader(frames[0], this.d.size)
+    if (typeof h === 'string') return this.drop()
+    // One frame: the payload follows the header. Two: the payload is the second frame.
+    const payload = frames.length === 2 ? frames[1] : frames[0].subarray(HEADER_BYTES)
+    if (frames.length === 2 && frames[0].length !== HEADER_BYTES) return this.drop()
+    switch (h.kind) {
+      case KIND_DATA:
+        if (h.coll !== 0 && h.tag < -1) this.d.control.handlers.onCollective(h.commId, h.tag, h.source, h)
+        if (payload.length === h.bytes) return this.complete(h, payload, undefined)
+        return this.assembled(this.reassembly.first(h, payload))
+      case KIND_CONT:
+        return this.assembled(this.reassembly.next(h, payload))
+      case KIND_SHM: {
+        const first = (h.flags & FLAG_FIRST) !== 0
+        const seg = this.d.shm?.segment(h, first)
+        if (!seg || first === this.reassembly.busy(h.source)) return this.drop()
+        if (first && h.coll !== 0 && h.tag < -1) this.d.control.handlers.onCollective(h.commId, h.tag, h.source, h)
+        const done = first ? this.reassembly.first(h, seg) : this.reassembly.next(h, seg)
+        // The segment has been copied (or reduced) out: the slot is free again.
+        this.d.link(h.source)?.pushNow(this.d.shm!.freeFrame(h.aux ?? 0))
+        return this.assembled(done)
+      }
+      case KIND_SHM_OPEN:
+        return this.d.shm?.open(h) ? undefined : this.drop()
+      case KIND_SHM_FREE:
+        return this.d.link(h.source)?.credit(h.aux ?? 0) ? undefined : this.drop()
+      case KIND_ACK:
+        return this.d.acks.resolve(h.source, h.seq) ? undefined : this.drop()
+      default:
+        if (!this.d.control.onFrame(h, payload)) this.drop()
+    }
+  }
+
+  private assembled(done: Assembled | null | false): void {
+    if (done === false) return this.drop()
+    if (!done) return
+    if (done.sunk) {
+      this.ack(done.header)
+      const h = done.header
+      return done.posted!.resolve({ commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload: done.payload })
+    }
+    this.complete(done.header, done.payload, done.posted)
+  }
+
+  private complete(h: Header, payload: Uint8Array, posted: Posted | undefined): void {
+    this.ack(h)
+    const m: Message = { commId: h.commId, source: h.source, tag: h.tag, dtype: h.dtype, payload }
+    if (posted) fulfil(posted, m)
+    else this.d.matcher.deliver(m)
+  }
+
+  /** A sender waiting to reuse its buffer may now. */
+  private ack(h: Header): void {
+    // A peer that is faster through the rendezvous can send to us before we have connected back to it.
+    if (h.flags & FLAG_WANT_ACK) this.d.pushTo(h.source, [encodeHeader({ ...h, source: this.d.rank, kind: KIND_ACK, flags: 0, bytes: 0 })])
+  }
+
+  private drop(): void {
+    this.dropped++
+  }
+}
