@@ -84,7 +84,7 @@ async function measure(op: Op, bytes: number): Promise<Row> {
     const t0 = performance.now()
     for (let i = 0; i < warm; i++) await run()
     perIter = await maxOverRanks((performance.now() - t0) / warm)
-    if (perIter * warm >= 50 || warm >= 4096) break
+    if (perIter * warm >= 200 || warm >= 16384) break
     warm *= 4
   }
   const iters = Math.max(5, Math.min(1_000_000, Math.round((argv.seconds * 1000) / Math.max(perIter, 1e-6))))

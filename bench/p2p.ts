@@ -1,6 +1,6 @@
 /**
  * Point-to-point benchmark (OSU osu_latency / osu_bw style), run on 2 ranks:
- *   tsrun -np 2 bench/p2p.ts [--transport ipc|tcp] [--sizes 8,1K,64M] [--csv|--json]
+ *   tsrun -np 2 bench/p2p.ts [--transport auto|ipc|tcp] [--sizes 8,1K,64M] [--csv|--json]
  * pingpong: half the round trip of one message and its echo (avg_us), algbw = bytes / half round trip.
  * bw: rank 0 streams a window of messages, rank 1 answers once per window; algbw = bytes moved / time.
  */
@@ -10,7 +10,11 @@ import { CSV_HEADER, csvLine, median, parseSizes, TABLE_HEADER, tableLine, type 
 
 const argv = await yargs(hideBin(process.argv))
   .usage('tsrun -np 2 bench/p2p.ts [options]')
-  .option('transport', { choices: ['ipc', 'tcp'] as const, default: 'ipc' as const, description: 'same-host transport to measure' })
+  .option('transport', {
+    choices: ['auto', 'ipc', 'tcp'] as const,
+    default: 'auto' as const,
+    description: 'auto: what tsrun picks (unix-domain streams and shared memory on one host); ipc, tcp: ZeroMQ only',
+  })
   .option('sizes', { type: 'string', description: 'comma-separated sizes (default 8 B and 4 B..64 MiB in powers of 4)' })
   .option('seconds', { type: 'number', default: 0.3, description: 'target time per size and repetition' })
   .option('reps', { type: 'number', default: 3, description: 'repetitions per size; the median is reported' })

@@ -24,6 +24,8 @@ export interface PeerAddress {
   curve?: string
   /** True if the rank takes large messages from ranks on its host through shared memory. */
   shm?: boolean
+  /** Unix-domain socket for ranks on its host (transport/unix). */
+  unix?: string
 }
 
 /** What a collective message says about the call that sent it, so that ranks can compare calls. */

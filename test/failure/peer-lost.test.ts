@@ -5,15 +5,16 @@ import { expect, test } from 'vitest'
 import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
 test.each([
-  [2, 'shared memory'],
-  [3, 'shared memory'],
-  [4, 'shared memory'],
-  [2, 'ZeroMQ only (TSRUN_SHM=0)'],
-])('kill -9 of one rank in a 64 MiB allreduce loop on %i ranks, %s: the others fail with PeerLostError within 5 s', async (np, path) => {
+  [2, 'unix streams and shared memory', {}],
+  [3, 'unix streams and shared memory', {}],
+  [4, 'unix streams and shared memory', {}],
+  [3, 'ZeroMQ ipc:// and shared memory', { TSRUN_TRANSPORT: 'ipc' }],
+  [2, 'ZeroMQ only', { TSRUN_TRANSPORT: 'ipc', TSRUN_SHM: '0' }],
+])('kill -9 of one rank in a 64 MiB allreduce loop on %i ranks, %s: the others fail with PeerLostError within 5 s', async (np, _path, env: Record<string, string>) => {
   const killRank = np - 1
-  const shm = !path.includes('SHM=0')
+  const shm = env.TSRUN_SHM !== '0'
   const run = await runRanks(np, 'allreduce-loop.ts', {
-    env: { TSRUN_SUPERVISE: '0', KILL_RANK: String(killRank), KILL_AFTER: '2', ...(shm ? {} : { TSRUN_SHM: '0' }) },
+    env: { TSRUN_SUPERVISE: '0', KILL_RANK: String(killRank), KILL_AFTER: '2', ...env },
     timeoutMs: 60_000,
   })
   expect(run.timedOut).toBe(false)

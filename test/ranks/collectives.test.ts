@@ -6,17 +6,20 @@ import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
 const CASES = 140 // per rank in fixtures/collective-cases.ts; independent of the rank count
 
+const ZMQ_ONLY = { TSRUN_TRANSPORT: 'ipc', TSRUN_SHM: '0' }
 test.each([
-  [1, 'shared memory'],
-  [2, 'shared memory'],
-  [3, 'shared memory'],
-  [4, 'shared memory'],
-  [5, 'shared memory'],
-  [2, 'ZeroMQ only (TSRUN_SHM=0)'],
-  [3, 'ZeroMQ only (TSRUN_SHM=0)'],
-])('collectives matrix on %i ranks, %s: every algorithm, length and root against closed forms', async (np, path) => {
-  const shm = !path.includes('SHM=0')
-  const run = await runRanks(np, 'collective-cases.ts', { timeoutMs: 150_000, env: shm ? {} : { TSRUN_SHM: '0' } })
+  [1, 'unix streams and shared memory (default)', {}],
+  [2, 'unix streams and shared memory (default)', {}],
+  [3, 'unix streams and shared memory (default)', {}],
+  [4, 'unix streams and shared memory (default)', {}],
+  [5, 'unix streams and shared memory (default)', {}],
+  [3, 'ZeroMQ ipc:// and shared memory', { TSRUN_TRANSPORT: 'ipc' }],
+  [3, 'unix streams, no shared memory', { TSRUN_SHM: '0' }],
+  [2, 'ZeroMQ only', ZMQ_ONLY],
+  [3, 'ZeroMQ only', ZMQ_ONLY],
+])('collectives matrix on %i ranks, %s: every algorithm, length and root against closed forms', async (np, _path, env: Record<string, string>) => {
+  const shm = env.TSRUN_SHM !== '0'
+  const run = await runRanks(np, 'collective-cases.ts', { timeoutMs: 150_000, env })
   expect(run.timedOut).toBe(false)
   expect(run.cases.filter((c) => c.case && !c.ok)).toEqual([])
   const done = run.cases.filter((c) => c.done)

@@ -18,7 +18,7 @@ import { join } from 'node:path'
 export const SLOTS = 8
 export const SLOT_BYTES = 512 * 1024
 /** Messages from this size on go through shared memory; smaller ones are cheaper as one ZeroMQ frame. */
-export const SHM_MIN_BYTES = 64 * 1024
+export const SHM_MIN_BYTES = Number(process.env.TSRUN_SHM_MIN_BYTES) || 64 * 1024
 
 /** Where shared files live: /dev/shm (memory), if the machine has it. */
 const SHM_ROOT = '/dev/shm'

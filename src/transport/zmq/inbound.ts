@@ -50,10 +50,11 @@ export class Inbound {
     this.reassembly = new Reassembly(deps.matcher, deps.rank)
   }
 
-  onFrames(frames: Buffer[]): void {
+  /** One message; `from` is the rank its connection authenticated as, where the connection knows it. */
+  onFrames(frames: Buffer[], from?: number): void {
     if (frames.length > 2) return this.drop()
     const h = decodeHeader(frames[0], this.d.size)
-    if (typeof h === 'string') return this.drop()
+    if (typeof h === 'string' || (from !== undefined && h.source !== from)) return this.drop()
     // One frame: the payload follows the header. Two: the payload is the second frame.
     const payload = frames.length === 2 ? frames[1] : frames[0].subarray(HEADER_BYTES)
     if (frames.length === 2 && frames[0].length !== HEADER_BYTES) return this.drop()

@@ -7,7 +7,7 @@
  */
 import { encodeHeader, FLAG_FIRST, KIND_SHM, type Header } from '../framing.ts'
 import type { ShmOutbox } from '../shm/outbox.ts'
-import type { SendQueue } from './send-queue.ts'
+import type { FrameQueue } from '../frame-queue.ts'
 
 interface ShmJob {
   header: Header
@@ -18,13 +18,13 @@ interface ShmJob {
 }
 
 export class PeerLink {
-  readonly queue: SendQueue
+  readonly queue: FrameQueue
   /** The pair's shared slots, once a large message has needed them. */
   outbox: ShmOutbox | undefined
   private backlog: (Buffer[] | ShmJob)[] = []
   private head = 0
 
-  constructor(queue: SendQueue) {
+  constructor(queue: FrameQueue) {
     this.queue = queue
   }
 

@@ -23,11 +23,7 @@ export const HEARTBEAT_TIMEOUT_MS = 30_000
 export function watchPeer(peer: PeerAddress, push: zmq.Push, settled: () => boolean, lost: (why: string) => void): void {
   const since = Date.now()
   let connected = false
-  const suspect = (why: string) => {
-    if (settled()) return
-    // Its FIN may still be on the way on the other socket: give it a moment.
-    setTimeout(() => settled() || lost(why), FIN_GRACE_MS).unref()
-  }
+  const suspect = (why: string) => suspectPeer(settled, lost, why)
   push.events.on('connect', () => {
     connected = true
   })
@@ -35,6 +31,12 @@ export function watchPeer(peer: PeerAddress, push: zmq.Push, settled: () => bool
   push.events.on('connect:retry', () => {
     if (!connected && Date.now() - since > CONNECT_LOST_MS) suspect(`it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
   })
+}
+
+/** A connection to a peer ended: lost, unless its FIN arrives (on the other connection) within FIN_GRACE_MS. */
+export function suspectPeer(settled: () => boolean, lost: (why: string) => void, why: string): void {
+  if (settled()) return
+  setTimeout(() => settled() || lost(why), FIN_GRACE_MS).unref()
 }
 
 /** The error every operation fails with once `peer` is lost. */

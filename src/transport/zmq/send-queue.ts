@@ -4,8 +4,9 @@
  * order they were pushed, which gives per-peer FIFO order and keeps the segments of one message together.
  */
 import type * as zmq from 'zeromq'
+import type { FrameQueue } from '../frame-queue.ts'
 
-export class SendQueue {
+export class SendQueue implements FrameQueue {
   private readonly socket: zmq.Writable
   private readonly onError: (err: Error) => void
   private items: Buffer[][] = []

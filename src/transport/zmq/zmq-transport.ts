@@ -19,13 +19,16 @@
  *    or a peer never reachable after the rendezvous fail every pending and later operation with PeerLostError
  *    (gloo's IoException contract: the communicator is unusable afterwards).
  */
+import type { Socket } from 'node:net'
 import * as zmq from 'zeromq'
 import { DEFAULT_SEGMENT_BYTES } from '../../constants.ts'
 import { FinalizedError, TransportError } from '../../errors.ts'
 import { native } from '../../native/native.ts'
 import { encodeHeader, FLAG_WANT_ACK, HEADER_BYTES, KIND_CONT, KIND_DATA, writeHeader, type Header } from '../framing.ts'
 import { Matcher } from '../matcher.ts'
+import type { FrameQueue } from '../frame-queue.ts'
 import { SHM_MIN_BYTES } from '../shm/slots.ts'
+import { connectUnix, listenUnix, unixPath, type UnixListener } from '../unix/unix-peers.ts'
 import {
   NO_SIGNATURE,
   type ControlHandlers,
@@ -40,7 +43,7 @@ import { stopZapHandler } from './auth.ts'
 import { ControlChannel } from './control.ts'
 import { chooseEndpoint } from './endpoints.ts'
 import { PeerLink } from './peer-link.ts'
-import { lostPeer, watchPeer } from './peer-watch.ts'
+import { lostPeer, suspectPeer, watchPeer } from './peer-watch.ts'
 import { PendingAcks } from './pending-acks.ts'
 import { Inbound } from './inbound.ts'
 import { SendQueue } from './send-queue.ts'
@@ -75,10 +78,14 @@ export class ZmqTransport implements Transport {
   /** Peers on this host that take large messages through shared memory. */
   private readonly shmPeers = new Set<number>()
   private readonly shm: ShmRoute | undefined
+  /** This rank's unix-domain listener, and its connections to the ranks of its host. */
+  private unix: UnixListener | undefined
+  private readonly unixSockets: Socket[] = []
   private readonly nextSeq: Uint32Array
   private readonly acks = new PendingAcks()
   private readonly matcher = new Matcher()
-  private readonly inbound: Inbound
+  /** @internal */
+  readonly inbound: Inbound
   private readonly control: ControlChannel
   /** Frames for peers we are not connected to yet: an ACK for a message that arrived during our rendezvous. */
   private readonly early = new Map<number, Buffer[][]>()
@@ -123,7 +130,19 @@ export class ZmqTransport implements Transport {
   static async create(opts: ZmqTransportOptions): Promise<ZmqTransport> {
     const address: PeerAddress = { rank: opts.rank, host: opts.host, pid: process.pid }
     if (opts.size === 1) return new ZmqTransport(opts, undefined, address)
-    return new ZmqTransport(opts, await bindPull(opts, address), address)
+    const t = new ZmqTransport(opts, await bindPull(opts, address), address)
+    // Ranks of one host talk over unix-domain streams unless a ZeroMQ transport is asked for by name.
+    if (opts.jobDir && (opts.kind ?? 'auto') === 'auto') {
+      const path = unixPath(opts.jobDir, opts.rank)
+      try {
+        t.unix = await listenUnix(path, opts.secret ?? '', opts.size, (source, frames) => t.inbound.onFrames(frames, source), () => t.inbound.dropped++)
+        address.unix = path
+      } catch (err) {
+        t.close()
+        throw new TransportError(`rank ${opts.rank}: could not listen on ${path}: ${(err as Error).message}`, { cause: err })
+      }
+    }
+    return t
   }
 
   /** Connects a PUSH socket to every peer. `peers[r]` is rank r's published address. */
@@ -140,14 +159,22 @@ export class ZmqTransport implements Transport {
       if (this.encrypt && !peer.curve) {
         throw new TransportError(`rank ${this.rank}: rank ${peer.rank} did not publish an encryption key; start every rank with the same --encrypt setting`)
       }
-      const push = pushSocket(peer, this.secret, this.curveClient)
       const settled = () => this.closed || this.failure !== undefined || this.control.hasFin(peer.rank)
-      watchPeer(peer, push, settled, (why) => this.fail(lostPeer(this.rank, peer, why)))
-      push.connect(endpoint)
-      this.pushes[peer.rank] = push
-      const queue = new SendQueue(push, (err) =>
-        this.fail(new TransportError(`rank ${this.rank}: sending to rank ${peer.rank} failed: ${err.message}`, { cause: err })),
-      )
+      const lost = (why: string) => this.fail(lostPeer(this.rank, peer, why))
+      let queue: FrameQueue
+      if (this.unix && peer.unix && peer.host === this.address.host) {
+        const { writer, socket } = connectUnix(peer.unix, this.rank, this.secret, (why) => suspectPeer(settled, lost, why))
+        this.unixSockets.push(socket)
+        queue = writer
+      } else {
+        const push = pushSocket(peer, this.secret, this.curveClient)
+        watchPeer(peer, push, settled, lost)
+        push.connect(endpoint)
+        this.pushes[peer.rank] = push
+        queue = new SendQueue(push, (err) =>
+          this.fail(new TransportError(`rank ${this.rank}: sending to rank ${peer.rank} failed: ${err.message}`, { cause: err })),
+        )
+      }
       this.links[peer.rank] = new PeerLink(queue)
       if (this.shm && peer.shm && peer.host === this.address.host) this.shmPeers.add(peer.rank)
       for (const frames of this.early.get(peer.rank) ?? []) queue.push(frames)
@@ -235,6 +262,8 @@ export class ZmqTransport implements Transport {
     this.closed = true
     this.pull?.close()
     for (const p of this.pushes) p?.close()
+    this.unix?.close()
+    for (const s of this.unixSockets) s.destroy()
     if (this.secret || this.encrypt) stopZapHandler()
     this.shm?.close()
     this.failAll(this.failure ?? new FinalizedError(`rank ${this.rank}: the transport is closed (after finalize)`))
