@@ -1,26 +1,23 @@
 /**
  * Collectives benchmark in the OSU / nccl-tests style, with Open MPI in the same run:
  *   tsrun -np 2 bench/collectives.ts [--ops allreduce,bcast] [--sizes 4,1M] [--compare-mpi] [--plot out.svg] [--csv]
- * Method (as ../shared/anchors/mpi_coll_bench.c): a warm-up sets the iteration count from the slowest rank;
+ * Method (the same as bench/mpi/coll_bench.c): a warm-up of at least 200 ms sets the iteration count from the slowest rank;
  * each iteration is timed on its own and followed by an untimed barrier; avg_us is the mean over iterations,
  * averaged over ranks. algbw = bytes / avg; busbw (nccl-tests): allreduce algbw*2(n-1)/n; allgather,
  * reduce_scatter and alltoall algbw*(n-1)/n; bcast algbw. bytes: the input buffer (allgather: the output).
- * --compare-mpi alternates tsrun and Open MPI over TCP (run-mpi-anchor.sh) --reps times and prints medians
- * and the ratio per size.
+ * --compare-mpi alternates tsrun and Open MPI (bench/mpi.ts; over TCP, or shared memory with --mpi-transport shm)
+ * --reps times and prints medians and the ratio per size.
  */
-import { spawnSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { writeFileSync } from 'node:fs'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { init } from 'tsrun'
+import { MpiUnavailable, prepareMpiBench, runMpiBench } from './mpi.ts'
 import { plotSvg } from './plot.ts'
 import { CSV_HEADER, csvLine, DEFAULT_SIZES, median, parseSizes, TABLE_HEADER, tableLine, type Row } from './report.ts'
 
 const OPS = ['allreduce', 'bcast', 'allgather', 'reduce_scatter', 'alltoall', 'barrier'] as const
 type Op = (typeof OPS)[number]
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 
 const argv = await yargs(hideBin(process.argv))
   .usage('tsrun -np N bench/collectives.ts [options]')
@@ -30,9 +27,9 @@ const argv = await yargs(hideBin(process.argv))
   .option('seconds', { type: 'number', default: 0.4, description: 'target time per size and op' })
   .option('algorithm', { type: 'string', description: 'force an algorithm for allreduce/bcast (e.g. ring)' })
   .option('segment-bytes', { type: 'number', description: 'segment size of pipelined algorithms (default 1 MiB)' })
-  .option('compare-mpi', { type: 'boolean', default: false, description: 'also run Open MPI over TCP (../shared/anchors), alternating' })
+  .option('compare-mpi', { type: 'boolean', default: false, description: 'also run Open MPI (bench/mpi/coll_bench.c, built with mpicc), alternating' })
+  .option('mpi-transport', { choices: ['tcp', 'shm'] as const, default: 'tcp' as const, description: 'with --compare-mpi: Open MPI over TCP on loopback, or over shared memory (vader)' })
   .option('reps', { type: 'number', default: 3, description: 'with --compare-mpi: alternations; medians are reported' })
-  .option('anchor', { type: 'string', default: resolve(ROOT, '../shared/anchors/run-mpi-anchor.sh'), description: 'path of run-mpi-anchor.sh' })
   .option('plot', { type: 'string', description: 'write an SVG plot of busbw and latency vs size' })
   .option('csv', { type: 'boolean', default: false, description: 'CSV rows (impl,op,np,bytes,avg_us,algbw_GBps,busbw_GBps)' })
   .option('json', { type: 'boolean', default: false, description: 'JSON array of rows' })
@@ -46,6 +43,25 @@ for (const op of ops) if (!OPS.includes(op)) throw new Error(`unknown op '${op}'
 let sizes = argv.sizes ? parseSizes(argv.sizes) : DEFAULT_SIZES
 if (argv['max-bytes']) sizes = sizes.filter((b) => b <= parseSizes(argv['max-bytes']!)[0])
 const say = (line: string) => world.rank === 0 && !argv.json && !argv.csv && process.stderr.write(line + '\n')
+
+// Without Open MPI there is nothing to compare with: say what to install, before measuring anything.
+if (argv['compare-mpi']) {
+  let missing: string | undefined
+  if (world.rank === 0) {
+    try {
+      prepareMpiBench()
+    } catch (err) {
+      if (!(err instanceof MpiUnavailable)) throw err
+      missing = err.message
+    }
+  }
+  missing = await world.broadcastObject(missing, 0)
+  if (missing !== undefined) {
+    if (world.rank === 0) process.stderr.write(`bench/collectives.ts: ${missing}\n`)
+    await world.finalize()
+    process.exit(2)
+  }
+}
 
 /** One operation on preallocated buffers. */
 function operation(op: Op, bytes: number): () => Promise<unknown> {
@@ -115,29 +131,6 @@ async function runOurs(): Promise<Row[]> {
   return rows
 }
 
-/** Open MPI over TCP at the same np, from the anchor script (rank 0 runs it while the others wait). */
-function runMpi(): Row[] {
-  if (!existsSync(argv.anchor)) throw new Error(`--compare-mpi: ${argv.anchor} not found; pass --anchor PATH`)
-  const max = Math.max(...sizes)
-  const r = spawnSync('bash', [argv.anchor, '-n', String(np), '-t', 'tcp', '-m', String(max)], { encoding: 'utf8', env: cleanMpiEnv() })
-  if (r.status !== 0) throw new Error(`run-mpi-anchor.sh failed (exit ${r.status}): ${r.stderr.slice(-2000)}`)
-  return r.stdout
-    .trim()
-    .split('\n')
-    .slice(1)
-    .map((line) => {
-      const [impl, op, n, bytes, avg, alg, bus] = line.split(',')
-      const num = (s: string) => (s === '' ? undefined : Number(s))
-      return { impl, op, np: Number(n), bytes: Number(bytes), avg_us: Number(avg), algbw_GBps: num(alg), busbw_GBps: num(bus) }
-    })
-    .filter((row) => ops.includes(row.op as Op) && (row.op === 'barrier' || sizes.includes(row.bytes)))
-}
-
-/** Our TSRUN_* variables must not leak into mpirun's ranks. */
-function cleanMpiEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSRUN_')))
-}
-
 function medianRows(runs: Row[][]): Row[] {
   const byKey = new Map<string, Row[]>()
   for (const row of runs.flat()) {
@@ -163,8 +156,14 @@ if (!argv['compare-mpi']) {
     runs.push(await runOurs())
     await world.barrier()
     if (world.rank === 0) {
-      say(`# rep ${rep + 1}/${argv.reps}: Open MPI (tcp)`)
-      runs.push(runMpi())
+      say(`# rep ${rep + 1}/${argv.reps}: Open MPI (${argv['mpi-transport']})`)
+      try {
+        runs.push(runMpiBench({ np, transport: argv['mpi-transport'], ops, sizes, seconds: argv.seconds }))
+      } catch (err) {
+        if (!(err instanceof MpiUnavailable)) throw err
+        process.stderr.write(`bench/collectives.ts: ${err.message}\n`)
+        process.exit(2)
+      }
     }
     await world.barrier()
   }

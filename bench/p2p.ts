@@ -4,6 +4,8 @@
  * pingpong: half the round trip of one message and its echo (avg_us), algbw = bytes / half round trip.
  * bw: rank 0 streams a window of messages, rank 1 answers once per window; algbw = bytes moved / time.
  */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { CSV_HEADER, csvLine, median, parseSizes, TABLE_HEADER, tableLine, type Row } from './report.ts'
@@ -21,6 +23,11 @@ const argv = await yargs(hideBin(process.argv))
   .option('csv', { type: 'boolean', default: false })
   .option('json', { type: 'boolean', default: false })
   .option('header', { type: 'boolean', default: true, description: 'print the CSV header' })
+  .option('compare-floor', {
+    type: 'boolean',
+    default: false,
+    description: 'ping-pong only, alternating each rep with two bare processes (bench/floor.mjs) over ZeroMQ ipc:// and over unix streams; medians',
+  })
   .strictOptions()
   .parse()
 
@@ -95,6 +102,43 @@ async function measure(bytes: number, kind: 'pingpong' | 'bw'): Promise<number> 
   for (let r = 0; r < argv.reps; r++) times.push(await run(iters))
   const us = median(times)
   return kind === 'pingpong' ? us : us / window
+}
+
+/** Two bare processes, no tsrun code (bench/floor.mjs): half round trip in µs. */
+function floor(kind: 'zmq' | 'unix', bytes: number, iters: number): number {
+  const script = fileURLToPath(new URL('./floor.mjs', import.meta.url))
+  const r = spawnSync(process.execPath, [script, kind, String(bytes), String(iters)], { encoding: 'utf8', timeout: 120_000 })
+  const us = Number(r.stdout.trim().split(',')[2])
+  if (r.status !== 0 || !Number.isFinite(us)) throw new Error(`bench/floor.mjs ${kind} ${bytes} failed: ${r.stderr.trim().split('\n')[0]}`)
+  return us
+}
+
+if (argv['compare-floor']) {
+  // Alternate: tsrun's ping-pong for every size, then the two floors for every size, --reps times; medians.
+  const times = new Map<string, number[]>()
+  const add = (k: string, us: number) => times.set(k, [...(times.get(k) ?? []), us])
+  const reps = argv.reps
+  argv.reps = 1
+  for (let rep = 0; rep < reps; rep++) {
+    for (const bytes of sizes) add(`${impl}|${bytes}`, await measure(bytes, 'pingpong'))
+    await world.barrier()
+    if (world.rank === 0) {
+      for (const bytes of sizes) {
+        const iters = Math.max(200, Math.min(3000, Math.round(2e5 / Math.max(1, median(times.get(`${impl}|${bytes}`)!)))))
+        for (const kind of ['zmq', 'unix'] as const) add(`floor-${kind}|${bytes}`, floor(kind, bytes, iters))
+      }
+    }
+    await world.barrier()
+  }
+  if (world.rank === 0) {
+    console.log(`${'bytes'.padStart(10)} ${impl.padStart(12)} ${'floor-zmq'.padStart(10)} ${'floor-unix'.padStart(11)} ${'tsrun/zmq'.padStart(10)}  (half round trip, µs; medians of ${reps})`)
+    for (const bytes of sizes) {
+      const [t, z, u] = [`${impl}|${bytes}`, `floor-zmq|${bytes}`, `floor-unix|${bytes}`].map((k) => median(times.get(k)!))
+      console.log(`${String(bytes).padStart(10)} ${t!.toFixed(1).padStart(12)} ${z!.toFixed(1).padStart(10)} ${u!.toFixed(1).padStart(11)} ${(t! / z!).toFixed(2).padStart(10)}`)
+    }
+  }
+  await world.finalize()
+  process.exit(0)
 }
 
 if (world.rank === 0 && !argv.json) console.log(argv.csv ? (argv.header ? CSV_HEADER : '') : TABLE_HEADER)
