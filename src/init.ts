@@ -16,6 +16,7 @@ import type { MismatchInfo } from './comm/mismatch.ts'
 import type { World } from './comm/point-to-point.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
 import { makeShmDir, shmDirOf } from './transport/shm/slots.ts'
+import type { PeerAddress } from './transport/transport.ts'
 import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
 import { nativeUnavailable } from './native/native.ts'
 
@@ -219,10 +220,11 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     shmDir,
   })
   let store: StoreClient | undefined
+  let peers: PeerAddress[] = [transport.address]
   try {
     if (env.size > 1) {
       store = new StoreClient(env.store!, env.secret)
-      await rendezvous(new PrefixStore(`${env.jobId}/world/`, store), transport, timeoutMs)
+      peers = await rendezvous(new PrefixStore(`${env.jobId}/world/`, store), transport, timeoutMs)
     }
   } catch (err) {
     transport.close()
@@ -231,7 +233,10 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     if (err instanceof TsrunError) throw err
     throw new RendezvousError(`rank ${env.rank}: rendezvous failed: ${(err as Error).message}`, [], { cause: err })
   }
-  const world: World = { transport, finalized: false, comms: new Map(), stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs }
+  // Hosts by first appearance: ranks with the same index share a host (hierarchical algorithms use it).
+  const hosts = peers.map((p) => p.host)
+  const nodeOf = hosts.map((h) => hosts.indexOf(h))
+  const world: World = { transport, finalized: false, comms: new Map(), stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs, nodeOf }
   transport.handle({
     statusOf: (commId) => world.comms.get(commId)?.started,
     onCollective: (commId, tag, source, sig) => world.comms.get(commId)?.mismatch.arrived(tag, source, sig),

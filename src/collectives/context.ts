@@ -9,6 +9,8 @@ import type { ReduceOp } from './reduce-ops.ts'
 export interface CollectiveContext {
   readonly rank: number
   readonly size: number
+  /** Host of each rank, as a small index (ranks with the same index share a host); absent: unknown. */
+  readonly nodes?: readonly number[]
   /** Elements per segment for pipelined algorithms, for an element of `bytesPerElement` bytes. */
   segmentElements(bytesPerElement: number): number
   /** Sends `data`; resolves when `data` may be changed again. */
@@ -22,4 +24,24 @@ export interface CollectiveContext {
   recvReduce(peer: number, tag: number, dst: TypedArray, op: ReduceOp): Promise<void>
   /** Receives a message of unknown length from `peer` (scatter's non-roots). */
   recvAny(peer: number, tag: number): Promise<TypedArray>
+}
+
+/**
+ * The ranks `ranks` of `ctx` (listed in the order that numbers them 0..n-1 in the group) as a context of their
+ * own, on the same tag space: hierarchical algorithms run flat ones inside a host or among hosts' leaders.
+ * Only members may use it.
+ */
+export function subgroup(ctx: CollectiveContext, ranks: readonly number[]): CollectiveContext {
+  const me = ranks.indexOf(ctx.rank)
+  if (me < 0) throw new Error(`rank ${ctx.rank} is not in the group [${ranks.join(', ')}]`)
+  return {
+    rank: me,
+    size: ranks.length,
+    nodes: ctx.nodes && ranks.map((r) => ctx.nodes![r]!),
+    segmentElements: (bpe) => ctx.segmentElements(bpe),
+    send: (peer, tag, data) => ctx.send(ranks[peer]!, tag, data),
+    recv: (peer, tag, into) => ctx.recv(ranks[peer]!, tag, into),
+    recvReduce: (peer, tag, dst, op) => ctx.recvReduce(ranks[peer]!, tag, dst, op),
+    recvAny: (peer, tag) => ctx.recvAny(ranks[peer]!, tag),
+  }
 }

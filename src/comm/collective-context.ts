@@ -13,6 +13,8 @@ export interface ContextSpec {
   name: string
   rank: number
   members: readonly number[]
+  /** Host index of each member. */
+  nodes?: readonly number[]
   /** What is running, for error messages: "allreduce #3". */
   what: string
   segmentBytes?: number
@@ -30,6 +32,7 @@ export function collectiveContext(spec: ContextSpec): CollectiveContext {
   return {
     rank,
     size: members.length,
+    nodes: spec.nodes,
     segmentElements: (bytesPerElement) => Math.max(1, Math.floor(segmentBytes / bytesPerElement)),
     send: (peer, tag, data) => transport.send(members[peer], commId, tag, dtypeOf(data), asBytes(data), spec.sig),
     async recv(peer, tag, into) {

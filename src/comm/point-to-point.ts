@@ -46,6 +46,8 @@ export interface World {
   stallWarningMs: number
   /** Fail a collective that waits longer than this (TSRUN_OP_TIMEOUT); undefined: never. */
   opTimeoutMs?: number
+  /** Host index of each world rank (ranks with the same index share a host). */
+  nodeOf: readonly number[]
 }
 
 /** @internal The base of Communicator; use Communicator. */
@@ -69,6 +71,10 @@ export class PointToPoint {
   private readonly worldToRank: Map<number, number> | undefined
   /** @internal */
   protected freed = false
+  /** @internal Host index of each member, and how many hosts the members span. */
+  readonly nodes: readonly number[]
+  /** @internal */
+  readonly topology: { hosts: number }
 
   /** @internal Communicators come from init() and split(). */
   constructor(world: World, commId: number, members: readonly number[], rank: number, name: string) {
@@ -80,6 +86,8 @@ export class PointToPoint {
     this.name = name
     const identity = members.every((w, i) => w === i)
     this.worldToRank = identity ? undefined : new Map(members.map((w, i) => [w, i]))
+    this.nodes = members.map((w) => world.nodeOf[w] ?? 0)
+    this.topology = { hosts: new Set(this.nodes).size }
     this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }
     this.mismatch = new MismatchDetector(this.scope)
   }

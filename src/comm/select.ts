@@ -4,6 +4,7 @@
  * `{ algorithm }` or the environment (`TSRUN_ALLREDUCE_ALGORITHM=ring`) overrides the table.
  */
 import { allgatherRingInPlace } from '../collectives/allgather-ring.ts'
+import { allreduceHierarchical } from '../collectives/allreduce-hierarchical.ts'
 import { allreduceRecursiveDoubling } from '../collectives/allreduce-recursive-doubling.ts'
 import { allreduceRing } from '../collectives/allreduce-ring.ts'
 import { alltoallPairwise } from '../collectives/alltoall-pairwise.ts'
@@ -18,22 +19,34 @@ import { scatterBinomial } from '../collectives/scatter-binomial.ts'
 import { scatterLinear } from '../collectives/scatter-linear.ts'
 import { UsageError } from '../errors.ts'
 
+/** Where a communicator's ranks run: how many hosts they span. */
+export interface Topology {
+  hosts: number
+}
+
 export interface Candidate<F> {
   name: string
   /** When the table picks it by itself. */
-  enabled: (size: number, bytes: number) => boolean
+  enabled: (size: number, bytes: number, topo: Topology) => boolean
   run: F
 }
 
 /** Crossover points, measured with bench/collectives.ts on 2-4 ranks of a 2-core machine (README). */
 export const ALLREDUCE_RING_MIN_BYTES = 1024 * 1024
 export const BCAST_SCATTER_ALLGATHER_MIN_BYTES = 512 * 1024
+/** Across hosts with several ranks on a host, allreduce goes hierarchical from this size on. */
+export const ALLREDUCE_HIERARCHICAL_MIN_BYTES = 64 * 1024
 
 const only = <F>(name: string, run: F): Candidate<F>[] => [{ name, enabled: () => true, run }]
 
 /** Every collective's table, most specialised first. */
 export const ALGORITHMS = {
   allreduce: [
+    {
+      name: 'hierarchical',
+      enabled: (size: number, bytes: number, topo: Topology) => topo.hosts > 1 && topo.hosts < size && bytes >= ALLREDUCE_HIERARCHICAL_MIN_BYTES,
+      run: allreduceHierarchical,
+    },
     { name: 'recursive-doubling', enabled: (_size: number, bytes: number) => bytes < ALLREDUCE_RING_MIN_BYTES, run: allreduceRecursiveDoubling },
     { name: 'ring', enabled: () => true, run: allreduceRing },
   ],
@@ -53,7 +66,7 @@ export const ALGORITHMS = {
 } satisfies Record<string, Candidate<unknown>[]>
 
 /** The algorithm to run: the one requested by the call or the environment, else the table's first fit. */
-export function pick<F>(collective: string, table: Candidate<F>[], size: number, bytes: number, requested?: string): Candidate<F> {
+export function pick<F>(collective: string, table: Candidate<F>[], size: number, bytes: number, requested?: string, topo: Topology = { hosts: 1 }): Candidate<F> {
   const envName = `TSRUN_${collective.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_ALGORITHM`
   const want = requested ?? process.env[envName]
   if (want !== undefined && want !== '' && want !== 'auto') {
@@ -64,5 +77,5 @@ export function pick<F>(collective: string, table: Candidate<F>[], size: number,
     }
     return found
   }
-  return table.find((c) => c.enabled(size, bytes)) ?? table[table.length - 1]
+  return table.find((c) => c.enabled(size, bytes, topo)) ?? table[table.length - 1]
 }

@@ -113,7 +113,7 @@ export class TypedCollectives extends PointToPoint {
   async allreduce<T extends TypedArray>(data: T, op: ReduceOp, options: CollectiveOptions = {}): Promise<T> {
     checkTyped(data)
     checkOp(op, data)
-    const algo = pick('allreduce', ALGORITHMS.allreduce, this.size, data.byteLength, options.algorithm)
+    const algo = pick('allreduce', ALGORITHMS.allreduce, this.size, data.byteLength, options.algorithm, this.topology)
     const { ctx, tag, guard } = this.begin('allreduce', options, signatureOf('allreduce', dtypeOf(data), data.length, undefined, op))
     await guard(algo.run(ctx, data, op, tag))
     return data
@@ -238,7 +238,7 @@ export class TypedCollectives extends PointToPoint {
     this.checkUsable()
     const { transport, stallWarningMs, opTimeoutMs } = this.world
     const { commId, name, rank, members } = this
-    const ctx = collectiveContext({ transport, commId, name, rank, members, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig })
+    const ctx = collectiveContext({ transport, commId, name, rank, members, nodes: this.nodes, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig })
     const watch = { what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
     return { ctx, tag, guard: (p) => watchStall(p, this.scope, watch) }
   }

@@ -34,7 +34,7 @@ test('MPICH hostfile with --map-by node: ranks go round robin over the hosts', a
 test('-H: collectives across three hosts give the same results as on one', async () => {
   const run = await runRanks(undefined, 'collective-cases.ts', { flags: ['-H', 'node1:1,node2:1,node3:1'], timeoutMs: 150_000 })
   expect(run.cases.filter((c) => c.case && !c.ok)).toEqual([])
-  expect(run.cases.filter((c) => c.done).map((c) => c.count)).toEqual([140, 140, 140])
+  expect(run.cases.filter((c) => c.done).map((c) => c.count)).toEqual([166, 166, 166])
   expect(run.exitCode).toBe(0)
 })
 
@@ -143,4 +143,17 @@ test('the MNIST example trains across three hosts to at least 90 % test accuracy
   const summary = run.cases.find((c) => c.testAccuracy !== undefined)!
   expect(summary.ranks).toBe(3)
   expect(summary.testAccuracy).toBeGreaterThanOrEqual(0.9)
+})
+
+test('hierarchical allreduce across 3 hosts with 2 ranks each: right sums, identical bits, and the table picks it', async () => {
+  const run = await runRanks(6, 'hierarchical.ts', { flags: ['--hostfile', cluster.hostfile], timeoutMs: 120_000 })
+  expect(run.exitCode).toBe(0)
+  expect(run.cases.find((c) => c.picked)).toEqual({ picked: 'hierarchical', hosts: 3 })
+  const results = run.cases.filter((c) => c.algorithm)
+  expect(results).toHaveLength(18)
+  for (const algorithm of ['hierarchical', 'ring', 'auto']) {
+    const mine = results.filter((c) => c.algorithm === algorithm)
+    expect(mine.every((c) => c.ok)).toBe(true)
+    expect(new Set(mine.map((c) => c.digest)).size).toBe(1)
+  }
 })
