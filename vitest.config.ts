@@ -9,6 +9,7 @@ export default defineConfig({
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
       { test: { name: 'ranks', include: ['test/ranks/**/*.test.ts'], ...serial } },
       { test: { name: 'failure', include: ['test/failure/**/*.test.ts'], ...serial } },
+      { test: { name: 'package', include: ['test/package/**/*.test.ts'], ...serial, testTimeout: 240_000, hookTimeout: 600_000 } },
       { test: { name: 'cluster', include: ['test/cluster/**/*.test.ts'], ...serial, testTimeout: 180_000, globalSetup: ['test/cluster/setup.ts'] } },
     ],
   },

@@ -1,10 +1,8 @@
 /** The `tsrun` command: parse the arguments, run the job, exit with its code. Bad input exits 2. */
-import { readFileSync } from 'node:fs'
 import { UsageError } from '../src/errors.ts'
 import { launch } from './launch.ts'
 import { parseArgs } from './options.ts'
-
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+import { VERSION as version } from './paths.ts'
 
 async function main(): Promise<number> {
   try {

@@ -10,12 +10,12 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { addressForIface, addressToward, isLocalHost } from '../src/bootstrap/iface.ts'
 import { slurmTaskOf } from '../src/bootstrap/slurm-env.ts'
 import { UsageError } from '../src/errors.ts'
 import { prepareNative } from '../src/native/native.ts'
 import { createJob, type Job } from './job.ts'
+import { BIN } from './paths.ts'
 import { defaultNp, type LaunchOptions } from './options.ts'
 import { place, placeLocal, type Slot } from './placement.ts'
 import { spawnLocal, type RankProcess } from './spawn-local.ts'
@@ -125,7 +125,7 @@ async function runSlurmTask(options: LaunchOptions): Promise<number> {
 /** Inside an allocation: srun starts one tsrun per task; srun's --kill-on-bad-exit ends the step on a failure. */
 async function runInAllocation(options: LaunchOptions): Promise<number> {
   if (options.hosts) throw new UsageError('inside a Slurm allocation, Slurm places the ranks: leave out --hostfile / -H')
-  const bin = fileURLToPath(new URL('./bin.mjs', import.meta.url))
+  const bin = BIN
   const passOn = [...(options.tagOutput ? ['--tag-output'] : []), ...Object.entries(options.env).flatMap(([k, v]) => ['-x', `${k}=${v}`]), ...(options.iface ? ['--iface', options.iface] : [])]
   const srunArgs = ['--kill-on-bad-exit=1', ...(options.np !== undefined ? ['-n', String(options.np)] : []), process.execPath, bin, ...passOn, options.script, ...options.args]
   // A fresh secret for the step's store, passed in the environment (srun exports it to every task).

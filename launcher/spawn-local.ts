@@ -3,8 +3,9 @@
  * process group (detached) so that a signal to the group reaches the rank and anything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import type { Readable } from 'node:stream'
+import { pathToFileURL } from 'node:url'
+import { FROM_SOURCE, RANK_MAIN, RANK_PRELOAD } from './paths.ts'
 import type { Slot } from './placement.ts'
 
 export interface RankProcess {
@@ -27,7 +28,8 @@ export interface RankProcess {
  */
 export function rankNodeArgs(): string[] {
   const extra = (process.env.TSRUN_NODE_ARGS ?? '').split(' ').filter(Boolean)
-  return [...extra, '--import', import.meta.resolve('tsx'), '--import', import.meta.resolve('./rank-preload.mjs'), fileURLToPath(import.meta.resolve('./rank-main.mjs'))]
+  const dev = FROM_SOURCE ? ['--conditions=tsrun-dev'] : []
+  return [...extra, ...dev, '--import', import.meta.resolve('tsx'), '--import', pathToFileURL(RANK_PRELOAD).href, RANK_MAIN]
 }
 
 export function spawnLocal(slot: Slot, script: string, args: string[], env: NodeJS.ProcessEnv, withStdin: boolean): RankProcess {

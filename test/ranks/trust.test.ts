@@ -106,6 +106,6 @@ test('unix-domain streams between ranks of a host: a hello without the secret is
 test('--encrypt: the collectives matrix passes over CURVE-encrypted connections', async () => {
   const run = await runRanks(3, 'collective-cases.ts', { flags: ['--encrypt'], env: { TSRUN_TRANSPORT: 'tcp' }, timeoutMs: 150_000 })
   expect(run.cases.filter((c) => c.case && !c.ok)).toEqual([])
-  expect(run.cases.filter((c) => c.done).map((c) => c.count)).toEqual([166, 166, 166])
+  expect(run.cases.filter((c) => c.done).map((c) => c.count)).toEqual([167, 167, 167])
   expect(run.exitCode).toBe(0)
 })
