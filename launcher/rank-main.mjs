@@ -4,10 +4,16 @@
 // instead of being kept alive by ZeroMQ's sockets. The three globals are described in src/bootstrap/protocol.ts.
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { isLoadError, reportLoadError } from './load-error.mjs'
 
 globalThis[Symbol.for('tsrun.wrapped')] = true
 const script = resolve(process.argv[2])
 process.argv.splice(1, 2, script)
-await import(pathToFileURL(script).href)
+try {
+  await import(pathToFileURL(script).href)
+} catch (err) {
+  if (!isLoadError(err)) throw err
+  await reportLoadError(err)
+}
 globalThis[Symbol.for('tsrun.scriptReturned')] = true
 globalThis[Symbol.for('tsrun.onScriptReturned')]?.()

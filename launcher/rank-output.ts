@@ -4,6 +4,18 @@
  */
 import type { Readable, Writable } from 'node:stream'
 
+/**
+ * Output streams whose last forwarded bytes did not end their line (a progress bar between redraws), so that
+ * tsrun ends that line before it prints one of its own.
+ */
+const openLines = new WeakSet<Writable>()
+
+/** Ends a progress bar's line on `out`, if one is open, before tsrun writes there. */
+export function endOpenLine(out: Writable = process.stderr): void {
+  if (!openLines.delete(out)) return
+  out.write('\n')
+}
+
 export class LineForwarder {
   private readonly prefix: string
   private readonly out: Writable
@@ -30,6 +42,8 @@ export class LineForwarder {
     this.partial = text.slice(cut)
     const lines = text.slice(0, cut)
     this.out.write(this.prefix ? lines.replace(/^(?=.)/gm, this.prefix).replace(/^(?=\n)/gm, this.prefix) : lines)
+    if (lines.endsWith('\n')) openLines.delete(this.out)
+    else openLines.add(this.out)
   }
 
   /** Writes what is left as a last line. */
@@ -37,6 +51,7 @@ export class LineForwarder {
     if (this.partial) {
       this.out.write(this.prefix + this.partial + '\n')
       this.partial = ''
+      openLines.delete(this.out)
     }
   }
 }

@@ -3,6 +3,7 @@
 // started over ssh the connection drops, our parent changes; then we kill our own process group (this rank
 // and anything it started) so no rank is orphaned.
 import { rmSync } from 'node:fs'
+import { isLoadError, reportLoadError } from './load-error.mjs'
 
 // Writes to a pipe are asynchronous in Node, so a rank that calls process.exit() right after printing could
 // lose its last lines. Ranks write to the launcher through pipes: make them blocking, as a terminal would be.
@@ -31,6 +32,7 @@ if ((launcherPid > 0 && parent === launcherPid) || process.env.TSRUN_WATCH_PAREN
 // would print it, and the same exit code (1).
 process.on('uncaughtException', (err) => {
   const rank = process.env.TSRUN_RANK ?? process.env.SLURM_PROCID ?? '?'
+  if (isLoadError(err)) return void reportLoadError(err)
   if (err && typeof err.code === 'string' && err.code.startsWith('TSRUN_')) {
     process.stderr.write(`tsrun: rank ${rank}: ${err.name}: ${err.message}\n`)
   } else {

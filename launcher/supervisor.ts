@@ -8,7 +8,7 @@
  * - at the end SIGKILLs every rank's process group, so nothing a rank started outlives the job.
  */
 import { constants } from 'node:os'
-import { forwardLines, tagFor } from './rank-output.ts'
+import { endOpenLine, forwardLines, tagFor } from './rank-output.ts'
 import type { RankProcess } from './spawn-local.ts'
 
 /** Failure to everything stopped: SIGTERM, then SIGKILL after this (the job must end within 2 s). */
@@ -43,12 +43,20 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
 }
 
 export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): Promise<number> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(`tsrun: ${line}\n`))
+  const log =
+    opts.log ??
+    ((line: string) => {
+      endOpenLine() // a live progress bar's line ends before tsrun speaks
+      process.stderr.write(`tsrun: ${line}\n`)
+    })
   const states: State[] = ranks.map((rank) => ({ rank, running: true }))
   let exitCode: number | undefined
   let stopping = false
   let killTimer: NodeJS.Timeout | undefined
   let interrupts = 0
+  /** The signal the user sent, and how each rank ended after it (for the last line). */
+  let interruptedBy: NodeJS.Signals | undefined
+  const endings = new Map<string, number>()
 
   const running = () => states.filter((s) => s.running)
   const killAll = (signal: NodeJS.Signals) => {
@@ -71,6 +79,7 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
       return
     }
     log(`received ${signal}; forwarded it to ${running().length} ranks (again to kill at once)`)
+    interruptedBy = signal
     stop(exitCodeOf(null, signal), SIGNAL_GRACE_MS, signal)
   }
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
@@ -100,6 +109,10 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
         })
       })
       s.running = false
+      if (interruptedBy) {
+        const how = signal ? `killed by ${signal}` : `exited with code ${code}`
+        endings.set(how, (endings.get(how) ?? 0) + 1)
+      }
       if ((code !== 0 || signal) && !stopping && (exitCode === undefined || opts.stopOnFailure !== false)) {
         const others = running().length
         const how = s.rank.describeExit?.(code, signal) ?? (signal ? `was killed by ${signal}` : `exited with code ${code}`)
@@ -117,6 +130,11 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
 
   if (killTimer) clearTimeout(killTimer)
   if (timeout) clearTimeout(timeout)
+  if (interruptedBy) {
+    const n = [...endings.values()].reduce((a, b) => a + b, 0)
+    const how = [...endings].map(([h, k]) => `${k} ${h}`).join(', ')
+    log(`stopped ${n} rank${n === 1 ? '' : 's'} (${how})`)
+  }
   for (const s of signals) process.off(s, onSignal)
   // Whatever the ranks started dies with the job; then the last output arrives (a stray grandchild
   // holding a pipe open cannot keep us waiting for more than OUTPUT_DRAIN_MS).

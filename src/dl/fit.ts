@@ -101,6 +101,9 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
   const history = ((restored?.extra?.history as EpochLogs[] | undefined) ?? []).filter((h) => h.epoch < firstEpoch)
   const maxSteps = Math.min(options.maxSteps ?? Number.POSITIVE_INFINITY, epochs * stepsPerEpoch)
   const show = verbose >= 1 && comm.rank === 0
+  if (restored && show) {
+    process.stderr.write(`resumed from checkpoint step ${opt.stepCount} (epoch ${firstEpoch + 1} of ${epochs}) in ${options.checkpoint!.dir}\n`)
+  }
   const save = async () => {
     if (opt.hybrid) await opt.average()
     if (comm.rank === 0) await saveCheckpoint(options.checkpoint!.dir, model, optimizer, { step: opt.stepCount, extra: { history } }, { keep: options.checkpoint!.keep })

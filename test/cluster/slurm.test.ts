@@ -114,6 +114,7 @@ test('srun -N 3 tsrun examples/mnist/train.ts: training across Slurm nodes, resu
   expect(first.cases.find((c) => c.testAccuracy !== undefined)!.steps).toBe(120)
   const second = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, join(ROOT, 'examples/mnist/train.ts'), ...args, '--resume'], 150_000)
   expect(second.exitCode).toBe(0)
+  expect(second.stderr).toContain(`resumed from checkpoint step 120 (epoch 2 of 3) in ${ckpt}\n`)
   const summary = second.cases.find((c) => c.testAccuracy !== undefined)!
   expect(summary.ranks).toBe(3)
   expect(summary.steps).toBe(3 * 94) // 9,003 training images: 3,001 per rank, 94 steps of up to 32 per epoch

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
@@ -49,10 +52,11 @@ function signalWhenReady(np: number, signal: NodeJS.Signals, againMs?: number) {
   }
 }
 
-test('Ctrl-C (SIGINT) is forwarded to every rank; tsrun exits 130', async () => {
-  const run = await runRanks(3, 'sleep-forever.ts', { onStart: signalWhenReady(3, 'SIGINT'), timeoutMs: 30_000 })
+test('Ctrl-C (SIGINT) is forwarded to every rank; tsrun ends an open progress line, says how the ranks ended, exits 130', async () => {
+  const run = await runRanks(3, 'sleep-forever.ts', { env: { BAR: '1' }, onStart: signalWhenReady(3, 'SIGINT'), timeoutMs: 30_000 })
   expect(run.exitCode).toBe(130)
-  expect(run.stderr).toMatch(/tsrun: received SIGINT; forwarded it to 3 ranks/)
+  expect(run.stderr).toMatch(/50%\ntsrun: received SIGINT; forwarded it to 3 ranks/)
+  expect(run.stderr).toMatch(/tsrun: stopped 3 ranks \(3 killed by SIGINT\)\n$/)
   expect(await leftoversAfter(run.mark, 100)).toEqual([])
 })
 
@@ -75,6 +79,7 @@ test('ranks that ignore Ctrl-C are killed by a second Ctrl-C at once', async () 
   })
   expect(run.stdout).toMatch(/ignores SIGINT/)
   expect(run.stderr).toMatch(/received SIGINT again; killing 2 ranks now/)
+  expect(run.stderr).toMatch(/tsrun: stopped 2 ranks \(2 killed by SIGKILL\)/)
   expect(run.exitCode).toBe(130)
   expect(ended - first).toBeLessThan(2500) // well before the 3 s grace
   expect(await leftoversAfter(run.mark, 100)).toEqual([])
@@ -99,4 +104,24 @@ test('no orphans: when a rank fails, the children that ranks started die too', a
   expect(run.exitCode).toBe(124)
   expect(run.cases.filter((c) => c.grandchild)).toHaveLength(3)
   expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+test.each([
+  ['job.mts', 'import { init } from "tsrun"\nconst world = await init()\nconst x: number = ;\n', /cannot run \S+job\.mts: \S+:3:18: Unexpected ";"$/],
+  ['job.mjs', 'import { nothing } from "node:path"\nconsole.log(nothing)\n', /cannot run \S+job\.mjs: .*does not provide an export named 'nothing'$/],
+  ['job.ts', 'import "./missing.ts"\n', /cannot run \S+job\.ts: Cannot find module '\S+missing\.ts'/],
+])('a script that cannot be loaded (%s): one line saying where and why, once, no stack trace', async (name, text, line) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-broken-'))
+  try {
+    writeFileSync(join(dir, name), text)
+    const run = await runRanks(3, join(dir, name), { timeoutMs: 30_000 })
+    expect(run.exitCode).toBe(1)
+    const lines = run.stderr.trim().split('\n')
+    expect(lines.filter((l) => l.includes('cannot run'))).toHaveLength(1)
+    expect(lines[0]).toMatch(line)
+    expect(run.stderr).not.toMatch(/^\s+at /m)
+    expect(lines.at(-1)).toMatch(/tsrun: rank \d \(pid \d+, host \S+\) exited with code 1; stopped the other 2 ranks/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
