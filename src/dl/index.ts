@@ -36,6 +36,6 @@ export { saveCheckpoint, restoreCheckpoint, listCheckpoints, type TrainingPositi
 export { fitDistributed, type FitOptions, type FitResult } from './fit.ts'
 export { evaluateDistributed, type FitData } from './evaluate.ts'
 export type { EpochLogs } from './epoch-logs.ts'
-export type { LossSpec } from './losses.ts'
+export type { LossName, LossSpec } from './losses.ts'
 export { ProgressBar, type ProgressState } from './progress.ts'
 export { allVariables, trainableVariables, type Trainable } from './variables.ts'

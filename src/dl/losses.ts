@@ -3,15 +3,18 @@ import { UsageError } from '../index.ts'
 import { tf, type Tensor } from './backend.ts'
 
 /** Built-in losses by their Keras names; each has a matching accuracy where one makes sense. */
-const LOSSES = {
+const LOSSES: Record<LossName, { loss: PerSample; acc: PerSample | undefined }> = {
   categoricalCrossentropy: { loss: (y: Tensor, p: Tensor) => tf.metrics.categoricalCrossentropy(y, p), acc: (y: Tensor, p: Tensor) => tf.metrics.categoricalAccuracy(y, p) },
   binaryCrossentropy: { loss: (y: Tensor, p: Tensor) => tf.metrics.binaryCrossentropy(y, p), acc: (y: Tensor, p: Tensor) => tf.metrics.binaryAccuracy(y, p) },
   meanSquaredError: { loss: (y: Tensor, p: Tensor) => tf.metrics.meanSquaredError(y, p), acc: undefined },
   meanAbsoluteError: { loss: (y: Tensor, p: Tensor) => tf.metrics.meanAbsoluteError(y, p), acc: undefined },
-} as const
+}
+
+/** The built-in losses by their Keras names. */
+export type LossName = 'categoricalCrossentropy' | 'binaryCrossentropy' | 'meanSquaredError' | 'meanAbsoluteError'
 
 /** A loss by Keras name, or a function of (targets, predictions) giving per-sample losses or their mean. */
-export type LossSpec = keyof typeof LOSSES | ((yTrue: Tensor, yPred: Tensor) => Tensor)
+export type LossSpec = LossName | ((yTrue: Tensor, yPred: Tensor) => Tensor)
 
 /** Per-sample values of (targets, predictions). */
 export type PerSample = (y: Tensor, p: Tensor) => Tensor

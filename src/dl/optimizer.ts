@@ -76,7 +76,7 @@ export class DistributedOptimizer {
   readonly comm: Communicator
   readonly groupSize: number
   readonly averageEvery: number
-  /** Steps taken so far (restored from a checkpoint by {@link restoreState}). */
+  /** Steps taken so far (set from a checkpoint by `restoreCheckpoint` in `fitDistributed`). */
   stepCount = 0
   readonly times: StepTimes = { steps: 0, computeMs: 0, commMs: 0 }
   private readonly vars: Variable[]
