@@ -12,7 +12,7 @@
  *
  * Models: mnist = the example's 784-128-10 MLP on the MNIST digits, batch 32, momentum SGD;
  * mlp5m = 784-2048-1536-10 (4.77 M parameters) on random inputs, batch 32;
- * torch-mlp = ../shared/anchors/torch/ddp_train.py's 784-512-256-10 MLP, batch 64, SGD 0.01, random inputs.
+ * torch-mlp = bench/torch/ddp_mlp.py's 784-512-256-10 MLP, batch 64, SGD 0.01, random inputs.
  * Hybrid: groups of np/2 ranks (np 2: groups of 1, i.e. parameter averaging), averaging every 8 steps.
  * Local: every rank trains alone, no communication at all: the efficiency this machine allows (ranks share
  * cores, caches and memory bandwidth), the ceiling for the other modes.
@@ -52,7 +52,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('average-every', { type: 'number', default: 8 })
   .option('reps', { type: 'number', default: 3, description: 'alternated repetitions; medians are reported' })
   .option('compare-torch', { type: 'boolean', default: false, description: 'also run PyTorch DDP (gloo) on torch-mlp at the same np (needs python3-torch)' })
-  .option('torch-anchor', { type: 'string', default: resolve(ROOT, '../shared/anchors/torch/ddp_train.py') })
+  .option('torch-script', { type: 'string', default: resolve(ROOT, 'bench/torch/ddp_mlp.py'), description: 'the PyTorch DDP script --compare-torch runs' })
   .option('python', { type: 'string', default: '/usr/bin/python3', description: "the Python with Debian's python3-torch" })
   .option('csv', { type: 'boolean', default: false })
   .option('json', { type: 'boolean', default: false })
@@ -97,7 +97,7 @@ async function worker(): Promise<void> {
     const { loadMnist } = await import('../examples/mnist/data.ts')
     data = loadMnist().train
   } else {
-    // Random MNIST-shaped inputs and labels, as the PyTorch anchor uses.
+    // Random MNIST-shaped inputs and labels, as bench/torch/ddp_mlp.py uses.
     const n = 16 * batch * world.size
     const r = seededRandom(1234)
     const y = new Float32Array(n * 10)
@@ -160,7 +160,7 @@ function driver(): void {
   const modes = argv.modes.split(',').map((s) => s.trim())
   for (const m of modes) if (!['sync', 'hybrid', 'local'].includes(m)) fail(`unknown mode '${m}'; choose from sync, hybrid, local`)
   if (nps.some((n) => !Number.isInteger(n) || n < 1)) fail(`--np must be positive integers, got ${argv.np}`)
-  if (argv['compare-torch'] && !existsSync(argv['torch-anchor'])) fail(`--compare-torch: ${argv['torch-anchor']} not found; pass --torch-anchor PATH`)
+  if (argv['compare-torch']) checkTorch()
   const say = (s: string) => !argv.json && !argv.csv && process.stderr.write(s + '\n')
 
   const runs: TrainRow[] = []
@@ -220,6 +220,14 @@ function runTsrun(model: ModelName, mode: string, np: number): TrainRow {
   return JSON.parse(line) as TrainRow
 }
 
+/** --compare-torch needs a Python that imports torch: say in one line what to install, before measuring anything. */
+function checkTorch(): void {
+  if (!existsSync(argv['torch-script'])) fail(`--compare-torch: ${argv['torch-script']} not found; pass --torch-script PATH`)
+  const r = spawnSync(argv.python, ['-c', 'import torch, torch.distributed'], { encoding: 'utf8' })
+  if (r.error) fail(`--compare-torch: no Python at ${argv.python}; install one with PyTorch (apt-get install -y python3-torch) or pass --python PATH`)
+  if (r.status !== 0) fail(`--compare-torch: ${argv.python} cannot import torch; install it (apt-get install -y python3-torch) or pass --python PATH`)
+}
+
 function runTorch(np: number): TrainRow {
   const d = DEFAULTS['torch-mlp']
   const steps = String(argv.steps ?? d.steps)
@@ -227,8 +235,8 @@ function runTorch(np: number): TrainRow {
   const batch = String(argv.batch ?? d.batch)
   const port = String(20000 + Math.floor(Math.random() * 20000))
   const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSRUN_'))), GLOO_SOCKET_IFNAME: 'lo', OMP_NUM_THREADS: '1' }
-  // Debian's torchrun needs --redirects 2 --tee 2 on Python 3.11 (see the anchor's README).
-  const args = ['-m', 'torch.distributed.run', '--redirects', '2', '--tee', '2', '--nproc_per_node', String(np), '--master_addr', '127.0.0.1', '--master_port', port, argv['torch-anchor'], '--threads', '1', '--steps', steps, '--warmup', warmup, '--batch', batch]
+  // Debian's torchrun (torch 1.13, Python 3.11) needs --redirects 2 --tee 2 to start its workers.
+  const args = ['-m', 'torch.distributed.run', '--redirects', '2', '--tee', '2', '--nproc_per_node', String(np), '--master_addr', '127.0.0.1', '--master_port', port, argv['torch-script'], '--threads', '1', '--steps', steps, '--warmup', warmup, '--batch', batch]
   const r = spawnSync(argv.python, args, { encoding: 'utf8', env, timeout: 900_000, maxBuffer: 1 << 26 })
   const line = r.stdout.split('\n').find((l) => l.startsWith('torch-ddp-gloo,'))
   if (r.status !== 0 || !line) fail(`PyTorch DDP np=${np} failed (exit ${r.status}; is python3-torch installed?):\n${(r.stderr ?? '').slice(-3000)}`)

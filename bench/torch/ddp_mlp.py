@@ -1,0 +1,60 @@
+"""PyTorch DistributedDataParallel (gloo) on the model bench/train.ts calls torch-mlp, for --compare-torch.
+
+The 784-512-256-10 ReLU MLP, softmax cross-entropy, SGD lr 0.01, a batch per rank of random MNIST-shaped inputs.
+Started by torchrun (bench/train.ts does it); after --warmup steps, --steps steps are timed between barriers, and
+rank 0 prints one CSV row in bench/train.ts's format:
+    torch-ddp-gloo,np,threads,blas,batch_per_rank,steps,samples_per_s,step_ms,oversubscribed
+"""
+import argparse
+import os
+import time
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    dist.init_process_group("gloo")
+    rank, size = dist.get_rank(), dist.get_world_size()
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+    model = nn.parallel.DistributedDataParallel(net)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_of = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(100 + rank)
+    batches = [(torch.rand(a.batch, 784, generator=gen), torch.randint(0, 10, (a.batch,), generator=gen)) for _ in range(8)]
+
+    def one_step(i: int) -> None:
+        x, y = batches[i % len(batches)]
+        sgd.zero_grad(set_to_none=True)
+        loss_of(model(x), y).backward()
+        sgd.step()
+
+    for i in range(a.warmup):
+        one_step(i)
+    dist.barrier()
+    start = time.perf_counter()
+    for i in range(a.steps):
+        one_step(i)
+    dist.barrier()
+    took = torch.tensor([time.perf_counter() - start], dtype=torch.float64)
+    dist.all_reduce(took, op=dist.ReduceOp.MAX)  # the slowest rank sets the pace
+    if rank == 0:
+        secs = took.item()
+        blas = "openblas" if "openblas" in open("/proc/self/maps").read() else "default"
+        over = "yes" if size * a.threads > (os.cpu_count() or 1) else "no"
+        print(f"torch-ddp-gloo,{size},{a.threads},{blas},{a.batch},{a.steps},{size * a.batch * a.steps / secs:.1f},{secs / a.steps * 1e3:.3f},{over}", flush=True)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
