@@ -16,8 +16,8 @@ import { subgroup, type CollectiveContext } from './context.ts'
 import { finishAvg, type ReduceOp } from './reduce-ops.ts'
 import { reduceBinomial } from './reduce-binomial.ts'
 
-/** Leaders allreduce by ring from this size on (as the flat table does). */
-export const LEADERS_RING_MIN_BYTES = 1024 * 1024
+/** Leaders allreduce by ring from this size on (the flat table's crossover for more than 2 ranks). */
+export const LEADERS_RING_MIN_BYTES = 512 * 1024
 
 /** The ranks of each host (ascending), hosts ordered by their lowest rank. */
 export function hostGroups(nodes: readonly number[]): number[][] {

@@ -31,8 +31,18 @@ export interface Candidate<F> {
   run: F
 }
 
-/** Crossover points, measured with bench/collectives.ts on 2-4 ranks of a 2-core machine (README). */
-export const ALLREDUCE_RING_MIN_BYTES = 1024 * 1024
+/**
+ * Crossover points, measured with bench/collectives.ts --algorithm on 2 and 4 ranks of a 2-core machine with the
+ * shared-memory path (README, "Algorithm table"): ring allreduce wins from 128 KiB on 2 ranks, from 512 KiB on more.
+ */
+export function allreduceRingMinBytes(size: number): number {
+  return size <= 2 ? 128 * 1024 : 512 * 1024
+}
+/**
+ * On one host the pipelined binomial broadcast beat scatter-allgather at every size measured (256 KiB - 16 MiB,
+ * 4 ranks); scatter-allgather keeps the root's link from carrying the whole message log2 P times, which matters
+ * between hosts.
+ */
 export const BCAST_SCATTER_ALLGATHER_MIN_BYTES = 512 * 1024
 /** Across hosts with several ranks on a host, allreduce goes hierarchical from this size on. */
 export const ALLREDUCE_HIERARCHICAL_MIN_BYTES = 64 * 1024
@@ -47,11 +57,15 @@ export const ALGORITHMS = {
       enabled: (size: number, bytes: number, topo: Topology) => topo.hosts > 1 && topo.hosts < size && bytes >= ALLREDUCE_HIERARCHICAL_MIN_BYTES,
       run: allreduceHierarchical,
     },
-    { name: 'recursive-doubling', enabled: (_size: number, bytes: number) => bytes < ALLREDUCE_RING_MIN_BYTES, run: allreduceRecursiveDoubling },
+    { name: 'recursive-doubling', enabled: (size: number, bytes: number) => bytes < allreduceRingMinBytes(size), run: allreduceRecursiveDoubling },
     { name: 'ring', enabled: () => true, run: allreduceRing },
   ],
   broadcast: [
-    { name: 'scatter-allgather', enabled: (size: number, bytes: number) => size > 2 && bytes >= BCAST_SCATTER_ALLGATHER_MIN_BYTES, run: bcastScatterAllgather },
+    {
+      name: 'scatter-allgather',
+      enabled: (size: number, bytes: number, topo: Topology) => topo.hosts > 1 && size > 2 && bytes >= BCAST_SCATTER_ALLGATHER_MIN_BYTES,
+      run: bcastScatterAllgather,
+    },
     { name: 'binomial', enabled: () => true, run: bcastBinomial },
   ],
   barrier: only('dissemination', barrierDissemination),

@@ -73,7 +73,7 @@ export class TypedCollectives extends PointToPoint {
   async broadcast<T extends TypedArray>(data: T, root: number, options: CollectiveOptions = {}): Promise<T> {
     checkTyped(data)
     this.checkRank(root, 'root')
-    const algo = pick('broadcast', ALGORITHMS.broadcast, this.size, data.byteLength, options.algorithm)
+    const algo = pick('broadcast', ALGORITHMS.broadcast, this.size, data.byteLength, options.algorithm, this.topology)
     const { ctx, tag, guard } = this.begin('broadcast', options, signatureOf('broadcast', dtypeOf(data), data.length, root))
     await guard(algo.run(ctx, data, root, tag))
     return data

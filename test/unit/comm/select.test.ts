@@ -1,22 +1,33 @@
 // Algorithm tables: the size crossovers, the per-call and environment overrides, and a clear error for a bad name.
 import { afterEach, expect, test } from 'vitest'
 import { UsageError } from '../../../src/errors.ts'
-import { ALGORITHMS, ALLREDUCE_RING_MIN_BYTES, BCAST_SCATTER_ALLGATHER_MIN_BYTES, pick } from '../../../src/comm/select.ts'
+import { ALGORITHMS, allreduceRingMinBytes, BCAST_SCATTER_ALLGATHER_MIN_BYTES, pick } from '../../../src/comm/select.ts'
 
 afterEach(() => {
   delete process.env.TSRUN_ALLREDUCE_ALGORITHM
   delete process.env.TSRUN_REDUCE_SCATTER_ALGORITHM
 })
 
-test('allreduce: recursive doubling below the crossover, ring from it', () => {
-  expect(pick('allreduce', ALGORITHMS.allreduce, 4, ALLREDUCE_RING_MIN_BYTES - 1).name).toBe('recursive-doubling')
-  expect(pick('allreduce', ALGORITHMS.allreduce, 4, ALLREDUCE_RING_MIN_BYTES).name).toBe('ring')
+test('allreduce: recursive doubling below the crossover, ring from it (128 KiB on 2 ranks, 512 KiB on more)', () => {
+  for (const size of [2, 4]) {
+    expect(pick('allreduce', ALGORITHMS.allreduce, size, allreduceRingMinBytes(size) - 1).name).toBe('recursive-doubling')
+    expect(pick('allreduce', ALGORITHMS.allreduce, size, allreduceRingMinBytes(size)).name).toBe('ring')
+  }
+  expect(allreduceRingMinBytes(2)).toBe(128 * 1024)
+  expect(allreduceRingMinBytes(4)).toBe(512 * 1024)
 })
 
-test('broadcast: binomial on 2 ranks at any size; scatter-allgather for large data on more', () => {
-  expect(pick('broadcast', ALGORITHMS.broadcast, 2, 64 << 20).name).toBe('binomial')
-  expect(pick('broadcast', ALGORITHMS.broadcast, 3, BCAST_SCATTER_ALLGATHER_MIN_BYTES).name).toBe('scatter-allgather')
-  expect(pick('broadcast', ALGORITHMS.broadcast, 3, BCAST_SCATTER_ALLGATHER_MIN_BYTES - 1).name).toBe('binomial')
+test('allreduce across hosts with several ranks on a host: hierarchical from 64 KiB; one rank per host stays flat', () => {
+  expect(pick('allreduce', ALGORITHMS.allreduce, 6, 64 << 10, undefined, { hosts: 3 }).name).toBe('hierarchical')
+  expect(pick('allreduce', ALGORITHMS.allreduce, 6, (64 << 10) - 1, undefined, { hosts: 3 }).name).toBe('recursive-doubling')
+  expect(pick('allreduce', ALGORITHMS.allreduce, 3, 16 << 20, undefined, { hosts: 3 }).name).toBe('ring')
+})
+
+test('broadcast: binomial on one host at any size; scatter-allgather for large data across hosts on more than 2 ranks', () => {
+  expect(pick('broadcast', ALGORITHMS.broadcast, 2, 64 << 20, undefined, { hosts: 2 }).name).toBe('binomial')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 64 << 20).name).toBe('binomial')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 3, BCAST_SCATTER_ALLGATHER_MIN_BYTES, undefined, { hosts: 3 }).name).toBe('scatter-allgather')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 3, BCAST_SCATTER_ALLGATHER_MIN_BYTES - 1, undefined, { hosts: 3 }).name).toBe('binomial')
 })
 
 test('the call wins over the environment, the environment over the table', () => {
@@ -29,7 +40,7 @@ test('the call wins over the environment, the environment over the table', () =>
 
 test('an unknown name says where it came from and what exists', () => {
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow(UsageError)
-  expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow('algorithm for allreduce must be one of "recursive-doubling", "ring" or "auto", got "tree"')
+  expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow('algorithm for allreduce must be one of "hierarchical", "recursive-doubling", "ring" or "auto", got "tree"')
   process.env.TSRUN_ALLREDUCE_ALGORITHM = 'tree'
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4)).toThrow('TSRUN_ALLREDUCE_ALGORITHM for allreduce')
 })
