@@ -1,23 +1,19 @@
 /**
- * ZeroMQ transport. Each rank binds one PULL socket (ipc:// and/or tcp://) and connects one PUSH socket to
- * every peer, so each ordered pair of ranks has its own FIFO pipe and its own send queue.
- *
- * Protocol, per message:
- * 1. Small messages (< SHM_MIN_BYTES, or <= COPY_MAX_BYTES to another host) are copied together with their
- *    header into one frame and `send` resolves at once (eager).
- * 2. Large ones to a rank on this host go through the pair's shared-memory slots (transport/shm, shm-route.ts):
- *    `send` resolves once the last segment is copied in.
- * 3. Large ones to another host are sent from the caller's memory, zero-copy, as segments of `segmentBytes`
- *    (several segments in flight go much faster than one huge frame through zeromq.js, see shared/anchors).
- *    The receiver reassembles them and replies with an ACK; `send` resolves on the ACK, because ZeroMQ reads
- *    the caller's memory until the bytes are written out and the caller must not change them before.
- *    A receive with a sink (the collectives' reducing receives) takes each segment as it arrives.
- * 4. `finalize` sends FIN to every peer after all data and waits for FIN from every peer: per-pair FIFO order
- *    means that all of a peer's messages have arrived when its FIN has.
- * 5. Peer loss, without help from a launcher: each PUSH socket is watched. A connection that closes before the
- *    peer's FIN arrived (crash, kill -9, exit without finalize), ZMTP heartbeats that go unanswered (dead host),
- *    or a peer never reachable after the rendezvous fail every pending and later operation with PeerLostError
- *    (gloo's IoException contract: the communicator is unusable afterwards).
+ * The transport. Each rank binds a ZeroMQ PULL socket (ipc:// and/or tcp://) and listens on a unix-domain socket;
+ * it reaches each rank of its host over a unix stream (transport/unix) and each other rank over a ZeroMQ PUSH
+ * socket, so each ordered pair of ranks has its own FIFO pipe (a PeerLink). Per message:
+ * 1. Small ones (< SHM_MIN_BYTES on one host, <= COPY_MAX_BYTES to another) travel behind their header in one
+ *    frame; `send` resolves at once.
+ * 2. Large ones to a rank of this host go through the pair's shared-memory slots (shm-route.ts); `send` resolves
+ *    once the last segment is copied in.
+ * 3. Large ones to another host go zero-copy in segments of `segmentBytes` (several in flight go much faster than
+ *    one huge frame through zeromq.js); `send` resolves on the receiver's ACK, since ZeroMQ reads the caller's
+ *    memory until it is written out. A receive with a sink (a reducing receive) takes each segment as it comes.
+ * 4. `finalize` sends FIN after all data and waits for every peer's FIN: per-pair FIFO order means that all of a
+ *    peer's messages have arrived when its FIN has.
+ * 5. Peer loss, without help from a launcher: a connection that closes before the peer's FIN (crash, kill -9,
+ *    exit without finalize), unanswered ZMTP heartbeats (dead host), or a peer never reached fail every pending
+ *    and later operation with PeerLostError (gloo's IoException contract: the communicator is unusable).
  */
 import type { Socket } from 'node:net'
 import * as zmq from 'zeromq'
@@ -61,9 +57,7 @@ export class ZmqTransport implements Transport {
   /** What this rank publishes for its peers. */
   readonly address: PeerAddress
   /** Frames dropped because they were malformed (counted, never fatal). */
-  get droppedFrames(): number {
-    return this.inbound.dropped
-  }
+  get droppedFrames(): number { return this.inbound.dropped }
   /** Messages sent by each path: one eager frame, shared-memory slots, zero-copy segments with an ACK. */
   readonly sent = { eager: 0, shm: 0, zeroCopy: 0 }
 
@@ -134,13 +128,11 @@ export class ZmqTransport implements Transport {
     // Ranks of one host talk over unix-domain streams unless a ZeroMQ transport is asked for by name.
     if (opts.jobDir && (opts.kind ?? 'auto') === 'auto') {
       const path = unixPath(opts.jobDir, opts.rank)
-      try {
-        t.unix = await listenUnix(path, opts.secret ?? '', opts.size, (source, frames) => t.inbound.onFrames(frames, source), () => t.inbound.dropped++)
-        address.unix = path
-      } catch (err) {
+      t.unix = await listenUnix(path, opts.secret ?? '', opts.size, (source, frames) => t.inbound.onFrames(frames, source), () => t.inbound.dropped++).catch((err: Error) => {
         t.close()
-        throw new TransportError(`rank ${opts.rank}: could not listen on ${path}: ${(err as Error).message}`, { cause: err })
-      }
+        throw new TransportError(`rank ${opts.rank}: could not listen on ${path}: ${err.message}`, { cause: err })
+      })
+      address.unix = path
     }
     return t
   }
