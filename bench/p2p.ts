@@ -84,7 +84,7 @@ async function measure(bytes: number, kind: 'pingpong' | 'bw'): Promise<number> 
   const buf = new Uint8Array(bytes).fill(1)
   const window = kind === 'bw' ? Math.max(1, Math.min(64, Math.floor((64 << 20) / Math.max(bytes, 1)))) : 1
   const run = (n: number) => (kind === 'pingpong' ? pingpong(buf, n) : stream(buf, n, window))
-  // Warm up (JIT, connections, allocator) until a batch takes >= 50 ms; its time per iteration sets the count.
+  // Warm up (JIT, connections, allocator) until a batch takes >= 200 ms; its time per iteration sets the count.
   // Rank 0 decides every step and tells rank 1, so the two never disagree about what comes next.
   let n = 1
   let perIter = 0
@@ -94,7 +94,7 @@ async function measure(bytes: number, kind: 'pingpong' | 'bw'): Promise<number> 
     await run(n)
     const ms = performance.now() - t0
     perIter = (ms * 1000) / n
-    if (await agree(ms >= 50 || n >= 1 << 16 ? 1 : 0)) break
+    if (await agree(ms >= 200 || n >= 1 << 16 ? 1 : 0)) break
     n *= 4
   }
   const iters = await agree(Math.max(3, Math.min(200_000, Math.round((argv.seconds * 1e6) / perIter))))
