@@ -1,8 +1,8 @@
 /**
  * The intra-host shared-memory path (Open MPI's sm/vader, MPICH's shm, NCCL's SHM transport): each ordered pair
  * of ranks on one host has a file of SLOTS slots in a per-job directory under /dev/shm, mapped by both. The
- * sender copies a large message into free slots, a segment per slot, and tells the receiver over its ZeroMQ
- * pipe which slot holds what (SHM frames, so data and notices keep one FIFO order); the receiver copies (or
+ * sender copies a large message into free slots, a segment per slot, and tells the receiver over the pair's
+ * pipe (a unix stream, or ZeroMQ) which slot holds what (SHM frames, so data and notices keep one FIFO order); the receiver copies (or
  * reduces) each segment out and gives the slot back (SHM_FREE). A sender is done with its buffer once the
  * last segment is copied in: no acknowledgement round trip. Two copies per byte, both by the ranks' own
  * threads at memory speed, instead of four through sockets and ZeroMQ's I/O threads.

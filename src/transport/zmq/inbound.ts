@@ -37,6 +37,11 @@ export interface InboundDeps {
   link: (peer: number) => PeerLink | undefined
   /** Sends frames to a peer in order (held until we are connected to it). */
   pushTo: (peer: number, frames: Buffer[]) => void
+  /**
+   * Sends frames to a peer ahead of anything waiting for shared-memory slots (held until we are connected):
+   * slot credits, which must never wait behind a send that itself waits for credits from that peer.
+   */
+  pushNow: (peer: number, frames: Buffer[]) => void
 }
 
 export class Inbound {
@@ -72,7 +77,7 @@ export class Inbound {
         if (first && h.coll !== 0 && h.tag < -1) this.d.control.handlers.onCollective(h.commId, h.tag, h.source, h)
         const done = first ? this.reassembly.first(h, seg) : this.reassembly.next(h, seg)
         // The segment has been copied (or reduced) out: the slot is free again.
-        this.d.link(h.source)?.pushNow(this.d.shm!.freeFrame(h.aux ?? 0))
+        this.d.pushNow(h.source, this.d.shm!.freeFrame(h.aux ?? 0))
         return this.assembled(done)
       }
       case KIND_SHM_OPEN:

@@ -112,6 +112,7 @@ export class ZmqTransport implements Transport {
       acks: this.acks,
       link: (peer) => this.links[peer],
       pushTo: (peer, frames) => this.pushTo(peer, frames),
+      pushNow: (peer, frames) => this.pushTo(peer, frames, true),
     })
     if (pull) void this.receiveLoop(pull)
   }
@@ -275,10 +276,10 @@ export class ZmqTransport implements Transport {
     for (const l of this.links) l?.fail(err)
   }
 
-  /** Queues frames for `peer` in order, holding them until we are connected to it. */
-  private pushTo(peer: number, frames: Buffer[]): void {
+  /** Queues frames for `peer` in order (or, `now`, ahead of a waiting backlog), held until we are connected. */
+  private pushTo(peer: number, frames: Buffer[], now = false): void {
     const link = this.links[peer]
-    if (link) return link.push(frames)
+    if (link) return now ? link.pushNow(frames) : link.push(frames)
     const held = this.early.get(peer)
     if (held) held.push(frames)
     else this.early.set(peer, [frames])

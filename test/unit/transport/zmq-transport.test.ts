@@ -1,5 +1,5 @@
 // The ZeroMQ transport between two endpoints in this process, over real tcp and ipc sockets.
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, expect, test } from 'vitest'
@@ -38,4 +38,29 @@ test.each(['tcp', 'ipc'] as const)('%s: 0 bytes, small, and multi-segment messag
     expect([m.payload.byteLength, m.payload[n - 1] ?? i]).toEqual([n, i])
   }
   expect(a.droppedFrames + b.droppedFrames).toBe(0)
+})
+
+test('shared memory: a message larger than all the slots, sent before the receiver has connected back, still completes', async () => {
+  const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
+  const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tsrun-shm-'))
+  try {
+    const [a, b] = await Promise.all([0, 1].map((rank) => ZmqTransport.create({ rank, size: 2, host: 'h', jobDir, shmDir })))
+    open.push(a!, b!)
+    a!.connect([a!.address, b!.address])
+    // 16 segments of 512 KiB through 8 slots: b takes the first 8 before it has a link to a; the slots it gives
+    // back then must wait for that link, not be lost, or the other 8 segments never come.
+    const payload = new Uint8Array(8 << 20).map((_, i) => i % 251)
+    const sent = a!.send(1, 0, 5, 2, payload)
+    const got = b!.recv(0, 0, 5)
+    await new Promise((r) => setTimeout(r, 300))
+    b!.connect([a!.address, b!.address])
+    const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 5000))])
+    const m = await within(got)
+    expect(m).not.toBe('stuck')
+    expect(Buffer.compare(Buffer.from((m as { payload: Uint8Array }).payload), Buffer.from(payload))).toBe(0)
+    await expect(within(sent.then(() => 'sent'))).resolves.toBe('sent')
+    expect(a!.sent.shm).toBe(1)
+  } finally {
+    rmSync(shmDir, { recursive: true, force: true })
+  }
 })
