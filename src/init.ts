@@ -12,7 +12,7 @@ import { rendezvous } from './bootstrap/rendezvous.ts'
 import { StoreClient } from './bootstrap/zmq/store-client.ts'
 import { StoreServer } from './bootstrap/zmq/store-server.ts'
 import { Communicator } from './comm/communicator.ts'
-import type { MismatchInfo } from './comm/mismatch.ts'
+import { EarlyNotices, type MismatchInfo } from './comm/mismatch.ts'
 import type { World } from './comm/point-to-point.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
 import { makeShmDir, shmDirOf } from './transport/shm/slots.ts'
@@ -219,6 +219,23 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     encrypt: env.encrypt,
     shmDir,
   })
+  // Installed before the rendezvous: a peer that is through it first may already be talking about a communicator
+  // this rank has not made yet (even the world); what it says then waits for that communicator (EarlyNotices).
+  const comms: World['comms'] = new Map()
+  const early = new EarlyNotices()
+  transport.handle({
+    statusOf: (commId) => comms.get(commId)?.started,
+    onCollective: (commId, tag, source, sig) => {
+      const comm = comms.get(commId)
+      if (comm) comm.mismatch.arrived(tag, source, sig)
+      else early.hold(commId, { kind: 'arrival', tag, source, sig })
+    },
+    onMismatch: (commId, _source, info) => {
+      const comm = comms.get(commId)
+      if (comm) comm.mismatch.poison(info as MismatchInfo)
+      else early.hold(commId, { kind: 'mismatch', info: info as MismatchInfo })
+    },
+  })
   let store: StoreClient | undefined
   let peers: PeerAddress[] = [transport.address]
   try {
@@ -236,12 +253,7 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
   // Hosts by first appearance: ranks with the same index share a host (hierarchical algorithms use it).
   const hosts = peers.map((p) => p.host)
   const nodeOf = hosts.map((h) => hosts.indexOf(h))
-  const world: World = { transport, finalized: false, comms: new Map(), stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs, nodeOf }
-  transport.handle({
-    statusOf: (commId) => world.comms.get(commId)?.started,
-    onCollective: (commId, tag, source, sig) => world.comms.get(commId)?.mismatch.arrived(tag, source, sig),
-    onMismatch: (commId, _source, info) => world.comms.get(commId)?.mismatch.poison(info as MismatchInfo),
-  })
+  const world: World = { transport, finalized: false, comms, stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs, nodeOf, early }
   const me = new WorldCommunicator(world, env, store, storeServer, shmDir)
   current = me
   const g = globalThis as Record<symbol, unknown>

@@ -47,6 +47,14 @@ export class MismatchDetector {
     else if (!this.early.has(tag)) this.early.set(tag, { source, sig: { ...theirs } })
   }
 
+  /** Applies what peers said before this communicator existed here. */
+  replay(notices: EarlyNotice[]): void {
+    for (const n of notices) {
+      if (n.kind === 'arrival') this.arrived(n.tag, n.source, n.sig)
+      else this.poison(n.info)
+    }
+  }
+
   /** A member found that calls do not match: fail this communicator with the facts. */
   poison(info: MismatchInfo): void {
     if (this.error) return
@@ -67,5 +75,39 @@ export class MismatchDetector {
     this.poison(info)
     // Tell every member, so that no one waits for this collective any longer.
     this.scope.transport.notifyMismatch([...this.scope.members], this.scope.commId, info)
+  }
+}
+
+/** What a peer said about a communicator this rank has not created yet. */
+export type EarlyNotice = { kind: 'arrival'; tag: number; source: number; sig: FullSignature } | { kind: 'mismatch'; info: MismatchInfo }
+
+/** How many communicators' early notices a rank keeps (the oldest go first: freed or never created here). */
+const EARLY_COMMS_KEPT = 256
+/** How many notices per communicator. */
+const EARLY_PER_COMM = 64
+
+/**
+ * Notices for communicators this rank has not created yet. A faster peer can create a `dup()` or `split()`,
+ * call a collective on it and find a mismatch before this rank has made the same communicator; dropping its
+ * notice would leave this rank waiting for a collective that can never complete. They are replayed when the
+ * communicator is made (MismatchDetector.replay).
+ */
+export class EarlyNotices {
+  private readonly byComm = new Map<number, EarlyNotice[]>()
+
+  hold(commId: number, notice: EarlyNotice): void {
+    let list = this.byComm.get(commId)
+    if (!list) {
+      if (this.byComm.size >= EARLY_COMMS_KEPT) this.byComm.delete(this.byComm.keys().next().value!)
+      this.byComm.set(commId, (list = []))
+    }
+    if (list.length < EARLY_PER_COMM) list.push(notice.kind === 'arrival' ? { ...notice, sig: { ...notice.sig } } : notice)
+  }
+
+  /** The notices held for `commId`, in arrival order; forgets them. */
+  take(commId: number): EarlyNotice[] {
+    const list = this.byComm.get(commId) ?? []
+    this.byComm.delete(commId)
+    return list
   }
 }

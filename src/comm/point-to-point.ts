@@ -6,7 +6,7 @@
 import { asBytes, decodeJson, dtypeOf, DTYPE_JSON, encodeJson, viewAs, type Sendable } from '../dtype.ts'
 import { FinalizedError } from '../errors.ts'
 import { ANY_SOURCE, ANY_TAG, type Message, type Transport } from '../transport/transport.ts'
-import { MismatchDetector } from './mismatch.ts'
+import { MismatchDetector, type EarlyNotices } from './mismatch.ts'
 import type { CommScope } from './scope.ts'
 import { checkRank, checkTag, checkTimeout } from './validate.ts'
 
@@ -48,6 +48,8 @@ export interface World {
   opTimeoutMs?: number
   /** Host index of each world rank (ranks with the same index share a host). */
   nodeOf: readonly number[]
+  /** Peers' notices about communicators not created here yet. */
+  early: EarlyNotices
 }
 
 /** @internal The base of Communicator; use Communicator. */

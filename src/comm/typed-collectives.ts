@@ -41,6 +41,7 @@ export class TypedCollectives extends PointToPoint {
   constructor(...args: ConstructorParameters<typeof PointToPoint>) {
     super(...args)
     this.world.comms.set(this.commId, this)
+    this.mismatch.replay(this.world.early.take(this.commId))
   }
 
   // ---------------------------------------------------------------- collectives on typed arrays

@@ -20,3 +20,19 @@ test.each([
   }
   expect(await leftoversAfter(run.mark)).toEqual([])
 })
+
+test('a peer ahead by a whole communicator: 40 allreduces on fresh dup()s with different lengths fail on every rank, none waits', async () => {
+  const run = await runRanks(3, 'mismatch-race.ts', { env: { ITERS: '40' }, timeoutMs: 120_000 })
+  expect(run.exitCode).toBe(0)
+  const codes = run.cases.filter((c) => c.codes).map((c) => c.codes)
+  expect(codes).toEqual(Array(3).fill({ TSRUN_COLLECTIVE_MISMATCH: 40 }))
+})
+
+test('broadcasts where every rank names itself as root never leave a rank waiting', async () => {
+  const run = await runRanks(3, 'mismatch-race.ts', { env: { ITERS: '40', MODE: 'bcast' }, timeoutMs: 120_000 })
+  expect(run.exitCode).toBe(0)
+  const codes = run.cases.filter((c) => c.codes).map((c) => c.codes)
+  expect(codes).toHaveLength(3)
+  // A root that only sends may finish before the others' messages show the disagreement; no call may time out.
+  for (const c of codes) expect(Object.keys(c).filter((k) => k !== 'ok' && k !== 'TSRUN_COLLECTIVE_MISMATCH')).toEqual([])
+})
