@@ -130,11 +130,6 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
 
   if (killTimer) clearTimeout(killTimer)
   if (timeout) clearTimeout(timeout)
-  if (interruptedBy) {
-    const n = [...endings.values()].reduce((a, b) => a + b, 0)
-    const how = [...endings].map(([h, k]) => `${k} ${h}`).join(', ')
-    log(`stopped ${n} rank${n === 1 ? '' : 's'} (${how})`)
-  }
   for (const s of signals) process.off(s, onSignal)
   // Whatever the ranks started dies with the job; then the last output arrives (a stray grandchild
   // holding a pipe open cannot keep us waiting for more than OUTPUT_DRAIN_MS).
@@ -145,6 +140,12 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
     s.rank.stderr.destroy()
     s.rank.child.stdout?.destroy()
     s.rank.child.stderr?.destroy()
+  }
+  // After the ranks' last output, so that it is the last line the user sees.
+  if (interruptedBy) {
+    const n = [...endings.values()].reduce((a, b) => a + b, 0)
+    const how = [...endings].map(([h, k]) => `${k} ${h}`).join(', ')
+    log(`stopped ${n} rank${n === 1 ? '' : 's'} (${how})`)
   }
   return exitCode ?? 0
 }
