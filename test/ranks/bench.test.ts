@@ -1,6 +1,6 @@
 // The benchmarks run and print rows in the anchor's format (a smoke test with tiny sizes; figures come from
 // running them for real, see README).
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
@@ -58,4 +58,14 @@ test('bench/train.ts measures samples/s, comm share and efficiency per mode and 
   expect(rows.find((r) => r.mode === 'local')!.commShare).toBe(0) // no communication at all
   expect(rows.find((r) => r.mode === 'sync' && r.np === 2)!.commShare).toBeGreaterThan(0)
   expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*mnist: samples\/s[\s\S]*<polyline[\s\S]*<\/svg>\n$/)
+})
+
+test('--compare-mpi without Open MPI on PATH: one line saying what to install, exit 2, nothing measured', async () => {
+  const bin = mkdtempSync(join(tmpdir(), 'tsrun-nompi-'))
+  symlinkSync(process.execPath, join(bin, 'node'))
+  const run = await runRanks(2, join(ROOT, 'bench', 'collectives.ts'), { args: ['--compare-mpi', '--sizes', '4'], env: { PATH: bin } })
+  expect(run.exitCode).toBe(2)
+  expect(run.stderr.split('\n')[0]).toBe('bench/collectives.ts: --compare-mpi: no mpicc on PATH; install Open MPI first, e.g. apt-get install -y openmpi-bin libopenmpi-dev')
+  expect(run.stderr).not.toMatch(/^\s+at /m)
+  expect(run.stdout).toBe('')
 })
