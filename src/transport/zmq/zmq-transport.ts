@@ -45,7 +45,6 @@ import { Inbound } from './inbound.ts'
 import { SendQueue } from './send-queue.ts'
 import { ShmRoute } from './shm-route.ts'
 import { bindPull, pushSocket, type ZmqTransportOptions } from './sockets.ts'
-
 export type { ZmqTransportOptions }
 
 /** Messages up to this size are copied and sent eagerly; larger ones are zero-copy and acknowledged. */
@@ -90,7 +89,8 @@ export class ZmqTransport implements Transport {
     this.rank = opts.rank
     this.size = opts.size
     this.kind = opts.kind ?? 'auto'
-    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES
+    // Whole elements per segment (8 bytes is the largest element): a sink reduces each segment on its own.
+    this.segmentBytes = Math.max(8, (opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES) & ~7)
     this.secret = opts.secret ?? ''
     this.encrypt = opts.encrypt ?? false
     this.curveClient = this.encrypt ? zmq.curveKeyPair() : undefined

@@ -64,3 +64,22 @@ test('shared memory: a message larger than all the slots, sent before the receiv
     rmSync(shmDir, { recursive: true, force: true })
   }
 })
+
+test('a reducing receive (sink) gets whole elements in every segment, whatever TSRUN_SEGMENT_BYTES says', async () => {
+  const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
+  const [a, b] = await Promise.all([0, 1].map((rank) => ZmqTransport.create({ rank, size: 2, host: 'h', jobDir, kind: 'ipc', segmentBytes: 1029 })))
+  open.push(a!, b!)
+  a!.connect([a!.address, b!.address])
+  b!.connect([a!.address, b!.address])
+  const data = new Float64Array(100_000).map((_, i) => i + 0.5)
+  const dst = new Float64Array(100_000).fill(1)
+  const got = b!.recv(0, 0, 9, { sink: { bytes: dst.byteLength, dtype: 9, write: (seg, off) => {
+    expect(off % 8).toBe(0)
+    expect(seg.byteLength % 8).toBe(0)
+    const src = new Float64Array(seg.buffer.slice(seg.byteOffset, seg.byteOffset + seg.byteLength))
+    for (let i = 0; i < src.length; i++) dst[off / 8 + i]! += src[i]!
+  } } })
+  await a!.send(1, 0, 9, 9, new Uint8Array(data.buffer))
+  await got
+  expect(dst.every((v, i) => v === i + 1.5)).toBe(true)
+})
