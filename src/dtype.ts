@@ -3,6 +3,7 @@
  * TypedArray to build over the payload, so `recv` returns the sender's element type and length.
  */
 import { UsageError } from './errors.ts'
+import { BFloat16Bits, Float16Bits } from './half.ts'
 
 /** Any TypedArray that tsrun can send, receive and reduce. */
 export type TypedArray =
@@ -31,6 +32,8 @@ type TypedArrayConstructor = {
 /** Wire codes. 0 is reserved for "raw ArrayBuffer", JSON carries serialised objects. */
 export const DTYPE_ARRAYBUFFER = 0
 export const DTYPE_JSON = 12
+export const DTYPE_FLOAT16 = 13
+export const DTYPE_BFLOAT16 = 14
 const CONSTRUCTORS: (TypedArrayConstructor | undefined)[] = [
   undefined,
   Int8Array,
@@ -44,10 +47,13 @@ const CONSTRUCTORS: (TypedArrayConstructor | undefined)[] = [
   Float64Array,
   BigInt64Array,
   BigUint64Array,
+  undefined, // 12: JSON
+  Float16Bits,
+  BFloat16Bits,
 ] as TypedArrayConstructor[]
 
 const UINT8 = 2
-const CODES = new Map<unknown, number>(CONSTRUCTORS.map((c, i) => [c, i]))
+const CODES = new Map<unknown, number>(CONSTRUCTORS.flatMap((c, i) => (c ? [[c, i] as const] : [])))
 
 /** Wire code of a sendable value; throws UsageError for anything else (DataView, plain arrays, Float16Array). */
 export function dtypeOf(data: unknown, what = 'data'): number {

@@ -12,11 +12,14 @@
  */
 export { init, WorldCommunicator, type InitOptions } from './init.ts'
 export { Communicator } from './comm/communicator.ts'
-export type { P2POptions, RecvOptions, Received } from './comm/point-to-point.ts'
+export type { P2POptions, RecvOptions, Received, ProbeStatus } from './comm/point-to-point.ts'
 export type { CollectiveOptions } from './comm/typed-collectives.ts'
+export type { ReduceOptions } from './comm/vector-collectives.ts'
 export { MAX_TAG } from './comm/validate.ts'
-export { ANY_SOURCE, ANY_TAG } from './transport/transport.ts'
-export type { ReduceOp } from './collectives/reduce-ops.ts'
+export { Request, type TestResult } from './comm/request.ts'
+export { ANY_SOURCE, ANY_TAG, PROC_NULL } from './transport/transport.ts'
+export { defineOp, type ReduceOp, type BuiltinOp, type UserOp } from './collectives/reduce-ops.ts'
+export { Float16Bits, BFloat16Bits, toHalf, fromHalf } from './half.ts'
 export type { TypedArray, Sendable } from './dtype.ts'
 export {
   TsrunError,

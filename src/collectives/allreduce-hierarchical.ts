@@ -12,7 +12,7 @@ import type { TypedArray } from '../dtype.ts'
 import { allreduceRecursiveDoubling } from './allreduce-recursive-doubling.ts'
 import { allreduceRing } from './allreduce-ring.ts'
 import { bcastBinomial } from './bcast-binomial.ts'
-import { subgroup, type CollectiveContext } from './context.ts'
+import { avgDivisor, subgroup, type CollectiveContext } from './context.ts'
 import { finishAvg, type ReduceOp } from './reduce-ops.ts'
 import { reduceBinomial } from './reduce-binomial.ts'
 
@@ -28,7 +28,7 @@ export function hostGroups(nodes: readonly number[]): number[][] {
 
 export async function allreduceHierarchical(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, tag: number): Promise<void> {
   const { rank, size } = ctx
-  if (size === 1 || data.length === 0) return finishAvg(op, data, size)
+  if (size === 1 || data.length === 0) return finishAvg(op, data, avgDivisor(ctx))
   const groups = hostGroups(ctx.nodes ?? Array.from({ length: size }, (_, r) => r))
   const mine = groups.find((g) => g.includes(rank))!
   const leaders = groups.map((g) => g[0]!)
@@ -40,7 +40,7 @@ export async function allreduceHierarchical(ctx: CollectiveContext, data: TypedA
     const among = subgroup(ctx, leaders)
     const flat = data.byteLength >= LEADERS_RING_MIN_BYTES ? allreduceRing : allreduceRecursiveDoubling
     await flat(among, data, combine, tag)
-    finishAvg(op, data, size)
+    finishAvg(op, data, avgDivisor(ctx))
   }
   await bcastBinomial(local, data, 0, tag)
 }

@@ -6,13 +6,13 @@
  * Ref: Thakur, Rabenseifner & Gropp, "Optimization of Collective Communication Operations in MPICH", 2005.
  */
 import type { TypedArray } from '../dtype.ts'
-import type { CollectiveContext } from './context.ts'
+import { avgDivisor, type CollectiveContext } from './context.ts'
 import { floorPow2 } from './partition.ts'
 import { finishAvg, reduceInto, type ReduceOp } from './reduce-ops.ts'
 
 export async function allreduceRecursiveDoubling(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, tag: number): Promise<void> {
   const { rank, size } = ctx
-  if (size === 1 || data.length === 0) return finishAvg(op, data, size)
+  if (size === 1 || data.length === 0) return finishAvg(op, data, avgDivisor(ctx))
   const pof2 = floorPow2(size)
   const rem = size - pof2
   const tmp = new (data.constructor as new (n: number) => TypedArray)(data.length)
@@ -40,7 +40,7 @@ export async function allreduceRecursiveDoubling(ctx: CollectiveContext, data: T
       await Promise.all([ctx.send(partner, tag, data), ctx.recv(partner, tag, tmp)])
       reduceInto(op, data, tmp)
     }
-    finishAvg(op, data, size)
+    finishAvg(op, data, avgDivisor(ctx))
   }
 
   // Hand the result back to the ranks that sat out.

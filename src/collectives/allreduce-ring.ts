@@ -6,17 +6,17 @@
  */
 import type { TypedArray } from '../dtype.ts'
 import { allgatherRingInPlace } from './allgather-ring.ts'
-import type { CollectiveContext } from './context.ts'
+import { avgDivisor, type CollectiveContext } from './context.ts'
 import { blockRange } from './partition.ts'
 import { finishAvg, type ReduceOp } from './reduce-ops.ts'
 import { reduceScatterRingInPlace } from './reduce-scatter-ring.ts'
 
 export async function allreduceRing(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, tag: number): Promise<void> {
   const { rank, size } = ctx
-  if (size === 1 || data.length === 0) return finishAvg(op, data, size)
+  if (size === 1 || data.length === 0) return finishAvg(op, data, avgDivisor(ctx))
   const blockOf = (b: number) => blockRange(data.length, size, b)
   await reduceScatterRingInPlace(ctx, data, op, tag, blockOf)
   const [a, b] = blockOf(rank)
-  finishAvg(op, data.subarray(a, b), size)
+  finishAvg(op, data.subarray(a, b), avgDivisor(ctx))
   await allgatherRingInPlace(ctx, data, tag, blockOf)
 }

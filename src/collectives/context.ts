@@ -11,6 +11,11 @@ export interface CollectiveContext {
   readonly size: number
   /** Host of each rank, as a small index (ranks with the same index share a host); absent: unknown. */
   readonly nodes?: readonly number[]
+  /**
+   * How many ranks' data an `avg` sum holds when it is divided: `size`, less the ranks that have joined (Horovod
+   * join). Asked only after every rank's data has reached the caller. Absent: `size`.
+   */
+  readonly contributors?: () => number
   /** Elements per segment for pipelined algorithms, for an element of `bytesPerElement` bytes. */
   segmentElements(bytesPerElement: number): number
   /** Sends `data`; resolves when `data` may be changed again. */
@@ -38,10 +43,16 @@ export function subgroup(ctx: CollectiveContext, ranks: readonly number[]): Coll
     rank: me,
     size: ranks.length,
     nodes: ctx.nodes && ranks.map((r) => ctx.nodes![r]!),
+    contributors: ctx.contributors,
     segmentElements: (bpe) => ctx.segmentElements(bpe),
     send: (peer, tag, data) => ctx.send(ranks[peer]!, tag, data),
     recv: (peer, tag, into) => ctx.recv(ranks[peer]!, tag, into),
     recvReduce: (peer, tag, dst, op) => ctx.recvReduce(ranks[peer]!, tag, dst, op),
     recvAny: (peer, tag) => ctx.recvAny(ranks[peer]!, tag),
   }
+}
+
+/** The divisor of an average on `ctx` (see `contributors`). */
+export function avgDivisor(ctx: CollectiveContext): number {
+  return ctx.contributors ? ctx.contributors() : ctx.size
 }

@@ -6,12 +6,12 @@
  */
 import type { TypedArray } from '../dtype.ts'
 import { binomialTree } from './bcast-binomial.ts'
-import type { CollectiveContext } from './context.ts'
+import { avgDivisor, type CollectiveContext } from './context.ts'
 import { finishAvg, type ReduceOp } from './reduce-ops.ts'
 
 export async function reduceBinomial(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, root: number, tag: number): Promise<void> {
   const { rank, size } = ctx
-  if (size === 1 || data.length === 0) return finishAvg(op, data, size)
+  if (size === 1 || data.length === 0) return finishAvg(op, data, avgDivisor(ctx))
   const { parent, children } = binomialTree(rank, size, root)
   const Ctor = data.constructor as new (n: number) => TypedArray
   let acc = data
@@ -24,5 +24,5 @@ export async function reduceBinomial(ctx: CollectiveContext, data: TypedArray, o
     for (const c of [...children].reverse()) await ctx.recvReduce(c, tag, acc, op)
   }
   if (parent >= 0) await ctx.send(parent, tag, acc)
-  else finishAvg(op, data, size)
+  else finishAvg(op, data, avgDivisor(ctx))
 }

@@ -19,6 +19,8 @@ export interface ContextSpec {
   what: string
   segmentBytes?: number
   timeoutMs?: number
+  /** How many ranks' data an average holds (see CollectiveContext.contributors). */
+  contributors?: () => number
   /** Carried by every message of this collective, for the other ranks to compare with their call. */
   sig: Signature
 }
@@ -33,6 +35,7 @@ export function collectiveContext(spec: ContextSpec): CollectiveContext {
     rank,
     size: members.length,
     nodes: spec.nodes,
+    contributors: spec.contributors,
     segmentElements: (bytesPerElement) => Math.max(1, Math.floor(segmentBytes / bytesPerElement)),
     send: (peer, tag, data) => transport.send(members[peer], commId, tag, dtypeOf(data), asBytes(data), spec.sig),
     async recv(peer, tag, into) {

@@ -4,14 +4,19 @@
  * the collectives on typed arrays from typed-collectives.ts; here are the collectives on JSON values
  * (mpi4py's lower-case calls: serialised, for small values) and the communicator calls.
  */
-import { decodeJson, describe, encodeJson } from '../dtype.ts'
+import { alltoallvPairwise } from '../collectives/alltoallv-pairwise.ts'
+import type { ReduceOp } from '../collectives/reduce-ops.ts'
+import { decodeJson, describe, encodeJson, type Sendable, type TypedArray } from '../dtype.ts'
 import { UsageError } from '../errors.ts'
+import type { P2POptions, Received, RecvOptions } from './point-to-point.ts'
+import { Request } from './request.ts'
 import { ALGORITHMS, pick } from './select.ts'
 import { signatureOf, UNKNOWN_DTYPE } from './signature.ts'
 import { childCommId } from './tags.ts'
-import { TypedCollectives, type CollectiveOptions } from './typed-collectives.ts'
+import type { CollectiveOptions } from './typed-collectives.ts'
+import { VectorCollectives, type ReduceOptions } from './vector-collectives.ts'
 
-export class Communicator extends TypedCollectives {
+export class Communicator extends VectorCollectives {
   private children = 0
 
   /**
@@ -91,9 +96,132 @@ export class Communicator extends TypedCollectives {
    * ```
    */
   async allreduceObject<T>(value: T, fn: (a: T, b: T) => T, options: CollectiveOptions = {}): Promise<T> {
-    if (typeof fn !== 'function') throw new UsageError(`allreduceObject needs a function (a, b) => combined, got ${describe(fn)}`)
+    checkFn('allreduceObject', fn)
     const all = await this.allgatherObject(value, options)
     return all.reduce(fn)
+  }
+
+  /**
+   * Combines every rank's `value` with `fn` in rank order on `root` (mpi4py's `reduce` for objects); `undefined`
+   * elsewhere.
+   *
+   * @example
+   * ```ts
+   * const total = await world.reduceObject({ n: 1 }, (a, b) => ({ n: a.n + b.n }), 0)   // rank 0: { n: size }
+   * ```
+   */
+  async reduceObject<T>(value: T, fn: (a: T, b: T) => T, root: number, options: CollectiveOptions = {}): Promise<T | undefined> {
+    checkFn('reduceObject', fn)
+    const all = await this.gatherObject(value, root, options)
+    return all?.reduce(fn)
+  }
+
+  /**
+   * `values[i]` goes to rank i; resolves to what every rank sent this one, in rank order (mpi4py's `alltoall`).
+   *
+   * @example
+   * ```ts
+   * const got = await world.alltoallObject(Array.from({ length: world.size }, (_, to) => `${world.rank}->${to}`))
+   * ```
+   */
+  async alltoallObject<T>(values: T[], options: CollectiveOptions = {}): Promise<T[]> {
+    if (!Array.isArray(values) || values.length !== this.size) {
+      throw new UsageError(`alltoallObject needs an array of ${this.size} values (one per rank), got ${describe(values)}`)
+    }
+    const parts = values.map((v, r) => (r === this.rank ? new Uint8Array(0) : encodeJson(v)))
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+    parts.reduce((at, p) => (bytes.set(p, at), at + p.byteLength), 0)
+    const { ctx, tag, guard } = this.begin('alltoallObject', options, signatureOf('alltoallObject', UNKNOWN_DTYPE, -1))
+    const got = await guard(alltoallvPairwise(ctx, bytes, parts.map((p) => p.byteLength), tag))
+    let at = 0
+    return got.counts.map((n, r) => {
+      const piece = got.data.subarray(at, (at += n)) as Uint8Array
+      return r === this.rank ? values[r]! : (decodeJson(piece) as T)
+    })
+  }
+
+  /**
+   * Inclusive prefix of JSON values: rank r gets `fn` folded over ranks 0..r in order (mpi4py's `scan`).
+   *
+   * @example
+   * ```ts
+   * const seen = await world.scanObject([world.rank], (a, b) => [...a, ...b])   // rank 2: [0, 1, 2]
+   * ```
+   */
+  async scanObject<T>(value: T, fn: (a: T, b: T) => T, options: CollectiveOptions = {}): Promise<T> {
+    checkFn('scanObject', fn)
+    const all = await this.allgatherObject(value, options)
+    return all.slice(0, this.rank + 1).reduce(fn)
+  }
+
+  /**
+   * Exclusive prefix of JSON values: rank r gets `fn` folded over ranks 0..r-1; rank 0 gets `undefined`
+   * (mpi4py's `exscan` gives None).
+   *
+   * @example
+   * ```ts
+   * const before = await world.exscanObject(myCount, (a, b) => a + b)   // undefined on rank 0
+   * ```
+   */
+  async exscanObject<T>(value: T, fn: (a: T, b: T) => T, options: CollectiveOptions = {}): Promise<T | undefined> {
+    checkFn('exscanObject', fn)
+    const all = await this.allgatherObject(value, options)
+    return this.rank === 0 ? undefined : all.slice(0, this.rank).reduce(fn)
+  }
+
+  // ---------------------------------------------------------------- non-blocking (MPI requests)
+
+  /**
+   * `send` as a Request (MPI_Isend): poll it with `test()` or await it.
+   *
+   * @example
+   * ```ts
+   * const req = world.isend(buf, 1)
+   * await Request.waitAll([req, world.irecv(1)])
+   * ```
+   */
+  isend(data: Sendable, dest: number, options: P2POptions = {}): Request<void> {
+    return new Request(this.send(data, dest, options))
+  }
+
+  /** `recv` as a Request (MPI_Irecv). @example `const req = world.irecv(ANY_SOURCE, { tag: 2 })` */
+  irecv(source?: number, options: RecvOptions = {}): Request<Received> {
+    return new Request(this.recv(source, options))
+  }
+
+  /** `sendObject` as a Request (mpi4py `isend`). @example `const req = world.isendObject({ step: 1 }, 0)` */
+  isendObject(value: unknown, dest: number, options: P2POptions = {}): Request<void> {
+    return new Request(Promise.resolve().then(() => this.sendObject(value, dest, options)))
+  }
+
+  /** `recvObject` as a Request (mpi4py `irecv`). @example `const { value } = await world.irecvObject(0)` */
+  irecvObject<T = unknown>(source?: number, options: P2POptions = {}): Request<{ value: T; source: number; tag: number }> {
+    return new Request(this.recvObject<T>(source, options))
+  }
+
+  /** `barrier` as a Request (MPI_Ibarrier). @example `const req = world.ibarrier()` */
+  ibarrier(options: CollectiveOptions = {}): Request<void> {
+    return new Request(this.barrier(options))
+  }
+
+  /** `broadcast` as a Request (MPI_Ibcast). @example `const req = world.ibroadcast(weights, 0)` */
+  ibroadcast<T extends TypedArray>(data: T, root: number, options: CollectiveOptions = {}): Request<T> {
+    return new Request(this.broadcast(data, root, options))
+  }
+
+  /** `allreduce` as a Request (MPI_Iallreduce). @example `const req = world.iallreduce(grads, 'sum')` */
+  iallreduce<T extends TypedArray>(data: T, op: ReduceOp, options: ReduceOptions = {}): Request<T> {
+    return new Request(this.allreduce(data, op, options))
+  }
+
+  /** `reduce` as a Request (MPI_Ireduce). @example `const req = world.ireduce(counts, 'sum', 0)` */
+  ireduce<T extends TypedArray>(data: T, op: ReduceOp, root: number, options: CollectiveOptions = {}): Request<T> {
+    return new Request(this.reduce(data, op, root, options))
+  }
+
+  /** `allgather` as a Request (MPI_Iallgather). @example `const req = world.iallgather(new Int32Array([world.rank]))` */
+  iallgather<T extends TypedArray>(data: T, options: CollectiveOptions = {}): Request<T> {
+    return new Request(this.allgather(data, options))
   }
 
   // ---------------------------------------------------------------- communicators
@@ -151,4 +279,8 @@ export class Communicator extends TypedCollectives {
     if (this.world.comms.get(this.commId) === this) this.world.comms.delete(this.commId)
   }
 
+}
+
+function checkFn(what: string, fn: unknown): void {
+  if (typeof fn !== 'function') throw new UsageError(`${what} needs a function (a, b) => combined, got ${describe(fn)}`)
 }

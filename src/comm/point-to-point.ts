@@ -3,9 +3,9 @@
  * arrays and JSON values between them (MPI's send/recv; mpi4py's lower-case calls for objects). The
  * collectives (communicator.ts) build on it.
  */
-import { asBytes, decodeJson, dtypeOf, DTYPE_JSON, encodeJson, viewAs, type Sendable } from '../dtype.ts'
+import { asBytes, bytesPerElement, decodeJson, dtypeName, dtypeOf, DTYPE_JSON, encodeJson, viewAs, type Sendable } from '../dtype.ts'
 import { FinalizedError } from '../errors.ts'
-import { ANY_SOURCE, ANY_TAG, type Message, type Transport } from '../transport/transport.ts'
+import { ANY_SOURCE, ANY_TAG, PROC_NULL, type Message, type Transport } from '../transport/transport.ts'
 import { MismatchDetector, type EarlyNotices } from './mismatch.ts'
 import type { CommScope } from './scope.ts'
 import { checkRank, checkTag, checkTimeout } from './validate.ts'
@@ -34,6 +34,19 @@ export interface Received<T = Sendable> {
   /** Sender's rank in this communicator. */
   source: number
   tag: number
+}
+
+/** What `probe` and `iprobe` tell of a message that has arrived and waits to be received. */
+export interface ProbeStatus {
+  /** Sender's rank in this communicator. */
+  source: number
+  tag: number
+  /** Payload size in bytes. */
+  bytes: number
+  /** Number of elements of the sender's element type (bytes for an ArrayBuffer or a JSON value). */
+  count: number
+  /** The sender's element type: "Float32Array", ..., "ArrayBuffer", or "JSON" (sent with sendObject). */
+  type: string
 }
 
 /** State shared by every communicator of one process. */
@@ -106,13 +119,15 @@ export class PointToPoint {
   send(data: Sendable, dest: number, options: P2POptions = {}): Promise<void> {
     const dtype = dtypeOf(data)
     this.checkUsable()
+    if (dest === PROC_NULL) return Promise.resolve()
     this.checkRank(dest, 'dest')
     const tag = checkTag(options.tag ?? 0, false)
     return this.world.transport.send(this.members[dest], this.commId, tag, dtype, asBytes(data))
   }
 
   /**
-   * Receives the next message from `source` (or ANY_SOURCE) with `tag` (or ANY_TAG).
+   * Receives the next message from `source` (or ANY_SOURCE) with `tag` (or ANY_TAG). From PROC_NULL it returns
+   * at once: an empty array (of `into`'s type, else Uint8Array), source PROC_NULL, tag ANY_TAG.
    *
    * @example
    * ```ts
@@ -123,6 +138,11 @@ export class PointToPoint {
    */
   async recv(source: number = ANY_SOURCE, options: RecvOptions = {}): Promise<Received> {
     const into = options.into === undefined ? undefined : (dtypeOf(options.into, 'into'), asBytes(options.into))
+    if (source === PROC_NULL) {
+      this.checkUsable()
+      const empty = options.into === undefined ? new Uint8Array(0) : options.into instanceof ArrayBuffer ? new ArrayBuffer(0) : options.into.subarray(0, 0)
+      return { data: empty, source: PROC_NULL, tag: ANY_TAG }
+    }
     const m = await this.recvRaw(source, options, into)
     return { data: viewAs(m.dtype, m.payload), source: this.rankOf(m.source), tag: m.tag }
   }
@@ -137,13 +157,16 @@ export class PointToPoint {
    */
   sendObject(value: unknown, dest: number, options: P2POptions = {}): Promise<void> {
     this.checkUsable()
+    const bytes = encodeJson(value)
+    if (dest === PROC_NULL) return Promise.resolve()
     this.checkRank(dest, 'dest')
     const tag = checkTag(options.tag ?? 0, false)
-    return this.world.transport.send(this.members[dest], this.commId, tag, DTYPE_JSON, encodeJson(value))
+    return this.world.transport.send(this.members[dest], this.commId, tag, DTYPE_JSON, bytes)
   }
 
   /**
-   * Receives a value sent with `sendObject`. A TypedArray sent with `send` comes back as that TypedArray.
+   * Receives a value sent with `sendObject`. A TypedArray sent with `send` comes back as that TypedArray. From
+   * PROC_NULL: `undefined` at once, source PROC_NULL.
    *
    * @example
    * ```ts
@@ -151,9 +174,91 @@ export class PointToPoint {
    * ```
    */
   async recvObject<T = unknown>(source: number = ANY_SOURCE, options: P2POptions = {}): Promise<{ value: T; source: number; tag: number }> {
+    if (source === PROC_NULL) return (this.checkUsable(), { value: undefined as T, source: PROC_NULL, tag: ANY_TAG })
     const m = await this.recvRaw(source, options)
     const value = (m.dtype === DTYPE_JSON ? decodeJson(m.payload) : viewAs(m.dtype, m.payload)) as T
     return { value, source: this.rankOf(m.source), tag: m.tag }
+  }
+
+  /**
+   * Sends `data` to `dest` and receives from `source` at the same time (MPI_Sendrecv), so a ring shift cannot
+   * deadlock. Either side may be PROC_NULL. `options.tag` tags the send; `recvTag` (default ANY_TAG) selects.
+   *
+   * @example
+   * ```ts
+   * const right = (world.rank + 1) % world.size, left = (world.rank - 1 + world.size) % world.size
+   * const { data } = await world.sendrecv(new Float64Array([world.rank]), right, left)   // data: [left]
+   * ```
+   */
+  async sendrecv(data: Sendable, dest: number, source: number = ANY_SOURCE, options: RecvOptions & { recvTag?: number } = {}): Promise<Received> {
+    const { recvTag = ANY_TAG, ...rest } = options
+    const [, got] = await Promise.all([this.send(data, dest, { tag: rest.tag }), this.recv(source, { ...rest, tag: recvTag })])
+    return got
+  }
+
+  /**
+   * Sends `data` to `dest`, then replaces its contents with the message from `source` (MPI_Sendrecv_replace):
+   * the message must have `data`'s element type and at most its length. Resolves to the status.
+   *
+   * @example
+   * ```ts
+   * const buf = new Int32Array([world.rank])
+   * await world.sendrecvReplace(buf, (world.rank + 1) % world.size, (world.rank + world.size - 1) % world.size)
+   * ```
+   */
+  async sendrecvReplace(data: Sendable, dest: number, source: number = ANY_SOURCE, options: P2POptions & { recvTag?: number } = {}): Promise<{ source: number; tag: number; count: number }> {
+    dtypeOf(data)
+    const into = data instanceof ArrayBuffer ? new ArrayBuffer(data.byteLength) : new (data.constructor as new (n: number) => typeof data)(data.length)
+    const got = await this.sendrecv(data, dest, source, { ...options, into })
+    const bytes = asBytes(got.data)
+    asBytes(data).set(bytes)
+    return { source: got.source, tag: got.tag, count: bytes.byteLength / bytesPerElement(dtypeOf(data)) }
+  }
+
+  /**
+   * Waits until a message from `source` with `tag` has arrived and tells who sent it and how large it is,
+   * without receiving it (MPI_Probe): allocate for it, then `recv` it.
+   *
+   * @example
+   * ```ts
+   * const st = await world.probe(ANY_SOURCE, { tag: 3 })
+   * const { data } = await world.recv(st.source, { tag: st.tag, into: new Float64Array(st.count) })
+   * ```
+   */
+  async probe(source: number = ANY_SOURCE, options: P2POptions = {}): Promise<ProbeStatus> {
+    if (source === PROC_NULL) return (this.checkUsable(), { source: PROC_NULL, tag: ANY_TAG, bytes: 0, count: 0, type: 'ArrayBuffer' })
+    const { from, tag } = this.envelope(source, options)
+    const { timeoutMs } = options
+    const describeWait = () => `rank ${this.rank} of ${this.name}: probe for a message from ${source === ANY_SOURCE ? 'any rank' : `rank ${source}`} timed out after ${timeoutMs} ms`
+    return this.status(await this.world.transport.probe(this.commId, from, tag, { timeoutMs, describeWait }))
+  }
+
+  /**
+   * Like `probe`, but answers at once: the status of a waiting message, or `undefined` if none has arrived
+   * (MPI_Iprobe). Poll it between units of work.
+   *
+   * @example
+   * ```ts
+   * while (!world.iprobe(0, { tag: STOP })) doSomeWork()
+   * ```
+   */
+  iprobe(source: number = ANY_SOURCE, options: P2POptions = {}): ProbeStatus | undefined {
+    if (source === PROC_NULL) return (this.checkUsable(), { source: PROC_NULL, tag: ANY_TAG, bytes: 0, count: 0, type: 'ArrayBuffer' })
+    const { from, tag } = this.envelope(source, options)
+    const m = this.world.transport.iprobe(this.commId, from, tag)
+    return m && this.status(m)
+  }
+
+  private envelope(source: number, options: P2POptions): { from: number; tag: number } {
+    this.checkUsable()
+    if (source !== ANY_SOURCE) this.checkRank(source, 'source')
+    checkTimeout(options.timeoutMs)
+    return { from: source === ANY_SOURCE ? ANY_SOURCE : this.members[source]!, tag: checkTag(options.tag ?? ANY_TAG, true) }
+  }
+
+  private status(m: Message): ProbeStatus {
+    const bytes = m.payload.byteLength
+    return { source: this.rankOf(m.source), tag: m.tag, bytes, count: bytes / bytesPerElement(m.dtype), type: dtypeName(m.dtype) }
   }
 
   /** @internal Rank in this communicator of a world rank. */

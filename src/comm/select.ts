@@ -8,15 +8,20 @@ import { allreduceHierarchical } from '../collectives/allreduce-hierarchical.ts'
 import { allreduceRecursiveDoubling } from '../collectives/allreduce-recursive-doubling.ts'
 import { allreduceRing } from '../collectives/allreduce-ring.ts'
 import { alltoallPairwise } from '../collectives/alltoall-pairwise.ts'
+import { alltoallvPairwise } from '../collectives/alltoallv-pairwise.ts'
 import { barrierDissemination } from '../collectives/barrier-dissemination.ts'
 import { bcastBinomial } from '../collectives/bcast-binomial.ts'
 import { bcastScatterAllgather } from '../collectives/bcast-scatter-allgather.ts'
 import { gatherBinomial } from '../collectives/gather-binomial.ts'
 import { gatherLinear } from '../collectives/gather-linear.ts'
+import { gathervLinear } from '../collectives/gatherv-linear.ts'
 import { reduceBinomial } from '../collectives/reduce-binomial.ts'
+import { allreduceOrdered, reduceOrdered } from '../collectives/reduce-ordered.ts'
 import { reduceScatterRingInPlace } from '../collectives/reduce-scatter-ring.ts'
 import { scatterBinomial } from '../collectives/scatter-binomial.ts'
 import { scatterLinear } from '../collectives/scatter-linear.ts'
+import { scattervLinear } from '../collectives/scatterv-linear.ts'
+import { scanRecursiveDoubling } from '../collectives/scan-recursive-doubling.ts'
 import { UsageError } from '../errors.ts'
 
 /** Where a communicator's ranks run: how many hosts they span. */
@@ -59,6 +64,8 @@ export const ALGORITHMS = {
     },
     { name: 'recursive-doubling', enabled: (size: number, bytes: number) => bytes < allreduceRingMinBytes(size), run: allreduceRecursiveDoubling },
     { name: 'ring', enabled: () => true, run: allreduceRing },
+    // Rank order for user ops that are not commutative; the communicator asks for it by name.
+    { name: 'ordered', enabled: () => false, run: allreduceOrdered },
   ],
   broadcast: [
     {
@@ -69,7 +76,10 @@ export const ALGORITHMS = {
     { name: 'binomial', enabled: () => true, run: bcastBinomial },
   ],
   barrier: only('dissemination', barrierDissemination),
-  reduce: only('binomial', reduceBinomial),
+  reduce: [
+    { name: 'binomial', enabled: () => true, run: reduceBinomial },
+    { name: 'ordered', enabled: () => false, run: reduceOrdered },
+  ],
   gather: only('binomial', gatherBinomial),
   allgather: only('ring', allgatherRingInPlace),
   scatter: only('binomial', scatterBinomial),
@@ -77,6 +87,12 @@ export const ALGORITHMS = {
   alltoall: only('pairwise', alltoallPairwise),
   gatherObject: only('linear', gatherLinear),
   scatterObject: only('linear', scatterLinear),
+  allgatherv: only('ring', allgatherRingInPlace),
+  gatherv: only('linear', gathervLinear),
+  scatterv: only('linear', scattervLinear),
+  alltoallv: only('pairwise', alltoallvPairwise),
+  reduceScatterv: only('ring', reduceScatterRingInPlace),
+  scan: only('recursive-doubling', scanRecursiveDoubling),
 } satisfies Record<string, Candidate<unknown>[]>
 
 /** The algorithm to run: the one requested by the call or the environment, else the table's first fit. */

@@ -5,10 +5,11 @@
  */
 import { dtypeName } from '../dtype.ts'
 import type { Signature } from '../transport/transport.ts'
-import { REDUCE_OPS, type ReduceOp } from '../collectives/reduce-ops.ts'
+import { opCode, REDUCE_OPS, USER_OP_CODE, type ReduceOp } from '../collectives/reduce-ops.ts'
 
 export const COLLECTIVES = ['', 'barrier', 'broadcast', 'reduce', 'allreduce', 'gather', 'allgather', 'scatter',
-  'reduceScatter', 'alltoall', 'gatherObject', 'scatterObject'] as const
+  'reduceScatter', 'alltoall', 'gatherObject', 'scatterObject', 'allgatherv', 'gatherv', 'scatterv', 'alltoallv',
+  'reduceScatterv', 'scan', 'exscan', 'alltoallObject', 'join'] as const
 export type CollectiveName = Exclude<(typeof COLLECTIVES)[number], ''>
 
 /** A signature with the element type it was sent with (255: not known to every rank). */
@@ -20,7 +21,7 @@ export const UNKNOWN_DTYPE = 255
 const NO_ROOT = 0xffff
 
 export function signatureOf(coll: CollectiveName, dtype: number, count: number, root?: number, op?: ReduceOp): FullSignature {
-  return { coll: COLLECTIVES.indexOf(coll), op: op === undefined ? 0 : REDUCE_OPS.indexOf(op) + 1, root: root ?? NO_ROOT, count, dtype }
+  return { coll: COLLECTIVES.indexOf(coll), op: op === undefined ? 0 : opCode(op), root: root ?? NO_ROOT, count, dtype }
 }
 
 /** True when two ranks' calls fit together (unknown counts and types match anything). */
@@ -37,7 +38,7 @@ export function compatible(a: FullSignature, b: FullSignature): boolean {
 /** `allreduce(sum, Float32Array[10])`, `broadcast(root=0, Float64Array[3])`, `barrier()`. */
 export function describeSignature(s: FullSignature): string {
   const args: string[] = []
-  if (s.op > 0) args.push(REDUCE_OPS[s.op - 1] ?? `op#${s.op}`)
+  if (s.op > 0) args.push(s.op === USER_OP_CODE ? 'user op' : (REDUCE_OPS[s.op - 1] ?? `op#${s.op}`))
   if (s.root !== NO_ROOT) args.push(`root=${s.root}`)
   if (s.coll !== COLLECTIVES.indexOf('barrier')) {
     const type = s.dtype === UNKNOWN_DTYPE ? '' : dtypeName(s.dtype)

@@ -5,7 +5,7 @@
  */
 import type { CollectiveContext } from '../collectives/context.ts'
 import { blockRange } from '../collectives/partition.ts'
-import { checkOp, type ReduceOp } from '../collectives/reduce-ops.ts'
+import { checkOp, finishAvg, isUserOp, type ReduceOp } from '../collectives/reduce-ops.ts'
 import { describe, dtypeOf, type TypedArray } from '../dtype.ts'
 import { UsageError } from '../errors.ts'
 import { collectiveContext } from './collective-context.ts'
@@ -25,6 +25,9 @@ export interface CollectiveOptions {
   /** Fail with TimeoutError when a step waits longer than this for a peer. */
   timeoutMs?: number
 }
+
+/** The algorithm a user op that is not commutative needs: the one that combines in rank order. */
+const inOrder = (op: ReduceOp) => (isUserOp(op) && !op.commutative ? 'ordered' : undefined)
 
 /** A running collective: its context, its fresh tag, and the guard that watches it. */
 interface Running {
@@ -94,7 +97,7 @@ export class TypedCollectives extends PointToPoint {
     checkTyped(data)
     checkOp(op, data)
     this.checkRank(root, 'root')
-    const algo = pick('reduce', ALGORITHMS.reduce, this.size, data.byteLength, options.algorithm)
+    const algo = pick('reduce', ALGORITHMS.reduce, this.size, data.byteLength, inOrder(op) ?? options.algorithm)
     const { ctx, tag, guard } = this.begin('reduce', options, signatureOf('reduce', dtypeOf(data), data.length, root, op))
     await guard(algo.run(ctx, data, op, root, tag))
     return data
@@ -114,7 +117,7 @@ export class TypedCollectives extends PointToPoint {
   async allreduce<T extends TypedArray>(data: T, op: ReduceOp, options: CollectiveOptions = {}): Promise<T> {
     checkTyped(data)
     checkOp(op, data)
-    const algo = pick('allreduce', ALGORITHMS.allreduce, this.size, data.byteLength, options.algorithm, this.topology)
+    const algo = pick('allreduce', ALGORITHMS.allreduce, this.size, data.byteLength, inOrder(op) ?? options.algorithm, this.topology)
     const { ctx, tag, guard } = this.begin('allreduce', options, signatureOf('allreduce', dtypeOf(data), data.length, undefined, op))
     await guard(algo.run(ctx, data, op, tag))
     return data
@@ -190,12 +193,13 @@ export class TypedCollectives extends PointToPoint {
   async reduceScatter<T extends TypedArray>(data: T, op: ReduceOp, options: CollectiveOptions = {}): Promise<T> {
     checkTyped(data)
     checkOp(op, data)
+    if (inOrder(op)) return (await this.allreduce(data, op, options)).slice(...blockRange(data.length, this.size, this.rank)) as T
     const algo = pick('reduceScatter', ALGORITHMS.reduceScatter, this.size, data.byteLength, options.algorithm)
     const { ctx, tag, guard } = this.begin('reduceScatter', options, signatureOf('reduceScatter', dtypeOf(data), data.length, undefined, op))
     await guard(algo.run(ctx, data, op, tag))
     const [a, b] = blockRange(data.length, this.size, this.rank)
     const mine = data.slice(a, b) as T
-    if (op === 'avg') for (let i = 0; i < mine.length; i++) (mine as unknown as Float64Array)[i] /= this.size
+    finishAvg(op, mine, this.contributors())
     return mine
   }
 
@@ -219,6 +223,11 @@ export class TypedCollectives extends PointToPoint {
     return (await guard(algo.run(ctx, data, tag))) as T
   }
 
+  /** @internal How many ranks' data an average divides by (ranks that have joined do not count; see join). */
+  contributors(): number {
+    return this.size
+  }
+
   /** @internal Number of collectives started on this communicator (what a stalled peer asks for). */
   get started(): number {
     return this.tags.count
@@ -239,7 +248,8 @@ export class TypedCollectives extends PointToPoint {
     this.checkUsable()
     const { transport, stallWarningMs, opTimeoutMs } = this.world
     const { commId, name, rank, members } = this
-    const ctx = collectiveContext({ transport, commId, name, rank, members, nodes: this.nodes, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig })
+    const contributors = () => this.contributors()
+    const ctx = collectiveContext({ transport, commId, name, rank, members, nodes: this.nodes, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig, contributors })
     const watch = { what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
     return { ctx, tag, guard: (p) => watchStall(p, this.scope, watch) }
   }

@@ -62,17 +62,64 @@ export function fulfil(p: Posted, m: Message): void {
 
 const EMPTY = new Uint8Array(0)
 
+/** A probe waiting for a matching message (MPI_Probe): resolved without taking the message. */
+interface Probe {
+  commId: number
+  source: number
+  tag: number
+  resolve: (m: Message) => void
+  reject: (e: Error) => void
+  timer?: NodeJS.Timeout
+}
+
 export class Matcher {
   private readonly unexpected: Message[] = []
   private readonly posted: Posted[] = []
+  private readonly probes: Probe[] = []
   private failure: Error | undefined
   private readonly commFailures = new Map<number, Error>()
 
   /** Hands an arrived message to the oldest matching receive, or queues it. */
   deliver(m: Message): void {
     const p = this.claim(m.commId, m.source, m.tag)
-    if (p) fulfil(p, m)
-    else this.unexpected.push(m)
+    if (p) return fulfil(p, m)
+    this.unexpected.push(m)
+    for (let i = 0; i < this.probes.length; i++) {
+      const q = this.probes[i]!
+      if (!matches(q.commId, q.source, q.tag, m)) continue
+      this.probes.splice(i--, 1)
+      if (q.timer) clearTimeout(q.timer)
+      q.resolve(m)
+    }
+  }
+
+  /** The earliest queued message that a receive with this envelope would take, left in the queue (MPI_Iprobe). */
+  peek(commId: number, source: number, tag: number): Message | undefined {
+    const failure = this.failure ?? this.commFailures.get(commId)
+    if (failure) throw failure
+    return this.unexpected.find((m) => matches(commId, source, tag, m))
+  }
+
+  /** Resolves with the earliest matching message once one has arrived, without taking it (MPI_Probe). */
+  probe(commId: number, source: number, tag: number, opts: ReceiveOptions = {}): Promise<Message> {
+    try {
+      const m = this.peek(commId, source, tag)
+      if (m) return Promise.resolve(m)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return new Promise((resolve, reject) => {
+      const q: Probe = { commId, source, tag, resolve, reject }
+      const { timeoutMs } = opts
+      if (timeoutMs !== undefined && timeoutMs >= 0 && Number.isFinite(timeoutMs)) {
+        q.timer = setTimeout(() => {
+          const j = this.probes.indexOf(q)
+          if (j >= 0) this.probes.splice(j, 1)
+          reject(new TimeoutError(opts.describeWait ? opts.describeWait() : `probe timed out after ${timeoutMs} ms`))
+        }, timeoutMs)
+      }
+      this.probes.push(q)
+    })
   }
 
   /** Removes and returns the oldest posted receive that a message with this envelope would match. */
@@ -111,7 +158,7 @@ export class Matcher {
   fail(err: Error): void {
     if (this.failure) return
     this.failure = err
-    for (const p of this.posted.splice(0)) {
+    for (const p of [...this.posted.splice(0), ...this.probes.splice(0)]) {
       if (p.timer) clearTimeout(p.timer)
       p.reject(err)
     }
@@ -121,17 +168,19 @@ export class Matcher {
   failComm(commId: number, err: Error): void {
     if (this.commFailures.has(commId)) return
     this.commFailures.set(commId, err)
-    for (let i = this.posted.length - 1; i >= 0; i--) {
-      const p = this.posted[i]
-      if (p.commId !== commId) continue
-      this.posted.splice(i, 1)
-      if (p.timer) clearTimeout(p.timer)
-      p.reject(err)
+    for (const list of [this.posted, this.probes]) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const p = list[i]!
+        if (p.commId !== commId) continue
+        list.splice(i, 1)
+        if (p.timer) clearTimeout(p.timer)
+        p.reject(err)
+      }
     }
   }
 
   /** Number of queued unexpected messages and posted receives, for tests and diagnostics. */
   get depth(): { unexpected: number; posted: number } {
-    return { unexpected: this.unexpected.length, posted: this.posted.length }
+    return { unexpected: this.unexpected.length, posted: this.posted.length + this.probes.length }
   }
 }

@@ -7,6 +7,8 @@
 
 /** Receive from any source (MPI_ANY_SOURCE). */
 export const ANY_SOURCE = -1
+/** The null process (MPI_PROC_NULL): a send to it or a receive from it completes at once and moves nothing. */
+export const PROC_NULL = -2
 /** Receive with any tag >= 0 (MPI_ANY_TAG). Never matches the negative tags that collectives use. */
 export const ANY_TAG = -1
 
@@ -91,6 +93,13 @@ export interface DataPlane {
    * message is written into that buffer and the payload is a view of it.
    */
   recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message>
+  /**
+   * Resolves with the envelope of the earliest matching message once it has arrived, leaving it to be received
+   * (MPI_Probe); its payload must not be kept.
+   */
+  probe(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message>
+  /** The earliest matching message that has arrived, left to be received; undefined if none (MPI_Iprobe). */
+  iprobe(commId: number, source: number, tag: number): Message | undefined
   /** Fails every pending and later receive on one communicator. */
   failComm(commId: number, err: Error): void
   /** True while an operation is under way: a posted receive, a send not yet acknowledged or handed over. */

@@ -7,18 +7,25 @@ test('tsrun exports', () => {
   expect(Object.keys(tsrun).sort()).toEqual([
     'ANY_SOURCE',
     'ANY_TAG',
+    'BFloat16Bits',
     'CollectiveMismatchError',
     'Communicator',
     'FinalizedError',
+    'Float16Bits',
     'MAX_TAG',
+    'PROC_NULL',
     'PeerLostError',
     'RendezvousError',
+    'Request',
     'TimeoutError',
     'TransportError',
     'TsrunError',
     'UsageError',
     'WorldCommunicator',
+    'defineOp',
+    'fromHalf',
     'init',
+    'toHalf',
   ])
 })
 
@@ -54,7 +61,11 @@ test('every public method of Communicator is still there', () => {
   const methods = (proto: object): string[] => (proto === Object.prototype ? [] : [...Object.getOwnPropertyNames(proto), ...methods(Object.getPrototypeOf(proto))])
   const names = new Set(methods(tsrun.WorldCommunicator.prototype))
   for (const m of ['send', 'recv', 'sendObject', 'recvObject', 'barrier', 'broadcast', 'reduce', 'allreduce', 'gather', 'allgather', 'scatter',
-    'reduceScatter', 'alltoall', 'broadcastObject', 'gatherObject', 'allgatherObject', 'scatterObject', 'allreduceObject', 'split', 'dup', 'free', 'finalize']) {
+    'reduceScatter', 'alltoall', 'broadcastObject', 'gatherObject', 'allgatherObject', 'scatterObject', 'allreduceObject', 'split', 'dup', 'free', 'finalize',
+    // Completeness against mpi4py, gloo and Horovod (#14)
+    'allgatherv', 'gatherv', 'scatterv', 'alltoallv', 'reduceScatterv', 'scan', 'exscan', 'groupedAllreduce', 'reduceObject',
+    'alltoallObject', 'scanObject', 'exscanObject', 'probe', 'iprobe', 'sendrecv', 'sendrecvReplace', 'isend', 'irecv', 'isendObject',
+    'irecvObject', 'ibarrier', 'ibroadcast', 'iallreduce', 'ireduce', 'iallgather', 'join']) {
     expect(names, m).toContain(m)
   }
 })

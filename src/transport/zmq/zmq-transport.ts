@@ -218,6 +218,8 @@ export class ZmqTransport implements Transport {
   recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message> {
     return this.matcher.receive(commId, source, tag, opts)
   }
+  probe = (commId: number, source: number, tag: number, opts?: ReceiveOptions) => this.matcher.probe(commId, source, tag, opts)
+  iprobe = (commId: number, source: number, tag: number) => this.matcher.peek(commId, source, tag)
 
   busy(): boolean {
     if (this.closed) return false
@@ -228,13 +230,8 @@ export class ZmqTransport implements Transport {
     return this.control.query(peers, (p) => this.links[p] !== undefined, commId, timeoutMs)
   }
 
-  notifyMismatch(peers: number[], commId: number, info: unknown): void {
-    this.control.notifyMismatch(peers, commId, info)
-  }
-
-  failComm(commId: number, err: Error): void {
-    this.matcher.failComm(commId, err)
-  }
+  notifyMismatch = (peers: number[], commId: number, info: unknown) => this.control.notifyMismatch(peers, commId, info)
+  failComm = (commId: number, err: Error) => this.matcher.failComm(commId, err)
 
   async finalize(timeoutMs?: number): Promise<void> {
     if (this.closed) return

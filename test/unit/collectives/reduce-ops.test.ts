@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest'
-import { checkOp, finishAvg, reduceInto, reduceIntoJs } from '../../../src/collectives/reduce-ops.ts'
+import { checkOp, defineOp, fillIdentity, finishAvg, reduceInto, reduceIntoJs } from '../../../src/collectives/reduce-ops.ts'
+import { BFloat16Bits, Float16Bits, halfBits, halfValue } from '../../../src/half.ts'
 import { native, nativeUnavailable } from '../../../src/native/native.ts'
 
 test('kernels', () => {
@@ -35,10 +36,65 @@ test('min and max are commutative bit for bit, NaN and signed zero included', ()
 })
 
 test('ops that do not fit the element type are UsageErrors', () => {
-  expect(() => checkOp('avg', new Int32Array(1))).toThrow(/op "avg" needs a Float32Array or Float64Array, got Int32Array\[1\]/)
+  expect(() => checkOp('bxor', new Float16Bits(1))).toThrow(/needs an integer array/)
   expect(() => checkOp('band', new Float32Array(1))).toThrow(/needs an integer array/)
   expect(() => checkOp('mean', new Float32Array(1))).toThrow(/op must be one of "sum", "prod"/)
   expect(() => checkOp('bor', new BigInt64Array(1))).not.toThrow()
+  expect(() => checkOp('avg', new Int32Array(1))).not.toThrow()
+})
+
+test('integer avg floor-divides (toward minus infinity), as Python // and TensorFlow floordiv', () => {
+  const i32 = new Int32Array([7, -7, 6, -1, 0])
+  finishAvg('avg', i32, 2)
+  expect([...i32]).toEqual([3, -4, 3, -1, 0])
+  const u8 = new Uint8Array([255, 1])
+  finishAvg('avg', u8, 4)
+  expect([...u8]).toEqual([63, 0])
+  const i64 = new BigInt64Array([7n, -7n, -8n])
+  finishAvg('avg', i64, 2)
+  expect([...i64]).toEqual([3n, -4n, -4n])
+})
+
+test('identity elements leave every value unchanged', () => {
+  for (const [op, T, v] of [['sum', Int8Array, 0], ['prod', Float32Array, 1], ['min', Int16Array, 32767], ['max', Int16Array, -32768],
+    ['min', Uint32Array, 2 ** 32 - 1], ['max', Float64Array, -Infinity], ['band', Uint8Array, 255], ['band', Int32Array, -1]] as const) {
+    expect([...fillIdentity(new (T as any)(2), op)]).toEqual([v, v])
+  }
+  expect([...fillIdentity(new BigUint64Array(1), 'min')]).toEqual([2n ** 64n - 1n])
+  expect([...fillIdentity(new BigInt64Array(1), 'max')]).toEqual([-(2n ** 63n)])
+})
+
+test('a user op combines with its function; defineOp checks its arguments', () => {
+  const op = defineOp<Float64Array>('sumsq', (a, b) => { for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]! * b[i]! })
+  const d = new Float64Array([1, 2])
+  reduceInto(op, d, new Float64Array([3, 4]))
+  expect([...d]).toEqual([10, 18])
+  expect(op.commutative).toBe(true)
+  expect(() => defineOp('', () => {})).toThrow(/name must be a non-empty string/)
+  expect(() => defineOp('x', 3 as any)).toThrow(/fn must be a function/)
+  expect(() => checkOp(op, new Int8Array(1))).not.toThrow()
+})
+
+test('half kernels: sums round once from the exact double sum, and the native kernel gives the same bits', () => {
+  const a = new Float16Bits(4096)
+  const b = new Float16Bits(4096)
+  for (let i = 0; i < a.length; i++) (a[i] = (i * 7919) & 0xffff), (b[i] = (i * 104729 + 3) & 0xffff)
+  for (const op of ['sum', 'prod', 'min', 'max'] as const) {
+    for (const T of [Float16Bits, BFloat16Bits]) {
+      const x = new T(a), y = new T(b)
+      const js = x.slice() as typeof x
+      reduceIntoJs(op, js, y)
+      const nat = x.slice() as typeof x
+      reduceInto(op, nat, y)
+      expect(nat).toEqual(js)
+      // Reference: decode, combine in double, round to nearest even.
+      for (let i = 0; i < 64; i++) {
+        const f = (v: number) => halfValue(v, T === BFloat16Bits)
+        const r = op === 'sum' ? f(x[i]!) + f(y[i]!) : op === 'prod' ? f(x[i]!) * f(y[i]!) : Math[op](f(x[i]!), f(y[i]!))
+        expect(js[i]).toBe(halfBits(r, T === BFloat16Bits))
+      }
+    }
+  }
 })
 
 const TYPES = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array]

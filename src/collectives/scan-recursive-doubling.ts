@@ -1,0 +1,51 @@
+/**
+ * Inclusive and exclusive prefix reductions (MPI_Scan / MPI_Exscan) by recursive doubling: at step k each rank
+ * exchanges the combination of a block of 2^k consecutive ranks with the rank 2^k away; what comes from below is
+ * folded into its prefix. Steps: ceil(log2 P). Bytes sent per rank: S ceil(log2 P). Operands are always
+ * combined lower ranks first, so non-commutative ops get r0 ∘ r1 ∘ … ∘ r.
+ * Ref: MPICH src/mpi/coll/scan/scan_intra_recursive_doubling.c (the algorithm; Thakur, Rabenseifner & Gropp 2005).
+ */
+import type { TypedArray } from '../dtype.ts'
+import type { CollectiveContext } from './context.ts'
+import { fillIdentity, finishAvg, isUserOp, reduceInto, type ReduceOp } from './reduce-ops.ts'
+
+type Ctor = new (n: number) => TypedArray
+
+/** `lower ∘ upper`, written into `upper` (ops other than user ones are commutative bitwise: any order). */
+function foldBelow(op: ReduceOp, lower: TypedArray, upper: TypedArray): void {
+  if (!isUserOp(op) || op.commutative) return reduceInto(op, upper, lower)
+  const t = lower.slice()
+  reduceInto(op, t, upper)
+  upper.set(t as any)
+}
+
+/**
+ * Replaces `data` with the combination of ranks 0..r (inclusive) or 0..r-1 (exclusive; rank 0 gets the op's
+ * identity, or keeps its data for a user op).
+ */
+export async function scanRecursiveDoubling(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, tag: number, exclusive: boolean): Promise<void> {
+  const { rank, size } = ctx
+  const Ctor = data.constructor as Ctor
+  // partial: the combination of this rank's block of 2^k ranks; prefix: what this rank has from below so far.
+  const partial = data.slice()
+  let prefix: TypedArray | undefined = exclusive ? undefined : data
+  const tmp = new Ctor(data.length)
+  for (let mask = 1; mask < size && data.length > 0; mask <<= 1) {
+    const partner = rank ^ mask
+    if (partner >= size) continue
+    await Promise.all([ctx.send(partner, tag, partial), ctx.recv(partner, tag, tmp)])
+    if (partner < rank) {
+      foldBelow(op, tmp, partial)
+      if (prefix === undefined) prefix = tmp.slice()
+      else foldBelow(op, tmp, prefix)
+    } else {
+      reduceInto(op, partial, tmp) // partial ∘ tmp: ours is the lower block
+    }
+  }
+  if (exclusive) {
+    if (prefix !== undefined) data.set(prefix as any)
+    else if (!isUserOp(op)) fillIdentity(data, op)
+  }
+  // An average of a prefix divides by the ranks it holds: r + 1, or r for an exclusive one.
+  finishAvg(op, data, Math.max(1, exclusive ? rank : rank + 1))
+}
