@@ -230,10 +230,10 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
       if (comm) comm.mismatch.arrived(tag, source, sig)
       else early.hold(commId, { kind: 'arrival', tag, source, sig })
     },
-    onMismatch: (commId, _source, info) => {
+    onNotice: (commId, source, notice) => {
       const comm = comms.get(commId)
-      if (comm) comm.mismatch.poison(info as MismatchInfo)
-      else early.hold(commId, { kind: 'mismatch', info: info as MismatchInfo })
+      if (comm) comm.notice(source, notice)
+      else early.hold(commId, { kind: 'notice', source, notice })
     },
   })
   let store: StoreClient | undefined

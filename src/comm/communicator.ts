@@ -1,173 +1,25 @@
 /**
  * A communicator: a group of ranks that talk to each other, MPI style. The world communicator comes from
- * `init()`; sub-communicators come from `split` and `dup`. Point-to-point calls come from point-to-point.ts,
- * the collectives on typed arrays from typed-collectives.ts; here are the collectives on JSON values
- * (mpi4py's lower-case calls: serialised, for small values) and the communicator calls.
+ * `init()`; sub-communicators come from `split` and `dup`. Its calls are layered, one file each:
+ * point-to-point.ts ← typed-collectives.ts ← vector-collectives.ts ← object-collectives.ts ← here: the
+ * non-blocking forms (Requests), join for uneven data, and the communicator calls.
  */
-import { alltoallvPairwise } from '../collectives/alltoallv-pairwise.ts'
 import type { ReduceOp } from '../collectives/reduce-ops.ts'
-import { decodeJson, describe, encodeJson, type Sendable, type TypedArray } from '../dtype.ts'
+import { describe, DTYPE_ARRAYBUFFER, type Sendable, type TypedArray } from '../dtype.ts'
+import type { Transport } from '../transport/transport.ts'
 import { UsageError } from '../errors.ts'
 import type { P2POptions, Received, RecvOptions } from './point-to-point.ts'
+import { runJoin, type Servable } from './join.ts'
 import { Request } from './request.ts'
-import { ALGORITHMS, pick } from './select.ts'
+import { checkTimeout } from './validate.ts'
 import { signatureOf, UNKNOWN_DTYPE } from './signature.ts'
 import { childCommId } from './tags.ts'
 import type { CollectiveOptions } from './typed-collectives.ts'
-import { VectorCollectives, type ReduceOptions } from './vector-collectives.ts'
+import { ObjectCollectives } from './object-collectives.ts'
+import type { ReduceOptions } from './vector-collectives.ts'
 
-export class Communicator extends VectorCollectives {
+export class Communicator extends ObjectCollectives {
   private children = 0
-
-  /**
-   * `value` from `root` to every rank (serialised as JSON).
-   *
-   * @example
-   * ```ts
-   * const config = await world.broadcastObject(world.rank === 0 ? loadConfig() : undefined, 0)
-   * ```
-   */
-  async broadcastObject<T>(value: T, root: number, options: CollectiveOptions = {}): Promise<T> {
-    this.checkRank(root, 'root')
-    const bytes = this.rank === root ? encodeJson(value) : undefined
-    const length = new Float64Array([bytes?.byteLength ?? 0])
-    await this.broadcast(length, root, options)
-    const buf = bytes ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(length[0])
-    await this.broadcast(buf, root, options)
-    return this.rank === root ? value : (decodeJson(buf) as T)
-  }
-
-  /**
-   * Every rank's `value` on `root`, as an array in rank order; `undefined` elsewhere.
-   *
-   * @example
-   * ```ts
-   * const stats = await world.gatherObject({ rank: world.rank, loss }, 0)
-   * ```
-   */
-  async gatherObject<T>(value: T, root: number, options: CollectiveOptions = {}): Promise<T[] | undefined> {
-    this.checkRank(root, 'root')
-    const bytes = encodeJson(value)
-    const algo = pick('gatherObject', ALGORITHMS.gatherObject, this.size, bytes.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('gatherObject', options, signatureOf('gatherObject', UNKNOWN_DTYPE, -1, root))
-    const parts = await guard(algo.run(ctx, bytes, root, tag))
-    return parts?.map((p, r) => (r === root ? value : (decodeJson(p) as T)))
-  }
-
-  /**
-   * Every rank's `value` on every rank, as an array in rank order.
-   *
-   * @example
-   * ```ts
-   * const hosts = await world.allgatherObject(world.host)
-   * ```
-   */
-  async allgatherObject<T>(value: T, options: CollectiveOptions = {}): Promise<T[]> {
-    const gathered = await this.gatherObject(value, 0, options)
-    return this.broadcastObject(gathered as T[], 0, options)
-  }
-
-  /**
-   * `values[i]` from `root` to rank i (root passes an array of `size` JSON values; others may pass undefined).
-   *
-   * @example
-   * ```ts
-   * const task = await world.scatterObject(world.rank === 0 ? tasks : undefined, 0)
-   * ```
-   */
-  async scatterObject<T>(values: T[] | undefined, root: number, options: CollectiveOptions = {}): Promise<T> {
-    this.checkRank(root, 'root')
-    if (this.rank === root && (!Array.isArray(values) || values.length !== this.size)) {
-      throw new UsageError(`scatterObject: the root must pass an array of ${this.size} values (one per rank), got ${describe(values)}`)
-    }
-    const parts = this.rank === root ? values!.map((v, r) => (r === root ? new Uint8Array(0) : encodeJson(v))) : undefined
-    const algo = pick('scatterObject', ALGORITHMS.scatterObject, this.size, 0, options.algorithm)
-    const { ctx, tag, guard } = this.begin('scatterObject', options, signatureOf('scatterObject', UNKNOWN_DTYPE, -1, root))
-    const mine = await guard(algo.run(ctx, parts, root, tag))
-    return this.rank === root ? values![root] : (decodeJson(mine) as T)
-  }
-
-  /**
-   * Combines every rank's `value` with `fn`, in rank order, on every rank (all get the same result).
-   *
-   * @example
-   * ```ts
-   * const merged = await world.allreduceObject(localCounts, (a, b) => mergeCounts(a, b))
-   * ```
-   */
-  async allreduceObject<T>(value: T, fn: (a: T, b: T) => T, options: CollectiveOptions = {}): Promise<T> {
-    checkFn('allreduceObject', fn)
-    const all = await this.allgatherObject(value, options)
-    return all.reduce(fn)
-  }
-
-  /**
-   * Combines every rank's `value` with `fn` in rank order on `root` (mpi4py's `reduce` for objects); `undefined`
-   * elsewhere.
-   *
-   * @example
-   * ```ts
-   * const total = await world.reduceObject({ n: 1 }, (a, b) => ({ n: a.n + b.n }), 0)   // rank 0: { n: size }
-   * ```
-   */
-  async reduceObject<T>(value: T, fn: (a: T, b: T) => T, root: number, options: CollectiveOptions = {}): Promise<T | undefined> {
-    checkFn('reduceObject', fn)
-    const all = await this.gatherObject(value, root, options)
-    return all?.reduce(fn)
-  }
-
-  /**
-   * `values[i]` goes to rank i; resolves to what every rank sent this one, in rank order (mpi4py's `alltoall`).
-   *
-   * @example
-   * ```ts
-   * const got = await world.alltoallObject(Array.from({ length: world.size }, (_, to) => `${world.rank}->${to}`))
-   * ```
-   */
-  async alltoallObject<T>(values: T[], options: CollectiveOptions = {}): Promise<T[]> {
-    if (!Array.isArray(values) || values.length !== this.size) {
-      throw new UsageError(`alltoallObject needs an array of ${this.size} values (one per rank), got ${describe(values)}`)
-    }
-    const parts = values.map((v, r) => (r === this.rank ? new Uint8Array(0) : encodeJson(v)))
-    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-    parts.reduce((at, p) => (bytes.set(p, at), at + p.byteLength), 0)
-    const { ctx, tag, guard } = this.begin('alltoallObject', options, signatureOf('alltoallObject', UNKNOWN_DTYPE, -1))
-    const got = await guard(alltoallvPairwise(ctx, bytes, parts.map((p) => p.byteLength), tag))
-    let at = 0
-    return got.counts.map((n, r) => {
-      const piece = got.data.subarray(at, (at += n)) as Uint8Array
-      return r === this.rank ? values[r]! : (decodeJson(piece) as T)
-    })
-  }
-
-  /**
-   * Inclusive prefix of JSON values: rank r gets `fn` folded over ranks 0..r in order (mpi4py's `scan`).
-   *
-   * @example
-   * ```ts
-   * const seen = await world.scanObject([world.rank], (a, b) => [...a, ...b])   // rank 2: [0, 1, 2]
-   * ```
-   */
-  async scanObject<T>(value: T, fn: (a: T, b: T) => T, options: CollectiveOptions = {}): Promise<T> {
-    checkFn('scanObject', fn)
-    const all = await this.allgatherObject(value, options)
-    return all.slice(0, this.rank + 1).reduce(fn)
-  }
-
-  /**
-   * Exclusive prefix of JSON values: rank r gets `fn` folded over ranks 0..r-1; rank 0 gets `undefined`
-   * (mpi4py's `exscan` gives None).
-   *
-   * @example
-   * ```ts
-   * const before = await world.exscanObject(myCount, (a, b) => a + b)   // undefined on rank 0
-   * ```
-   */
-  async exscanObject<T>(value: T, fn: (a: T, b: T) => T, options: CollectiveOptions = {}): Promise<T | undefined> {
-    checkFn('exscanObject', fn)
-    const all = await this.allgatherObject(value, options)
-    return this.rank === 0 ? undefined : all.slice(0, this.rank).reduce(fn)
-  }
 
   // ---------------------------------------------------------------- non-blocking (MPI requests)
 
@@ -222,6 +74,50 @@ export class Communicator extends VectorCollectives {
   /** `allgather` as a Request (MPI_Iallgather). @example `const req = world.iallgather(new Int32Array([world.rank]))` */
   iallgather<T extends TypedArray>(data: T, options: CollectiveOptions = {}): Request<T> {
     return new Request(this.allgather(data, options))
+  }
+
+  // ---------------------------------------------------------------- uneven data
+
+  /**
+   * This rank has run out of data (Horovod's `join`): until every rank has called `join()`, it takes part in the
+   * other ranks' collectives with the op's identity (zeros for a sum), so they go on without a deadlock and
+   * without padding; their averages divide by the ranks that still had data. While ranks have joined, the others
+   * may call allreduce, reduce, broadcast (from a rank that has not joined), barrier, and allgatherv without
+   * counts (joined ranks add nothing); any other collective fails on every rank with a CollectiveMismatchError.
+   * Resolves, on every rank, to the rank that joined last.
+   *
+   * @example
+   * ```ts
+   * for (const batch of myShard) {                    // shards of different lengths
+   *   await world.allreduce(gradsOf(batch), 'avg')
+   * }
+   * const last = await world.join()                   // the others' remaining allreduces complete without us
+   * ```
+   * @throws TimeoutError after `timeoutMs`; PeerLostError if a rank is lost meanwhile.
+   */
+  async join(options: { timeoutMs?: number } = {}): Promise<number> {
+    checkTimeout(options.timeoutMs)
+    const self = this
+    const servable: Servable = {
+      rank: this.rank,
+      size: this.size,
+      get started() {
+        return self.started
+      },
+      barrier: () => this.barrier(),
+      allreduce: (d, op) => this.allreduce(d, op),
+      reduce: (d, op, root) => this.reduce(d, op, root),
+      broadcast: (d, root) => this.broadcast(d, root),
+      allgatherv: (d) => this.allgatherv(d),
+      checkUsable: () => this.checkUsable(),
+      refuse: (seq, sig, from) => {
+        const info = { tag: -1 - seq, first: { rank: this.rank, sig: signatureOf('join', UNKNOWN_DTYPE, -1) }, second: { rank: from, sig } }
+        this.mismatch.poison(info)
+        this.world.transport.notify([...this.members], this.commId, { kind: 'mismatch', info })
+      },
+      watchFailure: () => watchFailure(this.world.transport, this.commId, this.members[this.rank]!),
+    }
+    return runJoin(servable, this.joins, options.timeoutMs)
   }
 
   // ---------------------------------------------------------------- communicators
@@ -281,6 +177,20 @@ export class Communicator extends VectorCollectives {
 
 }
 
-function checkFn(what: string, fn: unknown): void {
-  if (typeof fn !== 'function') throw new UsageError(`${what} needs a function (a, b) => combined, got ${describe(fn)}`)
+/** A tag nobody sends to: a receive posted on it fails exactly when the transport or the communicator does. */
+const FAILURE_WATCH_TAG = -(2 ** 31)
+
+function watchFailure(transport: Transport, commId: number, me: number): { failed: Promise<never>; stop(): void } {
+  let stopped = false
+  const failed = transport.recv(commId, me, FAILURE_WATCH_TAG).then(() => new Promise<never>(() => {}))
+  failed.catch(() => {}) // a failure after the join ended is somebody else's to report
+  return {
+    failed,
+    stop() {
+      if (stopped) return
+      stopped = true
+      // Our own message completes the watch's receive, so it does not stay posted.
+      transport.send(me, commId, FAILURE_WATCH_TAG, DTYPE_ARRAYBUFFER, new Uint8Array(0)).catch(() => {})
+    },
+  }
 }

@@ -47,12 +47,9 @@ export class MismatchDetector {
     else if (!this.early.has(tag)) this.early.set(tag, { source, sig: { ...theirs } })
   }
 
-  /** Applies what peers said before this communicator existed here. */
-  replay(notices: EarlyNotice[]): void {
-    for (const n of notices) {
-      if (n.kind === 'arrival') this.arrived(n.tag, n.source, n.sig)
-      else this.poison(n.info)
-    }
+  /** The signature of this rank's call with `tag`, if still kept. */
+  signatureAt(tag: number): FullSignature | undefined {
+    return this.sigs.get(tag)
   }
 
   /** A member found that calls do not match: fail this communicator with the facts. */
@@ -74,12 +71,12 @@ export class MismatchDetector {
     const info = { tag, first: { rank: this.scope.rankOf(source), sig: theirs }, second: { rank: this.scope.rank, sig: mine } }
     this.poison(info)
     // Tell every member, so that no one waits for this collective any longer.
-    this.scope.transport.notifyMismatch([...this.scope.members], this.scope.commId, info)
+    this.scope.transport.notify([...this.scope.members], this.scope.commId, { kind: 'mismatch', info })
   }
 }
 
-/** What a peer said about a communicator this rank has not created yet. */
-export type EarlyNotice = { kind: 'arrival'; tag: number; source: number; sig: FullSignature } | { kind: 'mismatch'; info: MismatchInfo }
+/** What a peer said about a communicator this rank has not created yet: a collective message, or a notice. */
+export type EarlyNotice = { kind: 'arrival'; tag: number; source: number; sig: FullSignature } | { kind: 'notice'; source: number; notice: unknown }
 
 /** How many communicators' early notices a rank keeps (the oldest go first: freed or never created here). */
 const EARLY_COMMS_KEPT = 256
@@ -101,7 +98,8 @@ export class EarlyNotices {
       if (this.byComm.size >= EARLY_COMMS_KEPT) this.byComm.delete(this.byComm.keys().next().value!)
       this.byComm.set(commId, (list = []))
     }
-    if (list.length < EARLY_PER_COMM) list.push(notice.kind === 'arrival' ? { ...notice, sig: { ...notice.sig } } : notice)
+    // Mismatch and join notices are few and each matters; collective arrivals beyond the first few add nothing.
+    if (notice.kind === 'notice' || list.length < EARLY_PER_COMM) list.push(notice.kind === 'arrival' ? { ...notice, sig: { ...notice.sig } } : notice)
   }
 
   /** The notices held for `commId`, in arrival order; forgets them. */

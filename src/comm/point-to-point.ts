@@ -54,7 +54,7 @@ export interface World {
   transport: Transport
   finalized: boolean
   /** Communicators by wire id, so the transport can answer "how many collectives have you started?". */
-  comms: Map<number, PointToPoint & { readonly started: number }>
+  comms: Map<number, PointToPoint & { readonly started: number; notice(source: number, notice: unknown): void }>
   /** Print a stall warning after a collective has waited this long, and again at this interval. */
   stallWarningMs: number
   /** Fail a collective that waits longer than this (TSRUN_OP_TIMEOUT); undefined: never. */

@@ -9,6 +9,8 @@ import { checkOp, finishAvg, isUserOp, type ReduceOp } from '../collectives/redu
 import { describe, dtypeOf, type TypedArray } from '../dtype.ts'
 import { UsageError } from '../errors.ts'
 import { collectiveContext } from './collective-context.ts'
+import { isJoinNotice, Joins } from './join.ts'
+import type { MismatchInfo } from './mismatch.ts'
 import { PointToPoint } from './point-to-point.ts'
 import { ALGORITHMS, pick } from './select.ts'
 import { signatureOf, UNKNOWN_DTYPE, type CollectiveName, type FullSignature } from './signature.ts'
@@ -33,18 +35,33 @@ const inOrder = (op: ReduceOp) => (isUserOp(op) && !op.commutative ? 'ordered' :
 interface Running {
   ctx: CollectiveContext
   tag: number
+  /** The collective's number on this communicator (1-based). */
+  seq: number
   guard: <T>(p: Promise<T>) => Promise<T>
 }
 
 /** @internal The base of Communicator; use Communicator. */
 export class TypedCollectives extends PointToPoint {
   private readonly tags = new TagSequence()
+  /** @internal Ranks that have run out of data (join.ts). */
+  protected readonly joins: Joins
 
   /** @internal Communicators come from init() and split(). */
   constructor(...args: ConstructorParameters<typeof PointToPoint>) {
     super(...args)
+    this.joins = new Joins({ scope: this.scope, started: () => this.started, told: (seq) => this.mismatch.signatureAt(-1 - seq) })
     this.world.comms.set(this.commId, this)
-    this.mismatch.replay(this.world.early.take(this.commId))
+    for (const n of this.world.early.take(this.commId)) {
+      if (n.kind === 'arrival') this.mismatch.arrived(n.tag, n.source, n.sig)
+      else this.notice(n.source, n.notice)
+    }
+  }
+
+  /** @internal A peer's notice about this communicator (transport control plane): a mismatch, or a join. */
+  notice(source: number, notice: unknown): void {
+    const n = notice as { kind?: unknown; info?: MismatchInfo }
+    if (n?.kind === 'mismatch' && n.info) this.mismatch.poison(n.info)
+    else if (n && isJoinNotice(n)) this.joins.onNotice(source, n)
   }
 
   // ---------------------------------------------------------------- collectives on typed arrays
@@ -195,11 +212,11 @@ export class TypedCollectives extends PointToPoint {
     checkOp(op, data)
     if (inOrder(op)) return (await this.allreduce(data, op, options)).slice(...blockRange(data.length, this.size, this.rank)) as T
     const algo = pick('reduceScatter', ALGORITHMS.reduceScatter, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('reduceScatter', options, signatureOf('reduceScatter', dtypeOf(data), data.length, undefined, op))
+    const { ctx, tag, seq, guard } = this.begin('reduceScatter', options, signatureOf('reduceScatter', dtypeOf(data), data.length, undefined, op))
     await guard(algo.run(ctx, data, op, tag))
     const [a, b] = blockRange(data.length, this.size, this.rank)
     const mine = data.slice(a, b) as T
-    finishAvg(op, mine, this.contributors())
+    finishAvg(op, mine, this.contributors(seq))
     return mine
   }
 
@@ -223,9 +240,9 @@ export class TypedCollectives extends PointToPoint {
     return (await guard(algo.run(ctx, data, tag))) as T
   }
 
-  /** @internal How many ranks' data an average divides by (ranks that have joined do not count; see join). */
-  contributors(): number {
-    return this.size
+  /** @internal How many ranks' data an average of collective `seq` divides by (ranks that had joined do not count). */
+  contributors(seq: number): number {
+    return this.joins.contributors(this.size, seq)
   }
 
   /** @internal Number of collectives started on this communicator (what a stalled peer asks for). */
@@ -245,12 +262,13 @@ export class TypedCollectives extends PointToPoint {
     const tag = this.tags.next()
     const seq = this.tags.count
     this.mismatch.called(tag, sig)
+    this.joins.began(seq)
     this.checkUsable()
     const { transport, stallWarningMs, opTimeoutMs } = this.world
     const { commId, name, rank, members } = this
-    const contributors = () => this.contributors()
+    const contributors = () => this.contributors(seq)
     const ctx = collectiveContext({ transport, commId, name, rank, members, nodes: this.nodes, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig, contributors })
     const watch = { what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
-    return { ctx, tag, guard: (p) => watchStall(p, this.scope, watch) }
+    return { ctx, tag, seq, guard: (p) => watchStall(p, this.scope, watch) }
   }
 }

@@ -10,7 +10,8 @@ import { describe, dtypeOf, type TypedArray } from '../dtype.ts'
 import { UsageError } from '../errors.ts'
 import { fromHalf, toHalf } from '../half.ts'
 import { ALGORITHMS, pick } from './select.ts'
-import { signatureOf, UNKNOWN_DTYPE } from './signature.ts'
+import { signatureOf, UNKNOWN_DTYPE, type FullSignature } from './signature.ts'
+import { LENGTHS_ROOT } from './join.ts'
 import { TypedCollectives, type CollectiveOptions } from './typed-collectives.ts'
 import { checkTyped } from './validate.ts'
 
@@ -28,8 +29,6 @@ export interface ReduceOptions extends CollectiveOptions {
   compression?: 'none' | 'fp16' | 'bf16'
 }
 
-/** Root value of the lengths exchange that precedes a v-call without counts (tells it from the call itself). */
-export const LENGTHS_ROOT = 0xfffe
 
 type Ctor<T> = new (n: number) => T
 
@@ -47,7 +46,7 @@ export class VectorCollectives extends TypedCollectives {
    */
   async allgatherv<T extends TypedArray>(data: T, counts?: readonly number[], options: CollectiveOptions = {}): Promise<T> {
     checkTyped(data)
-    const lengths = counts === undefined ? await this.exchangeLengths('allgatherv', data.length, options) : this.checkCounts('allgatherv', counts, data.length)
+    const lengths = counts === undefined ? await this.exchangeLengths('allgatherv', data.length, dtypeOf(data), options) : this.checkCounts('allgatherv', counts, data.length)
     const at = offsets(lengths)
     const out = new (data.constructor as Ctor<T>)(at[this.size]!)
     out.set(data as any, at[this.rank])
@@ -143,10 +142,10 @@ export class VectorCollectives extends TypedCollectives {
     const mine = () => data.slice(at[this.rank]!, at[this.rank + 1]!) as T
     if (typeof op === 'object' && !op.commutative) return (await this.allreduce(data, op, options), mine())
     const algo = pick('reduceScatterv', ALGORITHMS.reduceScatterv, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('reduceScatterv', options, signatureOf('reduceScatterv', dtypeOf(data), data.length, undefined, op))
+    const { ctx, tag, seq, guard } = this.begin('reduceScatterv', options, signatureOf('reduceScatterv', dtypeOf(data), data.length, undefined, op))
     await guard(algo.run(ctx, data, op, tag, (b) => [at[b]!, at[b + 1]!]))
     const out = mine()
-    finishAvg(op, out, this.contributors())
+    finishAvg(op, out, this.contributors(seq))
     return out
   }
 
@@ -250,11 +249,12 @@ export class VectorCollectives extends TypedCollectives {
   }
 
   /** @internal The lengths of every rank's block, exchanged as one collective of its own. */
-  protected async exchangeLengths(what: 'allgatherv', length: number, options: CollectiveOptions): Promise<number[]> {
+  protected async exchangeLengths(what: 'allgatherv', length: number, dataType: number, options: CollectiveOptions): Promise<number[]> {
     const all = new Float64Array(this.size)
     all[this.rank] = length
     const algo = pick('allgather', ALGORITHMS.allgather, this.size, all.byteLength)
-    const { ctx, tag, guard } = this.begin(what, options, signatureOf(what, dtypeOf(all), 1, LENGTHS_ROOT))
+    // A rank that has joined learns the data's element type from `extra` (join.ts).
+    const { ctx, tag, guard } = this.begin(what, options, { ...signatureOf(what, dtypeOf(all), 1, LENGTHS_ROOT), extra: dataType } as FullSignature)
     await guard(algo.run(ctx, all, tag, (r) => [r, r + 1]))
     return [...all]
   }

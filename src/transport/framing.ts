@@ -8,7 +8,7 @@
  * | 8      | tag    | i32  | user tags are >= 0; collectives use negative tags                |
  * | 12     | source | u32  | sender's rank in the world                                       |
  * | 16     | dtype  | u8   | element type code (dtype.ts)                                     |
- * | 17     | kind   | u8   | DATA, CONT, ACK, FIN, QUERY, STATUS, MISMATCH, SHM_* (below)     |
+ * | 17     | kind   | u8   | DATA, CONT, ACK, FIN, QUERY, STATUS, NOTICE, SHM_* (below)       |
  * | 18     | flags  | u16  | WANT_ACK: sender waits for an ACK; FIRST: first shm segment      |
  * | 20     | seq    | u32  | per (sender, receiver) message number, echoed by ACK             |
  * | 24     | bytes  | f64  | total payload bytes of the message (all segments)                |
@@ -35,8 +35,8 @@ export const KIND_FIN = 3
 export const KIND_QUERY = 4
 /** The answer to a QUERY: bytes = the count. */
 export const KIND_STATUS = 5
-/** "Collective #tag on commId does not match between us" (JSON payload): the communicator is unusable. */
-export const KIND_MISMATCH = 6
+/** A fact about communicator commId, as JSON: a mismatch ("collective #n does not match"), a join, ... (comm/). */
+export const KIND_NOTICE = 6
 /** "My shared-memory slots toward you are ready": count = slots, bytes = bytes per slot (transport/shm). */
 export const KIND_SHM_OPEN = 7
 /** A segment of a message waits in shared-memory slot `aux`; bytes = the whole message's length. */

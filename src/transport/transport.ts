@@ -112,8 +112,8 @@ export interface ControlHandlers {
   statusOf: (commId: number) => number | undefined
   /** Called for each arriving collective message with the signature of the call that sent it. */
   onCollective: (commId: number, tag: number, source: number, sig: Signature & { dtype: number }) => void
-  /** Called when a peer reports that collectives on `commId` do not match. */
-  onMismatch: (commId: number, source: number, info: unknown) => void
+  /** Called with a peer's notice about `commId` (collectives that do not match, a join, ...; see comm/). */
+  onNotice: (commId: number, source: number, notice: unknown) => void
 }
 
 /** Facts about the job that travel beside the data: progress queries, mismatch notices, finalize. */
@@ -127,7 +127,7 @@ export interface ControlPlane {
   /** Sets how this rank answers the control plane (init sets them once, before any collective). */
   handle(handlers: ControlHandlers): void
   /** Tells peers that collectives on a communicator do not match. */
-  notifyMismatch(peers: number[], commId: number, info: unknown): void
+  notify(peers: number[], commId: number, notice: unknown): void
   /**
    * Collective: delivers everything sent so far, waits for every rank's finalize (failing at once if a peer is
    * lost, or after `timeoutMs` if given), then closes. Every rank must call it.

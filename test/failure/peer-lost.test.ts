@@ -77,3 +77,13 @@ test('kill -9 of the launcher itself mid-transfer: the ranks die and leave no sh
   expect(shmDir).toBeDefined()
   expect(existsSync(shmDir!)).toBe(false)
 })
+
+test('a rank killed while the others wait in join(): they fail with PeerLostError within 5 s instead of waiting forever', async () => {
+  const run = await runRanks(3, 'join-lost.ts', { env: { TSRUN_SUPERVISE: '0' }, timeoutMs: 60_000 })
+  expect(run.timedOut).toBe(false)
+  const killed = run.cases.find((c) => c.killedAt)!
+  const survivors = run.cases.filter((c) => c.name).sort((a, b) => a.rank - b.rank)
+  expect(survivors.map((s) => [s.rank, s.name, s.isPeerLost])).toEqual([[0, 'PeerLostError', true], [1, 'PeerLostError', true]])
+  for (const s of survivors) expect(s.at - killed.killedAt).toBeLessThan(5000)
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})

@@ -6,7 +6,7 @@
  * - FIN: this rank has called finalize(); after it nothing more comes from that peer.
  */
 import { TimeoutError } from '../../errors.ts'
-import { encodeHeader, KIND_FIN, KIND_MISMATCH, KIND_QUERY, KIND_STATUS, type Header } from '../framing.ts'
+import { encodeHeader, KIND_FIN, KIND_NOTICE, KIND_QUERY, KIND_STATUS, type Header } from '../framing.ts'
 import { NO_SIGNATURE, type ControlHandlers } from '../transport.ts'
 
 const EMPTY = Buffer.alloc(0)
@@ -18,7 +18,7 @@ interface Query {
 }
 
 export class ControlChannel {
-  handlers: ControlHandlers = { statusOf: () => undefined, onCollective: () => {}, onMismatch: () => {} }
+  handlers: ControlHandlers = { statusOf: () => undefined, onCollective: () => {}, onNotice: () => {} }
 
   private readonly rank: number
   private readonly size: number
@@ -59,9 +59,9 @@ export class ControlChannel {
     })
   }
 
-  notifyMismatch(peers: number[], commId: number, info: unknown): void {
+  notify(peers: number[], commId: number, info: unknown): void {
     const body = Buffer.from(JSON.stringify(info))
-    const h = this.header(KIND_MISMATCH, commId, 0, body.length)
+    const h = this.header(KIND_NOTICE, commId, 0, body.length)
     for (const p of peers) if (p !== this.rank) this.pushTo(p, [h, body])
   }
 
@@ -125,9 +125,9 @@ export class ControlChannel {
         if (q.waiting.size === 0) q.done()
         return true
       }
-      case KIND_MISMATCH: {
+      case KIND_NOTICE: {
         try {
-          this.handlers.onMismatch(h.commId, h.source, JSON.parse(payload.toString()))
+          this.handlers.onNotice(h.commId, h.source, JSON.parse(payload.toString()))
           return true
         } catch {
           return false // a malformed report must not take the rank down

@@ -230,7 +230,7 @@ export class ZmqTransport implements Transport {
     return this.control.query(peers, (p) => this.links[p] !== undefined, commId, timeoutMs)
   }
 
-  notifyMismatch = (peers: number[], commId: number, info: unknown) => this.control.notifyMismatch(peers, commId, info)
+  notify = (peers: number[], commId: number, info: unknown) => this.control.notify(peers, commId, info)
   failComm = (commId: number, err: Error) => this.matcher.failComm(commId, err)
 
   async finalize(timeoutMs?: number): Promise<void> {
