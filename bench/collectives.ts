@@ -4,7 +4,10 @@
  * Method (the same as bench/mpi/coll_bench.c): a warm-up of at least 200 ms sets the iteration count from the slowest rank;
  * each iteration is timed on its own and followed by an untimed barrier; avg_us is the mean over iterations,
  * averaged over ranks. algbw = bytes / avg; busbw (nccl-tests): allreduce algbw*2(n-1)/n; allgather,
- * reduce_scatter and alltoall algbw*(n-1)/n; bcast algbw. bytes: the input buffer (allgather: the output).
+ * reduce_scatter, alltoall, allgatherv and alltoallv algbw*(n-1)/n; bcast and scan algbw. bytes: the input buffer
+ * (allgather, allgatherv: the output). The v-calls have uneven blocks: rank r's allgatherv block, and what it sends
+ * rank d in alltoallv, are unit * (1 + (r + d) % n) elements (d = 0 for allgatherv), as in bench/mpi/coll_bench.c.
+ * --compression fp16|bf16 sends allreduce's data as half precision (ReduceOptions.compression).
  * --compare-mpi alternates tsrun and Open MPI (bench/mpi.ts; over TCP, or shared memory with --mpi-transport shm)
  * --reps times and prints medians and the ratio per size.
  */
@@ -16,7 +19,7 @@ import { MpiUnavailable, prepareMpiBench, runMpiBench } from './mpi.ts'
 import { plotSvg } from './plot.ts'
 import { CSV_HEADER, csvLine, DEFAULT_SIZES, median, parseSizes, TABLE_HEADER, tableLine, type Row } from './report.ts'
 
-const OPS = ['allreduce', 'bcast', 'allgather', 'reduce_scatter', 'alltoall', 'barrier'] as const
+const OPS = ['allreduce', 'bcast', 'allgather', 'reduce_scatter', 'alltoall', 'barrier', 'allgatherv', 'alltoallv', 'scan'] as const
 type Op = (typeof OPS)[number]
 
 const argv = await yargs(hideBin(process.argv))
@@ -26,6 +29,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('max-bytes', { type: 'string', description: 'drop sizes above this (e.g. 1M for a quick run)' })
   .option('seconds', { type: 'number', default: 0.4, description: 'target time per size and op' })
   .option('algorithm', { type: 'string', description: 'force an algorithm for allreduce/bcast (e.g. ring)' })
+  .option('compression', { choices: ['none', 'fp16', 'bf16'] as const, default: 'none' as const, description: 'allreduce: half precision on the wire' })
   .option('segment-bytes', { type: 'number', description: 'segment size of pipelined algorithms (default 1 MiB)' })
   .option('compare-mpi', { type: 'boolean', default: false, description: 'also run Open MPI (bench/mpi/coll_bench.c, built with mpicc), alternating' })
   .option('mpi-transport', { choices: ['tcp', 'shm'] as const, default: 'tcp' as const, description: 'with --compare-mpi: Open MPI over TCP on loopback, or over shared memory (vader)' })
@@ -70,21 +74,43 @@ function operation(op: Op, bytes: number): () => Promise<unknown> {
   const data = new Float32Array(n).fill(1)
   switch (op) {
     case 'allreduce':
-      return () => world.allreduce(data, 'sum', opts)
+      return () => world.allreduce(data, 'sum', { ...opts, compression: argv.compression })
     case 'bcast':
       return () => world.broadcast(data, 0, opts)
     case 'allgather': {
       const mine = new Float32Array(Math.max(1, Math.floor(n / np)))
-      return () => world.allgather(mine)
+      const into = new Float32Array(mine.length * np) // MPI benchmarks reuse their receive buffer too
+      return () => world.allgather(mine, { into })
     }
     case 'reduce_scatter':
       return () => world.reduceScatter(data, 'sum')
     case 'alltoall': {
       const a = new Float32Array(Math.max(np, Math.floor(n / np) * np))
-      return () => world.alltoall(a)
+      const into = new Float32Array(a.length)
+      return () => world.alltoall(a, { into })
     }
     case 'barrier':
       return () => world.barrier()
+    case 'allgatherv':
+    case 'alltoallv': {
+      // Uneven blocks, the same as bench/mpi/coll_bench.c's vcounts().
+      const unit = Math.max(1, Math.floor(n / ((np * (np + 1)) / 2)))
+      const block = (r: number, d: number) => unit * (1 + ((r + d) % np))
+      const rank = world.rank
+      if (op === 'allgatherv') {
+        const counts = Array.from({ length: np }, (_, r) => block(r, 0))
+        const mine = new Float32Array(counts[rank]!)
+        const into = new Float32Array(counts.reduce((x, y) => x + y, 0))
+        return () => world.allgatherv(mine, counts, { into })
+      }
+      const sendCounts = Array.from({ length: np }, (_, d) => block(rank, d))
+      const recvCounts = Array.from({ length: np }, (_, s) => block(s, rank))
+      const a = new Float32Array(sendCounts.reduce((x, y) => x + y, 0))
+      const into = new Float32Array(recvCounts.reduce((x, y) => x + y, 0))
+      return () => world.alltoallv(a, sendCounts, recvCounts, { into })
+    }
+    case 'scan':
+      return () => world.scan(data, 'sum')
   }
 }
 
@@ -115,7 +141,7 @@ async function measure(op: Op, bytes: number): Promise<Row> {
   const avgUs = ((await world.allreduce(new Float64Array([(busy * 1000) / iters]), 'sum'))[0]) / np
   const realBytes = op === 'barrier' ? 0 : bytes
   const algbw = op === 'barrier' ? undefined : realBytes / avgUs / 1000
-  const factor = op === 'allreduce' ? (2 * (np - 1)) / np : op === 'bcast' ? 1 : (np - 1) / np
+  const factor = op === 'allreduce' ? (2 * (np - 1)) / np : op === 'bcast' || op === 'scan' ? 1 : (np - 1) / np
   return { impl: 'tsrun', op, np, bytes: realBytes, avg_us: avgUs, algbw_GBps: algbw, busbw_GBps: algbw === undefined ? undefined : algbw * factor }
 }
 

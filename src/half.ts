@@ -4,6 +4,7 @@
  * and reduces as their own element types), and the conversions to and from Float32Array. Rounding is to
  * nearest, ties to even, straight from the double value (no double rounding); overflow gives ±Infinity.
  */
+import { native } from './native/native.ts'
 
 /** float16 bit patterns (1 sign, 5 exponent, 10 mantissa bits): a TypedArray tsrun reduces as float16. */
 export class Float16Bits extends Uint16Array {}
@@ -14,13 +15,12 @@ export class BFloat16Bits extends Uint16Array {}
 interface Format {
   mant: number
   bias: number
-  /** Largest finite value and the value from which rounding gives Infinity. */
-  max: number
+  /** The value from which rounding gives Infinity. */
   overflow: number
   nan: number
 }
-const F16: Format = { mant: 10, bias: 15, max: 65504, overflow: 65520, nan: 0x7e00 }
-const BF16: Format = { mant: 7, bias: 127, max: (2 - 2 ** -7) * 2 ** 127, overflow: (2 - 2 ** -8) * 2 ** 127, nan: 0x7fc0 }
+const F16: Format = { mant: 10, bias: 15, overflow: 65520, nan: 0x7e00 }
+const BF16: Format = { mant: 7, bias: 127, overflow: (2 - 2 ** -8) * 2 ** 127, nan: 0x7fc0 }
 
 function roundEven(v: number): number {
   const f = Math.floor(v)
@@ -28,23 +28,25 @@ function roundEven(v: number): number {
   return d > 0.5 ? f + 1 : d < 0.5 ? f : f + (f & 1)
 }
 
+/** 2^k for k in [-1100, 1100), so the encoder scales without Math.pow. */
+const POW2 = Float64Array.from({ length: 2200 }, (_, i) => 2 ** (i - 1100))
+const scratch = new Float64Array(1)
+const scratchHi = new Uint32Array(scratch.buffer, 4, 1) // little-endian: the sign and exponent word
+
 function encode(x: number, f: Format): number {
   if (x !== x) return f.nan
-  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0
+  scratch[0] = x
+  const hi = scratchHi[0]!
+  const sign = (hi >>> 16) & 0x8000
   const a = Math.abs(x)
-  const infBits = ((2 * f.bias + 1) << f.mant) | sign
-  if (a >= f.overflow) return infBits
+  if (a >= f.overflow) return ((2 * f.bias + 1) << f.mant) | sign
+  const e = ((hi >>> 20) & 0x7ff) - 1023
   const emin = 1 - f.bias
-  if (a < 2 ** emin) return sign | roundEven(a * 2 ** (f.mant - emin)) // subnormal (may round up to the smallest normal)
-  let e = Math.floor(Math.log2(a))
-  if (2 ** e > a) e-- // log2 can be off by one near powers of two
-  else if (2 ** (e + 1) <= a) e++
-  let m = roundEven((a / 2 ** e) * 2 ** f.mant)
-  if (m === 2 ** (f.mant + 1)) {
-    m = 2 ** f.mant
-    e++
-  }
-  return sign | ((e + f.bias) << f.mant) | (m - 2 ** f.mant)
+  // Subnormal (or zero): the pattern is the value in units of the smallest subnormal, rounded.
+  if (e < emin) return sign | roundEven(a * POW2[f.mant - emin + 1100]!)
+  // Normal: q carries the implicit bit, so it adds one to the exponent field; a carry out of the mantissa
+  // rounds into the next binade by itself.
+  return sign | (((e + f.bias - 1) << f.mant) + roundEven(a * POW2[f.mant - e + 1100]!))
 }
 
 let f16Table: Float32Array | undefined
@@ -80,6 +82,11 @@ const formatOf = (a: Uint16Array): Format => (a instanceof BFloat16Bits ? BF16 :
  */
 export function toHalf(values: ArrayLike<number>, format: 'fp16' | 'bf16' = 'fp16'): Float16Bits | BFloat16Bits {
   const out = format === 'bf16' ? new BFloat16Bits(values.length) : new Float16Bits(values.length)
+  const n = native()
+  if (n?.halfConvert && (values instanceof Float32Array || values instanceof Float64Array) && values.length >= 64) {
+    n.halfConvert(format === 'bf16' ? 1 : 0, values, out)
+    return out
+  }
   const f = format === 'bf16' ? BF16 : F16
   for (let i = 0; i < values.length; i++) out[i] = encode(values[i]!, f)
   return out
@@ -95,6 +102,11 @@ export function toHalf(values: ArrayLike<number>, format: 'fp16' | 'bf16' = 'fp1
  * ```
  */
 export function fromHalf(bits: Float16Bits | BFloat16Bits, into: Float32Array = new Float32Array(bits.length)): Float32Array {
+  const n = native()
+  if (n?.halfConvert && bits.length >= 64) {
+    n.halfConvert(bits instanceof BFloat16Bits ? 1 : 0, bits, into)
+    return into
+  }
   const t = table(formatOf(bits))
   for (let i = 0; i < bits.length; i++) into[i] = t[bits[i]!]!
   return into
@@ -110,7 +122,3 @@ export function halfBits(x: number, bf16: boolean): number {
   return encode(x, bf16 ? BF16 : F16)
 }
 
-/** @internal The largest finite value of a format (the identity of min / max). */
-export function halfMax(bf16: boolean): number {
-  return (bf16 ? BF16 : F16).max
-}

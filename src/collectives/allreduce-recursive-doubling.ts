@@ -9,13 +9,14 @@ import type { TypedArray } from '../dtype.ts'
 import { avgDivisor, type CollectiveContext } from './context.ts'
 import { floorPow2 } from './partition.ts'
 import { finishAvg, reduceInto, type ReduceOp } from './reduce-ops.ts'
+import { giveScratch, scratchLike } from './scratch.ts'
 
 export async function allreduceRecursiveDoubling(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, tag: number): Promise<void> {
   const { rank, size } = ctx
   if (size === 1 || data.length === 0) return finishAvg(op, data, avgDivisor(ctx))
   const pof2 = floorPow2(size)
   const rem = size - pof2
-  const tmp = new (data.constructor as new (n: number) => TypedArray)(data.length)
+  const tmp = scratchLike(data)
 
   // Fold the extra ranks in: even ranks below 2*rem give their data to the odd rank above and sit out.
   let newRank: number
@@ -42,6 +43,7 @@ export async function allreduceRecursiveDoubling(ctx: CollectiveContext, data: T
     }
     finishAvg(op, data, avgDivisor(ctx))
   }
+  giveScratch(tmp)
 
   // Hand the result back to the ranks that sat out.
   if (rank < 2 * rem) {

@@ -20,6 +20,7 @@ export async function alltoallvPairwise(
   sendCounts: readonly number[],
   tag: number,
   recvCounts?: readonly number[],
+  into?: TypedArray,
 ): Promise<{ data: TypedArray; counts: number[] }> {
   const { rank, size } = ctx
   const Ctor = data.constructor as new (n: number) => TypedArray
@@ -27,7 +28,7 @@ export async function alltoallvPairwise(
   const block = (r: number) => data.subarray(sendAt[r]!, sendAt[r]! + sendCounts[r]!)
   if (recvCounts) {
     const recvAt = offsets(recvCounts)
-    const out = new Ctor(recvAt[size]!)
+    const out = into ?? new Ctor(recvAt[size]!)
     out.set(block(rank) as any, recvAt[rank]!)
     for (let s = 1; s < size; s++) {
       const to = mod(rank + s, size)

@@ -8,16 +8,16 @@ import type { TypedArray } from '../dtype.ts'
 import { binomialTree } from './bcast-binomial.ts'
 import { avgDivisor, type CollectiveContext } from './context.ts'
 import { finishAvg, type ReduceOp } from './reduce-ops.ts'
+import { giveScratch, scratchLike } from './scratch.ts'
 
 export async function reduceBinomial(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, root: number, tag: number): Promise<void> {
   const { rank, size } = ctx
   if (size === 1 || data.length === 0) return finishAvg(op, data, avgDivisor(ctx))
   const { parent, children } = binomialTree(rank, size, root)
-  const Ctor = data.constructor as new (n: number) => TypedArray
   let acc = data
   if (children.length > 0) {
     if (parent >= 0) {
-      acc = new Ctor(data.length)
+      acc = scratchLike(data)
       acc.set(data as any)
     }
     // Smallest subtree first: it is ready first. Combine in a fixed order, so the result does not depend on timing.
@@ -25,4 +25,5 @@ export async function reduceBinomial(ctx: CollectiveContext, data: TypedArray, o
   }
   if (parent >= 0) await ctx.send(parent, tag, acc)
   else finishAvg(op, data, avgDivisor(ctx))
+  if (acc !== data) giveScratch(acc)
 }

@@ -8,8 +8,7 @@
 import type { TypedArray } from '../dtype.ts'
 import type { CollectiveContext } from './context.ts'
 import { fillIdentity, finishAvg, isUserOp, reduceInto, type ReduceOp } from './reduce-ops.ts'
-
-type Ctor = new (n: number) => TypedArray
+import { giveScratch, scratchLike } from './scratch.ts'
 
 /** `lower ∘ upper`, written into `upper` (ops other than user ones are commutative bitwise: any order). */
 function foldBelow(op: ReduceOp, lower: TypedArray, upper: TypedArray): void {
@@ -25,11 +24,11 @@ function foldBelow(op: ReduceOp, lower: TypedArray, upper: TypedArray): void {
  */
 export async function scanRecursiveDoubling(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, tag: number, exclusive: boolean): Promise<void> {
   const { rank, size } = ctx
-  const Ctor = data.constructor as Ctor
   // partial: the combination of this rank's block of 2^k ranks; prefix: what this rank has from below so far.
-  const partial = data.slice()
+  const partial = scratchLike(data)
+  partial.set(data as any)
   let prefix: TypedArray | undefined = exclusive ? undefined : data
-  const tmp = new Ctor(data.length)
+  const tmp = scratchLike(data)
   for (let mask = 1; mask < size && data.length > 0; mask <<= 1) {
     const partner = rank ^ mask
     if (partner >= size) continue
@@ -46,6 +45,8 @@ export async function scanRecursiveDoubling(ctx: CollectiveContext, data: TypedA
     if (prefix !== undefined) data.set(prefix as any)
     else if (!isUserOp(op)) fillIdentity(data, op)
   }
+  giveScratch(partial)
+  giveScratch(tmp)
   // An average of a prefix divides by the ranks it holds: r + 1, or r for an exclusive one.
   finishAvg(op, data, Math.max(1, exclusive ? rank : rank + 1))
 }

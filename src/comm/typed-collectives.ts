@@ -31,6 +31,24 @@ export interface CollectiveOptions {
 /** The algorithm a user op that is not commutative needs: the one that combines in rank order. */
 const inOrder = (op: ReduceOp) => (isUserOp(op) && !op.commutative ? 'ordered' : undefined)
 
+/** Options of the collectives that make a new array: `into` receives the result instead (MPI's recvbuf). */
+export interface OutputOptions<T> extends CollectiveOptions {
+  /**
+   * Write the result here instead of a new array: the same element type and exactly the result's length. In a
+   * loop, this saves allocating (and the kernel zeroing) a new array per call.
+   */
+  into?: T
+}
+
+/** `into` when given (checked), else a new array of `length` elements like `like`. */
+export function outputFor<T extends TypedArray>(what: string, like: T, length: number, into: T | undefined): T {
+  if (into === undefined) return new (like.constructor as new (n: number) => T)(length)
+  if (!ArrayBuffer.isView(into) || into.constructor !== like.constructor || into.length !== length) {
+    throw new UsageError(`${what}: into must be a ${like.constructor.name} of ${length} elements (the result), got ${describe(into)}`)
+  }
+  return into
+}
+
 /** A running collective: its context, its fresh tag, and the guard that watches it. */
 interface Running {
   ctx: CollectiveContext
@@ -165,11 +183,11 @@ export class TypedCollectives extends PointToPoint {
    * const all = await world.allgather(new Int32Array([world.rank]))   // [0, 1, 2, ...]
    * ```
    */
-  async allgather<T extends TypedArray>(data: T, options: CollectiveOptions = {}): Promise<T> {
+  async allgather<T extends TypedArray>(data: T, options: OutputOptions<T> = {}): Promise<T> {
     checkTyped(data)
     const algo = pick('allgather', ALGORITHMS.allgather, this.size, data.byteLength, options.algorithm)
     const n = data.length
-    const out = new (data.constructor as new (n: number) => T)(this.size * n)
+    const out = outputFor('allgather', data, this.size * n, options.into)
     out.set(data as any, this.rank * n)
     const { ctx, tag, guard } = this.begin('allgather', options, signatureOf('allgather', dtypeOf(data), n))
     await guard(algo.run(ctx, out, tag, (r) => [r * n, (r + 1) * n]))
@@ -230,14 +248,15 @@ export class TypedCollectives extends PointToPoint {
    * ```
    * @throws UsageError when `data.length` is not a multiple of size.
    */
-  async alltoall<T extends TypedArray>(data: T, options: CollectiveOptions = {}): Promise<T> {
+  async alltoall<T extends TypedArray>(data: T, options: OutputOptions<T> = {}): Promise<T> {
     checkTyped(data)
     if (data.length % this.size !== 0) {
       throw new UsageError(`alltoall: data.length must be a multiple of size ${this.size}, got ${describe(data)}`)
     }
     const algo = pick('alltoall', ALGORITHMS.alltoall, this.size, data.byteLength, options.algorithm)
     const { ctx, tag, guard } = this.begin('alltoall', options, signatureOf('alltoall', dtypeOf(data), data.length))
-    return (await guard(algo.run(ctx, data, tag))) as T
+    const out = outputFor('alltoall', data, data.length, options.into)
+    return (await guard(algo.run(ctx, data, tag, out))) as T
   }
 
   /** @internal How many ranks' data an average of collective `seq` divides by (ranks that had joined do not count). */

@@ -12,7 +12,7 @@ import { fromHalf, toHalf } from '../half.ts'
 import { ALGORITHMS, pick } from './select.ts'
 import { signatureOf, UNKNOWN_DTYPE, type FullSignature } from './signature.ts'
 import { LENGTHS_ROOT } from './join.ts'
-import { TypedCollectives, type CollectiveOptions } from './typed-collectives.ts'
+import { outputFor, TypedCollectives, type CollectiveOptions, type OutputOptions } from './typed-collectives.ts'
 import { checkTyped } from './validate.ts'
 
 /** Options of the reducing calls that can scale or compress (allreduce, groupedAllreduce). */
@@ -44,11 +44,11 @@ export class VectorCollectives extends TypedCollectives {
    * const all = await world.allgatherv(new Int32Array(world.rank + 1).fill(world.rank))   // [0, 1, 1, 2, 2, 2, ...]
    * ```
    */
-  async allgatherv<T extends TypedArray>(data: T, counts?: readonly number[], options: CollectiveOptions = {}): Promise<T> {
+  async allgatherv<T extends TypedArray>(data: T, counts?: readonly number[], options: OutputOptions<T> = {}): Promise<T> {
     checkTyped(data)
     const lengths = counts === undefined ? await this.exchangeLengths('allgatherv', data.length, dtypeOf(data), options) : this.checkCounts('allgatherv', counts, data.length)
     const at = offsets(lengths)
-    const out = new (data.constructor as Ctor<T>)(at[this.size]!)
+    const out = outputFor('allgatherv', data, at[this.size]!, options.into)
     out.set(data as any, at[this.rank])
     const algo = pick('allgatherv', ALGORITHMS.allgatherv, this.size, out.byteLength, options.algorithm)
     const { ctx, tag, guard } = this.begin('allgatherv', options, signatureOf('allgatherv', dtypeOf(data), -1))
@@ -113,15 +113,17 @@ export class VectorCollectives extends TypedCollectives {
    *   Array(world.size).fill(world.rank + 1))
    * ```
    */
-  async alltoallv<T extends TypedArray>(data: T, sendCounts: readonly number[], recvCounts?: readonly number[], options: CollectiveOptions = {}): Promise<{ data: T; counts: number[] }> {
+  async alltoallv<T extends TypedArray>(data: T, sendCounts: readonly number[], recvCounts?: readonly number[], options: OutputOptions<T> = {}): Promise<{ data: T; counts: number[] }> {
     checkTyped(data)
     this.checkCounts('alltoallv (sendCounts)', sendCounts)
     const total = sendCounts.reduce((a, b) => a + b, 0)
     if (total !== data.length) throw new UsageError(`alltoallv: sendCounts add up to ${total} but data is ${describe(data)}`)
     if (recvCounts !== undefined) this.checkCounts('alltoallv (recvCounts)', recvCounts)
+    if (options.into !== undefined && recvCounts === undefined) throw new UsageError('alltoallv: into needs recvCounts (the result\'s length)')
+    const into = options.into && outputFor('alltoallv', data, recvCounts!.reduce((a, b) => a + b, 0), options.into)
     const algo = pick('alltoallv', ALGORITHMS.alltoallv, this.size, data.byteLength, options.algorithm)
     const { ctx, tag, guard } = this.begin('alltoallv', options, signatureOf('alltoallv', dtypeOf(data), -1))
-    return (await guard(algo.run(ctx, data, sendCounts, tag, recvCounts))) as { data: T; counts: number[] }
+    return (await guard(algo.run(ctx, data, sendCounts, tag, recvCounts, into))) as { data: T; counts: number[] }
   }
 
   /**

@@ -23,6 +23,8 @@ export interface NativeModule {
   reduce(op: number, dst: ArrayBufferView, src: ArrayBufferView): void
   /** The same on 16-bit float patterns (Uint16Arrays): format 0 float16, 1 bfloat16 (sum, prod, min, max). */
   reduceHalf?(op: number, format: number, dst: ArrayBufferView, src: ArrayBufferView): void
+  /** Float32Array/Float64Array to half patterns (Uint16Array), rounded to nearest even, or back. */
+  halfConvert?(format: number, src: ArrayBufferView, dst: ArrayBufferView): void
   /** Node-API's code of a TypedArray's type (0 Int8Array … 10 BigUint64Array). */
   typeOf(array: ArrayBufferView): number
   /** Maps `path` shared and read-write; `create` makes a new file of `bytes` (failing if it exists). */

@@ -38,3 +38,16 @@ test('every float16 pattern decodes and encodes back to itself (NaNs to the cano
     expect(back[i]).toBe(isNaN ? 0x7e00 : i)
   }
 })
+
+test('the native converter rounds exactly as the JavaScript one, on random doubles of every magnitude', () => {
+  const xs = new Float64Array(20_000)
+  let seed = 7
+  for (let i = 0; i < xs.length; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0
+    xs[i] = (seed / 2 ** 32 - 0.5) * 2 ** ((seed % 80) - 40) // 2^-40 .. 2^40, both signs
+  }
+  for (const [format, bf] of [['fp16', false], ['bf16', true]] as const) {
+    const native = toHalf(xs, format) // long enough for the native path when it is built
+    for (let i = 0; i < xs.length; i++) if (native[i] !== halfBits(xs[i]!, bf)) expect([format, xs[i], native[i]]).toEqual([format, xs[i], halfBits(xs[i]!, bf)])
+  }
+})
