@@ -64,6 +64,7 @@ function load(): { mod?: NativeModule; why?: string } {
     const cc = process.env.CC || 'cc'
     const key = createHash('sha256')
       .update(readFileSync(source))
+      .update(readFileSync(fileURLToPath(new URL('./half.h', import.meta.url))))
       .update(`${process.platform}/${process.arch}/${process.versions.modules}/${cc}`)
       .digest('hex')
       .slice(0, 16)
