@@ -50,6 +50,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('warmup', { type: 'number', description: 'untimed steps first (default per model)' })
   .option('batch', { type: 'number', description: 'samples per rank per step (default per model)' })
   .option('average-every', { type: 'number', default: 8 })
+  .option('compression', { choices: ['none', 'fp16', 'bf16'] as const, default: 'none' as const, description: 'gradients on the wire as 16-bit floats' })
   .option('reps', { type: 'number', default: 3, description: 'alternated repetitions; medians are reported' })
   .option('compare-torch', { type: 'boolean', default: false, description: 'also run PyTorch DDP (gloo) on torch-mlp at the same np (needs python3-torch)' })
   .option('torch-script', { type: 'string', default: resolve(ROOT, 'bench/torch/ddp_mlp.py'), description: 'the PyTorch DDP script --compare-torch runs' })
@@ -106,7 +107,7 @@ async function worker(): Promise<void> {
   }
   const optimizer = name === 'mnist' ? tf.train.momentum(0.05, 0.9) : tf.train.sgd(0.01)
   await broadcastVariables(model, world)
-  const opt = new DistributedOptimizer(optimizer, world, { model, groupSize, averageEvery })
+  const opt = new DistributedOptimizer(optimizer, world, { model, groupSize, averageEvery, compression: argv.compression })
 
   async function run(count: number): Promise<void> {
     let done = 0

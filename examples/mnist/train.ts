@@ -27,6 +27,7 @@ const args = await yargs(hideBin(process.argv))
     'checkpoint-every': { type: 'number', default: 50 },
     resume: { type: 'boolean', default: false, describe: 'start from the latest checkpoint in --checkpoint' },
     'max-steps': { type: 'number', describe: 'stop after this many steps' },
+    compression: { choices: ['none', 'fp16', 'bf16'] as const, default: 'none' as const, describe: 'gradients on the wire as 16-bit floats' },
     json: { type: 'boolean', default: false, describe: 'print a JSON summary at the end' },
   })
   .strictOptions()
@@ -70,6 +71,7 @@ const result = await fitDistributed(model, train, {
   checkpoint: args.checkpoint ? { dir: args.checkpoint, every: args['checkpoint-every'] } : undefined,
   resume: args.resume,
   maxSteps: args['max-steps'],
+  compression: args.compression,
 })
 const evaluated = await evaluateDistributed(model, test, world)
 

@@ -89,6 +89,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
     averageEvery: options.averageEvery,
     averageOptimizerState: options.averageOptimizerState,
     bucketBytes: options.bucketBytes,
+    compression: options.compression,
   })
   const restored = options.resume ? await restoreCheckpoint(options.checkpoint!.dir, model, optimizer, comm) : undefined
   if (!restored) await broadcastVariables(model, comm)

@@ -45,6 +45,12 @@ export interface DistributedOptimizerOptions {
   averageOptimizerState?: boolean
   /** Size of one fused gradient buffer in bytes (default 4 MiB). */
   bucketBytes?: number
+  /**
+   * Gradient compression on the wire (Horovod's `Compression.fp16`): `'fp16'` or `'bf16'` sends and sums the
+   * averaged gradients in 16-bit floats, half the bytes of float32; `'none'` (default) sends float32. Model
+   * averages stay in float32.
+   */
+  compression?: 'none' | 'fp16' | 'bf16'
 }
 
 /** Where the time of the steps so far went, in milliseconds. */
@@ -84,6 +90,7 @@ export class DistributedOptimizer {
   private readonly layout: FusedLayout
   private readonly grads: Float32Array
   private readonly averageState: boolean
+  private readonly compression: 'none' | 'fp16' | 'bf16'
   private group: Communicator | undefined
   private stepsSinceAverage = 0
   /** Every variable of the model and a fused buffer for them, made at the first model average. */
@@ -106,6 +113,11 @@ export class DistributedOptimizer {
     this.groupSize = groupSize
     this.averageEvery = averageEvery
     this.averageState = options.averageOptimizerState ?? true
+    const compression = options.compression ?? 'none'
+    if (compression !== 'none' && compression !== 'fp16' && compression !== 'bf16') {
+      throw new UsageError(`compression must be "none", "fp16" or "bf16", got ${JSON.stringify(compression)}`)
+    }
+    this.compression = compression
     this.model = options.model
     this.vars = trainableVariables(options.model)
     if (this.vars.length === 0) throw new UsageError('DistributedOptimizer: the model has no trainable variables')
@@ -144,7 +156,7 @@ export class DistributedOptimizer {
       const pending: Promise<unknown>[] = []
       for (const b of this.layout.buckets) {
         this.layout.pack(this.grads, tensors, b)
-        pending.push(group.allreduce(this.grads.subarray(b.start, b.end), 'avg'))
+        pending.push(group.allreduce(this.grads.subarray(b.start, b.end), 'avg', { compression: this.compression }))
       }
       const w0 = performance.now()
       await Promise.all(pending)

@@ -53,6 +53,17 @@ describe('synchronous SGD', () => {
     expect(new Set(ranks[0].hashes).size).toBe(10) // the weights changed at every step
     for (const r of ranks) expect(r.hashes).toEqual(ranks[0].hashes)
   })
+
+  it.each(['fp16', 'bf16'])('with %s gradient compression the ranks stay bitwise identical and land close to the float32 run', async (compression) => {
+    const full = join(dir, `c-none.bin`)
+    const half = join(dir, `c-${compression}.bin`)
+    ok(await train(2, ['sync', 'steps=8', 'batch=4', `out=${full}`]), 2)
+    const ranks = ok(await train(2, ['sync', 'steps=8', 'batch=4', `compression=${compression}`, `out=${half}`]), 2)
+    expect(ranks[1].hashes).toEqual(ranks[0].hashes)
+    const diff = maxRelDiff(weights(full), weights(half))
+    expect(diff).toBeGreaterThan(0) // the gradients really went through 16 bits...
+    expect(diff).toBeLessThan(compression === 'fp16' ? 0.02 : 0.1) // ...and training still went the same way
+  })
 })
 
 describe('hybrid groups', () => {
