@@ -72,7 +72,8 @@ function build(f: Format): Float32Array {
 const formatOf = (a: Uint16Array): Format => (a instanceof BFloat16Bits ? BF16 : F16)
 
 /**
- * `values` rounded to float16 (or bfloat16), as a new Float16Bits (BFloat16Bits) array.
+ * `values` rounded to float16 (or bfloat16), as a new Float16Bits (BFloat16Bits) array, or written into `into`
+ * (at least as long as `values`, of the format's class).
  *
  * @example
  * ```ts
@@ -80,8 +81,8 @@ const formatOf = (a: Uint16Array): Format => (a instanceof BFloat16Bits ? BF16 :
  * const back = fromHalf(half)                          // Float32Array [1, 0.0999755859375]
  * ```
  */
-export function toHalf(values: ArrayLike<number>, format: 'fp16' | 'bf16' = 'fp16'): Float16Bits | BFloat16Bits {
-  const out = format === 'bf16' ? new BFloat16Bits(values.length) : new Float16Bits(values.length)
+export function toHalf(values: ArrayLike<number>, format: 'fp16' | 'bf16' = 'fp16', into?: Float16Bits | BFloat16Bits): Float16Bits | BFloat16Bits {
+  const out = into ?? (format === 'bf16' ? new BFloat16Bits(values.length) : new Float16Bits(values.length))
   const n = native()
   if (n?.halfConvert && (values instanceof Float32Array || values instanceof Float64Array) && values.length >= 64) {
     n.halfConvert(format === 'bf16' ? 1 : 0, values, out)

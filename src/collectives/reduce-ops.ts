@@ -91,10 +91,13 @@ const BODY: Record<Combine, { number: string; bigint: string }> = {
   bor: { number: 'd[i] |= s[i]', bigint: 'd[i] |= s[i]' },
   bxor: { number: 'd[i] ^= s[i]', bigint: 'd[i] ^= s[i]' },
 }
-/** Half kernels: decode both to doubles (exact), combine, round once to the nearest half. */
+/**
+ * Half kernels: decode both (exact), combine in float32 (the exact double result rounded to float, as a float
+ * add or multiply gives), round to the nearest half: what the F16C instructions of tsrun.c's kernel compute.
+ */
 const HALF: Record<'sum' | 'prod' | 'min' | 'max', string> = {
-  sum: 'd[i] = E(V(d[i], b) + V(s[i], b), b)',
-  prod: 'd[i] = E(V(d[i], b) * V(s[i], b), b)',
+  sum: 'd[i] = E(M.fround(V(d[i], b) + V(s[i], b)), b)',
+  prod: 'd[i] = E(M.fround(V(d[i], b) * V(s[i], b)), b)',
   min: 'd[i] = E(M.min(V(d[i], b), V(s[i], b)), b)',
   max: 'd[i] = E(M.max(V(d[i], b), V(s[i], b)), b)',
 }
@@ -144,13 +147,13 @@ export function reduceIntoJs(op: ReduceOp, dst: TypedArray, src: TypedArray): vo
 
 /**
  * After a sum, divide by the number of contributing ranks for `avg`: floats divide, integers floor-divide,
- * half-precision arrays divide in double and round once.
+ * half-precision arrays divide in float32 and round to the half format.
  */
 export function finishAvg(op: ReduceOp, data: TypedArray, divisor: number): void {
   if (op !== 'avg' || divisor === 1) return
   if (isHalf(data)) {
     const bf = data instanceof BFloat16Bits
-    for (let i = 0; i < data.length; i++) data[i] = halfBits(halfValue(data[i] as number, bf) / divisor, bf)
+    for (let i = 0; i < data.length; i++) data[i] = halfBits(Math.fround(halfValue(data[i] as number, bf) / divisor), bf)
   } else if (isBig(data)) {
     const d = data as BigInt64Array
     const n = BigInt(divisor)

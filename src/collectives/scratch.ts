@@ -10,13 +10,17 @@ const PER_SIZE = 4
 const SIZES = 8
 /** Below this a fresh buffer costs less than the bookkeeping. */
 const MIN_BYTES = 16 * 1024
+/** At most this much memory is kept idle in the pool. */
+const MAX_POOLED_BYTES = 128 << 20
 
 const pool = new Map<number, ArrayBuffer[]>()
+let pooled = 0
 
 /** A `Ctor` of `n` elements over a reused buffer (contents undefined). */
 export function takeScratch<T extends TypedArray>(Ctor: new (buffer: ArrayBuffer, offset: number, length: number) => T, n: number, bytesPerElement: number): T {
   const bytes = n * bytesPerElement
   const buf = bytes >= MIN_BYTES ? pool.get(bytes)?.pop() : undefined
+  if (buf) pooled -= bytes
   return new Ctor(buf ?? new ArrayBuffer(bytes), 0, n)
 }
 
@@ -24,12 +28,17 @@ export function takeScratch<T extends TypedArray>(Ctor: new (buffer: ArrayBuffer
 export function giveScratch(a: TypedArray): void {
   const bytes = a.buffer.byteLength
   if (bytes < MIN_BYTES || a.byteOffset !== 0 || !(a.buffer instanceof ArrayBuffer)) return
+  if (pooled + bytes > MAX_POOLED_BYTES) return
   let list = pool.get(bytes)
   if (!list) {
-    if (pool.size >= SIZES) pool.delete(pool.keys().next().value!)
+    if (pool.size >= SIZES) {
+      const [oldest, bufs] = pool.entries().next().value!
+      pooled -= oldest * bufs.length
+      pool.delete(oldest)
+    }
     pool.set(bytes, (list = []))
   }
-  if (list.length < PER_SIZE) list.push(a.buffer)
+  if (list.length < PER_SIZE) (list.push(a.buffer), (pooled += bytes))
 }
 
 /** A scratch array like `like` (same type), of `n` elements (default: the same length). */

@@ -147,7 +147,7 @@ export class TypedCollectives extends PointToPoint {
    * const grads = new Float32Array(1 << 20).fill(world.rank)
    * await world.allreduce(grads, 'avg')      // every element: (0 + 1 + ... + size-1) / size
    * ```
-   * @throws UsageError for an unknown op or one that does not fit the element type (avg on integers, bxor on floats).
+   * @throws UsageError for an unknown op or one that does not fit the element type (bxor on floats).
    */
   async allreduce<T extends TypedArray>(data: T, op: ReduceOp, options: CollectiveOptions = {}): Promise<T> {
     checkTyped(data)

@@ -8,7 +8,8 @@ import { offsets } from '../collectives/alltoallv-pairwise.ts'
 import { checkOp, finishAvg, type ReduceOp } from '../collectives/reduce-ops.ts'
 import { describe, dtypeOf, type TypedArray } from '../dtype.ts'
 import { UsageError } from '../errors.ts'
-import { fromHalf, toHalf } from '../half.ts'
+import { giveScratch, takeScratch } from '../collectives/scratch.ts'
+import { BFloat16Bits, Float16Bits, fromHalf, toHalf } from '../half.ts'
 import { ALGORITHMS, pick } from './select.ts'
 import { signatureOf, UNKNOWN_DTYPE, type FullSignature } from './signature.ts'
 import { LENGTHS_ROOT } from './join.ts'
@@ -241,11 +242,15 @@ export class VectorCollectives extends TypedCollectives {
     }
     if (compression !== 'fp16' && compression !== 'bf16') throw new UsageError(`compression must be "none", "fp16" or "bf16", got ${describe(compression)}`)
     if (!floats) throw new UsageError(`compression "${compression}" needs a Float32Array or Float64Array, got ${describe(data)}`)
-    const src = prescale !== undefined && prescale !== 1 ? (data as Float64Array).map((x) => x * prescale) : data
-    const half = toHalf(src as Float32Array, compression)
+    scale(prescale)
+    // A reused buffer: a fresh one would be zeroed memory the kernel maps page by page on every call.
+    const Half = compression === 'bf16' ? BFloat16Bits : Float16Bits
+    const half = takeScratch(Half, data.length, 2)
+    toHalf(data as Float32Array, compression, half)
     await super.allreduce(half, op, options)
     if (data instanceof Float32Array) fromHalf(half, data)
     else (data as Float64Array).set(fromHalf(half))
+    giveScratch(half)
     scale(postscale)
     return data
   }

@@ -138,7 +138,10 @@ static napi_value js_half_convert(napi_env env, napi_callback_info info) {
   }
   int bf = format == 1;
   if (!f16_ready) f16_table();
-  if (td == T_U16 && ts == T_F32) for (size_t i = 0; i < ns; i++) ((uint16_t *)pd)[i] = half_bits(((float *)ps)[i], bf);
+  if (td == T_U16 && ts == T_F32 && bf) for (size_t i = 0; i < ns; i++) ((uint16_t *)pd)[i] = bf16_of(((float *)ps)[i]);
+  else if (td == T_U16 && ts == T_F32 && f16c()) f16_from_f32_simd(ps, pd, ns);
+  else if (ts == T_U16 && td == T_F32 && !bf && f16c()) f16_to_f32_simd(ps, pd, ns);
+  else if (td == T_U16 && ts == T_F32) for (size_t i = 0; i < ns; i++) ((uint16_t *)pd)[i] = half_bits(((float *)ps)[i], bf);
   else if (td == T_U16 && ts == T_F64) for (size_t i = 0; i < ns; i++) ((uint16_t *)pd)[i] = half_bits(((double *)ps)[i], bf);
   else if (ts == T_U16 && td == T_F32) for (size_t i = 0; i < ns; i++) ((float *)pd)[i] = (float)half_value(((uint16_t *)ps)[i], bf);
   else if (ts == T_U16 && td == T_F64) for (size_t i = 0; i < ns; i++) ((double *)pd)[i] = half_value(((uint16_t *)ps)[i], bf);

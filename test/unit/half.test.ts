@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { BFloat16Bits, Float16Bits, fromHalf, halfBits, toHalf } from '../../src/half.ts'
+import { BFloat16Bits, Float16Bits, fromHalf, halfBits, halfValue as halfValueOf, toHalf } from '../../src/half.ts'
 
 test('float16: known bit patterns, rounding to nearest even, subnormals, overflow, NaN and -0', () => {
   const cases: [number, number][] = [
@@ -46,8 +46,17 @@ test('the native converter rounds exactly as the JavaScript one, on random doubl
     seed = (seed * 1103515245 + 12345) >>> 0
     xs[i] = (seed / 2 ** 32 - 0.5) * 2 ** ((seed % 80) - 40) // 2^-40 .. 2^40, both signs
   }
+  const f32 = Float32Array.from(xs)
+  f32[0] = NaN
+  f32[1] = -Infinity
+  f32[2] = 65520 // rounds to Infinity in float16
   for (const [format, bf] of [['fp16', false], ['bf16', true]] as const) {
-    const native = toHalf(xs, format) // long enough for the native path when it is built
-    for (let i = 0; i < xs.length; i++) if (native[i] !== halfBits(xs[i]!, bf)) expect([format, xs[i], native[i]]).toEqual([format, xs[i], halfBits(xs[i]!, bf)])
+    for (const src of [xs, f32]) {
+      const native = toHalf(src, format) // long enough for the native path when it is built
+      for (let i = 0; i < src.length; i++) if (native[i] !== halfBits(src[i]!, bf)) expect([format, src[i], native[i]]).toEqual([format, src[i], halfBits(src[i]!, bf)])
+      // and back: exact
+      const back = fromHalf(native)
+      for (let i = 0; i < 50; i++) expect(Object.is(back[i], Math.fround(halfValueOf(native[i]!, bf)))).toBe(true)
+    }
   }
 })
