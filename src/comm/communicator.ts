@@ -6,7 +6,7 @@
  */
 import type { ReduceOp } from '../collectives/reduce-ops.ts'
 import { describe, DTYPE_ARRAYBUFFER, type Sendable, type TypedArray } from '../dtype.ts'
-import type { Transport } from '../transport/transport.ts'
+import { ANY_SOURCE, ANY_TAG, type Transport } from '../transport/transport.ts'
 import { UsageError } from '../errors.ts'
 import type { P2POptions, Received, RecvOptions } from './point-to-point.ts'
 import { runJoin, type Servable } from './join.ts'
@@ -20,6 +20,21 @@ import type { ReduceOptions } from './vector-collectives.ts'
 
 export class Communicator extends ObjectCollectives {
   private children = 0
+
+  /**
+   * Sends a JSON value to `dest` and receives one from `source` at the same time (mpi4py's `sendrecv` for
+   * objects). Either side may be PROC_NULL.
+   *
+   * @example
+   * ```ts
+   * const { value } = await world.sendrecvObject({ from: world.rank }, right, left)
+   * ```
+   */
+  async sendrecvObject<T = unknown>(value: unknown, dest: number, source: number = ANY_SOURCE, options: P2POptions & { recvTag?: number } = {}): Promise<{ value: T; source: number; tag: number }> {
+    const { recvTag = ANY_TAG, ...rest } = options
+    const [, got] = await Promise.all([this.sendObject(value, dest, { tag: rest.tag }), this.recvObject<T>(source, { ...rest, tag: recvTag })])
+    return got
+  }
 
   // ---------------------------------------------------------------- non-blocking (MPI requests)
 

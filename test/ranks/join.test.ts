@@ -3,7 +3,7 @@ import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
 const CASES = 7 // per rank in fixtures/join-cases.ts
 
-test.each([1, 2, 3, 5])('join for uneven data on %i ranks: collectives go on with the joined ranks contributing nothing, on a dup() and a split()', async (np) => {
+test.each([1, 2, 3, 4, 5])('join for uneven data on %i ranks: collectives go on with the joined ranks contributing nothing, on a dup() and a split()', async (np) => {
   const run = await runRanks(np, 'join-cases.ts', { timeoutMs: 120_000 })
   expect(run.timedOut).toBe(false)
   expect(run.cases.filter((c) => c.case && !c.ok)).toEqual([])

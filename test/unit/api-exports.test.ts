@@ -64,7 +64,7 @@ test('every public method of Communicator is still there', () => {
     'reduceScatter', 'alltoall', 'broadcastObject', 'gatherObject', 'allgatherObject', 'scatterObject', 'allreduceObject', 'split', 'dup', 'free', 'finalize',
     // Completeness against mpi4py, gloo and Horovod (#14)
     'allgatherv', 'gatherv', 'scatterv', 'alltoallv', 'reduceScatterv', 'scan', 'exscan', 'groupedAllreduce', 'reduceObject',
-    'alltoallObject', 'scanObject', 'exscanObject', 'probe', 'iprobe', 'sendrecv', 'sendrecvReplace', 'isend', 'irecv', 'isendObject',
+    'alltoallObject', 'scanObject', 'exscanObject', 'probe', 'iprobe', 'sendrecv', 'sendrecvReplace', 'sendrecvObject', 'isend', 'irecv', 'isendObject',
     'irecvObject', 'ibarrier', 'ibroadcast', 'iallreduce', 'ireduce', 'iallgather', 'join']) {
     expect(names, m).toContain(m)
   }
