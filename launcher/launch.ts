@@ -8,12 +8,15 @@
  *   `srun --kill-on-bad-exit`, each task a tsrun in slurm-task mode (Open MPI's Slurm support does the same).
  */
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { resolve } from 'node:path'
 import { addressForIface, addressToward, isLocalHost } from '../src/bootstrap/iface.ts'
 import { slurmTaskOf } from '../src/bootstrap/slurm-env.ts'
 import { UsageError } from '../src/errors.ts'
 import { prepareNative } from '../src/native/native.ts'
+import { finishTrace } from '../src/trace/finish.ts'
 import { createJob, type Job } from './job.ts'
 import { BIN } from './paths.ts'
 import { defaultNp, type LaunchOptions } from './options.ts'
@@ -66,6 +69,24 @@ export function rankVars(slot: Slot, size: number, job: Job, store: string, extr
   return vars
 }
 
+/** Where the ranks write their timeline files (beside the timeline, or in the working directory), or undefined. */
+function traceParts(options: LaunchOptions, jobId: string): string | undefined {
+  const { timeline, report, reportJson } = options.trace
+  if (timeline) return `${timeline}.parts`
+  if (report || reportJson) return resolve(`.tsrun-report-${jobId}`)
+  return undefined
+}
+
+/** Merges the ranks' files into the timeline and the report (also after a failure: what was recorded). */
+function finishJobTrace(parts: string | undefined, options: LaunchOptions): void {
+  if (!parts) return
+  try {
+    finishTrace(parts, options.trace, (t) => process.stderr.write(t))
+  } catch (err) {
+    process.stderr.write(`tsrun: could not write the timeline or report: ${(err as Error).message}\n`)
+  }
+}
+
 /** Local and hostfile jobs: this process serves the store and supervises every rank. */
 async function runJob(options: LaunchOptions): Promise<number> {
   const me = hostname()
@@ -82,11 +103,12 @@ async function runJob(options: LaunchOptions): Promise<number> {
   prepareNative()
   const port = job.store.endpoint.split(':').at(-1)
   const store = `tcp://${advertised}:${port}`
+  const parts = traceParts(options, job.id)
   let ranks: RankProcess[] = []
   try {
     const size = slots.length
     ranks = slots.map((slot) => {
-      const vars = { ...options.env, ...rankVars(slot, size, job, store, { multiHost, routeTarget: multiHost ? advertised : undefined, iface: options.iface }) }
+      const vars = { ...options.env, ...rankVars(slot, size, job, store, { multiHost, routeTarget: multiHost ? advertised : undefined, iface: options.iface }), ...(parts ? { TSRUN_TRACE_PARTS: parts } : {}) }
       if (local.get(slot.host)) {
         return spawnLocal(slot, options.script, options.args, { ...process.env, ...vars, TSRUN_JOB_SECRET: job.secret, TSRUN_LAUNCHER_PID: String(process.pid) }, slot.rank === 0)
       }
@@ -99,6 +121,7 @@ async function runJob(options: LaunchOptions): Promise<number> {
     process.stdin.unpipe()
     process.stdin.destroy()
     job.cleanup()
+    finishJobTrace(parts, options)
   }
 }
 
@@ -110,7 +133,7 @@ async function runSlurmTask(options: LaunchOptions): Promise<number> {
   }
   if (options.hosts) throw new UsageError('under srun, Slurm places the ranks: leave out --hostfile / -H')
   const slot: Slot = { rank: task.rank, host: hostname(), nodeRank: task.nodeRank, localRank: task.localRank, localSize: task.localSize }
-  const env = { ...process.env, ...options.env, TSRUN_LAUNCHER_PID: String(process.pid), ...(options.iface ? { TSRUN_IFACE: options.iface } : {}) }
+  const env = { ...process.env, ...options.env, TSRUN_LAUNCHER_PID: String(process.pid), ...(options.iface ? { TSRUN_IFACE: options.iface } : {}), ...slurmTraceVars(options) }
   const rank = spawnLocal(slot, options.script, options.args, env, task.rank === 0)
   connectStdin(rank)
   try {
@@ -122,11 +145,27 @@ async function runSlurmTask(options: LaunchOptions): Promise<number> {
   }
 }
 
+/**
+ * Under srun nobody sees every rank end: rank 0 merges the timeline in its finalize (TSRUN_TIMELINE) and prints
+ * the report (TSRUN_REPORT); without --timeline the files go beside the report, or to the working directory.
+ */
+function slurmTraceVars(options: LaunchOptions): Record<string, string> {
+  const { timeline, report, reportJson } = options.trace
+  if (!timeline && !report && !reportJson) return {}
+  return {
+    TSRUN_TIMELINE: timeline ?? resolve(`.tsrun-report-${process.env.SLURM_JOB_ID ?? 'job'}.${process.env.SLURM_STEP_ID ?? process.env.SLURM_STEPID ?? '0'}.json`),
+    ...(report ? { TSRUN_REPORT: '1' } : {}),
+    ...(reportJson ? { TSRUN_REPORT_JSON: reportJson } : {}),
+  }
+}
+
 /** Inside an allocation: srun starts one tsrun per task; srun's --kill-on-bad-exit ends the step on a failure. */
 async function runInAllocation(options: LaunchOptions): Promise<number> {
   if (options.hosts) throw new UsageError('inside a Slurm allocation, Slurm places the ranks: leave out --hostfile / -H')
   const bin = BIN
-  const passOn = [...(options.tagOutput ? ['--tag-output'] : []), ...Object.entries(options.env).flatMap(([k, v]) => ['-x', `${k}=${v}`]), ...(options.iface ? ['--iface', options.iface] : [])]
+  const { timeline, report, reportJson } = options.trace
+  const traceFlags = [...(timeline ? ['--timeline', timeline] : []), ...(report ? ['--report'] : []), ...(reportJson ? ['--report-json', reportJson] : [])]
+  const passOn = [...(options.tagOutput ? ['--tag-output'] : []), ...Object.entries(options.env).flatMap(([k, v]) => ['-x', `${k}=${v}`]), ...(options.iface ? ['--iface', options.iface] : []), ...traceFlags]
   const srunArgs = ['--kill-on-bad-exit=1', ...(options.np !== undefined ? ['-n', String(options.np)] : []), process.execPath, bin, ...passOn, options.script, ...options.args]
   // A fresh secret for the step's store, passed in the environment (srun exports it to every task).
   const env = { ...process.env, TSRUN_JOB_SECRET: process.env.TSRUN_JOB_SECRET ?? randomBytes(32).toString('hex') }
@@ -147,6 +186,8 @@ async function runInAllocation(options: LaunchOptions): Promise<number> {
   })
   if (timer) clearTimeout(timer)
   if (code !== 0 && code !== 127) process.stderr.write(`tsrun: the srun step ended with ${signal ? `signal ${signal}` : `code ${code}`}\n`)
+  // Rank 0 merges in its finalize; after a failure it did not, and what the ranks recorded is merged here.
+  if (timeline && existsSync(`${timeline}.parts`)) finishJobTrace(`${timeline}.parts`, options)
   return code ?? 1
 }
 

@@ -31,6 +31,8 @@ export interface LaunchOptions {
   launchAgent: string[]
   /** Interface name or IPv4 range for tcp:// between hosts. */
   iface?: string
+  /** Timeline and report outputs (absolute paths). */
+  trace: { timeline?: string; report: boolean; reportJson?: string }
 }
 
 /** Default remote shell: never prompt (BatchMode), give up on a dead host after 10 s. */
@@ -62,6 +64,9 @@ function parser() {
     .option('map-by', { type: 'string', description: "place ranks by 'slot' (fill each host first, default) or 'node' (round robin)" })
     .option('oversubscribe', { type: 'boolean', default: false, description: 'allow more ranks than slots' })
     .option('launch-agent', { type: 'string', description: `command that starts ranks on other hosts (default: TSRUN_RSH or '${DEFAULT_LAUNCH_AGENT}')` })
+    .option('timeline', { type: 'string', description: 'write a Chrome trace of every collective on every rank to FILE (Perfetto, chrome://tracing)' })
+    .option('report', { type: 'boolean', default: false, description: 'at the end, print per-rank time in collectives, bytes, stragglers, slowest calls' })
+    .option('report-json', { type: 'string', description: 'write the end-of-job report as JSON to FILE' })
     .option('iface', { type: 'string', description: 'network for tcp:// between hosts: an interface name (eth0) or a range (198.18.0.0/24)' })
     .example('tsrun -np 4 train.ts --epochs 3', 'four ranks on this machine; --epochs 3 goes to train.ts')
     .example('tsrun -np 2 --tag-output -x SEED=7 hello.ts', 'tag lines by rank and set SEED in every rank')
@@ -144,9 +149,15 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
   if (mapBy !== 'slot' && mapBy !== 'node') throw new UsageError(`--map-by must be 'slot' or 'node', got '${mapBy}'`)
   const agent = (single(a['launch-agent'], '--launch-agent') ?? process.env.TSRUN_RSH ?? DEFAULT_LAUNCH_AGENT).trim().split(/\s+/)
   const iface = single(a.iface, '--iface')
+  const timeline = single(a.timeline, '--timeline')
+  const reportJson = single(a['report-json'], '--report-json')
+  for (const [flag, v] of [['--timeline', timeline], ['--report-json', reportJson]] as const) {
+    if (v === '') throw new UsageError(`${flag} needs a file name, e.g. ${flag} ${flag === '--timeline' ? 'trace.json' : 'report.json'}`)
+  }
+  const trace = { timeline: timeline === undefined ? undefined : resolve(cwd, timeline), report: Boolean(a.report), reportJson: reportJson === undefined ? undefined : resolve(cwd, reportJson) }
   return {
     kind: 'run',
-    options: { np, script: path, args, tagOutput: Boolean(a['tag-output']), timeoutSec: timeout, env, hosts, mapBy, oversubscribe: Boolean(a.oversubscribe), launchAgent: agent, iface },
+    options: { np, script: path, args, tagOutput: Boolean(a['tag-output']), timeoutSec: timeout, env, hosts, mapBy, oversubscribe: Boolean(a.oversubscribe), launchAgent: agent, iface, trace },
   }
 }
 

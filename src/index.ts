@@ -17,6 +17,7 @@ export type { CollectiveOptions, OutputOptions } from './comm/typed-collectives.
 export type { ReduceOptions } from './comm/vector-collectives.ts'
 export { MAX_TAG } from './comm/validate.ts'
 export { Request, type TestResult } from './comm/request.ts'
+export { timeline } from './trace/recorder.ts'
 export { ANY_SOURCE, ANY_TAG, PROC_NULL } from './transport/transport.ts'
 export { defineOp, type ReduceOp, type BuiltinOp, type UserOp } from './collectives/reduce-ops.ts'
 export { Float16Bits, BFloat16Bits, toHalf, fromHalf } from './half.ts'

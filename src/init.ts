@@ -19,6 +19,7 @@ import { makeShmDir, shmDirOf } from './transport/shm/slots.ts'
 import type { PeerAddress } from './transport/transport.ts'
 import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
 import { nativeUnavailable } from './native/native.ts'
+import { finishTimeline, startTimeline, stopTimeline, timelinePlan } from './trace/session.ts'
 
 /** Options of `init`. */
 export interface InitOptions {
@@ -80,8 +81,10 @@ export class WorldCommunicator extends Communicator {
         process.stderr.write(`tsrun: rank ${this.rank}: finalize waiting ${waited} s for ranks [${missing.join(', ')}]; they have not called finalize() yet\n`)
       }, this.world.stallWarningMs)
       warn.unref()
+      stopTimeline()
       try {
         await this.world.transport.finalize(this.env.finalizeTimeoutMs)
+        finishTimeline(timelinePlan(), this.rank)
       } finally {
         clearInterval(warn)
         this.world.finalized = true
@@ -227,7 +230,7 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     statusOf: (commId) => comms.get(commId)?.started,
     onCollective: (commId, tag, source, sig) => {
       const comm = comms.get(commId)
-      if (comm) comm.mismatch.arrived(tag, source, sig)
+      if (comm) (comm.mismatch.arrived(tag, source, sig), comm.noteArrival(tag))
       else early.hold(commId, { kind: 'arrival', tag, source, sig })
     },
     onNotice: (commId, source, notice) => {
@@ -255,6 +258,8 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
   const nodeOf = hosts.map((h) => hosts.indexOf(h))
   const world: World = { transport, finalized: false, comms, stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs, nodeOf, early }
   const me = new WorldCommunicator(world, env, store, storeServer, shmDir)
+  const plan = timelinePlan()
+  if (plan) await startTimeline(world, plan, env.rank, env.size, env.nodeRank, env.host)
   current = me
   const g = globalThis as Record<symbol, unknown>
   g[ON_SCRIPT_RETURNED] = () => me.finalizeWhenIdle()

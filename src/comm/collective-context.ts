@@ -6,6 +6,7 @@ import { CollectiveMismatchError, UsageError } from '../errors.ts'
 import { reduceInto } from '../collectives/reduce-ops.ts'
 import type { Signature } from '../transport/transport.ts'
 import type { Transport } from '../transport/transport.ts'
+import { recorder } from '../trace/recorder.ts'
 
 export interface ContextSpec {
   transport: Transport
@@ -21,6 +22,8 @@ export interface ContextSpec {
   timeoutMs?: number
   /** How many ranks' data an average holds (see CollectiveContext.contributors). */
   contributors?: () => number
+  /** The collective's timeline record when recording: reduction time is added to `r` (µs). */
+  trace?: { r?: number }
   /** Carried by every message of this collective, for the other ranks to compare with their call. */
   sig: Signature
 }
@@ -37,11 +40,15 @@ export function collectiveContext(spec: ContextSpec): CollectiveContext {
     nodes: spec.nodes,
     contributors: spec.contributors,
     segmentElements: (bytesPerElement) => Math.max(1, Math.floor(segmentBytes / bytesPerElement)),
-    send: (peer, tag, data) => transport.send(members[peer], commId, tag, dtypeOf(data), asBytes(data), spec.sig),
+    send: (peer, tag, data) => {
+      if (spec.trace) recorder.count('sent', data.byteLength)
+      return transport.send(members[peer], commId, tag, dtypeOf(data), asBytes(data), spec.sig)
+    },
     async recv(peer, tag, into) {
       try {
         const m = await transport.recv(commId, members[peer], tag, { into: asBytes(into), timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })
         if (m.payload.byteLength !== into.byteLength || m.dtype !== dtypeOf(into)) throw mismatch(spec, peer, into, m.payload.byteLength, m.dtype)
+        if (spec.trace) recorder.count('recv', into.byteLength)
       } catch (err) {
         if (err instanceof UsageError) throw mismatch(spec, peer, into, undefined, undefined, err)
         throw err
@@ -51,12 +58,16 @@ export function collectiveContext(spec: ContextSpec): CollectiveContext {
       // Each segment is combined into dst straight from the transport's memory as it arrives.
       const dtype = dtypeOf(dst)
       const bpe = dst.BYTES_PER_ELEMENT
+      const { trace } = spec
       const write = (segment: Uint8Array, offset: number) => {
         const from = offset / bpe
+        const t0 = trace ? performance.now() : 0
         reduceInto(op, dst.subarray(from, from + segment.byteLength / bpe), viewAs(dtype, segment) as TypedArray)
+        if (trace) trace.r = (trace.r ?? 0) + (performance.now() - t0) * 1000
       }
       try {
         await transport.recv(commId, members[peer], tag, { sink: { bytes: dst.byteLength, dtype, write }, timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })
+        if (trace) recorder.count('recv', dst.byteLength)
       } catch (err) {
         if (err instanceof UsageError) throw mismatch(spec, peer, dst, undefined, undefined, err)
         throw err
@@ -64,6 +75,7 @@ export function collectiveContext(spec: ContextSpec): CollectiveContext {
     },
     async recvAny(peer, tag) {
       const m = await transport.recv(commId, members[peer], tag, { timeoutMs: spec.timeoutMs, describeWait: describeWait(peer) })
+      if (spec.trace) recorder.count('recv', m.payload.byteLength)
       return viewAs(m.dtype, m.payload) as TypedArray
     },
   }

@@ -5,7 +5,7 @@
  * non-blocking forms (Requests), join for uneven data, and the communicator calls.
  */
 import type { ReduceOp } from '../collectives/reduce-ops.ts'
-import { describe, DTYPE_ARRAYBUFFER, type Sendable, type TypedArray } from '../dtype.ts'
+import { asBytes, bytesPerElement, describe, DTYPE_ARRAYBUFFER, dtypeOf, type Sendable, type TypedArray } from '../dtype.ts'
 import { ANY_SOURCE, ANY_TAG, type Transport } from '../transport/transport.ts'
 import { UsageError } from '../errors.ts'
 import type { P2POptions, Received, RecvOptions } from './point-to-point.ts'
@@ -20,6 +20,41 @@ import type { ReduceOptions } from './vector-collectives.ts'
 
 export class Communicator extends ObjectCollectives {
   private children = 0
+
+  /**
+   * Sends `data` to `dest` and receives from `source` at the same time (MPI_Sendrecv), so a ring shift cannot
+   * deadlock. Either side may be PROC_NULL. `options.tag` tags the send; `recvTag` (default ANY_TAG) selects.
+   *
+   * @example
+   * ```ts
+   * const right = (world.rank + 1) % world.size, left = (world.rank - 1 + world.size) % world.size
+   * const { data } = await world.sendrecv(new Float64Array([world.rank]), right, left)   // data: [left]
+   * ```
+   */
+  async sendrecv(data: Sendable, dest: number, source: number = ANY_SOURCE, options: RecvOptions & { recvTag?: number } = {}): Promise<Received> {
+    const { recvTag = ANY_TAG, ...rest } = options
+    const [, got] = await Promise.all([this.send(data, dest, { tag: rest.tag }), this.recv(source, { ...rest, tag: recvTag })])
+    return got
+  }
+
+  /**
+   * Sends `data` to `dest`, then replaces its contents with the message from `source` (MPI_Sendrecv_replace):
+   * the message must have `data`'s element type and at most its length. Resolves to the status.
+   *
+   * @example
+   * ```ts
+   * const buf = new Int32Array([world.rank])
+   * await world.sendrecvReplace(buf, (world.rank + 1) % world.size, (world.rank + world.size - 1) % world.size)
+   * ```
+   */
+  async sendrecvReplace(data: Sendable, dest: number, source: number = ANY_SOURCE, options: P2POptions & { recvTag?: number } = {}): Promise<{ source: number; tag: number; count: number }> {
+    dtypeOf(data)
+    const into = data instanceof ArrayBuffer ? new ArrayBuffer(data.byteLength) : new (data.constructor as new (n: number) => typeof data)(data.length)
+    const got = await this.sendrecv(data, dest, source, { ...options, into })
+    const bytes = asBytes(got.data)
+    asBytes(data).set(bytes)
+    return { source: got.source, tag: got.tag, count: bytes.byteLength / bytesPerElement(dtypeOf(data)) }
+  }
 
   /**
    * Sends a JSON value to `dest` and receives one from `source` at the same time (mpi4py's `sendrecv` for

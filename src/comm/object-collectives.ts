@@ -42,7 +42,7 @@ export class ObjectCollectives extends VectorCollectives {
     this.checkRank(root, 'root')
     const bytes = encodeJson(value)
     const algo = pick('gatherObject', ALGORITHMS.gatherObject, this.size, bytes.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('gatherObject', options, signatureOf('gatherObject', UNKNOWN_DTYPE, -1, root))
+    const { ctx, tag, guard } = this.begin('gatherObject', options, signatureOf('gatherObject', UNKNOWN_DTYPE, -1, root), algo.name, bytes.byteLength)
     const parts = await guard(algo.run(ctx, bytes, root, tag))
     return parts?.map((p, r) => (r === root ? value : (decodeJson(p) as T)))
   }
@@ -75,7 +75,7 @@ export class ObjectCollectives extends VectorCollectives {
     }
     const parts = this.rank === root ? values!.map((v, r) => (r === root ? new Uint8Array(0) : encodeJson(v))) : undefined
     const algo = pick('scatterObject', ALGORITHMS.scatterObject, this.size, 0, options.algorithm)
-    const { ctx, tag, guard } = this.begin('scatterObject', options, signatureOf('scatterObject', UNKNOWN_DTYPE, -1, root))
+    const { ctx, tag, guard } = this.begin('scatterObject', options, signatureOf('scatterObject', UNKNOWN_DTYPE, -1, root), algo.name, 0)
     const mine = await guard(algo.run(ctx, parts, root, tag))
     return this.rank === root ? values![root] : (decodeJson(mine) as T)
   }
@@ -124,7 +124,7 @@ export class ObjectCollectives extends VectorCollectives {
     const parts = values.map((v, r) => (r === this.rank ? new Uint8Array(0) : encodeJson(v)))
     const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
     parts.reduce((at, p) => (bytes.set(p, at), at + p.byteLength), 0)
-    const { ctx, tag, guard } = this.begin('alltoallObject', options, signatureOf('alltoallObject', UNKNOWN_DTYPE, -1))
+    const { ctx, tag, guard } = this.begin('alltoallObject', options, signatureOf('alltoallObject', UNKNOWN_DTYPE, -1), 'pairwise', bytes.byteLength)
     const got = await guard(alltoallvPairwise(ctx, bytes, parts.map((p) => p.byteLength), tag))
     let at = 0
     return got.counts.map((n, r) => {

@@ -6,6 +6,7 @@
 import { asBytes, bytesPerElement, decodeJson, dtypeName, dtypeOf, DTYPE_JSON, encodeJson, viewAs, type Sendable } from '../dtype.ts'
 import { FinalizedError } from '../errors.ts'
 import { ANY_SOURCE, ANY_TAG, PROC_NULL, type Message, type Transport } from '../transport/transport.ts'
+import { recorder } from '../trace/recorder.ts'
 import { MismatchDetector, type EarlyNotices } from './mismatch.ts'
 import type { CommScope } from './scope.ts'
 import { checkRank, checkTag, checkTimeout } from './validate.ts'
@@ -54,7 +55,7 @@ export interface World {
   transport: Transport
   finalized: boolean
   /** Communicators by wire id, so the transport can answer "how many collectives have you started?". */
-  comms: Map<number, PointToPoint & { readonly started: number; notice(source: number, notice: unknown): void }>
+  comms: Map<number, PointToPoint & { readonly started: number; notice(source: number, notice: unknown): void; noteArrival(tag: number): void }>
   /** Print a stall warning after a collective has waited this long, and again at this interval. */
   stallWarningMs: number
   /** Fail a collective that waits longer than this (TSRUN_OP_TIMEOUT); undefined: never. */
@@ -122,7 +123,9 @@ export class PointToPoint {
     if (dest === PROC_NULL) return Promise.resolve()
     this.checkRank(dest, 'dest')
     const tag = checkTag(options.tag ?? 0, false)
-    return this.world.transport.send(this.members[dest], this.commId, tag, dtype, asBytes(data))
+    const bytes = asBytes(data)
+    const sent = this.world.transport.send(this.members[dest], this.commId, tag, dtype, bytes)
+    return recorder.on ? this.traceP2p('send', dest, tag, bytes.byteLength, sent) : sent
   }
 
   /**
@@ -143,7 +146,8 @@ export class PointToPoint {
       const empty = options.into === undefined ? new Uint8Array(0) : options.into instanceof ArrayBuffer ? new ArrayBuffer(0) : options.into.subarray(0, 0)
       return { data: empty, source: PROC_NULL, tag: ANY_TAG }
     }
-    const m = await this.recvRaw(source, options, into)
+    const got = this.recvRaw(source, options, into)
+    const m = await (recorder.on ? this.traceP2p('recv', source, options.tag ?? ANY_TAG, 0, got) : got)
     return { data: viewAs(m.dtype, m.payload), source: this.rankOf(m.source), tag: m.tag }
   }
 
@@ -178,41 +182,6 @@ export class PointToPoint {
     const m = await this.recvRaw(source, options)
     const value = (m.dtype === DTYPE_JSON ? decodeJson(m.payload) : viewAs(m.dtype, m.payload)) as T
     return { value, source: this.rankOf(m.source), tag: m.tag }
-  }
-
-  /**
-   * Sends `data` to `dest` and receives from `source` at the same time (MPI_Sendrecv), so a ring shift cannot
-   * deadlock. Either side may be PROC_NULL. `options.tag` tags the send; `recvTag` (default ANY_TAG) selects.
-   *
-   * @example
-   * ```ts
-   * const right = (world.rank + 1) % world.size, left = (world.rank - 1 + world.size) % world.size
-   * const { data } = await world.sendrecv(new Float64Array([world.rank]), right, left)   // data: [left]
-   * ```
-   */
-  async sendrecv(data: Sendable, dest: number, source: number = ANY_SOURCE, options: RecvOptions & { recvTag?: number } = {}): Promise<Received> {
-    const { recvTag = ANY_TAG, ...rest } = options
-    const [, got] = await Promise.all([this.send(data, dest, { tag: rest.tag }), this.recv(source, { ...rest, tag: recvTag })])
-    return got
-  }
-
-  /**
-   * Sends `data` to `dest`, then replaces its contents with the message from `source` (MPI_Sendrecv_replace):
-   * the message must have `data`'s element type and at most its length. Resolves to the status.
-   *
-   * @example
-   * ```ts
-   * const buf = new Int32Array([world.rank])
-   * await world.sendrecvReplace(buf, (world.rank + 1) % world.size, (world.rank + world.size - 1) % world.size)
-   * ```
-   */
-  async sendrecvReplace(data: Sendable, dest: number, source: number = ANY_SOURCE, options: P2POptions & { recvTag?: number } = {}): Promise<{ source: number; tag: number; count: number }> {
-    dtypeOf(data)
-    const into = data instanceof ArrayBuffer ? new ArrayBuffer(data.byteLength) : new (data.constructor as new (n: number) => typeof data)(data.length)
-    const got = await this.sendrecv(data, dest, source, { ...options, into })
-    const bytes = asBytes(got.data)
-    asBytes(data).set(bytes)
-    return { source: got.source, tag: got.tag, count: bytes.byteLength / bytesPerElement(dtypeOf(data)) }
   }
 
   /**
@@ -259,6 +228,17 @@ export class PointToPoint {
   private status(m: Message): ProbeStatus {
     const bytes = m.payload.byteLength
     return { source: this.rankOf(m.source), tag: m.tag, bytes, count: bytes / bytesPerElement(m.dtype), type: dtypeName(m.dtype) }
+  }
+
+  /** Counts a message for the timeline's totals, and records a span for a large one. */
+  private async traceP2p<T>(k: 'send' | 'recv', peer: number, tag: number, bytes: number, op: Promise<T>): Promise<T> {
+    const s = recorder.now()
+    const out = await op
+    const m = out as unknown as Message | undefined
+    const n = k === 'send' ? bytes : (m?.payload.byteLength ?? 0)
+    recorder.count(k === 'send' ? 'sent' : 'recv', n)
+    if (n >= recorder.p2pBytes) recorder.record({ t: 'p', k, peer: m ? this.rankOf(m.source) : peer, tag: m ? m.tag : tag, bytes: n, s, e: recorder.now(), comm: this.name })
+    return out
   }
 
   /** @internal Rank in this communicator of a world rank. */

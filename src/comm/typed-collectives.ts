@@ -16,38 +16,16 @@ import { ALGORITHMS, pick } from './select.ts'
 import { signatureOf, UNKNOWN_DTYPE, type CollectiveName, type FullSignature } from './signature.ts'
 import { watchStall } from './stall-inspector.ts'
 import { TagSequence } from './tags.ts'
+import { CollectiveTracer } from '../trace/collective-trace.ts'
+import { recorder } from '../trace/recorder.ts'
+import { outputFor, type CollectiveOptions, type OutputOptions } from './options.ts'
 import { checkSegmentBytes, checkTimeout, checkTyped } from './validate.ts'
 
-/** Options of every collective (the last argument). */
-export interface CollectiveOptions {
-  /** Run this algorithm instead of the one the size table picks (e.g. "ring"). */
-  algorithm?: string
-  /** Segment size of pipelined algorithms in bytes (default 1 MiB); small values exercise multi-segment paths. */
-  segmentBytes?: number
-  /** Fail with TimeoutError when a step waits longer than this for a peer. */
-  timeoutMs?: number
-}
+export type { CollectiveOptions, OutputOptions }
+
 
 /** The algorithm a user op that is not commutative needs: the one that combines in rank order. */
 const inOrder = (op: ReduceOp) => (isUserOp(op) && !op.commutative ? 'ordered' : undefined)
-
-/** Options of the collectives that make a new array: `into` receives the result instead (MPI's recvbuf). */
-export interface OutputOptions<T> extends CollectiveOptions {
-  /**
-   * Write the result here instead of a new array: the same element type and exactly the result's length. In a
-   * loop, this saves allocating (and the kernel zeroing) a new array per call.
-   */
-  into?: T
-}
-
-/** `into` when given (checked), else a new array of `length` elements like `like`. */
-export function outputFor<T extends TypedArray>(what: string, like: T, length: number, into: T | undefined): T {
-  if (into === undefined) return new (like.constructor as new (n: number) => T)(length)
-  if (!ArrayBuffer.isView(into) || into.constructor !== like.constructor || into.length !== length) {
-    throw new UsageError(`${what}: into must be a ${like.constructor.name} of ${length} elements (the result), got ${describe(into)}`)
-  }
-  return into
-}
 
 /** A running collective: its context, its fresh tag, and the guard that watches it. */
 interface Running {
@@ -61,6 +39,7 @@ interface Running {
 /** @internal The base of Communicator; use Communicator. */
 export class TypedCollectives extends PointToPoint {
   private readonly tags = new TagSequence()
+  private readonly tracer = new CollectiveTracer()
   /** @internal Ranks that have run out of data (join.ts). */
   protected readonly joins: Joins
 
@@ -94,7 +73,7 @@ export class TypedCollectives extends PointToPoint {
    */
   async barrier(options: CollectiveOptions = {}): Promise<void> {
     const algo = pick('barrier', ALGORITHMS.barrier, this.size, 0, options.algorithm)
-    const { ctx, tag, guard } = this.begin('barrier', options, signatureOf('barrier', 2, 0))
+    const { ctx, tag, guard } = this.begin('barrier', options, signatureOf('barrier', 2, 0), algo.name, 0)
     await guard(algo.run(ctx, tag))
   }
 
@@ -113,7 +92,7 @@ export class TypedCollectives extends PointToPoint {
     checkTyped(data)
     this.checkRank(root, 'root')
     const algo = pick('broadcast', ALGORITHMS.broadcast, this.size, data.byteLength, options.algorithm, this.topology)
-    const { ctx, tag, guard } = this.begin('broadcast', options, signatureOf('broadcast', dtypeOf(data), data.length, root))
+    const { ctx, tag, guard } = this.begin('broadcast', options, signatureOf('broadcast', dtypeOf(data), data.length, root), algo.name, data.byteLength)
     await guard(algo.run(ctx, data, root, tag))
     return data
   }
@@ -133,7 +112,7 @@ export class TypedCollectives extends PointToPoint {
     checkOp(op, data)
     this.checkRank(root, 'root')
     const algo = pick('reduce', ALGORITHMS.reduce, this.size, data.byteLength, inOrder(op) ?? options.algorithm)
-    const { ctx, tag, guard } = this.begin('reduce', options, signatureOf('reduce', dtypeOf(data), data.length, root, op))
+    const { ctx, tag, guard } = this.begin('reduce', options, signatureOf('reduce', dtypeOf(data), data.length, root, op), algo.name, data.byteLength)
     await guard(algo.run(ctx, data, op, root, tag))
     return data
   }
@@ -153,7 +132,7 @@ export class TypedCollectives extends PointToPoint {
     checkTyped(data)
     checkOp(op, data)
     const algo = pick('allreduce', ALGORITHMS.allreduce, this.size, data.byteLength, inOrder(op) ?? options.algorithm, this.topology)
-    const { ctx, tag, guard } = this.begin('allreduce', options, signatureOf('allreduce', dtypeOf(data), data.length, undefined, op))
+    const { ctx, tag, guard } = this.begin('allreduce', options, signatureOf('allreduce', dtypeOf(data), data.length, undefined, op), algo.name, data.byteLength)
     await guard(algo.run(ctx, data, op, tag))
     return data
   }
@@ -171,7 +150,7 @@ export class TypedCollectives extends PointToPoint {
     checkTyped(data)
     this.checkRank(root, 'root')
     const algo = pick('gather', ALGORITHMS.gather, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('gather', options, signatureOf('gather', dtypeOf(data), data.length, root))
+    const { ctx, tag, guard } = this.begin('gather', options, signatureOf('gather', dtypeOf(data), data.length, root), algo.name, data.byteLength)
     return (await guard(algo.run(ctx, data, root, tag))) as T | undefined
   }
 
@@ -189,7 +168,7 @@ export class TypedCollectives extends PointToPoint {
     const n = data.length
     const out = outputFor('allgather', data, this.size * n, options.into)
     out.set(data as any, this.rank * n)
-    const { ctx, tag, guard } = this.begin('allgather', options, signatureOf('allgather', dtypeOf(data), n))
+    const { ctx, tag, guard } = this.begin('allgather', options, signatureOf('allgather', dtypeOf(data), n), algo.name, data.byteLength)
     await guard(algo.run(ctx, out, tag, (r) => [r * n, (r + 1) * n]))
     return out
   }
@@ -212,7 +191,7 @@ export class TypedCollectives extends PointToPoint {
       }
     }
     const algo = pick('scatter', ALGORITHMS.scatter, this.size, data?.byteLength ?? 0, options.algorithm)
-    const { ctx, tag, guard } = this.begin('scatter', options, signatureOf('scatter', UNKNOWN_DTYPE, -1, root))
+    const { ctx, tag, guard } = this.begin('scatter', options, signatureOf('scatter', UNKNOWN_DTYPE, -1, root), algo.name, data?.byteLength ?? 0)
     return (await guard(algo.run(ctx, data, root, tag))) as T
   }
 
@@ -230,7 +209,7 @@ export class TypedCollectives extends PointToPoint {
     checkOp(op, data)
     if (inOrder(op)) return (await this.allreduce(data, op, options)).slice(...blockRange(data.length, this.size, this.rank)) as T
     const algo = pick('reduceScatter', ALGORITHMS.reduceScatter, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, seq, guard } = this.begin('reduceScatter', options, signatureOf('reduceScatter', dtypeOf(data), data.length, undefined, op))
+    const { ctx, tag, seq, guard } = this.begin('reduceScatter', options, signatureOf('reduceScatter', dtypeOf(data), data.length, undefined, op), algo.name, data.byteLength)
     await guard(algo.run(ctx, data, op, tag))
     const [a, b] = blockRange(data.length, this.size, this.rank)
     const mine = data.slice(a, b) as T
@@ -254,7 +233,7 @@ export class TypedCollectives extends PointToPoint {
       throw new UsageError(`alltoall: data.length must be a multiple of size ${this.size}, got ${describe(data)}`)
     }
     const algo = pick('alltoall', ALGORITHMS.alltoall, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('alltoall', options, signatureOf('alltoall', dtypeOf(data), data.length))
+    const { ctx, tag, guard } = this.begin('alltoall', options, signatureOf('alltoall', dtypeOf(data), data.length), algo.name, data.byteLength)
     const out = outputFor('alltoall', data, data.length, options.into)
     return (await guard(algo.run(ctx, data, tag, out))) as T
   }
@@ -273,7 +252,7 @@ export class TypedCollectives extends PointToPoint {
    * @internal Starts a collective: checks the communicator and the options, takes a fresh tag, records the
    * call's signature for the mismatch detector, builds the context, and gives the stall inspector's guard.
    */
-  protected begin(what: CollectiveName, options: CollectiveOptions, sig: FullSignature): Running {
+  protected begin(what: CollectiveName, options: CollectiveOptions, sig: FullSignature, algo = '', bytes = 0): Running {
     this.checkUsable()
     const { segmentBytes, timeoutMs } = options
     checkSegmentBytes(segmentBytes)
@@ -286,8 +265,15 @@ export class TypedCollectives extends PointToPoint {
     const { transport, stallWarningMs, opTimeoutMs } = this.world
     const { commId, name, rank, members } = this
     const contributors = () => this.contributors(seq)
-    const ctx = collectiveContext({ transport, commId, name, rank, members, nodes: this.nodes, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig, contributors })
+    const trace = recorder.on ? this.tracer.start(tag, { comm: name, seq, op: what, bytes, algo }) : undefined
+    const ctx = collectiveContext({ transport, commId, name, rank, members, nodes: this.nodes, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig, contributors, trace })
     const watch = { what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
-    return { ctx, tag, seq, guard: (p) => watchStall(p, this.scope, watch) }
+    const guard = <T>(p: Promise<T>) => watchStall(p, this.scope, watch)
+    return { ctx, tag, seq, guard: trace ? (p) => this.tracer.watch(tag, trace, guard(p)) : guard }
+  }
+
+  /** @internal A collective message for `tag` arrived (the timeline's "first peer arrived" mark). */
+  noteArrival(tag: number): void {
+    if (recorder.on) this.tracer.arrived(tag)
   }
 }

@@ -13,7 +13,8 @@ import { BFloat16Bits, Float16Bits, fromHalf, toHalf } from '../half.ts'
 import { ALGORITHMS, pick } from './select.ts'
 import { signatureOf, UNKNOWN_DTYPE, type FullSignature } from './signature.ts'
 import { LENGTHS_ROOT } from './join.ts'
-import { outputFor, TypedCollectives, type CollectiveOptions, type OutputOptions } from './typed-collectives.ts'
+import { TypedCollectives, type CollectiveOptions } from './typed-collectives.ts'
+import { outputFor, type OutputOptions } from './options.ts'
 import { checkTyped } from './validate.ts'
 
 /** Options of the reducing calls that can scale or compress (allreduce, groupedAllreduce). */
@@ -52,7 +53,7 @@ export class VectorCollectives extends TypedCollectives {
     const out = outputFor('allgatherv', data, at[this.size]!, options.into)
     out.set(data as any, at[this.rank])
     const algo = pick('allgatherv', ALGORITHMS.allgatherv, this.size, out.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('allgatherv', options, signatureOf('allgatherv', dtypeOf(data), -1))
+    const { ctx, tag, guard } = this.begin('allgatherv', options, signatureOf('allgatherv', dtypeOf(data), -1), algo.name, out.byteLength)
     await guard(algo.run(ctx, out, tag, (r) => [at[r]!, at[r + 1]!]))
     return out
   }
@@ -71,7 +72,7 @@ export class VectorCollectives extends TypedCollectives {
     this.checkRank(root, 'root')
     if (this.rank === root && counts !== undefined) this.checkCounts('gatherv', counts, data.length)
     const algo = pick('gatherv', ALGORITHMS.gatherv, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('gatherv', options, signatureOf('gatherv', dtypeOf(data), -1, root))
+    const { ctx, tag, guard } = this.begin('gatherv', options, signatureOf('gatherv', dtypeOf(data), -1, root), algo.name, data.byteLength)
     return (await guard(algo.run(ctx, data, root, tag, this.rank === root ? counts : undefined))) as T | undefined
   }
 
@@ -98,7 +99,7 @@ export class VectorCollectives extends TypedCollectives {
     }
     const algo = pick('scatterv', ALGORITHMS.scatterv, this.size, data?.byteLength ?? 0, options.algorithm)
     const sig = signatureOf('scatterv', data === undefined ? UNKNOWN_DTYPE : dtypeOf(data), -1, root)
-    const { ctx, tag, guard } = this.begin('scatterv', options, sig)
+    const { ctx, tag, guard } = this.begin('scatterv', options, sig, algo.name, data?.byteLength ?? 0)
     return (await guard(algo.run(ctx, data, counts, root, tag))) as T
   }
 
@@ -123,7 +124,7 @@ export class VectorCollectives extends TypedCollectives {
     if (options.into !== undefined && recvCounts === undefined) throw new UsageError('alltoallv: into needs recvCounts (the result\'s length)')
     const into = options.into && outputFor('alltoallv', data, recvCounts!.reduce((a, b) => a + b, 0), options.into)
     const algo = pick('alltoallv', ALGORITHMS.alltoallv, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin('alltoallv', options, signatureOf('alltoallv', dtypeOf(data), -1))
+    const { ctx, tag, guard } = this.begin('alltoallv', options, signatureOf('alltoallv', dtypeOf(data), -1), algo.name, data.byteLength)
     return (await guard(algo.run(ctx, data, sendCounts, tag, recvCounts, into))) as { data: T; counts: number[] }
   }
 
@@ -145,7 +146,7 @@ export class VectorCollectives extends TypedCollectives {
     const mine = () => data.slice(at[this.rank]!, at[this.rank + 1]!) as T
     if (typeof op === 'object' && !op.commutative) return (await this.allreduce(data, op, options), mine())
     const algo = pick('reduceScatterv', ALGORITHMS.reduceScatterv, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, seq, guard } = this.begin('reduceScatterv', options, signatureOf('reduceScatterv', dtypeOf(data), data.length, undefined, op))
+    const { ctx, tag, seq, guard } = this.begin('reduceScatterv', options, signatureOf('reduceScatterv', dtypeOf(data), data.length, undefined, op), algo.name, data.byteLength)
     await guard(algo.run(ctx, data, op, tag, (b) => [at[b]!, at[b + 1]!]))
     const out = mine()
     finishAvg(op, out, this.contributors(seq))
@@ -261,7 +262,7 @@ export class VectorCollectives extends TypedCollectives {
     all[this.rank] = length
     const algo = pick('allgather', ALGORITHMS.allgather, this.size, all.byteLength)
     // A rank that has joined learns the data's element type from `extra` (join.ts).
-    const { ctx, tag, guard } = this.begin(what, options, { ...signatureOf(what, dtypeOf(all), 1, LENGTHS_ROOT), extra: dataType } as FullSignature)
+    const { ctx, tag, guard } = this.begin(what, options, { ...signatureOf(what, dtypeOf(all), 1, LENGTHS_ROOT), extra: dataType } as FullSignature, algo.name, all.byteLength)
     await guard(algo.run(ctx, all, tag, (r) => [r, r + 1]))
     return [...all]
   }
@@ -270,7 +271,7 @@ export class VectorCollectives extends TypedCollectives {
     checkTyped(data)
     checkOp(op, data)
     const algo = pick(what, ALGORITHMS.scan, this.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = this.begin(what, options, signatureOf(what, dtypeOf(data), data.length, undefined, op))
+    const { ctx, tag, guard } = this.begin(what, options, signatureOf(what, dtypeOf(data), data.length, undefined, op), algo.name, data.byteLength)
     await guard(algo.run(ctx, data, op, tag, what === 'exscan'))
     return data
   }

@@ -25,6 +25,7 @@ test('tsrun exports', () => {
     'defineOp',
     'fromHalf',
     'init',
+    'timeline',
     'toHalf',
   ])
 })

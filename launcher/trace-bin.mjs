@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The `tsrun-trace` command: the compiled one in an installed package, the TypeScript source in a checkout.
+import { existsSync } from 'node:fs'
+
+const source = new URL('./trace-cli.ts', import.meta.url)
+if (existsSync(new URL('../src/index.ts', import.meta.url)) && existsSync(source)) {
+  const { register } = await import('tsx/esm/api')
+  register()
+  await import(source.href)
+} else {
+  await import(new URL('../dist/launcher/trace-cli.js', import.meta.url).href)
+}

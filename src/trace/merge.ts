@@ -1,0 +1,177 @@
+/**
+ * Merges the ranks' timeline files into one Chrome trace-event file (chrome://tracing, Perfetto): a process
+ * per host, a track per rank, times on rank 0's clock (each rank's measured offset added), starting at 0.
+ * A collective is a span with its phases nested inside: "waiting for peers" until the last rank of its
+ * communicator called it (from every rank's start time; if a rank's file lacks it, until the first message of
+ * it from a peer arrived), then "transfer" (bytes moving and being reduced; the reduction time is in its args).
+ * Collectives that overlap on one rank (gradient buckets in flight together) go to extra tracks of that rank,
+ * so that spans on a track always nest. Files cut short by a crash are read up to their last whole line.
+ */
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { TraceEvent } from './recorder.ts'
+
+/** One event of the Chrome trace-event format (the subset tsrun writes). */
+export interface ChromeEvent {
+  ph: 'X' | 'M'
+  name: string
+  pid: number
+  tid: number
+  ts?: number
+  dur?: number
+  cat?: string
+  args?: Record<string, unknown>
+}
+
+/** What tsrun adds to the trace file besides the events, for `tsrun-trace` and the report. */
+export interface TraceInfo {
+  ranks: { rank: number; host: string; node: number; pid: number; offsetUs: number; rttUs: number; wallUs: number; totals?: Totals; complete: boolean }[]
+}
+type Totals = { sentBytes: number; recvBytes: number; sentMsgs: number; recvMsgs: number }
+
+export interface ChromeTrace {
+  traceEvents: ChromeEvent[]
+  displayTimeUnit: 'ms'
+  otherData: { tsrun: TraceInfo }
+}
+
+/** Every rank's events from a parts directory, by rank. Lines that do not parse (a crash mid-write) are skipped. */
+export function readParts(dir: string): Map<number, TraceEvent[]> {
+  const out = new Map<number, TraceEvent[]>()
+  for (const f of readdirSync(dir)) {
+    const m = /^rank-(\d+)\.jsonl$/.exec(f)
+    if (!m) continue
+    const events: TraceEvent[] = []
+    for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
+      if (!line) continue
+      try {
+        events.push(JSON.parse(line) as TraceEvent)
+      } catch {
+        // the last line of a rank that was killed while writing it
+      }
+    }
+    out.set(Number(m[1]), events)
+  }
+  return out
+}
+
+/** The Chrome trace of every rank's events. */
+export function toChromeTrace(byRank: Map<number, TraceEvent[]>): ChromeTrace {
+  const ranks: TraceInfo['ranks'] = []
+  const metaOf = new Map<number, Extract<TraceEvent, { t: 'meta' }>>()
+  for (const [rank, events] of byRank) {
+    const meta = events.find((e): e is Extract<TraceEvent, { t: 'meta' }> => e.t === 'meta')
+    if (meta) metaOf.set(rank, meta)
+  }
+  const offset = (rank: number) => metaOf.get(rank)?.offsetUs ?? 0
+  // Time zero: the earliest event of the job, on rank 0's clock.
+  let t0 = Infinity
+  for (const [rank, events] of byRank) for (const e of events) if ('s' in e) t0 = Math.min(t0, e.s + offset(rank))
+  if (!Number.isFinite(t0)) t0 = 0
+  const at = (rank: number, t: number) => Math.round((t + offset(rank) - t0) * 1000) / 1000
+  // When the last rank of each collective called it: the end of everyone's wait.
+  const calls = new Map<string, { n: number; last: number }>()
+  const size = Math.max(0, ...[...metaOf.values()].map((m) => m.size))
+  for (const [rank, events] of byRank) {
+    for (const e of events) {
+      if (e.t !== 'c') continue
+      const k = `${e.comm}#${e.seq}`
+      const c = calls.get(k) ?? { n: 0, last: -Infinity }
+      c.n++
+      c.last = Math.max(c.last, at(rank, e.s))
+      calls.set(k, c)
+    }
+  }
+  const members = commSizes(byRank, size)
+  const traceEvents: ChromeEvent[] = []
+  const hosts = new Set<number>()
+  for (const [rank, events] of [...byRank].sort((a, b) => a[0] - b[0])) {
+    const meta = metaOf.get(rank)
+    const pid = meta?.node ?? 0
+    if (!hosts.has(pid)) {
+      hosts.add(pid)
+      traceEvents.push({ ph: 'M', name: 'process_name', pid, tid: 0, args: { name: `host ${meta?.host ?? pid}` } })
+      traceEvents.push({ ph: 'M', name: 'process_sort_index', pid, tid: 0, args: { sort_index: pid } })
+    }
+    const lanes: number[] = [] // end time of the last span on each extra track of this rank
+    const laneFor = (s: number, e: number): number => {
+      let i = lanes.findIndex((end) => end <= s)
+      if (i < 0) i = lanes.push(0) - 1
+      lanes[i] = e
+      return i
+    }
+    const tidOf = (lane: number) => (lane === 0 ? rank : rank + 10000 * lane)
+    const named = new Set<number>()
+    const track = (lane: number) => {
+      const tid = tidOf(lane)
+      if (named.has(tid)) return tid
+      named.add(tid)
+      traceEvents.push({ ph: 'M', name: 'thread_name', pid, tid, args: { name: lane === 0 ? `rank ${rank}` : `rank ${rank} (${lane + 1})` } })
+      traceEvents.push({ ph: 'M', name: 'thread_sort_index', pid, tid, args: { sort_index: rank * 100 + lane } })
+      return tid
+    }
+    track(0)
+    let first = Infinity
+    let last = 0
+    let totals: Totals | undefined
+    const spans = events.filter((e) => 'e' in e && 's' in e).sort((a, b) => (a as { s: number }).s - (b as { s: number }).s)
+    for (const e of spans) {
+      first = Math.min(first, e.s)
+      last = Math.max(last, e.e)
+      const ts = at(rank, e.s)
+      const dur = Math.max(0, at(rank, e.e) - ts)
+      const tid = track(laneFor(ts, ts + dur))
+      if (e.t === 'c') {
+        const args = { comm: e.comm, seq: e.seq, bytes: e.bytes, algorithm: e.algo, reduceMs: round3((e.r ?? 0) / 1000), ...(e.err ? { error: e.err } : {}) }
+        traceEvents.push({ ph: 'X', name: e.op, cat: 'collective', pid, tid, ts, dur, args })
+        const call = calls.get(`${e.comm}#${e.seq}`)!
+        const all = call.n >= (members.get(e.comm) ?? 2) && call.n > 1
+        const w = all ? Math.min(Math.max(call.last, ts), ts + dur) : e.w === undefined ? undefined : Math.min(Math.max(at(rank, e.w), ts), ts + dur)
+        if (w !== undefined && w > ts) traceEvents.push({ ph: 'X', name: 'waiting for peers', cat: 'wait', pid, tid, ts, dur: round3(w - ts) })
+        if (w !== undefined && ts + dur > w) traceEvents.push({ ph: 'X', name: 'transfer', cat: 'transfer', pid, tid, ts: w, dur: round3(ts + dur - w), args: { reduceMs: args.reduceMs } })
+      } else if (e.t === 'p') {
+        traceEvents.push({ ph: 'X', name: e.k === 'send' ? `send → ${e.peer}` : `recv ← ${e.peer}`, cat: 'p2p', pid, tid, ts, dur, args: { bytes: e.bytes, tag: e.tag, comm: e.comm } })
+      } else if (e.t === 's') {
+        traceEvents.push({ ph: 'X', name: e.name, cat: e.cat, pid, tid, ts, dur, ...(e.args ? { args: e.args } : {}) })
+      }
+    }
+    for (const e of events) if (e.t === 'totals') ((totals = e), (last = Math.max(last, e.e)))
+    ranks.push({
+      rank,
+      host: meta?.host ?? '?',
+      node: pid,
+      pid: meta?.pid ?? 0,
+      offsetUs: round3(meta?.offsetUs ?? 0),
+      rttUs: round3(meta?.rttUs ?? 0),
+      wallUs: Number.isFinite(first) ? round3(last - first) : 0,
+      totals: totals && { sentBytes: totals.sentBytes, recvBytes: totals.recvBytes, sentMsgs: totals.sentMsgs, recvMsgs: totals.recvMsgs },
+      complete: totals !== undefined,
+    })
+  }
+  return { traceEvents, displayTimeUnit: 'ms', otherData: { tsrun: { ranks } } }
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000
+
+/** Ranks per communicator: the most that recorded any one of its collectives (the world: every rank). */
+function commSizes(byRank: Map<number, TraceEvent[]>, worldSize: number): Map<string, number> {
+  const seen = new Map<string, Set<number>>()
+  for (const [rank, events] of byRank) for (const e of events) if (e.t === 'c') seen.set(e.comm, (seen.get(e.comm) ?? new Set()).add(rank))
+  return new Map([...seen].map(([c, r]) => [c, c === 'world' ? Math.max(worldSize, r.size) : r.size]))
+}
+
+/**
+ * Merges `dir` into a Chrome trace; writes it to `out` when given, then removes `dir`. Resolves to the trace.
+ *
+ * @example
+ * ```ts
+ * const trace = mergeParts('run.json.parts', 'run.json')
+ * ```
+ */
+export function mergeParts(dir: string, out?: string): ChromeTrace | undefined {
+  if (!existsSync(dir)) return undefined
+  const trace = toChromeTrace(readParts(dir))
+  if (out) writeFileSync(out, JSON.stringify(trace))
+  rmSync(dir, { recursive: true, force: true })
+  return trace
+}

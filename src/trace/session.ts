@@ -1,0 +1,54 @@
+/**
+ * The timeline in a rank's life: started by init() when the job records one, stopped (and written out) by
+ * finalize(). Where the per-rank files go:
+ * - TSRUN_TRACE_PARTS=dir: the launcher's (`tsrun --timeline` / `--report`); it merges them when the job ends;
+ * - TSRUN_TIMELINE=file.json alone (a job under `srun`): `file.json.parts/`, merged by rank 0 in finalize().
+ * The directory must be reachable from every host (a shared file system), as the script itself is.
+ */
+import { hostname } from 'node:os'
+import { Communicator } from '../comm/communicator.ts'
+import type { World } from '../comm/point-to-point.ts'
+import { measureOffset } from './clock.ts'
+import { finishTrace } from './finish.ts'
+import { recorder } from './recorder.ts'
+
+/** Wire id of the communicator the clock round trips use (never a split's or dup's: those hash to other ids). */
+const CLOCK_COMM_ID = 0x7ffffffe
+
+export interface TimelinePlan {
+  parts: string
+  /** Rank 0 merges into this file at finalize (under srun); undefined: the launcher merges. */
+  mergeInto?: string
+}
+
+export function timelinePlan(env: NodeJS.ProcessEnv = process.env): TimelinePlan | undefined {
+  if (env.TSRUN_TRACE_PARTS) return { parts: env.TSRUN_TRACE_PARTS }
+  if (env.TSRUN_TIMELINE) return { parts: `${env.TSRUN_TIMELINE}.parts`, mergeInto: env.TSRUN_TIMELINE }
+  return undefined
+}
+
+/** Starts recording on this rank: the file, the clock offset to rank 0, the metadata line. */
+export async function startTimeline(world: World, plan: TimelinePlan, rank: number, size: number, node: number, host = hostname()): Promise<void> {
+  recorder.start(plan.parts, rank, Number(process.env.TSRUN_TIMELINE_P2P_BYTES ?? NaN) || undefined)
+  const members = Array.from({ length: size }, (_, i) => i)
+  const clock = new Communicator(world, CLOCK_COMM_ID, members, rank, 'world.clock')
+  const { offsetUs, rttUs } = size > 1 ? await measureOffset(clock) : { offsetUs: 0, rttUs: 0 }
+  clock.free()
+  recorder.record({ t: 'meta', rank, size, host, node, pid: process.pid, offsetUs, rttUs })
+  recorder.flush()
+}
+
+/** Stops recording on this rank (before the transport's finalize: the files are complete once every FIN is in). */
+export function stopTimeline(): void {
+  recorder.stop()
+}
+
+/** After every rank's finalize: under srun, rank 0 merges the files and prints the report (TSRUN_REPORT=1). */
+export function finishTimeline(plan: TimelinePlan | undefined, rank: number, env: NodeJS.ProcessEnv = process.env): void {
+  if (!plan?.mergeInto || rank !== 0) return
+  try {
+    finishTrace(plan.parts, { timeline: plan.mergeInto, report: env.TSRUN_REPORT === '1', reportJson: env.TSRUN_REPORT_JSON }, (t) => process.stderr.write(t))
+  } catch (err) {
+    process.stderr.write(`tsrun: rank 0: could not write the timeline ${plan.mergeInto}: ${(err as Error).message}\n`)
+  }
+}
