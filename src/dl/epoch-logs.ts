@@ -18,6 +18,33 @@ export interface EpochLogs {
   slowestRank: number
   /** ...and how much longer than the average rank it took, as a fraction (0.1: 10 % longer). */
   slowestExcess: number
+  /** The rank that reached the gradient exchange last most often in this epoch (the timeline's straggler)... */
+  lastRank: number
+  /** ...the share of steps it was last... */
+  lastShare: number
+  /** ...and how long the other ranks waited for it in those steps, in all (ms). */
+  othersWaitedMs: number
+}
+
+/**
+ * Who holds the others up, from each rank's arrival at every step's gradient exchange (µs, on rank 0's clock
+ * when the timeline is on): the rank that arrived last most often, and how long the others waited for it.
+ */
+export async function arrivalsAcrossRanks(comm: Communicator, arrivals: number[]): Promise<{ lastRank: number; lastShare: number; othersWaitedMs: number }> {
+  if (comm.size === 1 || arrivals.length === 0) return { lastRank: 0, lastShare: 0, othersWaitedMs: 0 }
+  const mine = Float64Array.from(arrivals)
+  const all = await comm.allgatherv(mine)
+  const n = all.length / comm.size // every rank took the same steps
+  const last = new Array<number>(comm.size).fill(0)
+  const waited = new Array<number>(comm.size).fill(0)
+  for (let s = 0; s < n; s++) {
+    let r0 = 0
+    for (let r = 1; r < comm.size; r++) if (all[r * n + s]! > all[r0 * n + s]!) r0 = r
+    last[r0]!++
+    for (let r = 0; r < comm.size; r++) waited[r0]! += (all[r0 * n + s]! - all[r * n + s]!) / 1000
+  }
+  const lastRank = last.indexOf(Math.max(...last))
+  return { lastRank, lastShare: n ? last[lastRank]! / n : 0, othersWaitedMs: waited[lastRank]! }
 }
 
 /** Comm share averaged over the ranks, and the rank that computed longest (each step waits for it). */
@@ -44,6 +71,10 @@ export function formatEpoch(l: EpochLogs): string {
   if (l.valAcc !== undefined) parts.push(`val_acc ${l.valAcc.toFixed(4)}`)
   parts.push(`${Math.round(l.samplesPerSecond)} samples/s`, `comm ${(100 * l.commShare).toFixed(1)}%`)
   if (l.slowestExcess >= 0.05) parts.push(`slowest rank ${l.slowestRank} (+${Math.round(100 * l.slowestExcess)}% compute)`)
+  // Arrived last in most steps, and the others' wait for it is worth a mention (>= 5 % of the epoch).
+  if (l.lastShare >= 0.5 && l.othersWaitedMs >= 50 * l.seconds) {
+    parts.push(`last to arrive: rank ${l.lastRank} in ${Math.round(100 * l.lastShare)}% of steps (others waited ${(l.othersWaitedMs / 1000).toFixed(1)} s)`)
+  }
   return parts.join('  ')
 }
 

@@ -8,7 +8,7 @@ import { tf, type LayersModel, type Optimizer, type Tensor } from './backend.ts'
 import { broadcastVariables } from './broadcast.ts'
 import { restoreCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import { batchCount, epochBatches, prefetch, type ArrayBatch, type ArrayDataset } from './data.ts'
-import { formatEpoch, timingAcrossRanks, type EpochLogs } from './epoch-logs.ts'
+import { arrivalsAcrossRanks, formatEpoch, timingAcrossRanks, type EpochLogs } from './epoch-logs.ts'
 import { evaluateDistributed, meansOf, toDataset, type FitData } from './evaluate.ts'
 import { resolveLoss, type LossSpec, type PerSample } from './losses.ts'
 import { averageMetrics } from './metrics.ts'
@@ -115,6 +115,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
     const bar = new ProgressBar(`epoch ${epoch + 1}/${epochs}`, stepsPerEpoch, show)
     const batches = epochBatches(train, batchSize, { rank: comm.rank, size: comm.size, seed, epoch, shuffle, skip })
     const times0 = { ...opt.times }
+    const arrivals0 = opt.arrivals.length
     const t0 = performance.now()
     let lossSum = 0
     let accSum = 0
@@ -136,6 +137,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
     const computeMs = opt.times.computeMs - times0.computeMs
     const commMs = opt.times.commMs - times0.commMs
     const timing = await timingAcrossRanks(comm, computeMs, commMs)
+    const arrivals = await arrivalsAcrossRanks(comm, opt.arrivals.splice(arrivals0))
     const logs: EpochLogs = {
       epoch,
       ...avg,
@@ -143,6 +145,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
       seconds,
       samplesPerSecond: (count * comm.size) / seconds,
       ...timing,
+      ...arrivals,
     }
     if (validation) {
       await opt.finish()

@@ -8,7 +8,7 @@
  * model (and, by default, the optimizer's state) is averaged across all ranks every `averageEvery` steps.
  * `groupSize = size` is plain synchronous SGD; `groupSize = 1` is parameter averaging with that frequency.
  */
-import { UsageError, type Communicator } from '../index.ts'
+import { timeline, UsageError, type Communicator } from '../index.ts'
 import { tf, type Optimizer, type Scalar, type Tensor, type Variable } from './backend.ts'
 import { allVariables, assignFrom, fuse, FusedLayout, readInto, trainableVariables, type Trainable } from './variables.ts'
 
@@ -85,6 +85,8 @@ export class DistributedOptimizer {
   /** Steps taken so far (set from a checkpoint by `restoreCheckpoint` in `fitDistributed`). */
   stepCount = 0
   readonly times: StepTimes = { steps: 0, computeMs: 0, commMs: 0 }
+  /** When this rank reached each step's gradient exchange (timeline.now(), µs): who arrives last holds the others up. */
+  readonly arrivals: number[] = []
   private readonly vars: Variable[]
   private readonly model: Trainable
   private readonly layout: FusedLayout
@@ -143,7 +145,7 @@ export class DistributedOptimizer {
    */
   async step(loss: () => Tensor): Promise<number> {
     const t0 = performance.now()
-    const { value, grads } = gradients(loss, this.vars)
+    const { value, grads } = timeline.span('forward + backward', () => gradients(loss, this.vars), 'dl')
     const tensors = this.vars.map((v) => {
       const g = grads[v.name]
       if (g === undefined) throw new UsageError(`the loss does not depend on variable "${v.name}"; every trainable variable needs a gradient`)
@@ -151,13 +153,16 @@ export class DistributedOptimizer {
     })
     const group = await this.groupComm()
     let waitMs = 0
+    this.arrivals.push(timeline.now())
+    if (this.arrivals.length > 1 << 16) this.arrivals.splice(0, this.arrivals.length - (1 << 16)) // a custom loop never reads them
     if (group.size > 1) {
       // Start each bucket's allreduce as soon as it is copied; the next bucket is copied while it runs.
       const pending: Promise<unknown>[] = []
-      for (const b of this.layout.buckets) {
+      this.layout.buckets.forEach((b, i) => {
         this.layout.pack(this.grads, tensors, b)
-        pending.push(group.allreduce(this.grads.subarray(b.start, b.end), 'avg', { compression: this.compression }))
-      }
+        const grads = this.grads.subarray(b.start, b.end)
+        pending.push(timeline.span(`gradient bucket ${i}`, () => group.allreduce(grads, 'avg', { compression: this.compression }), 'dl', { bytes: grads.byteLength }))
+      })
       const w0 = performance.now()
       await Promise.all(pending)
       waitMs = performance.now() - w0
@@ -165,9 +170,11 @@ export class DistributedOptimizer {
       for (const b of this.layout.buckets) this.layout.pack(this.grads, tensors, b)
     }
     tf.dispose(grads)
-    const averaged = this.layout.unpack(this.grads)
-    this.optimizer.applyGradients(Object.fromEntries(this.vars.map((v, i) => [v.name, averaged[i]!])))
-    tf.dispose(averaged)
+    timeline.span('apply gradients', () => {
+      const averaged = this.layout.unpack(this.grads)
+      this.optimizer.applyGradients(Object.fromEntries(this.vars.map((v, i) => [v.name, averaged[i]!])))
+      tf.dispose(averaged)
+    }, 'dl')
     const lossValue = (await value.data())[0]!
     value.dispose()
     this.stepCount++
@@ -185,6 +192,10 @@ export class DistributedOptimizer {
    * hybrid mode; call it yourself (or {@link finish}) before evaluating or saving.
    */
   async average(): Promise<void> {
+    return timeline.span('model average', () => this.averageNow(), 'dl')
+  }
+
+  private async averageNow(): Promise<void> {
     const t0 = performance.now()
     this.stepsSinceAverage = 0
     if (this.comm.size > 1) {

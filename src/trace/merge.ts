@@ -93,12 +93,14 @@ export function toChromeTrace(byRank: Map<number, TraceEvent[]>): ChromeTrace {
       traceEvents.push({ ph: 'M', name: 'process_name', pid, tid: 0, args: { name: `host ${meta?.host ?? pid}` } })
       traceEvents.push({ ph: 'M', name: 'process_sort_index', pid, tid: 0, args: { sort_index: pid } })
     }
-    const lanes: number[] = [] // end time of the last span on each extra track of this rank
+    // Each track holds spans that nest: the ends of the spans still open on it, innermost last.
+    const lanes: number[][] = []
     const laneFor = (s: number, e: number): number => {
-      let i = lanes.findIndex((end) => end <= s)
-      if (i < 0) i = lanes.push(0) - 1
-      lanes[i] = e
-      return i
+      for (let i = 0; ; i++) {
+        const open = (lanes[i] ??= [])
+        while (open.length && open[open.length - 1]! <= s) open.pop()
+        if (open.length === 0 || open[open.length - 1]! >= e) return open.push(e), i
+      }
     }
     const tidOf = (lane: number) => (lane === 0 ? rank : rank + 10000 * lane)
     const named = new Set<number>()
@@ -114,7 +116,8 @@ export function toChromeTrace(byRank: Map<number, TraceEvent[]>): ChromeTrace {
     let first = Infinity
     let last = 0
     let totals: Totals | undefined
-    const spans = events.filter((e) => 'e' in e && 's' in e).sort((a, b) => (a as { s: number }).s - (b as { s: number }).s)
+    // Outer spans first where two start together, so that the inner one nests in it.
+    const spans = events.filter((e) => 'e' in e && 's' in e).sort((a, b) => (a as { s: number }).s - (b as { s: number }).s || (b as { e: number }).e - (a as { e: number }).e)
     for (const e of spans) {
       first = Math.min(first, e.s)
       last = Math.max(last, e.e)

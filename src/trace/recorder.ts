@@ -36,6 +36,8 @@ export class Recorder {
   /** Bytes and messages this rank has sent and received (collectives and point to point). */
   readonly totals = { sentBytes: 0, recvBytes: 0, sentMsgs: 0, recvMsgs: 0 }
   p2pBytes = DEFAULT_P2P_BYTES
+  /** This rank's clock offset to rank 0's, once measured (timeline on), in µs. */
+  offsetUs = 0
   private lines: string[] = []
   private fd: number | undefined
   private timer: NodeJS.Timeout | undefined
@@ -109,6 +111,13 @@ export const timeline = {
   /** True when this job records a timeline or a report (`tsrun --timeline` / `--report`, TSRUN_TIMELINE). */
   get enabled(): boolean {
     return recorder.on
+  },
+  /**
+   * Microseconds since the epoch on rank 0's clock when the timeline is on (offset measured at init), else on
+   * this process's clock: arrival times that compare across ranks.
+   */
+  now(): number {
+    return recorder.now() + recorder.offsetUs
   },
   /** Runs `fn` and records a span `name` around it (also when it throws). */
   span<T>(name: string, fn: () => T, cat = 'user', args?: Record<string, unknown>): T {

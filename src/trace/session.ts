@@ -34,6 +34,7 @@ export async function startTimeline(world: World, plan: TimelinePlan, rank: numb
   const clock = new Communicator(world, CLOCK_COMM_ID, members, rank, 'world.clock')
   const { offsetUs, rttUs } = size > 1 ? await measureOffset(clock) : { offsetUs: 0, rttUs: 0 }
   clock.free()
+  recorder.offsetUs = offsetUs
   recorder.record({ t: 'meta', rank, size, host, node, pid: process.pid, offsetUs, rttUs })
   recorder.flush()
 }

@@ -5,6 +5,7 @@
  */
 import type { ChromeEvent, ChromeTrace } from './merge.ts'
 
+const SPAN_PALETTE = ['#333333', '#17becf', '#bcbd22', '#8c564b', '#e377c2', '#7f7f7f']
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac']
 const ROW = 30
 const LEFT = 140
@@ -34,6 +35,12 @@ export function traceSvg(trace: ChromeTrace, opts: { fromMs?: number; toMs?: num
   const height = TOP + tracks.length * ROW + 70
   const colour = new Map<string, string>()
   const colourOf = (op: string) => colour.get(op) ?? (colour.set(op, PALETTE[colour.size % PALETTE.length]!), colour.get(op)!)
+  // Spans of tsrun/dl and the user: one colour per name, buckets ("gradient bucket 3") sharing one.
+  const spanColour = new Map<string, string>()
+  const spanColourOf = (name: string) => {
+    const key = name.replace(/ \d+$/, '')
+    return spanColour.get(key) ?? (spanColour.set(key, SPAN_PALETTE[spanColour.size % SPAN_PALETTE.length]!), spanColour.get(key)!)
+  }
 
   const out: string[] = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" font-family="sans-serif" font-size="12">`)
@@ -57,7 +64,7 @@ export function traceSvg(trace: ChromeTrace, opts: { fromMs?: number; toMs?: num
     if (e.cat === 'collective') out.push(`<rect x="${x0.toFixed(2)}" y="${y + 6}" width="${w.toFixed(2)}" height="${ROW - 12}" fill="${colourOf(e.name)}">${tip}</rect>`)
     else if (e.cat === 'wait') out.push(`<rect x="${x0.toFixed(2)}" y="${y + 6}" width="${w.toFixed(2)}" height="${ROW - 12}" fill="url(#wait)">${tip}</rect>`)
     else if (e.cat === 'p2p') out.push(`<rect x="${x0.toFixed(2)}" y="${y + ROW - 5}" width="${w.toFixed(2)}" height="3" fill="#555">${tip}</rect>`)
-    else if (e.cat !== 'transfer') out.push(`<rect x="${x0.toFixed(2)}" y="${y + 1}" width="${w.toFixed(2)}" height="4" fill="#222" fill-opacity="0.6">${tip}</rect>`)
+    else if (e.cat !== 'transfer') out.push(`<rect x="${x0.toFixed(2)}" y="${y + 1}" width="${w.toFixed(2)}" height="4" fill="${spanColourOf(e.name)}">${tip}</rect>`)
   }
   // Time axis.
   const axisY = TOP + tracks.length * ROW + 8
@@ -77,7 +84,10 @@ export function traceSvg(trace: ChromeTrace, opts: { fromMs?: number; toMs?: num
   }
   out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="#888"/><rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="url(#wait)"/><text x="${lx + 16}" y="${ly}">waiting for peers</text>`)
   lx += 140
-  out.push(`<rect x="${lx}" y="${ly - 4}" width="12" height="4" fill="#222" fill-opacity="0.6"/><text x="${lx + 16}" y="${ly}">tsrun/dl and user spans</text>`)
+  for (const [name, c] of spanColour) {
+    out.push(`<rect x="${lx}" y="${ly - 4}" width="12" height="4" fill="${c}"/><text x="${lx + 16}" y="${ly}">${esc(name)}</text>`)
+    lx += 24 + name.length * 7
+  }
   out.push('</svg>')
   return out.join('\n') + '\n'
 }

@@ -15,7 +15,8 @@ test('bench/collectives.ts prints CSV rows for every op and writes a plot', asyn
   const lines = run.stdout.trim().split('\n')
   expect(lines[0]).toBe('impl,op,np,bytes,avg_us,algbw_GBps,busbw_GBps')
   const rows = lines.slice(1)
-  expect(rows).toHaveLength(5 * 2 + 1) // five ops at two sizes, and barrier
+  expect(rows).toHaveLength(8 * 2 + 1) // eight ops at two sizes, and barrier
+  expect(rows.map((r) => r.split(',')[1])).toEqual(expect.arrayContaining(['allgatherv', 'alltoallv', 'scan']))
   for (const row of rows) expect(row).toMatch(ROW)
   expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/)
 })
