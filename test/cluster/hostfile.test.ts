@@ -1,5 +1,7 @@
 // Ranks on three hosts (network namespaces with their own address, hostname and sshd), started over real ssh.
 import { expect, test } from 'vitest'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fixture, leftoversAfter, ROOT, runRanks } from '../helpers/run-ranks.ts'
 import { clusterEnv } from './cluster-env.ts'
@@ -156,4 +158,22 @@ test('hierarchical allreduce across 3 hosts with 2 ranks each: right sums, ident
     expect(mine.every((c) => c.ok)).toBe(true)
     expect(new Set(mine.map((c) => c.digest)).size).toBe(1)
   }
+})
+
+test('the timeline across three hosts: a process per host, clock offsets within half a round trip of the truth, the straggler named', async () => {
+  // The hosts are network namespaces of one kernel: their clocks are one clock, so the true offset is 0 and the
+  // measured one must be within the error bound the method promises (half the shortest round trip).
+  const trace = join(mkdtempSync(join(tmpdir(), 'tsrun-cluster-trace-')), 'cluster.json')
+  const run = await runRanks(undefined, 'timeline-job.ts', { flags: ['-H', 'node1:1,node2:1,node3:1', '--timeline', trace, '--report', '-x', 'STEPS=4'], timeoutMs: 90_000 })
+  expect(run.exitCode, run.stderr).toBe(0)
+  const t = JSON.parse(readFileSync(trace, 'utf8'))
+  const processes = t.traceEvents.filter((e: any) => e.ph === 'M' && e.name === 'process_name').map((e: any) => e.args.name)
+  expect(processes).toEqual(['host node1', 'host node2', 'host node3'])
+  for (const r of t.otherData.tsrun.ranks.filter((x: any) => x.rank > 0)) {
+    expect(r.rttUs).toBeGreaterThan(0)
+    expect(r.rttUs).toBeLessThan(20_000)
+    expect(Math.abs(r.offsetUs)).toBeLessThanOrEqual(r.rttUs / 2)
+  }
+  expect(run.stderr).toMatch(/stragglers on world \(8 collectives\): rank 2 last in [4-8] \(others waited [1-9]/)
+  expect(await leftoversAfter(run.mark)).toEqual([])
 })

@@ -128,3 +128,13 @@ test('srun without tsrun: a script that never calls finalize() still exits once 
   expect(run.cases.filter((c) => 'done' in c).map((c) => c.done)).toEqual([3, 3])
   expect(run.elapsedMs).toBeLessThan(20_000)
 })
+
+test('srun -N 3 -n 3 tsrun --timeline --report: rank 0 merges every node\'s file at finalize and prints the report', async () => {
+  const trace = join(mkdtempSync(join(tmpdir(), 'tsrun-srun-trace-')), 'srun.json')
+  const run = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, '--timeline', trace, '--report', fixture('timeline-job.ts')])
+  expect(run.exitCode, run.stderr).toBe(0)
+  const t = JSON.parse(readFileSync(trace, 'utf8'))
+  expect(t.otherData.tsrun.ranks.map((r: any) => [r.rank, r.host, r.complete])).toEqual([[0, 'node1', true], [1, 'node2', true], [2, 'node3', true]])
+  expect(run.stderr).toMatch(/stragglers on world \(12 collectives\): rank 2 last in/)
+  expect(await leftoversAfter(run.mark, 5000)).toEqual([])
+})
