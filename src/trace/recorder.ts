@@ -38,7 +38,8 @@ export class Recorder {
   p2pBytes = DEFAULT_P2P_BYTES
   /** This rank's clock offset to rank 0's, once measured (timeline on), in µs. */
   offsetUs = 0
-  private lines: string[] = []
+  /** Events not yet written: kept as objects, turned into JSON when written (off the collective's path). */
+  private lines: TraceEvent[] = []
   private fd: number | undefined
   private timer: NodeJS.Timeout | undefined
 
@@ -60,8 +61,8 @@ export class Recorder {
 
   record(e: TraceEvent): void {
     if (!this.on) return
-    this.lines.push(JSON.stringify(e))
-    if (this.lines.length >= 512) this.flush()
+    this.lines.push(e)
+    if (this.lines.length >= 4096) this.flush()
   }
 
   /** Counts a message this rank sent or received. */
@@ -73,7 +74,8 @@ export class Recorder {
   /** Writes what is buffered. */
   flush(): void {
     if (this.fd === undefined || this.lines.length === 0) return
-    const text = this.lines.join('\n') + '\n'
+    let text = ''
+    for (const e of this.lines) text += JSON.stringify(e) + '\n'
     this.lines = []
     try {
       writeSync(this.fd, text)
