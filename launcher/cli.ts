@@ -5,6 +5,8 @@ import { parseArgs } from './options.ts'
 import { VERSION as version } from './paths.ts'
 
 async function main(): Promise<number> {
+  // `tsrun trace FILE ...`: the timeline viewer (also the `tsrun-trace` command).
+  if (process.argv[2] === 'trace') return (await import('./trace-cli.ts')).traceMain(process.argv.slice(3))
   try {
     const parsed = await parseArgs(process.argv.slice(2), process.cwd(), version)
     if (parsed.kind !== 'run') {

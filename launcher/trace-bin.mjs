@@ -6,7 +6,7 @@ const source = new URL('./trace-cli.ts', import.meta.url)
 if (existsSync(new URL('../src/index.ts', import.meta.url)) && existsSync(source)) {
   const { register } = await import('tsx/esm/api')
   register()
-  await import(source.href)
+  process.exitCode = await (await import(source.href)).traceMain(process.argv.slice(2))
 } else {
-  await import(new URL('../dist/launcher/trace-cli.js', import.meta.url).href)
+  process.exitCode = await (await import(new URL('../dist/launcher/trace-cli.js', import.meta.url).href)).traceMain(process.argv.slice(2))
 }

@@ -1,19 +1,28 @@
 /**
- * `tsrun-trace`: looks at a timeline without a browser.
+ * `tsrun-trace` (also `tsrun trace`): looks at a timeline without a browser.
  *   tsrun-trace trace.json --svg out.svg [--from MS --to MS]   draw the ranks' tracks on one time axis
  *   tsrun-trace trace.json --report [--report-json FILE]        the straggler report and end-of-job summary
  *   tsrun-trace trace.json.parts                                 merge what the ranks of a failed srun job left
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import yargs from 'yargs'
-import { hideBin } from 'yargs/helpers'
 import { UsageError } from '../src/errors.ts'
 import { mergeParts, type ChromeTrace } from '../src/trace/merge.ts'
 import { formatReport, jobReport } from '../src/trace/report.ts'
 import { traceSvg } from '../src/trace/svg.ts'
 
-async function main(): Promise<number> {
-  const argv = await yargs(hideBin(process.argv))
+/** Runs the command on `args` (after the command name); resolves to the exit code. Bad input exits 2. */
+export async function traceMain(args: string[]): Promise<number> {
+  try {
+    return await run(args)
+  } catch (err) {
+    process.stderr.write(`tsrun-trace: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? err)}\n`)
+    return err instanceof UsageError ? 2 : 1
+  }
+}
+
+async function run(args: string[]): Promise<number> {
+  const argv = await yargs(args)
     .scriptName('tsrun-trace')
     .usage('Usage: tsrun-trace <trace.json | trace.json.parts> [options]')
     .option('svg', { type: 'string', description: 'draw the timeline into this SVG file' })
@@ -54,11 +63,4 @@ async function main(): Promise<number> {
     if (argv['report-json']) writeFileSync(argv['report-json'], JSON.stringify(report, null, 2) + '\n')
   }
   return 0
-}
-
-try {
-  process.exitCode = await main()
-} catch (err) {
-  process.stderr.write(`tsrun-trace: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? err)}\n`)
-  process.exitCode = err instanceof UsageError ? 2 : 1
 }

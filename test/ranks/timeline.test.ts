@@ -84,6 +84,9 @@ test('--timeline, --report and --report-json on 3 ranks: a valid Chrome trace, o
   execFileSync(process.execPath, [join(ROOT, 'launcher', 'trace-bin.mjs'), trace, '--svg', svg], { stdio: 'pipe' })
   const text = readFileSync(svg, 'utf8')
   expect(text).toMatch(/^<svg /)
+  // The same through `tsrun trace`, which npx finds in a checkout too.
+  const viaTsrun = execFileSync(process.execPath, [join(ROOT, 'launcher', 'bin.mjs'), 'trace', trace, '--report'], { encoding: 'utf8' })
+  expect(viaTsrun).toMatch(/stragglers on world \(12 collectives\): rank 2 last in/)
   for (const label of ['rank 0', 'rank 1', 'rank 2', 'url(#wait)', 'allreduce', 'compute']) expect(text).toContain(label)
   expect(await leftoversAfter(run.mark)).toEqual([])
 })
