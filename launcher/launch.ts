@@ -87,6 +87,21 @@ function finishJobTrace(parts: string | undefined, options: LaunchOptions): void
   }
 }
 
+/** The bound on finding a silent host, in seconds: --heartbeat-timeout, TSRUN_HEARTBEAT_TIMEOUT, or 10. */
+function heartbeatSeconds(options: LaunchOptions): number {
+  return Number(options.env.TSRUN_HEARTBEAT_TIMEOUT ?? process.env.TSRUN_HEARTBEAT_TIMEOUT ?? 10) || 10
+}
+
+/**
+ * ssh watches its own connection to each host with the same bound (ServerAlive: a probe every third of it, three
+ * unanswered end ssh with 255), so the launcher learns of a lost host too, unless the agent already says how.
+ */
+export function withKeepAlive(agent: string[], seconds: number): string[] {
+  if (!/(^|\/)ssh$/.test(agent[0] ?? '') || agent.some((a) => /ServerAlive/i.test(a))) return agent
+  const interval = Math.max(1, Math.round(seconds / 3))
+  return [...agent, '-o', `ServerAliveInterval=${interval}`, '-o', 'ServerAliveCountMax=3']
+}
+
 /** Local and hostfile jobs: this process serves the store and supervises every rank. */
 async function runJob(options: LaunchOptions): Promise<number> {
   const me = hostname()
@@ -112,7 +127,7 @@ async function runJob(options: LaunchOptions): Promise<number> {
       if (local.get(slot.host)) {
         return spawnLocal(slot, options.script, options.args, { ...process.env, ...vars, TSRUN_JOB_SECRET: job.secret, TSRUN_LAUNCHER_PID: String(process.pid) }, slot.rank === 0)
       }
-      return spawnSsh(slot, options.script, options.args, { ...vars, TSRUN_WATCH_PARENT: '1' }, job.secret, options.launchAgent, process.cwd())
+      return spawnSsh(slot, options.script, options.args, { ...vars, TSRUN_WATCH_PARENT: '1' }, job.secret, withKeepAlive(options.launchAgent, heartbeatSeconds(options)), process.cwd())
     })
     connectStdin(ranks[0])
     return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, stopOnFailure: process.env.TSRUN_SUPERVISE !== '0' })

@@ -58,6 +58,7 @@ function parser() {
     .option('x', { type: 'string', description: 'export NAME (from this environment) or NAME=VALUE to the ranks; repeatable' })
     .option('stall-warning', { type: 'number', description: 'warn (naming the missing ranks) when a collective waits SECONDS; default 60' })
     .option('op-timeout', { type: 'number', description: 'fail a collective that waits SECONDS with a TimeoutError naming the missing ranks' })
+    .option('heartbeat-timeout', { type: 'number', description: 'a rank on another host that stops answering SECONDS (host down, network cut) is lost; default 10' })
     .option('encrypt', { type: 'boolean', default: false, description: 'encrypt traffic between ranks (CURVE); costs bandwidth' })
     .option('hostfile', { alias: ['f', 'machinefile'], type: 'string', description: "hosts and slots: 'node1 slots=4' (Open MPI) or 'node1:4' (MPICH) per line" })
     .option('H', { alias: 'host', type: 'string', description: 'hosts and slots: -H node1:2,node2:2' })
@@ -123,7 +124,7 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
     if (value !== undefined) env[name] = value
   }
 
-  for (const [flag, name] of [['stall-warning', 'TSRUN_STALL_WARNING'], ['op-timeout', 'TSRUN_OP_TIMEOUT']] as const) {
+  for (const [flag, name] of [['stall-warning', 'TSRUN_STALL_WARNING'], ['op-timeout', 'TSRUN_OP_TIMEOUT'], ['heartbeat-timeout', 'TSRUN_HEARTBEAT_TIMEOUT']] as const) {
     const v = a[flag]
     if (v === undefined) continue
     if (!(typeof v === 'number' && v > 0)) throw new UsageError(`--${flag} must be a positive number of seconds, got ${JSON.stringify(argValue(argv, [`--${flag}`]))}`)

@@ -57,10 +57,17 @@ export class LineForwarder {
 }
 
 /** Pipes `stream` through a LineForwarder; resolves when the stream ends. */
-export function forwardLines(stream: Readable, out: Writable, prefix: string): Promise<void> {
+export function forwardLines(stream: Readable, out: Writable, prefix: string, onLine?: (line: string) => void): Promise<void> {
   const f = new LineForwarder(out, prefix)
   stream.setEncoding('utf8')
-  stream.on('data', (chunk: string) => f.push(chunk))
+  let partial = ''
+  stream.on('data', (chunk: string) => {
+    f.push(chunk)
+    if (!onLine) return
+    const lines = (partial + chunk).split('\n')
+    partial = lines.pop()!
+    for (const l of lines) onLine(l)
+  })
   return new Promise((resolve) => {
     const done = () => {
       f.flush()

@@ -9,6 +9,7 @@
  */
 import { constants } from 'node:os'
 import { endOpenLine, forwardLines, tagFor } from './rank-output.ts'
+import { followerOf, lostRankLine, type Follower } from './root-cause.ts'
 import type { RankProcess } from './spawn-local.ts'
 
 /** Failure to everything stopped: SIGTERM, then SIGKILL after this (the job must end within 2 s). */
@@ -17,6 +18,15 @@ export const SIGKILL_GRACE_MS = 1000
 export const SIGNAL_GRACE_MS = 3000
 /** How long to wait for the last output after every rank exited. */
 const OUTPUT_DRAIN_MS = 2000
+/** A failed rank's last line may still be in the pipe when its exit is seen: wait this long for it. */
+const LAST_WORDS_MS = 250
+/** When ranks report losing another that was not seen to fail, wait this long for the others' reports. */
+const FOLLOWERS_MS = 1000
+/**
+ * A remote rank whose ssh connection dropped (exit 255) may be a host that went down: the ranks that lose it say
+ * so within about the same heartbeat bound; wait this long for them.
+ */
+const SSH_LOST_MS = 2500
 /** Exit code for --timeout, as coreutils timeout(1). */
 export const TIMEOUT_EXIT_CODE = 124
 
@@ -52,6 +62,8 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
   const states: State[] = ranks.map((rank) => ({ rank, running: true }))
   let exitCode: number | undefined
   let stopping = false
+  /** A failure is being looked into (its root cause); later exits are part of it. */
+  let deciding = false
   let killTimer: NodeJS.Timeout | undefined
   let interrupts = 0
   /** The signal the user sent, and how each rank ended after it (for the last line). */
@@ -94,10 +106,38 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
           stop(TIMEOUT_EXIT_CODE, SIGKILL_GRACE_MS)
         }, opts.timeoutSec * 1000)
 
+  /** Ranks that said they ended because they lost another rank, and how the ranks that failed ended. */
+  const followers = new Map<number, Follower>()
+  const failed = new Map<number, { line: string; code: number }>()
   const outputs = states.flatMap(({ rank: { stdout, stderr, slot } }) => [
     forwardLines(stdout, process.stdout, opts.tagOutput ? tagFor(slot.rank, 'stdout') + ' ' : ''),
-    forwardLines(stderr, process.stderr, opts.tagOutput ? tagFor(slot.rank, 'stderr') + ' ' : ''),
+    forwardLines(stderr, process.stderr, opts.tagOutput ? tagFor(slot.rank, 'stderr') + ' ' : '', (line) => {
+      const f = followerOf(line)
+      if (f && f.rank === slot.rank) followers.set(slot.rank, f)
+    }),
   ])
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref())
+  /** The root cause of the first failure: the rank a follower lost, if that is what happened. */
+  const rootCause = async (rank: number, line: string, code: number, sshLost: boolean): Promise<{ line: string; code: number }> => {
+    await sleep(LAST_WORDS_MS)
+    const f = followers.get(rank)
+    if (!f && sshLost) {
+      for (let waited = 0; waited < SSH_LOST_MS && ![...followers.values()].some((x) => x.lost === rank); waited += 50) await sleep(50)
+      await sleep(LAST_WORDS_MS) // the other survivors' lines
+      const all = [...followers.values()].filter((x) => x.lost === rank)
+      if (all.some((x) => x.kind === 'silent')) return { line: `${lostRankLine(all)} (its ssh connection dropped too)`, code }
+      return all.length ? { line: `${line}; ${lostRankLine(all).replace(/^.*; /, '')}`, code } : { line, code }
+    }
+    if (!f) return { line, code }
+    // It lost another rank: that one's own failure, if it is seen soon, else what the survivors said.
+    for (let waited = 0; waited < FOLLOWERS_MS && !failed.has(f.lost); waited += 50) await sleep(50)
+    const lost = failed.get(f.lost)
+    const all = [...followers.values()].filter((x) => x.lost === f.lost)
+    // A silent host: what the survivors saw says more than the ssh connection that dropped with it.
+    if (all.some((x) => x.kind === 'silent')) return { line: lostRankLine(all), code }
+    if (lost) return { line: `${lost.line}; ${lostRankLine(all).replace(/^.*; /, '')}`, code: lost.code }
+    return { line: lostRankLine(all), code }
+  }
   await Promise.all(
     states.map(async (s) => {
       const { child, slot, pid } = s.rank
@@ -113,17 +153,24 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
         const how = signal ? `killed by ${signal}` : `exited with code ${code}`
         endings.set(how, (endings.get(how) ?? 0) + 1)
       }
-      if ((code !== 0 || signal) && !stopping && (exitCode === undefined || opts.stopOnFailure !== false)) {
-        const others = running().length
+      if (code !== 0 || signal) {
         const how = s.rank.describeExit?.(code, signal) ?? (signal ? `was killed by ${signal}` : `exited with code ${code}`)
-        const what = opts.single ? '' : others > 0 ? `; stopped the other ${others} rank${others > 1 ? 's' : ''}` : '; no other rank was running'
+        failed.set(slot.rank, { line: `rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}`, code: exitCodeOf(code, signal) })
+      }
+      if ((code !== 0 || signal) && !stopping && !deciding && (exitCode === undefined || opts.stopOnFailure !== false)) {
+        const first = failed.get(slot.rank)!
         if (opts.stopOnFailure === false) {
-          log(`rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}; supervision is off (TSRUN_SUPERVISE=0): not stopping the others`)
-          exitCode ??= exitCodeOf(code, signal)
+          log(`${first.line}; supervision is off (TSRUN_SUPERVISE=0): not stopping the others`)
+          exitCode ??= first.code
           return
         }
-        log(`rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}${what}`)
-        stop(exitCodeOf(code, signal), SIGKILL_GRACE_MS)
+        deciding = true
+        const root = await rootCause(slot.rank, first.line, first.code, code === 255 && s.rank.describeExit !== undefined)
+        if (stopping) return
+        const others = running().length
+        const what = opts.single ? '' : others > 0 ? `; stopped the other ${others} rank${others > 1 ? 's' : ''}` : '; no other rank was running'
+        log(`${root.line}${what}`)
+        stop(root.code, SIGKILL_GRACE_MS)
       }
     }),
   )

@@ -48,9 +48,15 @@ export class TimeoutError extends TsrunError {
 /** A peer rank went away; the communicator it belonged to is no longer usable (like gloo's IoException). */
 export class PeerLostError extends TsrunError {
   readonly peer: number
-  constructor(peer: number, message: string, options?: ErrorOptions) {
+  /** `closed`: its connection closed (it crashed, was killed or exited); `silent`: it stopped answering (host down, network cut). */
+  readonly kind: 'closed' | 'silent'
+  /** The lost rank's host. */
+  readonly host: string | undefined
+  constructor(peer: number, message: string, details: { kind?: 'closed' | 'silent'; host?: string } = {}, options?: ErrorOptions) {
     super('TSRUN_PEER_LOST', message, options)
     this.peer = peer
+    this.kind = details.kind ?? 'closed'
+    this.host = details.host
   }
 }
 

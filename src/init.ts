@@ -221,6 +221,7 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     secret: env.size > 1 ? env.secret : undefined,
     encrypt: env.encrypt,
     shmDir,
+    heartbeatTimeoutMs: env.heartbeatTimeoutMs,
   })
   // Installed before the rendezvous: a peer that is through it first may already be talking about a communicator
   // this rank has not made yet (even the world); what it says then waits for that communicator (EarlyNotices).

@@ -52,6 +52,8 @@ export interface JobEnv {
   stallWarningMs: number
   /** TSRUN_OP_TIMEOUT (seconds): fail a collective that waits this long; default never. */
   opTimeoutMs?: number
+  /** A peer on another host that stops answering this long is lost (TSRUN_HEARTBEAT_TIMEOUT; default 10 s). */
+  heartbeatTimeoutMs?: number
 }
 
 /** Default stall warning interval (Horovod's is 60 s too). */
@@ -105,6 +107,7 @@ export function readJobEnv(env: Env = process.env): JobEnv {
     shm: env.TSRUN_SHM !== '0',
     shmDir: env.TSRUN_SHM_DIR || undefined,
     opTimeoutMs: env.TSRUN_OP_TIMEOUT ? seconds(env, 'TSRUN_OP_TIMEOUT', 0) : undefined,
+    heartbeatTimeoutMs: env.TSRUN_HEARTBEAT_TIMEOUT ? seconds(env, 'TSRUN_HEARTBEAT_TIMEOUT', 0) : undefined,
   }
   if (!['auto', 'ipc', 'tcp'].includes(common.transport)) {
     throw new UsageError(`TSRUN_TRANSPORT must be auto, ipc or tcp, got '${common.transport}'`)

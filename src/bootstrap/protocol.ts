@@ -21,6 +21,9 @@
  * | TSRUN_SHM, TSRUN_SHM_DIR | 0: no shared memory between ranks of a host; the job's directory of shared files |
  * | TSRUN_SEGMENT_BYTES | segment size of large messages |
  * | TSRUN_STALL_WARNING, TSRUN_OP_TIMEOUT, TSRUN_FINALIZE_TIMEOUT, TSRUN_RENDEZVOUS_TIMEOUT | seconds |
+ * | TSRUN_HEARTBEAT_TIMEOUT | seconds after which a silent peer on another host is lost (default 10) |
+ * | TSRUN_TRACE_PARTS, TSRUN_TIMELINE, TSRUN_REPORT, TSRUN_REPORT_JSON, TSRUN_TIMELINE_P2P_BYTES | the timeline (trace/) |
+ * | TSRUN_RESTART_COUNT | how many times the launcher has restarted the job (--max-restarts) |
  * | TSRUN_LAUNCHER_PID, TSRUN_WATCH_PARENT | the parent to watch: if it goes, the rank kills its group |
  * | TSRUN_TTY | 1 when the user sees a terminal (live progress bars) |
  *

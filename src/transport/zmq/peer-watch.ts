@@ -1,8 +1,14 @@
 /**
- * Peer watch: turns a PUSH connection that drops (or never comes up) before the peer's FIN into a lost peer.
- * ZeroMQ reports socket events from its I/O thread, so a peer whose JavaScript is busy is never mistaken for
- * a dead one; a dead host is found by ZMTP heartbeats (HEARTBEAT_* below), a crash by the closed connection.
+ * Peer watch: turns a PUSH connection that drops (or never comes up) before the peer's FIN into a lost peer,
+ * and says which kind of loss it was. ZeroMQ reports socket events from its I/O thread and answers ZMTP
+ * heartbeats there, so a peer whose JavaScript is busy is never mistaken for a dead one:
+ * - a crash or an early exit closes the connection (the peer's kernel does), found at once;
+ * - a host that goes down or a network that is cut closes nothing: the heartbeats go unanswered, and ZeroMQ
+ *   drops the connection after the heartbeat timeout (`--heartbeat-timeout`, TSRUN_HEARTBEAT_TIMEOUT).
+ * Which of the two it was is asked of the network: a fresh TCP connection to the peer's port is refused at once
+ * by a live host whose process is gone, and gets no answer from a host that is down or cut off.
  */
+import { connect } from 'node:net'
 import type * as zmq from 'zeromq'
 import { PeerLostError } from '../../errors.ts'
 import type { PeerAddress } from '../transport.ts'
@@ -11,25 +17,45 @@ import type { PeerAddress } from '../transport.ts'
 export const FIN_GRACE_MS = 500
 /** A peer never reached this long after connecting is lost. */
 export const CONNECT_LOST_MS = 5000
-/** ZMTP heartbeats: a peer whose host stops answering for HEARTBEAT_TIMEOUT_MS is lost (a busy or slow
- *  peer still answers: heartbeats are handled by ZeroMQ's I/O thread, not by JavaScript). */
-export const HEARTBEAT_INTERVAL_MS = 2000
-export const HEARTBEAT_TIMEOUT_MS = 30_000
+/** Default bound on finding a silent peer (host down, network cut): 10 s. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000
+/** How long the probe that tells a dead host from a dead process waits for an answer. */
+export const PROBE_MS = 1000
 
 /**
- * Watches `push`, the connection to `peer`. `lost(why)` is called FIN_GRACE_MS after a suspicious event
- * unless `settled()` (the peer's FIN arrived, or the transport closed or failed) by then.
+ * ZMTP heartbeat settings that find a silent peer within `timeoutMs`: a PING at least every second (a fifth of
+ * the bound when it is shorter), and the connection dropped when nothing came back for the rest of the bound.
  */
-export function watchPeer(peer: PeerAddress, push: zmq.Push, settled: () => boolean, lost: (why: string) => void): void {
+export function heartbeat(timeoutMs: number): { heartbeatInterval: number; heartbeatTimeout: number; heartbeatTimeToLive: number } {
+  const interval = Math.max(100, Math.min(1000, Math.floor(timeoutMs / 5)))
+  return { heartbeatInterval: interval, heartbeatTimeout: Math.max(100, timeoutMs - interval), heartbeatTimeToLive: timeoutMs }
+}
+
+/** How a peer was lost: its connection closed (it crashed or exited), or it went silent (host down, network cut). */
+export type LossKind = 'closed' | 'silent'
+
+/**
+ * Watches `push`, the connection to `peer`. `lost(why, kind)` is called FIN_GRACE_MS after a suspicious event
+ * (and after the probe) unless `settled()` (the peer's FIN arrived, or the transport closed or failed) by then.
+ */
+export function watchPeer(peer: PeerAddress, push: zmq.Push, settled: () => boolean, lost: (why: string, kind: LossKind) => void, heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS): void {
   const since = Date.now()
   let connected = false
-  const suspect = (why: string) => suspectPeer(settled, lost, why)
   push.events.on('connect', () => {
     connected = true
   })
-  push.events.on('disconnect', () => suspect('its connection closed'))
+  push.events.on('disconnect', () => {
+    if (settled()) return
+    const at = Date.now()
+    void Promise.all([probePeer(peer), new Promise((r) => setTimeout(r, FIN_GRACE_MS).unref())]).then(([kind]) => {
+      if (settled()) return
+      // ZeroMQ drops a silent connection a heartbeat timeout after the last sign of life.
+      const since = `${clock(at - heartbeatTimeoutMs)}, no answer for ${heartbeatTimeoutMs / 1000} s`
+      lost(kind === 'silent' ? `it stopped answering (host down or network cut) at about ${since}` : 'its connection closed', kind)
+    })
+  })
   push.events.on('connect:retry', () => {
-    if (!connected && Date.now() - since > CONNECT_LOST_MS) suspect(`it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
+    if (!connected && Date.now() - since > CONNECT_LOST_MS) suspectPeer(settled, (why) => lost(why, 'silent'), `it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
   })
 }
 
@@ -39,11 +65,39 @@ export function suspectPeer(settled: () => boolean, lost: (why: string) => void,
   setTimeout(() => settled() || lost(why), FIN_GRACE_MS).unref()
 }
 
+/**
+ * Tells a dead process from a dead host: a new TCP connection to the peer's port. Refused (or accepted): the host
+ * is up and the process's connection closed. No answer within PROBE_MS, or unreachable: silent.
+ */
+export function probePeer(peer: PeerAddress): Promise<LossKind> {
+  const m = /^tcp:\/\/(.+):(\d+)$/.exec(peer.tcp ?? '')
+  if (!m) return Promise.resolve('closed') // the same host: a process ends, hosts do not
+  const host = m[1]!.replace(/^\[(.*)\]$/, '$1')
+  return new Promise((resolve) => {
+    const socket = connect({ host, port: Number(m[2]) })
+    const done = (kind: LossKind) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(kind)
+    }
+    const timer = setTimeout(() => done('silent'), PROBE_MS)
+    socket.once('connect', () => done('closed'))
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' ? 'closed' : 'silent'))
+  })
+}
+
 /** The error every operation fails with once `peer` is lost. */
-export function lostPeer(rank: number, peer: PeerAddress, why: string): PeerLostError {
+export function lostPeer(rank: number, peer: PeerAddress, why: string, kind: LossKind = 'closed'): PeerLostError {
+  const cause = kind === 'silent' ? '' : '; it crashed, was killed, or exited early'
   return new PeerLostError(
     peer.rank,
     `rank ${rank}: lost rank ${peer.rank} (pid ${peer.pid}, host ${peer.host}): ${why} before it called ` +
-      `finalize(); it crashed, was killed, or exited early. This rank cannot go on with the job.`,
+      `finalize()${cause}. This rank cannot go on with the job.`,
+    { kind, host: peer.host },
   )
+}
+
+/** HH:MM:SS of a time, for messages. */
+function clock(ms: number): string {
+  return new Date(ms).toTimeString().slice(0, 8)
 }

@@ -7,7 +7,7 @@ import { TransportError } from '../../errors.ts'
 import type { PeerAddress, TransportKind } from '../transport.ts'
 import { PLAIN_USER, startZapHandler, ZAP_DOMAIN } from './auth.ts'
 import { bindEndpoints } from './endpoints.ts'
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from './peer-watch.ts'
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS, heartbeat } from './peer-watch.ts'
 
 /** How long closing sockets may keep trying to deliver queued frames. */
 const LINGER_MS = 2000
@@ -29,6 +29,8 @@ export interface ZmqTransportOptions {
   encrypt?: boolean
   /** The job's directory of shared-memory files on this host; without it every byte goes through ZeroMQ. */
   shmDir?: string
+  /** A peer on another host that stops answering for this long is lost (default 10 s). */
+  heartbeatTimeoutMs?: number
 }
 
 /** Binds the receive socket on every endpoint this rank needs, filling in `address` with what was bound. */
@@ -65,12 +67,11 @@ export async function bindPull(opts: ZmqTransportOptions, address: PeerAddress):
 }
 
 /** A PUSH socket toward `peer` (not yet connected), presenting the secret (PLAIN) or our CURVE keys. */
-export function pushSocket(peer: PeerAddress, secret: string, curveClient: { publicKey: string; secretKey: string } | undefined): zmq.Push {
+export function pushSocket(peer: PeerAddress, secret: string, curveClient: { publicKey: string; secretKey: string } | undefined, heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS): zmq.Push {
   return new zmq.Push({
     sendHighWaterMark: 0,
     linger: LINGER_MS,
-    heartbeatInterval: HEARTBEAT_INTERVAL_MS,
-    heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
+    ...heartbeat(heartbeatTimeoutMs),
     ...(curveClient
       ? { curveServerKey: peer.curve!, curvePublicKey: curveClient.publicKey, curveSecretKey: curveClient.secretKey }
       : secret

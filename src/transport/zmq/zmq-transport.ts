@@ -39,7 +39,7 @@ import { stopZapHandler } from './auth.ts'
 import { ControlChannel } from './control.ts'
 import { chooseEndpoint } from './endpoints.ts'
 import { PeerLink } from './peer-link.ts'
-import { lostPeer, suspectPeer, watchPeer } from './peer-watch.ts'
+import { lostPeer, suspectPeer, watchPeer, type LossKind } from './peer-watch.ts'
 import { PendingAcks } from './pending-acks.ts'
 import { Inbound } from './inbound.ts'
 import { SendQueue } from './send-queue.ts'
@@ -63,6 +63,7 @@ export class ZmqTransport implements Transport {
   private readonly kind: TransportKind
   private readonly segmentBytes: number
   private readonly secret: string
+  private readonly heartbeatTimeoutMs: number | undefined
   private readonly encrypt: boolean
   private readonly curveClient: { publicKey: string; secretKey: string } | undefined
   private readonly pull: zmq.Pull | undefined
@@ -92,6 +93,7 @@ export class ZmqTransport implements Transport {
     // Whole elements per segment (8 bytes is the largest element): a sink reduces each segment on its own.
     this.segmentBytes = Math.max(8, (opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES) & ~7)
     this.secret = opts.secret ?? ''
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs
     this.encrypt = opts.encrypt ?? false
     this.curveClient = this.encrypt ? zmq.curveKeyPair() : undefined
     this.pull = pull
@@ -153,15 +155,15 @@ export class ZmqTransport implements Transport {
         throw new TransportError(`rank ${this.rank}: rank ${peer.rank} did not publish an encryption key; start every rank with the same --encrypt setting`)
       }
       const settled = () => this.closed || this.failure !== undefined || this.control.hasFin(peer.rank)
-      const lost = (why: string) => this.fail(lostPeer(this.rank, peer, why))
+      const lost = (why: string, kind?: LossKind) => this.fail(lostPeer(this.rank, peer, why, kind))
       let queue: FrameQueue
       if (this.unix && peer.unix && peer.host === this.address.host) {
         const { writer, socket } = connectUnix(peer.unix, this.rank, this.secret, (why) => suspectPeer(settled, lost, why))
         this.unixSockets.push(socket)
         queue = writer
       } else {
-        const push = pushSocket(peer, this.secret, this.curveClient)
-        watchPeer(peer, push, settled, lost)
+        const push = pushSocket(peer, this.secret, this.curveClient, this.heartbeatTimeoutMs)
+        watchPeer(peer, push, settled, lost, this.heartbeatTimeoutMs)
         push.connect(endpoint)
         this.pushes[peer.rank] = push
         queue = new SendQueue(push, (err) =>

@@ -1,0 +1,91 @@
+// Faults beyond a dead process, on the network-namespace hosts: a host whose network is cut mid-allreduce.
+// The survivors must know within the heartbeat bound (+2 s), say "stopped answering" (not "connection
+// closed"), and the launcher's last line must name the lost rank and host, not a survivor.
+import { execFileSync } from 'node:child_process'
+import { expect, test } from 'vitest'
+import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
+
+const cut = (host: string) => execFileSync('ip', ['netns', 'exec', host, 'ip', 'link', 'set', 'eth0', 'down'])
+const heal = (host: string) => execFileSync('ip', ['netns', 'exec', host, 'ip', 'link', 'set', 'eth0', 'up'])
+const HOSTS = ['-H', 'node1:1,node2:1,node3:1']
+
+test('a host cut off mid-allreduce (supervision off): the others fail within the bound with "stopped answering"', async () => {
+  let cutAt = 0
+  try {
+    const run = await runRanks(undefined, 'allreduce-loop.ts', {
+      flags: [...HOSTS, '--heartbeat-timeout', '3', '-x', 'KILL_RANK=-1', '-x', 'MIB=4'],
+      env: { TSRUN_SUPERVISE: '0' },
+      timeoutMs: 60_000,
+      onStart: (_child, output) => {
+        const poll = setInterval(() => {
+          if ((output().match(/"ready"/g) ?? []).length < 3) return
+          clearInterval(poll)
+          setTimeout(() => ((cutAt = Date.now()), cut('node2')), 1500)
+        }, 100)
+      },
+    })
+    // ssh's own keep-alive (ServerAlive, the same bound) ends the cut-off rank's connection: the launcher is not stuck.
+    expect(run.timedOut).toBe(false)
+    const survivors = run.cases.filter((c) => c.code).sort((a, b) => a.rank - b.rank)
+    console.log(JSON.stringify(survivors.map((s) => ({ rank: s.rank, afterCutMs: s.at - cutAt }))))
+    expect(survivors.map((s) => [s.rank, s.code, s.peer]), run.stdout + run.stderr).toEqual([[0, 'TSRUN_PEER_LOST', 1], [2, 'TSRUN_PEER_LOST', 1]])
+    for (const s of survivors) {
+      expect(s.message).toMatch(/lost rank 1 \(pid \d+, host node2\): it stopped answering \(host down or network cut\) at about \d\d:\d\d:\d\d, no answer for 3 s/)
+      expect(s.message).not.toMatch(/crashed/)
+      expect(s.at - cutAt).toBeLessThanOrEqual(3000 + 2000)
+    }
+  } finally {
+    heal('node2')
+  }
+}, 90_000)
+
+/** Runs `script` on the three hosts and cuts node2's link once `ready` says so; resolves with the run and when. */
+async function cutWhile(script: string, ready: (output: string) => boolean, flags: string[], env: Record<string, string> = {}) {
+  let cutAt = 0
+  try {
+    const run = await runRanks(undefined, script, {
+      flags: [...HOSTS, '--heartbeat-timeout', '3', ...flags],
+      env,
+      timeoutMs: 60_000,
+      onStart: (_child, output) => {
+        const poll = setInterval(() => {
+          if (!ready(output())) return
+          clearInterval(poll)
+          setTimeout(() => ((cutAt = Date.now()), cut('node2')), 500)
+        }, 100)
+      },
+    })
+    return { run, cutAt }
+  } finally {
+    heal('node2')
+  }
+}
+
+test('a host cut off mid-allreduce under the launcher: its last line names the lost rank and host first, and the survivors', async () => {
+  const { run, cutAt } = await cutWhile('allreduce-loop.ts', (o) => (o.match(/"ready"/g) ?? []).length === 3, ['-x', 'KILL_RANK=-1', '-x', 'MIB=4', '-x', 'RETHROW=1'])
+  expect(run.timedOut).toBe(false)
+  const last = run.stderr.trim().split('\n').at(-1)!
+  // (Which comes first, the survivors' heartbeats or ssh's keep-alive, varies: the line is the same either way.)
+  expect(last).toMatch(/^tsrun: rank 1 \(pid \d+, host node2\) stopped answering at about \d\d:\d\d:\d\d \(host down or network cut\); ranks 0 and 2 lost it( \(its ssh connection dropped too\))?; (stopped the other \d ranks?|no other rank was running)$/)
+  expect(run.exitCode).not.toBe(0)
+  // The job is over within the bound + 2 s of the cut, plus the launcher's 1 s of looking for the root cause and stopping.
+  console.log(last)
+  expect(await leftoversAfter(run.mark)).toEqual([])
+}, 90_000)
+
+test('a host cut off while the others wait in finalize(): PeerLostError "stopped answering" within the bound + 2 s', async () => {
+  const { run, cutAt } = await cutWhile('finalize-cut.ts', (o) => (o.match(/"finalizing"/g) ?? []).length === 2 && o.includes('"waiting"'), [], { TSRUN_SUPERVISE: '0' })
+  const survivors = run.cases.filter((c) => c.code).sort((a, b) => a.rank - b.rank)
+  expect(survivors.map((s) => [s.rank, s.code]), run.stdout + run.stderr).toEqual([[0, 'TSRUN_PEER_LOST'], [2, 'TSRUN_PEER_LOST']])
+  for (const s of survivors) {
+    expect(s.message).toMatch(/lost rank 1 \(pid \d+, host node2\): it stopped answering \(host down or network cut\) at about \d\d:\d\d:\d\d, no answer for 3 s/)
+    expect(s.at - cutAt).toBeLessThanOrEqual(3000 + 2000)
+  }
+}, 90_000)
+
+test('a rank whose JavaScript is busy for 2.5x the heartbeat bound is not mistaken for a lost host', async () => {
+  const run = await runRanks(undefined, 'busy-rank.ts', { flags: [...HOSTS, '--heartbeat-timeout', '2', '-x', 'BUSY_MS=5000'], timeoutMs: 60_000 })
+  expect(run.exitCode, run.stderr).toBe(0)
+  expect(run.cases.map((c) => c.sum)).toEqual([3, 3, 3])
+  expect(run.stderr).not.toMatch(/PeerLost|stopped answering/)
+}, 90_000)
