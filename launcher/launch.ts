@@ -23,6 +23,7 @@ import { defaultNp, type LaunchOptions } from './options.ts'
 import { place, placeLocal, type Slot } from './placement.ts'
 import { spawnLocal, type RankProcess } from './spawn-local.ts'
 import { spawnSsh } from './spawn-ssh.ts'
+import { withRestarts, type Outcome } from './restart.ts'
 import { supervise } from './supervisor.ts'
 
 type Env = Record<string, string | undefined>
@@ -102,8 +103,20 @@ export function withKeepAlive(agent: string[], seconds: number): string[] {
   return [...agent, '-o', `ServerAliveInterval=${interval}`, '-o', 'ServerAliveCountMax=3']
 }
 
-/** Local and hostfile jobs: this process serves the store and supervises every rank. */
-async function runJob(options: LaunchOptions): Promise<number> {
+const say = (line: string) => process.stderr.write(`tsrun: ${line}\n`)
+
+/** Local and hostfile jobs, restarted after a failure up to --max-restarts times. */
+function runJob(options: LaunchOptions): Promise<number> {
+  return withRestarts(options.maxRestarts, (n, outcome) => runJobOnce(options, n, outcome), say)
+}
+
+/** The restart count the ranks see: this launcher's restarts, after Slurm's requeues of the batch job. */
+function restartCount(attempt: number): string {
+  return String(attempt + (Number(process.env.SLURM_RESTART_COUNT) || 0))
+}
+
+/** One attempt of a local or hostfile job: this process serves the store and supervises every rank. */
+async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outcome): Promise<number> {
   const me = hostname()
   const slots = options.hosts ? place(options.np ?? options.hosts.reduce((a, h) => a + h.slots, 0), options.hosts, options.mapBy, options.oversubscribe) : placeLocal(options.np ?? defaultNp(), me)
   const local = new Map<string, boolean>()
@@ -123,14 +136,19 @@ async function runJob(options: LaunchOptions): Promise<number> {
   try {
     const size = slots.length
     ranks = slots.map((slot) => {
-      const vars = { ...options.env, ...rankVars(slot, size, job, store, { multiHost, routeTarget: multiHost ? advertised : undefined, iface: options.iface }), ...(parts ? { TSRUN_TRACE_PARTS: parts } : {}) }
+      const vars = {
+        ...options.env,
+        ...rankVars(slot, size, job, store, { multiHost, routeTarget: multiHost ? advertised : undefined, iface: options.iface }),
+        ...(parts ? { TSRUN_TRACE_PARTS: parts } : {}),
+        TSRUN_RESTART_COUNT: restartCount(attempt),
+      }
       if (local.get(slot.host)) {
         return spawnLocal(slot, options.script, options.args, { ...process.env, ...vars, TSRUN_JOB_SECRET: job.secret, TSRUN_LAUNCHER_PID: String(process.pid) }, slot.rank === 0)
       }
       return spawnSsh(slot, options.script, options.args, { ...vars, TSRUN_WATCH_PARENT: '1' }, job.secret, withKeepAlive(options.launchAgent, heartbeatSeconds(options)), process.cwd())
     })
     connectStdin(ranks[0])
-    return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, stopOnFailure: process.env.TSRUN_SUPERVISE !== '0' })
+    return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, stopOnFailure: process.env.TSRUN_SUPERVISE !== '0', outcome })
   } finally {
     for (const r of ranks) r.kill('SIGKILL')
     process.stdin.unpipe()
@@ -147,8 +165,11 @@ async function runSlurmTask(options: LaunchOptions): Promise<number> {
     throw new UsageError(`under srun every task is one rank: -np ${options.np} does not match the ${task.size} tasks of this step; leave out -np`)
   }
   if (options.hosts) throw new UsageError('under srun, Slurm places the ranks: leave out --hostfile / -H')
+  if (options.maxRestarts > 0) {
+    throw new UsageError('under srun every task is one rank, and one task cannot restart the step: run tsrun --max-restarts from the batch script (it starts srun itself), or requeue the batch job (sbatch --requeue)')
+  }
   const slot: Slot = { rank: task.rank, host: hostname(), nodeRank: task.nodeRank, localRank: task.localRank, localSize: task.localSize }
-  const env = { ...process.env, ...options.env, TSRUN_LAUNCHER_PID: String(process.pid), ...(options.iface ? { TSRUN_IFACE: options.iface } : {}), ...slurmTraceVars(options) }
+  const env = { ...process.env, ...options.env, TSRUN_LAUNCHER_PID: String(process.pid), ...(options.iface ? { TSRUN_IFACE: options.iface } : {}), ...slurmTraceVars(options), TSRUN_RESTART_COUNT: process.env.TSRUN_RESTART_COUNT ?? restartCount(0) }
   const rank = spawnLocal(slot, options.script, options.args, env, task.rank === 0)
   connectStdin(rank)
   try {
@@ -175,20 +196,26 @@ function slurmTraceVars(options: LaunchOptions): Record<string, string> {
 }
 
 /** Inside an allocation: srun starts one tsrun per task; srun's --kill-on-bad-exit ends the step on a failure. */
-async function runInAllocation(options: LaunchOptions): Promise<number> {
+function runInAllocation(options: LaunchOptions): Promise<number> {
   if (options.hosts) throw new UsageError('inside a Slurm allocation, Slurm places the ranks: leave out --hostfile / -H')
+  return withRestarts(options.maxRestarts, (n, outcome) => srunStep(options, n, outcome), say)
+}
+
+/** One srun step of the job (one attempt). */
+async function srunStep(options: LaunchOptions, attempt: number, outcome: Outcome): Promise<number> {
   const bin = BIN
   const { timeline, report, reportJson } = options.trace
   const traceFlags = [...(timeline ? ['--timeline', timeline] : []), ...(report ? ['--report'] : []), ...(reportJson ? ['--report-json', reportJson] : [])]
   const passOn = [...(options.tagOutput ? ['--tag-output'] : []), ...Object.entries(options.env).flatMap(([k, v]) => ['-x', `${k}=${v}`]), ...(options.iface ? ['--iface', options.iface] : []), ...traceFlags]
   const srunArgs = ['--kill-on-bad-exit=1', ...(options.np !== undefined ? ['-n', String(options.np)] : []), process.execPath, bin, ...passOn, options.script, ...options.args]
   // A fresh secret for the step's store, passed in the environment (srun exports it to every task).
-  const env = { ...process.env, TSRUN_JOB_SECRET: process.env.TSRUN_JOB_SECRET ?? randomBytes(32).toString('hex') }
+  const env = { ...process.env, TSRUN_JOB_SECRET: process.env.TSRUN_JOB_SECRET ?? randomBytes(32).toString('hex'), TSRUN_RESTART_COUNT: restartCount(attempt) }
   const srun = spawn(process.env.TSRUN_SRUN ?? 'srun', srunArgs, { stdio: 'inherit', env })
-  const forward = (signal: NodeJS.Signals) => srun.kill(signal)
+  const forward = (signal: NodeJS.Signals) => ((outcome.final = true), srun.kill(signal))
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, forward)
   const timer = options.timeoutSec === undefined ? undefined : setTimeout(() => {
     process.stderr.write(`tsrun: job timed out after ${options.timeoutSec} s; stopping the srun step\n`)
+    outcome.final = true
     srun.kill('SIGTERM')
     setTimeout(() => srun.kill('SIGKILL'), 3000).unref()
   }, options.timeoutSec * 1000)
@@ -200,7 +227,10 @@ async function runInAllocation(options: LaunchOptions): Promise<number> {
     })
   })
   if (timer) clearTimeout(timer)
+  for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, forward)
   if (code !== 0 && code !== 127) process.stderr.write(`tsrun: the srun step ended with ${signal ? `signal ${signal}` : `code ${code}`}\n`)
+  if (code === 127) outcome.final = true
+  outcome.cause = `the srun step ended with ${signal ? `signal ${signal}` : `code ${code}`} (the failing task's tsrun named it above)`
   // Rank 0 merges in its finalize; after a failure it did not, and what the ranks recorded is merged here.
   if (timeline && existsSync(`${timeline}.parts`)) finishJobTrace(`${timeline}.parts`, options)
   return code ?? 1

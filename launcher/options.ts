@@ -31,6 +31,8 @@ export interface LaunchOptions {
   launchAgent: string[]
   /** Interface name or IPv4 range for tcp:// between hosts. */
   iface?: string
+  /** Restart the whole job after a failure up to this many times (0: never). */
+  maxRestarts: number
   /** Timeline and report outputs (absolute paths). */
   trace: { timeline?: string; report: boolean; reportJson?: string }
 }
@@ -58,6 +60,7 @@ function parser() {
     .option('x', { type: 'string', description: 'export NAME (from this environment) or NAME=VALUE to the ranks; repeatable' })
     .option('stall-warning', { type: 'number', description: 'warn (naming the missing ranks) when a collective waits SECONDS; default 60' })
     .option('op-timeout', { type: 'number', description: 'fail a collective that waits SECONDS with a TimeoutError naming the missing ranks' })
+    .option('max-restarts', { type: 'number', default: 0, description: 'after a failure, restart the whole job up to N times (ranks see TSRUN_RESTART_COUNT; resume from a checkpoint)' })
     .option('heartbeat-timeout', { type: 'number', description: 'a rank on another host that stops answering SECONDS (host down, network cut) is lost; default 10' })
     .option('encrypt', { type: 'boolean', default: false, description: 'encrypt traffic between ranks (CURVE); costs bandwidth' })
     .option('hostfile', { alias: ['f', 'machinefile'], type: 'string', description: "hosts and slots: 'node1 slots=4' (Open MPI) or 'node1:4' (MPICH) per line" })
@@ -155,10 +158,14 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
   for (const [flag, v] of [['--timeline', timeline], ['--report-json', reportJson]] as const) {
     if (v === '') throw new UsageError(`${flag} needs a file name, e.g. ${flag} ${flag === '--timeline' ? 'trace.json' : 'report.json'}`)
   }
+  const maxRestarts = a['max-restarts'] as number
+  if (Array.isArray(maxRestarts) || !(Number.isInteger(maxRestarts) && maxRestarts >= 0)) {
+    throw new UsageError(`--max-restarts must be a whole number >= 0, got ${JSON.stringify(argValue(argv, ['--max-restarts']) ?? maxRestarts)}`)
+  }
   const trace = { timeline: timeline === undefined ? undefined : resolve(cwd, timeline), report: Boolean(a.report), reportJson: reportJson === undefined ? undefined : resolve(cwd, reportJson) }
   return {
     kind: 'run',
-    options: { np, script: path, args, tagOutput: Boolean(a['tag-output']), timeoutSec: timeout, env, hosts, mapBy, oversubscribe: Boolean(a.oversubscribe), launchAgent: agent, iface, trace },
+    options: { np, script: path, args, tagOutput: Boolean(a['tag-output']), timeoutSec: timeout, env, hosts, mapBy, oversubscribe: Boolean(a.oversubscribe), launchAgent: agent, iface, trace, maxRestarts },
   }
 }
 

@@ -40,6 +40,8 @@ export interface SupervisorOptions {
   timeoutSec?: number
   /** Where the launcher's own messages go. */
   log?: (line: string) => void
+  /** Filled in at the end: the failure's root cause line, and whether the user or --timeout ended the job. */
+  outcome?: { cause?: string; final?: boolean }
 }
 
 interface State {
@@ -92,6 +94,7 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
     }
     log(`received ${signal}; forwarded it to ${running().length} ranks (again to kill at once)`)
     interruptedBy = signal
+    if (opts.outcome) opts.outcome.final = true
     stop(exitCodeOf(null, signal), SIGNAL_GRACE_MS, signal)
   }
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
@@ -103,6 +106,7 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
       : setTimeout(() => {
           const left = running().map((s) => s.rank.slot.rank)
           log(`job timed out after ${opts.timeoutSec} s; ranks [${left.join(', ')}] were still running; stopped them`)
+          if (opts.outcome) opts.outcome.final = true
           stop(TIMEOUT_EXIT_CODE, SIGKILL_GRACE_MS)
         }, opts.timeoutSec * 1000)
 
@@ -116,7 +120,8 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
       if (f && f.rank === slot.rank) followers.set(slot.rank, f)
     }),
   ])
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref())
+  // Not unref'd: with every rank gone, these timers are what keeps the launcher alive until it has decided.
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   /** The root cause of the first failure: the rank a follower lost, if that is what happened. */
   const rootCause = async (rank: number, line: string, code: number, sshLost: boolean): Promise<{ line: string; code: number }> => {
     await sleep(LAST_WORDS_MS)
@@ -170,6 +175,7 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
         const others = running().length
         const what = opts.single ? '' : others > 0 ? `; stopped the other ${others} rank${others > 1 ? 's' : ''}` : '; no other rank was running'
         log(`${root.line}${what}`)
+        if (opts.outcome) opts.outcome.cause ??= root.line
         stop(root.code, SIGKILL_GRACE_MS)
       }
     }),

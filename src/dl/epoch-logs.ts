@@ -73,7 +73,8 @@ export function formatEpoch(l: EpochLogs): string {
   if (l.slowestExcess >= 0.05) parts.push(`slowest rank ${l.slowestRank} (+${Math.round(100 * l.slowestExcess)}% compute)`)
   // Arrived last in most steps, and the others' wait for it is worth a mention (>= 5 % of the epoch).
   if (l.lastShare >= 0.5 && l.othersWaitedMs >= 50 * l.seconds) {
-    parts.push(`last to arrive: rank ${l.lastRank} in ${Math.round(100 * l.lastShare)}% of steps (others waited ${(l.othersWaitedMs / 1000).toFixed(1)} s)`)
+    const waited = l.othersWaitedMs >= 1000 ? `${(l.othersWaitedMs / 1000).toFixed(1)} s` : `${Math.round(l.othersWaitedMs)} ms`
+    parts.push(`last to arrive: rank ${l.lastRank} in ${Math.round(100 * l.lastShare)}% of steps (others waited ${waited})`)
   }
   return parts.join('  ')
 }

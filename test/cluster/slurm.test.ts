@@ -138,3 +138,21 @@ test('srun -N 3 -n 3 tsrun --timeline --report: rank 0 merges every node\'s file
   expect(run.stderr).toMatch(/stragglers on world \(12 collectives\): rank 2 last in/)
   expect(await leftoversAfter(run.mark, 5000)).toEqual([])
 })
+
+test('tsrun --max-restarts inside sbatch: a failed srun step is run again, then the job gives up naming each attempt', async () => {
+  const job = batchScript(`FAIL_RANK=3 "${process.execPath}" "${BIN}" --max-restarts 1 "${fixture('exit-code.ts')}"`)
+  const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], { env: cluster.slurmEnv, timeoutMs: 120_000 })
+  expect(run.exitCode).not.toBe(0)
+  const out = readFileSync(job.out, 'utf8')
+  expect(out.match(/"failAt"/g)).toHaveLength(2)
+  expect(out).toMatch(/tsrun: restarting the job \(restart 1 of 1, TSRUN_RESTART_COUNT=1\) after: the srun step ended with code \d+ /)
+  expect(out).toMatch(/tsrun: the job failed 2 times \(--max-restarts 1\); giving up\./)
+})
+
+test('examples/slurm/train.sbatch runs as written (one short epoch)', async () => {
+  const script = join(ROOT, 'examples', 'slurm', 'train.sbatch')
+  const out = join(mkdtempSync(join(tmpdir(), 'tsrun-sbatch-')), 'out.txt')
+  const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '1', '-O', '--wait', '-o', out, '-D', ROOT, script], { env: { ...cluster.slurmEnv, EPOCHS: '1' }, timeoutMs: 170_000 })
+  expect(run.exitCode, readFileSync(out, 'utf8')).toBe(0)
+  expect(readFileSync(out, 'utf8')).toMatch(/test accuracy: 0\.\d+/)
+})

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ROOT, runRanks, type Run } from '../helpers/run-ranks.ts'
+import { leftoversAfter, ROOT, runRanks, type Run } from '../helpers/run-ranks.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-dl-test-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -130,6 +130,21 @@ describe('recovery', () => {
     const again = ok(await train(2, [...common, `ckpt=${ckpt}`, 'resume=1', `out=${resumed}`]), 2)
     expect(again[0].steps).toBe(18)
     expect(Buffer.from(weights(resumed).buffer)).toEqual(Buffer.from(weights(whole).buffer))
+  })
+
+  it('--max-restarts 1: a rank killed at step 12 → the launcher restarts the job, it resumes from step 10 and ends with the uninterrupted weights, bitwise', async () => {
+    const whole = join(dir, 'restart-whole.bin')
+    const restarted = join(dir, 'restart-resumed.bin')
+    const ckpt = join(dir, 'restart-ckpt')
+    const common = ['fit', 'epochs=3', 'batch=8', 'optimizer=momentum', 'every=5']
+    ok(await train(2, [...common, `ckpt=${join(dir, 'restart-ckpt-whole')}`, `out=${whole}`]), 2)
+    const run = await runRanks(2, 'dl-train.ts', { flags: ['--max-restarts', '1'], args: [...common, `ckpt=${ckpt}`, 'dieAt=12', 'resume=1', `out=${restarted}`], timeoutMs: 90_000 })
+    expect(run.exitCode, run.stderr).toBe(0)
+    expect(run.stderr).toMatch(/tsrun: restarting the job \(restart 1 of 1, TSRUN_RESTART_COUNT=1\) after: rank 1 \(pid \d+, host [^)]+\) was killed by SIGKILL/)
+    // The second attempt's ranks resumed at step 10 and went to 18.
+    expect(run.cases.filter((c) => c.steps !== undefined).map((c) => c.steps)).toEqual([18, 18])
+    expect(Buffer.from(weights(restarted).buffer)).toEqual(Buffer.from(weights(whole).buffer))
+    expect(await leftoversAfter(run.mark)).toEqual([])
   })
 })
 
