@@ -79,7 +79,7 @@ module.exports = {
       name: 'launcher-takes-little-from-src',
       severity: 'error',
       from: { path: '^launcher/' },
-      to: { path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/slots[.]ts$|native/native[.]ts$)' },
+      to: { path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/slots[.]ts$|native/native[.]ts$|trace/(finish|merge|report|svg)[.]ts$)' },
     },
   ],
   options: {
