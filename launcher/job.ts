@@ -22,7 +22,8 @@ export interface Job {
 
 export async function createJob(storeEndpoint = 'tcp://127.0.0.1:*'): Promise<Job> {
   const id = randomBytes(6).toString('hex')
-  const secret = randomBytes(32).toString('hex')
+  // Bring your own (TSRUN_JOB_SECRET, e.g. from a secrets manager), or a fresh one per job.
+  const secret = process.env.TSRUN_JOB_SECRET || randomBytes(32).toString('hex')
   const dir = mkdtempSync(join(tmpdir(), `tsrun-${id}-`)) // mkdtemp creates it with mode 0700
   const shmDir = shmDirOf(id)
   let store: StoreServer

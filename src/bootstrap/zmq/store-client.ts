@@ -4,6 +4,7 @@
  * RendezvousError instead of a hang.
  */
 import * as zmq from 'zeromq'
+import { requestProof } from './request-proof.ts'
 import { RendezvousError } from '../../errors.ts'
 import { StoreTimeoutError, type Store, type StoreOp } from '../store.ts'
 import { SendQueue } from '../../transport/zmq/send-queue.ts'
@@ -21,7 +22,7 @@ interface Pending {
 export class StoreClient implements Store {
   readonly endpoint: string
   private readonly dealer: zmq.Dealer
-  private readonly secret: Buffer
+  private readonly secret: string
   private readonly pending = new Map<number, Pending>()
   private readonly outbox: SendQueue
   private nextId = 1
@@ -29,7 +30,7 @@ export class StoreClient implements Store {
 
   constructor(endpoint: string, secret: string) {
     this.endpoint = endpoint
-    this.secret = Buffer.from(secret)
+    this.secret = secret
     this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 })
     this.dealer.connect(endpoint)
     this.outbox = new SendQueue(this.dealer, (err) => {
@@ -88,7 +89,7 @@ export class StoreClient implements Store {
       }, timeoutMs)
       timer.unref()
       this.pending.set(id, { resolve, reject, timer, timeoutMs: waitMs })
-      this.outbox.push([reqId, this.secret, Buffer.from(op), Buffer.from(key), arg])
+      this.outbox.push([reqId, Buffer.from(requestProof(this.secret, reqId, op, key, arg)), Buffer.from(op), Buffer.from(key), arg])
     })
   }
 
@@ -110,7 +111,7 @@ export class StoreClient implements Store {
       const s = status.toString()
       if (s === 'ok') p.resolve(body)
       else if (s === 'timeout') p.reject(new StoreTimeoutError(JSON.parse(body.toString()) as string[], p.timeoutMs))
-      else if (s === 'denied') p.reject(new RendezvousError(`the store at ${this.endpoint} refused this job's secret`))
+      else if (s === 'denied') p.reject(new RendezvousError(`the store at ${this.endpoint} refused this job's secret (${body.toString()})`))
       else p.reject(new RendezvousError(`the store at ${this.endpoint} answered: ${body.toString()}`))
     }
   }

@@ -1,18 +1,21 @@
 /**
  * The rendezvous store's server: a ZeroMQ ROUTER that answers requests from store clients (DEALER).
  *
- * Request frames:  [reqId u32, secret, op, key, arg]      (ROUTER prepends the client's identity)
+ * Request frames:  [reqId u32, proof, op, key, arg]      (ROUTER prepends the client's identity)
+ * The proof is a one-time claim with its HMAC under the job secret over the whole request (request-proof.ts):
+ * the secret itself never travels, and a recorded request cannot be sent again.
  * Reply frames:    [reqId u32, status, body]
  *   set  key value      -> ok
  *   get  key timeoutMs  -> ok value | timeout
  *   wait keysJson ms    -> ok | timeout missingJson
  *   add  key delta      -> ok newValue
  *   ping                -> ok
- * A wrong secret gets `denied`; an unknown op or malformed request gets `error` with a reason. Nothing a
+ * A wrong or replayed proof gets `denied`; an unknown op or malformed request gets `error` with a reason. Nothing a
  * client sends can crash the server: every request is checked before it is used.
  */
-import { timingSafeEqual } from 'node:crypto'
 import * as zmq from 'zeromq'
+import { ProofChecker } from '../../proof.ts'
+import { checkRequestProof } from './request-proof.ts'
 import { STORE_OPS, type StoreStatus } from '../store.ts'
 import { SendQueue } from '../../transport/zmq/send-queue.ts'
 
@@ -41,7 +44,8 @@ export class StoreServer {
   rejected = 0
 
   private readonly router: zmq.Router
-  private readonly secret: Buffer
+  /** Checks each request's proof of the job secret (and that it was not sent before). */
+  private readonly proofs: ProofChecker
   private readonly data = new Map<string, Buffer>()
   private readonly waiters = new Map<string, Set<Waiter>>()
   // A client that went away makes a reply fail; ROUTER drops replies to unknown identities anyway.
@@ -51,7 +55,7 @@ export class StoreServer {
   private constructor(router: zmq.Router, endpoint: string, secret: string) {
     this.router = router
     this.endpoint = endpoint
-    this.secret = Buffer.from(secret)
+    this.proofs = new ProofChecker(secret)
     this.replies = new SendQueue(router, () => {})
     void this.loop()
   }
@@ -89,15 +93,16 @@ export class StoreServer {
   }
 
   private handle(frames: Buffer[]): void {
-    const [identity, reqId, secret, op, key, arg] = frames
+    const [identity, reqId, proof, op, key, arg] = frames
     if (frames.length !== 6 || reqId.length !== 4) {
       this.rejected++
       if (identity && reqId?.length === 4) this.reply(identity, reqId, 'error', 'malformed request')
       return
     }
-    if (secret.length !== this.secret.length || !timingSafeEqual(secret, this.secret)) {
+    const refused = checkRequestProof(this.proofs, proof, reqId, op, key, arg)
+    if (refused) {
       this.rejected++
-      return this.reply(identity, reqId, 'denied', 'wrong job secret')
+      return this.reply(identity, reqId, 'denied', refused)
     }
     const name = op.toString()
     if (!STORE_OPS.includes(name)) {

@@ -1,18 +1,27 @@
 /**
- * Who may connect to a rank: only the job's own ranks. Every data connection authenticates with ZeroMQ's
- * PLAIN mechanism, the job secret as password, checked by a ZAP handler in this process (ZeroMQ RFC 27); the
- * secret travels in the handshake but is never on a command line or in a log. With `--encrypt`, connections use
- * CURVE instead: each rank's public key is published through the (secret-protected) rendezvous store, so only
- * the job's ranks can complete a handshake, and all traffic is encrypted.
+ * Who may connect to a rank: only the job's own ranks. Every data connection authenticates through ZeroMQ's
+ * PLAIN mechanism, checked by a ZAP handler in this process (ZeroMQ RFC 27), but what travels in it is not the
+ * secret: the username is a one-time claim and the password its HMAC under the job secret for "a connection to
+ * this rank" (src/proof.ts). The secret never crosses the wire; a recorded handshake cannot be replayed.
+ * After the handshake, data flows as fast as with PLAIN (it is PLAIN). With `--encrypt`, connections use CURVE
+ * instead: each rank's public key is published through the (secret-protected) rendezvous store, so only the
+ * job's ranks can complete a handshake, and all traffic is encrypted.
  */
-import { timingSafeEqual } from 'node:crypto'
 import * as zmq from 'zeromq'
+import { ProofChecker, prove } from '../../proof.ts'
 
 /** The ZAP domain of tsrun's data sockets. */
 export const ZAP_DOMAIN = 'tsrun'
-export const PLAIN_USER = 'tsrun'
+/** What a connection to `rank` proves: the purpose its HMAC covers. */
+const purpose = (rank: number) => `zmq connection to rank ${rank}`
 
-let handler: { secret: Buffer; rejected: number; socket: zmq.Reply } | undefined
+/** PLAIN credentials for one connection to `rank`: a one-time claim and its proof, not the secret. */
+export function connectionProof(secret: string, rank: number): { plainUsername: string; plainPassword: string } {
+  const { claim, proof } = prove(secret, purpose(rank))
+  return { plainUsername: claim, plainPassword: proof }
+}
+
+let handler: { checker: ProofChecker; rank: number; rejected: number; socket: zmq.Reply } | undefined
 
 /** Stops the ZAP handler (its pending receive would keep the process alive). */
 export function stopZapHandler(): void {
@@ -26,17 +35,18 @@ export function refusedHandshakes(): number {
 }
 
 /**
- * Starts this process's ZAP handler (once): PLAIN requests pass with the job secret as password, CURVE requests
- * pass (a CURVE client got this far only with our public key, from the secret-protected store).
+ * Starts this process's ZAP handler (once): PLAIN requests pass with a fresh claim proven for a connection to
+ * `rank`, CURVE requests pass (a CURVE client got this far only with our public key, from the protected store).
  */
-export async function startZapHandler(secret: string): Promise<void> {
+export async function startZapHandler(secret: string, rank: number): Promise<void> {
   if (handler) {
-    handler.secret = Buffer.from(secret)
+    handler.checker.reset(secret)
+    handler.rank = rank
     return
   }
   const zap = new zmq.Reply({ linger: 0 })
   await zap.bind('inproc://zeromq.zap.01')
-  handler = { secret: Buffer.from(secret), rejected: 0, socket: zap }
+  handler = { checker: new ProofChecker(secret), rank, rejected: 0, socket: zap }
   const state = handler
   void (async () => {
     for (;;) {
@@ -51,8 +61,8 @@ export async function startZapHandler(secret: string): Promise<void> {
       const ok =
         domain?.toString() === ZAP_DOMAIN &&
         (name === 'CURVE' ||
-          (name === 'PLAIN' && username?.toString() === PLAIN_USER && password !== undefined && password.length === state.secret.length &&
-            timingSafeEqual(password, state.secret)))
+          (name === 'PLAIN' && username !== undefined && password !== undefined &&
+            state.checker.check(purpose(state.rank), username.toString(), password.toString()) === undefined))
       if (!ok) state.rejected++
       try {
         await zap.send([version ?? '1.0', requestId ?? '', ok ? '200' : '400', ok ? 'OK' : 'not a rank of this job', '', ''])

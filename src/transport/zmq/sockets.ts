@@ -5,7 +5,7 @@
 import * as zmq from 'zeromq'
 import { TransportError } from '../../errors.ts'
 import type { PeerAddress, TransportKind } from '../transport.ts'
-import { PLAIN_USER, startZapHandler, ZAP_DOMAIN } from './auth.ts'
+import { connectionProof, startZapHandler, ZAP_DOMAIN } from './auth.ts'
 import { bindEndpoints } from './endpoints.ts'
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, heartbeat } from './peer-watch.ts'
 
@@ -36,7 +36,7 @@ export interface ZmqTransportOptions {
 /** Binds the receive socket on every endpoint this rank needs, filling in `address` with what was bound. */
 export async function bindPull(opts: ZmqTransportOptions, address: PeerAddress): Promise<zmq.Pull> {
   const secured = Boolean(opts.secret) || Boolean(opts.encrypt)
-  if (secured) await startZapHandler(opts.secret ?? '')
+  if (secured) await startZapHandler(opts.secret ?? '', opts.rank)
   const server = opts.encrypt ? zmq.curveKeyPair() : undefined
   const pull = new zmq.Pull({
     receiveHighWaterMark: 0,
@@ -66,7 +66,7 @@ export async function bindPull(opts: ZmqTransportOptions, address: PeerAddress):
   return pull
 }
 
-/** A PUSH socket toward `peer` (not yet connected), presenting the secret (PLAIN) or our CURVE keys. */
+/** A PUSH socket toward `peer` (not yet connected), presenting a one-time proof of the secret (PLAIN) or our CURVE keys. */
 export function pushSocket(peer: PeerAddress, secret: string, curveClient: { publicKey: string; secretKey: string } | undefined, heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS): zmq.Push {
   return new zmq.Push({
     sendHighWaterMark: 0,
@@ -75,7 +75,7 @@ export function pushSocket(peer: PeerAddress, secret: string, curveClient: { pub
     ...(curveClient
       ? { curveServerKey: peer.curve!, curvePublicKey: curveClient.publicKey, curveSecretKey: curveClient.secretKey }
       : secret
-        ? { plainUsername: PLAIN_USER, plainPassword: secret }
+        ? connectionProof(secret, peer.rank)
         : {}),
   })
 }

@@ -3,6 +3,7 @@ import * as zmq from 'zeromq'
 import { afterEach, expect, test } from 'vitest'
 import { PrefixStore } from '../../../src/bootstrap/prefix-store.ts'
 import { StoreClient } from '../../../src/bootstrap/zmq/store-client.ts'
+import { requestProof } from '../../../src/bootstrap/zmq/request-proof.ts'
 import { StoreServer } from '../../../src/bootstrap/zmq/store-server.ts'
 import { StoreTimeoutError } from '../../../src/bootstrap/store.ts'
 
@@ -64,17 +65,35 @@ test('unknown commands and garbage frames get an error or are ignored; the store
   raw.connect(server.endpoint)
   cleanups.push(() => raw.close())
   const id = Buffer.alloc(4)
-  await raw.send([id, Buffer.from('k'), Buffer.from('explode'), Buffer.from('x'), Buffer.alloc(0)])
+  await raw.send([id, Buffer.from(requestProof('k', id, 'explode', 'x', Buffer.alloc(0))), Buffer.from('explode'), Buffer.from('x'), Buffer.alloc(0)])
   const [, status, body] = await raw.receive()
   expect(status.toString()).toBe('error')
   expect(body.toString()).toMatch(/unknown store command 'explode'/)
   await raw.send([Buffer.from('junk')])
-  await raw.send([id, Buffer.from('k'), Buffer.from('wait'), Buffer.from('not json'), Buffer.from('10')])
+  await raw.send([id, Buffer.from(requestProof('k', id, 'wait', 'not json', Buffer.from('10'))), Buffer.from('wait'), Buffer.from('not json'), Buffer.from('10')])
   const [, status2] = await raw.receive()
   expect(status2.toString()).toBe('error')
   await client.set('still', 'fine')
   expect((await client.get('still', 100)).toString()).toBe('fine')
   expect(server.rejected).toBeGreaterThanOrEqual(2)
+})
+
+test('requests prove the secret without carrying it; a recorded request sent again is refused', async () => {
+  const { server } = await setup('the-job-secret')
+  const raw = new zmq.Dealer({ linger: 0 })
+  raw.connect(server.endpoint)
+  cleanups.push(() => raw.close())
+  const id = Buffer.alloc(4)
+  const frames = [id, Buffer.from(requestProof('the-job-secret', id, 'set', 'k', Buffer.from('v'))), Buffer.from('set'), Buffer.from('k'), Buffer.from('v')]
+  expect(Buffer.concat(frames).includes('the-job-secret')).toBe(false)
+  await raw.send(frames)
+  expect((await raw.receive())[1]!.toString()).toBe('ok')
+  await raw.send(frames) // replayed as recorded
+  const [, status, body] = await raw.receive()
+  expect([status!.toString(), body!.toString()]).toEqual(['denied', 'claim used before (not this job\'s secret?)'])
+  // Changing the argument breaks the proof.
+  await raw.send([id, frames[1]!, Buffer.from('set'), Buffer.from('k'), Buffer.from('other')])
+  expect((await raw.receive())[2]!.toString()).toBe('wrong proof (not this job\'s secret?)')
 })
 
 test('a store that does not answer becomes a clear error, not a hang', async () => {
