@@ -62,6 +62,19 @@ export function fulfil(p: Posted, m: Message): void {
 
 const EMPTY = new Uint8Array(0)
 
+/** Queues `w` in `list` until it is served, or until `opts.timeoutMs`: then it leaves the list with a TimeoutError. */
+function waitIn<W extends { timer?: NodeJS.Timeout; reject: (e: Error) => void }>(list: W[], w: W, opts: ReceiveOptions, what: string): void {
+  const { timeoutMs } = opts
+  if (timeoutMs !== undefined && timeoutMs >= 0 && Number.isFinite(timeoutMs)) {
+    w.timer = setTimeout(() => {
+      const j = list.indexOf(w)
+      if (j >= 0) list.splice(j, 1)
+      w.reject(new TimeoutError(opts.describeWait ? opts.describeWait() : `${what} timed out after ${timeoutMs} ms`))
+    }, timeoutMs)
+  }
+  list.push(w)
+}
+
 /** A probe waiting for a matching message (MPI_Probe): resolved without taking the message. */
 interface Probe {
   commId: number
@@ -110,15 +123,7 @@ export class Matcher {
     }
     return new Promise((resolve, reject) => {
       const q: Probe = { commId, source, tag, resolve, reject }
-      const { timeoutMs } = opts
-      if (timeoutMs !== undefined && timeoutMs >= 0 && Number.isFinite(timeoutMs)) {
-        q.timer = setTimeout(() => {
-          const j = this.probes.indexOf(q)
-          if (j >= 0) this.probes.splice(j, 1)
-          reject(new TimeoutError(opts.describeWait ? opts.describeWait() : `probe timed out after ${timeoutMs} ms`))
-        }, timeoutMs)
-      }
-      this.probes.push(q)
+      waitIn(this.probes, q, opts, 'probe')
     })
   }
 
@@ -142,15 +147,7 @@ export class Matcher {
     return new Promise((resolve, reject) => {
       const p: Posted = { commId, source, tag, into: opts.into, sink: opts.sink, resolve, reject }
       if (i >= 0) return fulfil(p, this.unexpected.splice(i, 1)[0])
-      const { timeoutMs } = opts
-      if (timeoutMs !== undefined && timeoutMs >= 0 && Number.isFinite(timeoutMs)) {
-        p.timer = setTimeout(() => {
-          const j = this.posted.indexOf(p)
-          if (j >= 0) this.posted.splice(j, 1)
-          reject(new TimeoutError(opts.describeWait ? opts.describeWait() : `receive timed out after ${timeoutMs} ms`))
-        }, timeoutMs)
-      }
-      this.posted.push(p)
+      waitIn(this.posted, p, opts, 'receive')
     })
   }
 
