@@ -93,7 +93,7 @@ export class Communicator extends ObjectCollectives {
 
   /** `sendObject` as a Request (mpi4py `isend`). @example `const req = world.isendObject({ step: 1 }, 0)` */
   isendObject(value: unknown, dest: number, options: P2POptions = {}): Request<void> {
-    return new Request(Promise.resolve().then(() => this.sendObject(value, dest, options)))
+    return new Request(this.sendObject(value, dest, options))
   }
 
   /** `recvObject` as a Request (mpi4py `irecv`). @example `const { value } = await world.irecvObject(0)` */

@@ -16,13 +16,12 @@ import { ALGORITHMS, pick } from './select.ts'
 import { signatureOf, UNKNOWN_DTYPE, type CollectiveName, type FullSignature } from './signature.ts'
 import { watchStall } from './stall-inspector.ts'
 import { TagSequence } from './tags.ts'
-import { CollectiveTracer } from '../trace/collective-trace.ts'
-import { recorder } from '../trace/recorder.ts'
 import { outputFor, type CollectiveOptions, type OutputOptions } from './options.ts'
 import { checkSegmentBytes, checkTimeout, checkTyped } from './validate.ts'
+import { CollectiveTracer } from '../trace/collective-trace.ts'
+import { recorder } from '../trace/recorder.ts'
 
 export type { CollectiveOptions, OutputOptions }
-
 
 /** The algorithm a user op that is not commutative needs: the one that combines in rank order. */
 const inOrder = (op: ReduceOp) => (isUserOp(op) && !op.commutative ? 'ordered' : undefined)

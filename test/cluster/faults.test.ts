@@ -3,7 +3,8 @@
 // closed"), and the launcher's last line must name the lost rank and host, not a survivor.
 import { execFileSync } from 'node:child_process'
 import { expect, test } from 'vitest'
-import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
+import { BIN, fixture, leftoversAfter, runProcess, runRanks } from '../helpers/run-ranks.ts'
+import { clusterEnv } from './cluster-env.ts'
 
 const cut = (host: string) => execFileSync('ip', ['netns', 'exec', host, 'ip', 'link', 'set', 'eth0', 'down'])
 const heal = (host: string) => execFileSync('ip', ['netns', 'exec', host, 'ip', 'link', 'set', 'eth0', 'up'])
@@ -89,3 +90,34 @@ test('a rank whose JavaScript is busy for 2.5x the heartbeat bound is not mistak
   expect(run.cases.map((c) => c.sum)).toEqual([3, 3, 3])
   expect(run.stderr).not.toMatch(/PeerLost|stopped answering/)
 }, 90_000)
+
+test('under srun (tsrun as each task): a surviving task\'s line names the lost rank and host first', async () => {
+  const cluster = clusterEnv()
+  let cutAt = 0
+  try {
+    const run = await runProcess('srun', (mark) => ['-N', '3', '-n', '3', process.execPath, BIN, '--heartbeat-timeout', '3', fixture('allreduce-loop.ts'), mark], {
+      env: { ...cluster.slurmEnv, KILL_RANK: '-1', MIB: '4', RETHROW: '1' },
+      timeoutMs: 90_000,
+      onStart: (child, output) => {
+        const poll = setInterval(() => {
+          if ((output().match(/"ready"/g) ?? []).length < 3) return
+          clearInterval(poll)
+          setTimeout(() => ((cutAt = Date.now()), cut('node2')), 500)
+        }, 100)
+        // srun itself waits for the cut-off node's task until Slurm declares the node down: end it once the
+        // surviving tasks have spoken.
+        const done = setInterval(() => {
+          if (!/stopped answering at about/.test(output())) return
+          clearInterval(done)
+          setTimeout(() => child.kill('SIGKILL'), 2000)
+        }, 100)
+      },
+    })
+    expect(cutAt).toBeGreaterThan(0)
+    expect(run.timedOut).toBe(false)
+    expect(run.stderr).toMatch(/tsrun: rank 1 \(pid \d+, host node2\) stopped answering at about \d\d:\d\d:\d\d \(host down or network cut\); rank [02] lost it/)
+    expect(run.stderr).not.toMatch(/tsrun: rank [02] \(pid \d+, host node[13]\) exited with code 1$/m)
+  } finally {
+    heal('node2')
+  }
+}, 120_000)
