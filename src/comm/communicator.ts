@@ -1,130 +1,21 @@
 /**
  * A communicator: a group of ranks that talk to each other, MPI style. The world communicator comes from
  * `init()`; sub-communicators come from `split` and `dup`. Its calls are layered, one file each:
- * point-to-point.ts ← typed-collectives.ts ← vector-collectives.ts ← object-collectives.ts ← here: the
- * non-blocking forms (Requests), join for uneven data, and the communicator calls.
+ * point-to-point.ts ← typed-collectives.ts ← vector-collectives.ts ← object-collectives.ts ← nonblocking.ts ←
+ * here: join for uneven data, and the communicator calls.
  */
-import type { ReduceOp } from '../collectives/reduce-ops.ts'
-import { asBytes, bytesPerElement, describe, DTYPE_ARRAYBUFFER, dtypeOf, type Sendable, type TypedArray } from '../dtype.ts'
-import { ANY_SOURCE, ANY_TAG, type Transport } from '../transport/transport.ts'
+import { describe, DTYPE_ARRAYBUFFER } from '../dtype.ts'
+import type { Transport } from '../transport/transport.ts'
 import { UsageError } from '../errors.ts'
-import type { P2POptions, Received, RecvOptions } from './point-to-point.ts'
 import { runJoin, type Servable } from './join.ts'
-import { Request } from './request.ts'
+import { NonBlocking } from './nonblocking.ts'
+import type { CollectiveOptions } from './options.ts'
 import { checkTimeout } from './validate.ts'
 import { signatureOf, UNKNOWN_DTYPE } from './signature.ts'
 import { childCommId } from './tags.ts'
-import type { CollectiveOptions } from './typed-collectives.ts'
-import { ObjectCollectives } from './object-collectives.ts'
-import type { ReduceOptions } from './vector-collectives.ts'
 
-export class Communicator extends ObjectCollectives {
+export class Communicator extends NonBlocking {
   private children = 0
-
-  /**
-   * Sends `data` to `dest` and receives from `source` at the same time (MPI_Sendrecv), so a ring shift cannot
-   * deadlock. Either side may be PROC_NULL. `options.tag` tags the send; `recvTag` (default ANY_TAG) selects.
-   *
-   * @example
-   * ```ts
-   * const right = (world.rank + 1) % world.size, left = (world.rank - 1 + world.size) % world.size
-   * const { data } = await world.sendrecv(new Float64Array([world.rank]), right, left)   // data: [left]
-   * ```
-   */
-  async sendrecv(data: Sendable, dest: number, source: number = ANY_SOURCE, options: RecvOptions & { recvTag?: number } = {}): Promise<Received> {
-    const { recvTag = ANY_TAG, ...rest } = options
-    const [, got] = await Promise.all([this.send(data, dest, { tag: rest.tag }), this.recv(source, { ...rest, tag: recvTag })])
-    return got
-  }
-
-  /**
-   * Sends `data` to `dest`, then replaces its contents with the message from `source` (MPI_Sendrecv_replace):
-   * the message must have `data`'s element type and at most its length. Resolves to the status.
-   *
-   * @example
-   * ```ts
-   * const buf = new Int32Array([world.rank])
-   * await world.sendrecvReplace(buf, (world.rank + 1) % world.size, (world.rank + world.size - 1) % world.size)
-   * ```
-   */
-  async sendrecvReplace(data: Sendable, dest: number, source: number = ANY_SOURCE, options: P2POptions & { recvTag?: number } = {}): Promise<{ source: number; tag: number; count: number }> {
-    dtypeOf(data)
-    const into = data instanceof ArrayBuffer ? new ArrayBuffer(data.byteLength) : new (data.constructor as new (n: number) => typeof data)(data.length)
-    const got = await this.sendrecv(data, dest, source, { ...options, into })
-    const bytes = asBytes(got.data)
-    asBytes(data).set(bytes)
-    return { source: got.source, tag: got.tag, count: bytes.byteLength / bytesPerElement(dtypeOf(data)) }
-  }
-
-  /**
-   * Sends a JSON value to `dest` and receives one from `source` at the same time (mpi4py's `sendrecv` for
-   * objects). Either side may be PROC_NULL.
-   *
-   * @example
-   * ```ts
-   * const { value } = await world.sendrecvObject({ from: world.rank }, right, left)
-   * ```
-   */
-  async sendrecvObject<T = unknown>(value: unknown, dest: number, source: number = ANY_SOURCE, options: P2POptions & { recvTag?: number } = {}): Promise<{ value: T; source: number; tag: number }> {
-    const { recvTag = ANY_TAG, ...rest } = options
-    const [, got] = await Promise.all([this.sendObject(value, dest, { tag: rest.tag }), this.recvObject<T>(source, { ...rest, tag: recvTag })])
-    return got
-  }
-
-  // ---------------------------------------------------------------- non-blocking (MPI requests)
-
-  /**
-   * `send` as a Request (MPI_Isend): poll it with `test()` or await it.
-   *
-   * @example
-   * ```ts
-   * const req = world.isend(buf, 1)
-   * await Request.waitAll([req, world.irecv(1)])
-   * ```
-   */
-  isend(data: Sendable, dest: number, options: P2POptions = {}): Request<void> {
-    return new Request(this.send(data, dest, options))
-  }
-
-  /** `recv` as a Request (MPI_Irecv). @example `const req = world.irecv(ANY_SOURCE, { tag: 2 })` */
-  irecv(source?: number, options: RecvOptions = {}): Request<Received> {
-    return new Request(this.recv(source, options))
-  }
-
-  /** `sendObject` as a Request (mpi4py `isend`). @example `const req = world.isendObject({ step: 1 }, 0)` */
-  isendObject(value: unknown, dest: number, options: P2POptions = {}): Request<void> {
-    return new Request(this.sendObject(value, dest, options))
-  }
-
-  /** `recvObject` as a Request (mpi4py `irecv`). @example `const { value } = await world.irecvObject(0)` */
-  irecvObject<T = unknown>(source?: number, options: P2POptions = {}): Request<{ value: T; source: number; tag: number }> {
-    return new Request(this.recvObject<T>(source, options))
-  }
-
-  /** `barrier` as a Request (MPI_Ibarrier). @example `const req = world.ibarrier()` */
-  ibarrier(options: CollectiveOptions = {}): Request<void> {
-    return new Request(this.barrier(options))
-  }
-
-  /** `broadcast` as a Request (MPI_Ibcast). @example `const req = world.ibroadcast(weights, 0)` */
-  ibroadcast<T extends TypedArray>(data: T, root: number, options: CollectiveOptions = {}): Request<T> {
-    return new Request(this.broadcast(data, root, options))
-  }
-
-  /** `allreduce` as a Request (MPI_Iallreduce). @example `const req = world.iallreduce(grads, 'sum')` */
-  iallreduce<T extends TypedArray>(data: T, op: ReduceOp, options: ReduceOptions = {}): Request<T> {
-    return new Request(this.allreduce(data, op, options))
-  }
-
-  /** `reduce` as a Request (MPI_Ireduce). @example `const req = world.ireduce(counts, 'sum', 0)` */
-  ireduce<T extends TypedArray>(data: T, op: ReduceOp, root: number, options: CollectiveOptions = {}): Request<T> {
-    return new Request(this.reduce(data, op, root, options))
-  }
-
-  /** `allgather` as a Request (MPI_Iallgather). @example `const req = world.iallgather(new Int32Array([world.rank]))` */
-  iallgather<T extends TypedArray>(data: T, options: CollectiveOptions = {}): Request<T> {
-    return new Request(this.allgather(data, options))
-  }
 
   // ---------------------------------------------------------------- uneven data
 
@@ -194,6 +85,20 @@ export class Communicator extends ObjectCollectives {
     for (let r = 0; r < this.size; r++) if (all[2 * r] === color) group.push(r)
     group.sort((a, b) => all[2 * a + 1] - all[2 * b + 1] || a - b)
     return new Communicator(this.world, childCommId(this.commId, creation, color), group.map((r) => this.members[r]), group.indexOf(this.rank), `${this.name}.split(${color})`)
+  }
+
+  /**
+   * Collective: the ranks of this communicator that share this rank's host, as a communicator of their own
+   * (MPI_Comm_split_type with MPI_COMM_TYPE_SHARED, mpi4py's `Split_type`), ordered by `key` (then rank).
+   *
+   * @example
+   * ```ts
+   * const node = await world.splitShared()
+   * if (node.rank === 0) console.log(`${node.size} ranks on ${world.host}`)
+   * ```
+   */
+  async splitShared(key: number = this.rank, options: CollectiveOptions = {}): Promise<Communicator> {
+    return (await this.split(this.nodes[this.rank] ?? 0, key, options))!
   }
 
   /**

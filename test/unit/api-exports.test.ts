@@ -66,7 +66,8 @@ test('every public method of Communicator is still there', () => {
     // Completeness against mpi4py, gloo and Horovod (#14)
     'allgatherv', 'gatherv', 'scatterv', 'alltoallv', 'reduceScatterv', 'scan', 'exscan', 'groupedAllreduce', 'reduceObject',
     'alltoallObject', 'scanObject', 'exscanObject', 'probe', 'iprobe', 'sendrecv', 'sendrecvReplace', 'sendrecvObject', 'isend', 'irecv', 'isendObject',
-    'irecvObject', 'ibarrier', 'ibroadcast', 'iallreduce', 'ireduce', 'iallgather', 'join']) {
+    'irecvObject', 'ibarrier', 'ibroadcast', 'iallreduce', 'ireduce', 'iallgather', 'join', 'igather', 'iscatter', 'ialltoall',
+    'ireduceScatter', 'iallgatherv', 'ialltoallv', 'iscan', 'iexscan', 'splitShared']) {
     expect(names, m).toContain(m)
   }
 })
