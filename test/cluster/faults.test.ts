@@ -10,60 +10,52 @@ const cut = (host: string) => execFileSync('ip', ['netns', 'exec', host, 'ip', '
 const heal = (host: string) => execFileSync('ip', ['netns', 'exec', host, 'ip', 'link', 'set', 'eth0', 'up'])
 const HOSTS = ['-H', 'node1:1,node2:1,node3:1']
 
-test('a host cut off mid-allreduce (supervision off): the others fail within the bound with "stopped answering"', async () => {
-  let cutAt = 0
-  try {
-    const run = await runRanks(undefined, 'allreduce-loop.ts', {
-      flags: [...HOSTS, '--heartbeat-timeout', '3', '-x', 'KILL_RANK=-1', '-x', 'MIB=4'],
-      env: { TSRUN_SUPERVISE: '0' },
-      timeoutMs: 60_000,
-      onStart: (_child, output) => {
-        const poll = setInterval(() => {
-          if ((output().match(/"ready"/g) ?? []).length < 3) return
-          clearInterval(poll)
-          setTimeout(() => ((cutAt = Date.now()), cut('node2')), 1500)
-        }, 100)
-      },
-    })
-    // ssh's own keep-alive (ServerAlive, the same bound) ends the cut-off rank's connection: the launcher is not stuck.
-    expect(run.timedOut).toBe(false)
-    const survivors = run.cases.filter((c) => c.code).sort((a, b) => a.rank - b.rank)
-    console.log(JSON.stringify(survivors.map((s) => ({ rank: s.rank, afterCutMs: s.at - cutAt }))))
-    expect(survivors.map((s) => [s.rank, s.code, s.peer]), run.stdout + run.stderr).toEqual([[0, 'TSRUN_PEER_LOST', 1], [2, 'TSRUN_PEER_LOST', 1]])
-    for (const s of survivors) {
-      expect(s.message).toMatch(/lost rank 1 \(pid \d+, host node2\): it stopped answering \(host down or network cut\) at about \d\d:\d\d:\d\d, no answer for 3 s/)
-      expect(s.message).not.toMatch(/crashed/)
-      expect(s.at - cutAt).toBeLessThanOrEqual(3000 + 2000)
-    }
-  } finally {
-    heal('node2')
+type OnStart = NonNullable<NonNullable<Parameters<typeof runRanks>[2]>['onStart']>
+
+/** An onStart that cuts node2's link 500 ms after `ready(output)` holds; `cutAt()` says when it did. */
+function cutter(ready: (output: string) => boolean, also?: OnStart): { onStart: OnStart; cutAt: () => number } {
+  let at = 0
+  return {
+    cutAt: () => at,
+    onStart: (child, output) => {
+      const poll = setInterval(() => {
+        if (!ready(output())) return
+        clearInterval(poll)
+        setTimeout(() => ((at = Date.now()), cut('node2')), 500)
+      }, 100)
+      also?.(child, output)
+    },
   }
-}, 90_000)
+}
+const allReady = (o: string) => (o.match(/"ready"/g) ?? []).length === 3
 
 /** Runs `script` on the three hosts and cuts node2's link once `ready` says so; resolves with the run and when. */
 async function cutWhile(script: string, ready: (output: string) => boolean, flags: string[], env: Record<string, string> = {}) {
-  let cutAt = 0
+  const c = cutter(ready)
   try {
-    const run = await runRanks(undefined, script, {
-      flags: [...HOSTS, '--heartbeat-timeout', '3', ...flags],
-      env,
-      timeoutMs: 60_000,
-      onStart: (_child, output) => {
-        const poll = setInterval(() => {
-          if (!ready(output())) return
-          clearInterval(poll)
-          setTimeout(() => ((cutAt = Date.now()), cut('node2')), 500)
-        }, 100)
-      },
-    })
-    return { run, cutAt, endAt: Date.now() }
+    const run = await runRanks(undefined, script, { flags: [...HOSTS, '--heartbeat-timeout', '3', ...flags], env, timeoutMs: 60_000, onStart: c.onStart })
+    return { run, cutAt: c.cutAt(), endAt: Date.now() }
   } finally {
     heal('node2')
   }
 }
 
+test('a host cut off mid-allreduce (supervision off): the others fail within the bound with "stopped answering"', async () => {
+  const { run, cutAt } = await cutWhile('allreduce-loop.ts', allReady, ['-x', 'KILL_RANK=-1', '-x', 'MIB=4'], { TSRUN_SUPERVISE: '0' })
+  // ssh's own keep-alive (ServerAlive, the same bound) ends the cut-off rank's connection: the launcher is not stuck.
+  expect(run.timedOut).toBe(false)
+  const survivors = run.cases.filter((c) => c.code).sort((a, b) => a.rank - b.rank)
+  console.log(JSON.stringify(survivors.map((s) => ({ rank: s.rank, afterCutMs: s.at - cutAt }))))
+  expect(survivors.map((s) => [s.rank, s.code, s.peer]), run.stdout + run.stderr).toEqual([[0, 'TSRUN_PEER_LOST', 1], [2, 'TSRUN_PEER_LOST', 1]])
+  for (const s of survivors) {
+    expect(s.message).toMatch(/lost rank 1 \(pid \d+, host node2\): it stopped answering \(host down or network cut\) at about \d\d:\d\d:\d\d, no answer for 3 s/)
+    expect(s.message).not.toMatch(/crashed/)
+    expect(s.at - cutAt).toBeLessThanOrEqual(3000 + 2000)
+  }
+}, 90_000)
+
 test('a host cut off mid-allreduce under the launcher: its last line names the lost rank and host first, and the survivors', async () => {
-  const { run, cutAt, endAt } = await cutWhile('allreduce-loop.ts', (o) => (o.match(/"ready"/g) ?? []).length === 3, ['-x', 'KILL_RANK=-1', '-x', 'MIB=4', '-x', 'RETHROW=1'])
+  const { run, cutAt, endAt } = await cutWhile('allreduce-loop.ts', allReady, ['-x', 'KILL_RANK=-1', '-x', 'MIB=4', '-x', 'RETHROW=1'])
   expect(run.timedOut).toBe(false)
   const last = run.stderr.trim().split('\n').at(-1)!
   // (Which comes first, the survivors' heartbeats or ssh's keep-alive, varies: the line is the same either way.)
@@ -94,27 +86,22 @@ test('a rank whose JavaScript is busy for 2.5x the heartbeat bound is not mistak
 
 test('under srun (tsrun as each task): a surviving task\'s line names the lost rank and host first', async () => {
   const cluster = clusterEnv()
-  let cutAt = 0
+  // srun itself waits for the cut-off node's task until Slurm declares the node down: end it once the surviving
+  // tasks have spoken.
+  const c = cutter(allReady, (child, output) => {
+    const done = setInterval(() => {
+      if (!/stopped answering at about/.test(output())) return
+      clearInterval(done)
+      setTimeout(() => child.kill('SIGKILL'), 2000)
+    }, 100)
+  })
   try {
     const run = await runProcess('srun', (mark) => ['-N', '3', '-n', '3', process.execPath, BIN, '--heartbeat-timeout', '3', fixture('allreduce-loop.ts'), mark], {
       env: { ...cluster.slurmEnv, KILL_RANK: '-1', MIB: '4', RETHROW: '1' },
       timeoutMs: 90_000,
-      onStart: (child, output) => {
-        const poll = setInterval(() => {
-          if ((output().match(/"ready"/g) ?? []).length < 3) return
-          clearInterval(poll)
-          setTimeout(() => ((cutAt = Date.now()), cut('node2')), 500)
-        }, 100)
-        // srun itself waits for the cut-off node's task until Slurm declares the node down: end it once the
-        // surviving tasks have spoken.
-        const done = setInterval(() => {
-          if (!/stopped answering at about/.test(output())) return
-          clearInterval(done)
-          setTimeout(() => child.kill('SIGKILL'), 2000)
-        }, 100)
-      },
+      onStart: c.onStart,
     })
-    expect(cutAt).toBeGreaterThan(0)
+    expect(c.cutAt()).toBeGreaterThan(0)
     expect(run.timedOut).toBe(false)
     expect(run.stderr).toMatch(/tsrun: rank 1 \(pid \d+, host node2\) stopped answering at about \d\d:\d\d:\d\d \(host down or network cut\); rank [02] lost it/)
     expect(run.stderr).not.toMatch(/tsrun: rank [02] \(pid \d+, host node[13]\) exited with code 1$/m)
