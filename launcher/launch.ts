@@ -16,7 +16,7 @@ import { addressForIface, addressToward, isLocalHost } from '../src/bootstrap/if
 import { slurmTaskOf } from '../src/bootstrap/slurm-env.ts'
 import { UsageError } from '../src/errors.ts'
 import { prepareNative } from '../src/native/native.ts'
-import { finishTrace } from '../src/trace/finish.ts'
+import { finishTrace } from '../src/trace-offline/finish.ts'
 import { createJob, type Job } from './job.ts'
 import { BIN } from './paths.ts'
 import { defaultNp, type LaunchOptions } from './options.ts'

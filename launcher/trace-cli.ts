@@ -7,9 +7,9 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import yargs from 'yargs'
 import { UsageError } from '../src/errors.ts'
-import { mergeParts, type ChromeTrace } from '../src/trace/merge.ts'
-import { formatReport, jobReport } from '../src/trace/report.ts'
-import { traceSvg } from '../src/trace/svg.ts'
+import { mergeParts, type ChromeTrace } from '../src/trace-offline/merge.ts'
+import { formatReport, jobReport } from '../src/trace-offline/report.ts'
+import { traceSvg } from '../src/trace-offline/svg.ts'
 
 /** Runs the command on `args` (after the command name); resolves to the exit code. Bad input exits 2. */
 export async function traceMain(args: string[]): Promise<number> {

@@ -12,9 +12,17 @@
  */
 export { init, WorldCommunicator, type InitOptions } from './init.ts'
 export { Communicator } from './comm/communicator.ts'
-export type { P2POptions, RecvOptions, Received, ProbeStatus } from './comm/point-to-point.ts'
-export type { CollectiveOptions, OutputOptions } from './comm/typed-collectives.ts'
-export type { ReduceOptions } from './comm/vector-collectives.ts'
+export type {
+  P2POptions,
+  RecvOptions,
+  SendRecvOptions,
+  Received,
+  ReceivedObject,
+  ProbeStatus,
+  CollectiveOptions,
+  OutputOptions,
+  ReduceOptions,
+} from './comm/options.ts'
 export { MAX_TAG } from './comm/validate.ts'
 export { Request, type TestResult } from './comm/request.ts'
 export { timeline } from './trace/recorder.ts'

@@ -3,7 +3,7 @@
  * through the rendezvous store and returns the world communicator. Without a launcher it returns a world
  * of one (MPI singleton init), so `npx tsx script.ts` just works.
  */
-import { mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { readJobEnv, type JobEnv } from './bootstrap/env.ts'
 import { bindAddress } from './bootstrap/iface.ts'
 import { PrefixStore } from './bootstrap/prefix-store.ts'
@@ -12,145 +12,20 @@ import { rendezvous } from './bootstrap/rendezvous.ts'
 import { StoreClient } from './bootstrap/zmq/store-client.ts'
 import { StoreServer } from './bootstrap/zmq/store-server.ts'
 import { Communicator } from './comm/communicator.ts'
-import { EarlyNotices, type MismatchInfo } from './comm/mismatch.ts'
-import type { World } from './comm/point-to-point.ts'
+import { CommRegistry } from './comm/registry.ts'
+import type { World } from './comm/state.ts'
+import { Finalizer, UNWRAPPED_IDLE_CHECKS } from './finalize.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
 import { makeShmDir, shmDirOf } from './transport/shm/slots.ts'
 import type { PeerAddress } from './transport/transport.ts'
 import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
 import { nativeUnavailable } from './native/native.ts'
-import { finishTimeline, startTimeline, stopTimeline, timelinePlan } from './trace/session.ts'
+import { startTimeline, timelinePlan } from './timeline/session.ts'
 
 /** Options of `init`. */
 export interface InitOptions {
   /** How long to wait for all ranks to arrive (default TSRUN_RENDEZVOUS_TIMEOUT or 60 s). */
   timeoutMs?: number
-}
-
-/** The world communicator: every rank of the job, plus where this rank runs and `finalize`. */
-export class WorldCommunicator extends Communicator {
-  /** Rank among the ranks on this host. */
-  readonly localRank: number
-  /** Number of ranks on this host. */
-  readonly localSize: number
-  /** Index of this host among the job's hosts. */
-  readonly nodeRank: number
-  /** Host name of this rank. */
-  readonly host: string
-  private readonly env: JobEnv
-  private readonly store: StoreClient | undefined
-  private readonly storeServer: StoreServer | undefined
-  private readonly shmDir: string | undefined
-  private finalizing: Promise<void> | undefined
-
-  /** @internal */
-  constructor(world: World, env: JobEnv, store: StoreClient | undefined, storeServer: StoreServer | undefined, shmDir?: string) {
-    super(world, 0, Array.from({ length: env.size }, (_, i) => i), env.rank, 'world')
-    this.env = env
-    this.store = store
-    this.storeServer = storeServer
-    this.shmDir = shmDir
-    this.localRank = env.localRank
-    this.localSize = env.localSize
-    this.nodeRank = env.nodeRank
-    this.host = env.host
-  }
-
-  /**
-   * Collective: delivers every message already sent, waits for all ranks to finalize, then closes sockets
-   * so the process can exit. Calling it again does nothing.
-   *
-   * @example
-   * ```ts
-   * const world = await init()
-   * // ... work ...
-   * await world.finalize()
-   * ```
-   * Ranks that are still working are waited for as long as they live, with a line every `--stall-warning`
-   * seconds naming them; a rank lost meanwhile fails it with PeerLostError.
-   * @throws TimeoutError naming the ranks that did not call finalize, only with TSRUN_FINALIZE_TIMEOUT or
-   * --op-timeout set; PeerLostError if a rank dies first.
-   */
-  finalize(): Promise<void> {
-    this.finalizing ??= (async () => {
-      const started = Date.now()
-      const warn = setInterval(() => {
-        const missing = this.world.transport.finalizeMissing()
-        if (missing.length === 0) return
-        const waited = Math.round((Date.now() - started) / 1000)
-        process.stderr.write(`tsrun: rank ${this.rank}: finalize waiting ${waited} s for ranks [${missing.join(', ')}]; they have not called finalize() yet\n`)
-      }, this.world.stallWarningMs)
-      warn.unref()
-      stopTimeline()
-      try {
-        await this.world.transport.finalize(this.env.finalizeTimeoutMs)
-        finishTimeline(timelinePlan(), this.rank)
-      } finally {
-        clearInterval(warn)
-        this.world.finalized = true
-        this.world.transport.close()
-        this.store?.close()
-        this.storeServer?.close()
-        // After the FIN exchange every rank here has closed its sockets: the directory is no longer used.
-        if (this.env.ownJobDir && this.localRank === 0) {
-          for (const dir of [this.env.jobDir, this.shmDir]) if (dir) rmSync(dir, { recursive: true, force: true })
-        }
-        if (current === this) current = undefined
-      }
-    })()
-    return this.finalizing
-  }
-
-  /**
-   * @internal The script's top level has run to its end (launcher/rank-main.mjs says so) without
-   * `finalize()`. Once nothing is under way any more (no tsrun operation, no timer, socket, file or child
-   * process of the script's), finalize for it, so the process exits as a plain Node script would instead of
-   * being kept alive by ZeroMQ's sockets. Work that is still going on, like an un-awaited `main()`, holds it off.
-   */
-  finalizeWhenIdle(checks = IDLE_CHECKS): void {
-    if (this.finalizing || this.idleWatch) return
-    let quiet = 0
-    this.idleWatch = setInterval(() => {
-      if (this.finalizing) return this.stopIdleWatch()
-      quiet = this.world.transport.busy() || othersActive(this.baseline) ? 0 : quiet + 1
-      if (quiet < checks) return
-      this.stopIdleWatch()
-      this.finalize().catch((err: Error) => {
-        process.stderr.write(`tsrun: rank ${this.rank}: the script ended without finalize(), and finalizing for it failed: ${err.message}\n`)
-        process.exitCode ||= 1
-      })
-    }, IDLE_CHECK_MS)
-    this.idleWatch.unref()
-  }
-
-  private idleWatch: NodeJS.Timeout | undefined
-  /** What kept the process alive when init() ran (the stdio pipes), by kind: not the script's work. */
-  private readonly baseline = resourceCounts()
-
-  private stopIdleWatch(): void {
-    clearInterval(this.idleWatch)
-    this.idleWatch = undefined
-  }
-}
-
-/** A script counts as finished after this many checks in a row, IDLE_CHECK_MS apart, found nothing going on. */
-const IDLE_CHECKS = 5
-const IDLE_CHECK_MS = 100
-/**
- * Without the launcher's wrapper (`srun node --import tsx script.ts`) nobody says when the top level has ended:
- * watch from init() on, and ask for 3 s of nothing going on instead of 0.5 s.
- */
-const UNWRAPPED_IDLE_CHECKS = 30
-function resourceCounts(): Map<string, number> {
-  const counts = new Map<string, number>()
-  for (const kind of process.getActiveResourcesInfo()) counts.set(kind, (counts.get(kind) ?? 0) + 1)
-  return counts
-}
-
-/** True if something besides what `baseline` holds keeps the event loop alive (unref'd timers do not count). */
-function othersActive(baseline: Map<string, number>): boolean {
-  for (const [kind, n] of resourceCounts()) if (n > (baseline.get(kind) ?? 0)) return true
-  return false
 }
 
 /**
@@ -166,8 +41,13 @@ function sharedMemoryDir(env: JobEnv): string | undefined {
   return undefined
 }
 
-let current: WorldCommunicator | undefined
-let pending: Promise<WorldCommunicator> | undefined
+/** The world communicator's type: every rank of the job (a Communicator like any other). */
+export type WorldCommunicator = Communicator
+/** The world communicator's class: the same as Communicator. */
+export const WorldCommunicator = Communicator
+
+let current: Communicator | undefined
+let pending: Promise<Communicator> | undefined
 
 /**
  * Joins the job and returns the world communicator. Calling it again returns the same one.
@@ -181,7 +61,7 @@ let pending: Promise<WorldCommunicator> | undefined
  * ```
  * @throws RendezvousError listing the ranks that never arrived; UsageError for a bad environment.
  */
-export function init(options: InitOptions = {}): Promise<WorldCommunicator> {
+export function init(options: InitOptions = {}): Promise<Communicator> {
   if (current) return Promise.resolve(current)
   pending ??= start(options).finally(() => {
     pending = undefined
@@ -189,7 +69,7 @@ export function init(options: InitOptions = {}): Promise<WorldCommunicator> {
   return pending
 }
 
-async function start(options: InitOptions): Promise<WorldCommunicator> {
+async function start(options: InitOptions): Promise<Communicator> {
   const env = readJobEnv()
   const timeoutMs = options.timeoutMs ?? env.rendezvousTimeoutMs
   // The job directory is per host; ranks on a remote host (or under srun) create it, private to this user.
@@ -224,22 +104,9 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
     heartbeatTimeoutMs: env.heartbeatTimeoutMs,
   })
   // Installed before the rendezvous: a peer that is through it first may already be talking about a communicator
-  // this rank has not made yet (even the world); what it says then waits for that communicator (EarlyNotices).
-  const comms: World['comms'] = new Map()
-  const early = new EarlyNotices()
-  transport.handle({
-    statusOf: (commId) => comms.get(commId)?.started,
-    onCollective: (commId, tag, source, sig) => {
-      const comm = comms.get(commId)
-      if (comm) (comm.mismatch.arrived(tag, source, sig), comm.noteArrival(tag))
-      else early.hold(commId, { kind: 'arrival', tag, source, sig })
-    },
-    onNotice: (commId, source, notice) => {
-      const comm = comms.get(commId)
-      if (comm) comm.notice(source, notice)
-      else early.hold(commId, { kind: 'notice', source, notice })
-    },
-  })
+  // this rank has not made yet (even the world); what it says then waits for that communicator.
+  const registry = new CommRegistry()
+  registry.route(transport)
   let store: StoreClient | undefined
   let peers: PeerAddress[] = [transport.address]
   try {
@@ -257,14 +124,21 @@ async function start(options: InitOptions): Promise<WorldCommunicator> {
   // Hosts by first appearance: ranks with the same index share a host (hierarchical algorithms use it).
   const hosts = peers.map((p) => p.host)
   const nodeOf = hosts.map((h) => hosts.indexOf(h))
-  const world: World = { transport, finalized: false, comms, stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs, nodeOf, early }
-  const me = new WorldCommunicator(world, env, store, storeServer, shmDir)
+  const placement = { host: env.host, localRank: env.localRank, localSize: env.localSize, nodeRank: env.nodeRank }
+  const world: World = {
+    transport, finalized: false, registry, stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs, nodeOf, placement,
+    finalize: () => fin.finalize(),
+  }
+  const me = Communicator.create(world, 0, Array.from({ length: env.size }, (_, i) => i), env.rank, 'world')
+  const fin = new Finalizer(world, { env, store, storeServer, shmDir, onClosed: () => {
+    if (current === me) current = undefined
+  } })
   const plan = timelinePlan()
-  if (plan) await startTimeline(world, plan, env.rank, env.size, env.nodeRank, env.host)
+  if (plan) await startTimeline(me, plan, env.rank, env.size, env.nodeRank, env.host)
   current = me
   const g = globalThis as Record<symbol, unknown>
-  g[ON_SCRIPT_RETURNED] = () => me.finalizeWhenIdle()
-  if (g[SCRIPT_RETURNED]) me.finalizeWhenIdle() // init() ran after the top level ended (an un-awaited main)
-  else if (!g[WRAPPED] && env.size > 1) me.finalizeWhenIdle(UNWRAPPED_IDLE_CHECKS)
+  g[ON_SCRIPT_RETURNED] = () => fin.finalizeWhenIdle()
+  if (g[SCRIPT_RETURNED]) fin.finalizeWhenIdle() // init() ran after the top level ended (an un-awaited main)
+  else if (!g[WRAPPED] && env.size > 1) fin.finalizeWhenIdle(UNWRAPPED_IDLE_CHECKS)
   return me
 }

@@ -1,67 +1,86 @@
 /**
- * A communicator: a group of ranks that talk to each other, MPI style. The world communicator comes from
- * `init()`; sub-communicators come from `split` and `dup`. Its calls are layered, one file each:
- * point-to-point.ts ← typed-collectives.ts ← vector-collectives.ts ← object-collectives.ts ← nonblocking.ts ←
- * here: join for uneven data, and the communicator calls.
+ * The communicator: a group of ranks that talk to each other, MPI style. One class over one state object
+ * (state.ts). Its calls come in families, each defined once, with its documentation, in a module of its own
+ * (calls/: point-to-point, collectives, variable-size collectives, JSON values, Requests) and installed on the
+ * class below; making communicators (split, dup), join and finalize are the class's own.
  */
 import { describe, DTYPE_ARRAYBUFFER } from '../dtype.ts'
-import type { Transport } from '../transport/transport.ts'
 import { UsageError } from '../errors.ts'
+import type { Transport } from '../transport/transport.ts'
+import { collectiveCalls, type CollectiveCalls } from './calls/collectives.ts'
+import { objectCalls, type ObjectCalls } from './calls/objects.ts'
+import { pointToPointCalls, type PointToPointCalls } from './calls/point-to-point.ts'
+import { requestCalls, type RequestCalls } from './calls/requests.ts'
+import { vectorCalls, type VectorCalls } from './calls/vector.ts'
 import { runJoin, type Servable } from './join.ts'
-import { NonBlocking } from './nonblocking.ts'
 import type { CollectiveOptions } from './options.ts'
-import { checkTimeout } from './validate.ts'
 import { signatureOf, UNKNOWN_DTYPE } from './signature.ts'
+import { CommState, type World } from './state.ts'
 import { childCommId } from './tags.ts'
+import { checkTimeout } from './validate.ts'
 
-export class Communicator extends NonBlocking {
-  private children = 0
+/** The calls of a Communicator, family by family (each documented where it is defined). */
+export interface Communicator extends PointToPointCalls, CollectiveCalls, VectorCalls, ObjectCalls, RequestCalls {}
 
-  // ---------------------------------------------------------------- uneven data
+/**
+ * A group of ranks: the world from `init()`, or one made by `split`, `splitShared` or `dup`.
+ *
+ * @example
+ * ```ts
+ * const world = await init()
+ * const grads = new Float32Array(1024).fill(world.rank)
+ * await world.allreduce(grads, 'avg')
+ * const pairs = await world.split(Math.floor(world.rank / 2))
+ * ```
+ */
+export class Communicator {
+  /** @internal Everything the calls share: members, tags, mismatch detector, joins, tracer, the world. */
+  readonly state: CommState
 
-  /**
-   * This rank has run out of data (Horovod's `join`): until every rank has called `join()`, it takes part in the
-   * other ranks' collectives with the op's identity (zeros for a sum), so they go on without a deadlock and
-   * without padding; their averages divide by the ranks that still had data. While ranks have joined, the others
-   * may call allreduce, reduce, broadcast (from a rank that has not joined), barrier, and allgatherv without
-   * counts (joined ranks add nothing); any other collective fails on every rank with a CollectiveMismatchError.
-   * Resolves, on every rank, to the rank that joined last.
-   *
-   * @example
-   * ```ts
-   * for (const batch of myShard) {                    // shards of different lengths
-   *   await world.allreduce(gradsOf(batch), 'avg')
-   * }
-   * const last = await world.join()                   // the others' remaining allreduces complete without us
-   * ```
-   * @throws TimeoutError after `timeoutMs`; PeerLostError if a rank is lost meanwhile.
-   */
-  async join(options: { timeoutMs?: number } = {}): Promise<number> {
-    checkTimeout(options.timeoutMs)
-    const self = this
-    const servable: Servable = {
-      rank: this.rank,
-      size: this.size,
-      get started() {
-        return self.started
-      },
-      barrier: () => this.barrier(),
-      allreduce: (d, op) => this.allreduce(d, op),
-      reduce: (d, op, root) => this.reduce(d, op, root),
-      broadcast: (d, root) => this.broadcast(d, root),
-      allgatherv: (d) => this.allgatherv(d),
-      checkUsable: () => this.checkUsable(),
-      refuse: (seq, sig, from) => {
-        const info = { tag: -1 - seq, first: { rank: this.rank, sig: signatureOf('join', UNKNOWN_DTYPE, -1) }, second: { rank: from, sig } }
-        this.mismatch.poison(info)
-        this.world.transport.notify([...this.members], this.commId, { kind: 'mismatch', info })
-      },
-      watchFailure: () => watchFailure(this.world.transport, this.commId, this.members[this.rank]!),
-    }
-    return runJoin(servable, this.joins, options.timeoutMs)
+  /** @internal Communicators come from init(), split() and dup(). */
+  constructor(state: CommState) {
+    this.state = state
   }
 
-  // ---------------------------------------------------------------- communicators
+  /** @internal A new communicator of `world` (init.ts makes the world's). */
+  static create(world: World, commId: number, members: readonly number[], rank: number, name: string): Communicator {
+    return new Communicator(new CommState(world, commId, members, rank, name))
+  }
+
+  /** This process's rank in the communicator, 0..size-1. */
+  get rank(): number {
+    return this.state.rank
+  }
+
+  /** Number of ranks in the communicator. */
+  get size(): number {
+    return this.state.size
+  }
+
+  /** A name for messages: "world", or "world.split(1)". */
+  get name(): string {
+    return this.state.name
+  }
+
+  /** Host name of this rank. */
+  get host(): string {
+    return this.state.world.placement.host
+  }
+
+  /** Rank of this process among the job's ranks on this host (whatever the communicator). */
+  get localRank(): number {
+    return this.state.world.placement.localRank
+  }
+
+  /** Number of the job's ranks on this host. */
+  get localSize(): number {
+    return this.state.world.placement.localSize
+  }
+
+  /** Index of this host among the job's hosts. */
+  get nodeRank(): number {
+    return this.state.world.placement.nodeRank
+  }
 
   /**
    * Collective: splits the communicator into groups by `color`; within a group ranks are ordered by `key`
@@ -74,17 +93,19 @@ export class Communicator extends NonBlocking {
    * ```
    */
   async split(color: number | undefined, key: number = this.rank, options: CollectiveOptions = {}): Promise<Communicator | null> {
+    const c = this.state
     if (color !== undefined && (!Number.isInteger(color) || color < 0)) {
       throw new UsageError(`split: color must be an integer >= 0 or undefined, got ${describe(color)}`)
     }
     if (!Number.isInteger(key)) throw new UsageError(`split: key must be an integer, got ${describe(key)}`)
     const all = await this.allgather(new Float64Array([color ?? -1, key]), options)
-    const creation = this.children++
+    const creation = c.children++
     if (color === undefined) return null
     const group: number[] = []
-    for (let r = 0; r < this.size; r++) if (all[2 * r] === color) group.push(r)
-    group.sort((a, b) => all[2 * a + 1] - all[2 * b + 1] || a - b)
-    return new Communicator(this.world, childCommId(this.commId, creation, color), group.map((r) => this.members[r]), group.indexOf(this.rank), `${this.name}.split(${color})`)
+    for (let r = 0; r < c.size; r++) if (all[2 * r] === color) group.push(r)
+    group.sort((a, b) => all[2 * a + 1]! - all[2 * b + 1]! || a - b)
+    const members = group.map((r) => c.members[r]!)
+    return Communicator.create(c.world, childCommId(c.commId, creation, color), members, group.indexOf(c.rank), `${c.name}.split(${color})`)
   }
 
   /**
@@ -98,7 +119,7 @@ export class Communicator extends NonBlocking {
    * ```
    */
   async splitShared(key: number = this.rank, options: CollectiveOptions = {}): Promise<Communicator> {
-    return (await this.split(this.nodes[this.rank] ?? 0, key, options))!
+    return (await this.split(this.state.nodes[this.rank] ?? 0, key, options))!
   }
 
   /**
@@ -111,9 +132,10 @@ export class Communicator extends NonBlocking {
    * ```
    */
   dup(): Communicator {
-    this.checkUsable()
-    const creation = this.children++
-    return new Communicator(this.world, childCommId(this.commId, creation, 'dup'), this.members, this.rank, `${this.name}.dup()`)
+    const c = this.state
+    c.checkUsable()
+    const creation = c.children++
+    return Communicator.create(c.world, childCommId(c.commId, creation, 'dup'), c.members, c.rank, `${c.name}.dup()`)
   }
 
   /**
@@ -125,12 +147,73 @@ export class Communicator extends NonBlocking {
    * ```
    */
   free(): void {
-    this.freed = true
+    this.state.freed = true
     // The world no longer routes control-plane questions to it (and does not keep it alive).
-    if (this.world.comms.get(this.commId) === this) this.world.comms.delete(this.commId)
+    this.state.world.registry.remove(this.state)
   }
 
+  /**
+   * This rank has run out of data (Horovod's `join`): until every rank has called `join()`, it takes part in the
+   * other ranks' collectives with the op's identity (zeros for a sum), so they go on without a deadlock and
+   * without padding; their averages divide by the ranks that still had data. While ranks have joined, the others
+   * may call allreduce, reduce, broadcast (from a rank that has not joined), barrier, and allgatherv without
+   * counts (joined ranks add nothing); any other collective fails on every rank with a CollectiveMismatchError.
+   * Resolves, on every rank, to the rank that joined last.
+   *
+   * @example
+   * ```ts
+   * for (const batch of myShard) await world.allreduce(gradsOf(batch), 'avg')   // shards of different lengths
+   * const last = await world.join()             // the others' remaining allreduces complete without us
+   * ```
+   * @throws TimeoutError after `timeoutMs`; PeerLostError if a rank is lost meanwhile.
+   */
+  async join(options: { timeoutMs?: number } = {}): Promise<number> {
+    checkTimeout(options.timeoutMs)
+    const c = this.state
+    const servable: Servable = {
+      rank: c.rank,
+      size: c.size,
+      get started() {
+        return c.started
+      },
+      barrier: () => this.barrier(),
+      allreduce: (d, op) => this.allreduce(d, op),
+      reduce: (d, op, root) => this.reduce(d, op, root),
+      broadcast: (d, root) => this.broadcast(d, root),
+      allgatherv: (d) => this.allgatherv(d),
+      checkUsable: () => c.checkUsable(),
+      refuse: (seq, sig, from) => {
+        const info = { tag: -1 - seq, first: { rank: c.rank, sig: signatureOf('join', UNKNOWN_DTYPE, -1) }, second: { rank: from, sig } }
+        c.mismatch.poison(info)
+        c.world.transport.notify([...c.members], c.commId, { kind: 'mismatch', info })
+      },
+      watchFailure: () => watchFailure(c.world.transport, c.commId, c.members[c.rank]!),
+    }
+    return runJoin(servable, c.joins, options.timeoutMs)
+  }
+
+  /**
+   * Collective over the whole job, whichever communicator it is called on (MPI_Finalize): delivers every
+   * message already sent, waits for all ranks to finalize, then closes sockets so the process can exit.
+   * Calling it again does nothing.
+   *
+   * @example
+   * ```ts
+   * const world = await init()
+   * // ... work ...
+   * await world.finalize()
+   * ```
+   * Ranks that are still working are waited for as long as they live, with a line every `--stall-warning`
+   * seconds naming them; a rank lost meanwhile fails it with PeerLostError.
+   * @throws TimeoutError naming the ranks that did not call finalize, only with TSRUN_FINALIZE_TIMEOUT or
+   * --op-timeout set; PeerLostError if a rank dies first.
+   */
+  finalize(): Promise<void> {
+    return this.state.world.finalize()
+  }
 }
+
+Object.assign(Communicator.prototype, pointToPointCalls, collectiveCalls, vectorCalls, objectCalls, requestCalls)
 
 /** A tag nobody sends to: a receive posted on it fails exactly when the transport or the communicator does. */
 const FAILURE_WATCH_TAG = -(2 ** 31)

@@ -4,7 +4,7 @@ import { FinalizedError, init, UsageError } from '../../../src/index.ts'
 
 test('free() takes a communicator out of the world registry and makes it unusable', async () => {
   const world = await init()
-  const registry = (world as unknown as { world: { comms: Map<number, unknown> } }).world.comms
+  const registry = (world as unknown as { state: { world: { registry: { size: number } } } }).state.world.registry
   const before = registry.size
   const d = world.dup()
   expect(registry.size).toBe(before + 1)

@@ -9,7 +9,7 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { TraceEvent } from './recorder.ts'
+import type { TraceEvent } from '../trace/recorder.ts'
 
 /** One event of the Chrome trace-event format (the subset tsrun writes). */
 export interface ChromeEvent {

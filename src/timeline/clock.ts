@@ -5,7 +5,7 @@
  * rank 0 answers one at a time.
  */
 import type { Communicator } from '../comm/communicator.ts'
-import { recorder } from './recorder.ts'
+import { recorder } from '../trace/recorder.ts'
 
 /** Round trips per rank. */
 const SAMPLES = 8

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
-import { readParts, toChromeTrace } from '../../../src/trace/merge.ts'
+import { readParts, toChromeTrace } from '../../../src/trace-offline/merge.ts'
 import type { TraceEvent } from '../../../src/trace/recorder.ts'
-import { formatReport, jobReport } from '../../../src/trace/report.ts'
+import { formatReport, jobReport } from '../../../src/trace-offline/report.ts'
 
 const meta = (rank: number, offsetUs = 0): TraceEvent => ({ t: 'meta', rank, size: 2, host: `h${rank}`, node: rank, pid: 100 + rank, offsetUs, rttUs: 10 })
 const coll = (seq: number, s: number, e: number, w?: number): TraceEvent => ({ t: 'c', comm: 'world', seq, op: 'allreduce', bytes: 4096, algo: 'ring', s, e, w, r: 5 })

@@ -6,14 +6,10 @@
  * The directory must be reachable from every host (a shared file system), as the script itself is.
  */
 import { hostname } from 'node:os'
-import { Communicator } from '../comm/communicator.ts'
-import type { World } from '../comm/point-to-point.ts'
+import type { Communicator } from '../comm/communicator.ts'
+import { recorder } from '../trace/recorder.ts'
+import { finishTrace } from '../trace-offline/finish.ts'
 import { measureOffset } from './clock.ts'
-import { finishTrace } from './finish.ts'
-import { recorder } from './recorder.ts'
-
-/** Wire id of the communicator the clock round trips use (never a split's or dup's: those hash to other ids). */
-const CLOCK_COMM_ID = 0x7ffffffe
 
 export interface TimelinePlan {
   parts: string
@@ -28,10 +24,10 @@ export function timelinePlan(env: NodeJS.ProcessEnv = process.env): TimelinePlan
 }
 
 /** Starts recording on this rank: the file, the clock offset to rank 0, the metadata line. */
-export async function startTimeline(world: World, plan: TimelinePlan, rank: number, size: number, node: number, host = hostname()): Promise<void> {
+export async function startTimeline(world: Communicator, plan: TimelinePlan, rank: number, size: number, node: number, host = hostname()): Promise<void> {
   recorder.start(plan.parts, rank, Number(process.env.TSRUN_TIMELINE_P2P_BYTES ?? NaN) || undefined)
-  const members = Array.from({ length: size }, (_, i) => i)
-  const clock = new Communicator(world, CLOCK_COMM_ID, members, rank, 'world.clock')
+  // Every rank starts the timeline in init() (the plan is the job's), so every rank makes this dup first.
+  const clock = world.dup()
   const { offsetUs, rttUs } = size > 1 ? await measureOffset(clock) : { offsetUs: 0, rttUs: 0 }
   clock.free()
   recorder.offsetUs = offsetUs

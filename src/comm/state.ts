@@ -1,0 +1,121 @@
+/**
+ * The state of one communicator, shared by all its calls: who its members are, its collective sequence
+ * (tags), its mismatch detector, joins and timeline tracer, and the process-wide World it lives in. The call
+ * families (calls/*.ts) are functions of this state; the Communicator class (communicator.ts) only holds one.
+ */
+import { FinalizedError } from '../errors.ts'
+import type { Transport } from '../transport/transport.ts'
+import { CollectiveTracer } from '../trace/collective-trace.ts'
+import { isJoinNotice, Joins } from './join.ts'
+import { MismatchDetector, type MismatchInfo } from './mismatch.ts'
+import type { CommScope } from './scope.ts'
+import { TagSequence } from './tags.ts'
+import { checkRank } from './validate.ts'
+
+/** Where this process runs in the job (the world communicator's host facts). */
+export interface Placement {
+  /** Host name of this rank. */
+  host: string
+  /** Rank among the ranks on this host, and how many there are. */
+  localRank: number
+  localSize: number
+  /** Index of this host among the job's hosts. */
+  nodeRank: number
+}
+
+/** State shared by every communicator of one process. */
+export interface World {
+  transport: Transport
+  finalized: boolean
+  /** Communicators by wire id (registry.ts): the control plane's questions and notices are routed through it. */
+  registry: { add(c: CommState): void; remove(c: CommState): void; readonly size: number }
+  /** Print a stall warning after a collective has waited this long, and again at this interval. */
+  stallWarningMs: number
+  /** Fail a collective that waits longer than this (TSRUN_OP_TIMEOUT); undefined: never. */
+  opTimeoutMs?: number
+  /** Host index of each world rank (ranks with the same index share a host). */
+  nodeOf: readonly number[]
+  placement: Placement
+  /** Ends the job on this rank (init.ts fills it in): what `finalize()` of any communicator runs. */
+  finalize(): Promise<void>
+}
+
+export class CommState {
+  /** This process's rank in the communicator, and the number of ranks. */
+  readonly rank: number
+  readonly size: number
+  /** A name for messages: "world", or "world.split(1)". */
+  readonly name: string
+  /** Wire id that separates this communicator's messages from all others'. */
+  readonly commId: number
+  /** World rank of each member, by rank in this communicator. */
+  readonly members: readonly number[]
+  readonly world: World
+  /** Host index of each member, and how many hosts the members span. */
+  readonly nodes: readonly number[]
+  readonly topology: { hosts: number }
+  /** What the mismatch detector, stall inspector and joins know of this communicator. */
+  readonly scope: CommScope
+  readonly mismatch: MismatchDetector
+  /** One fresh tag per collective call (its sequence number is `tags.count`). */
+  readonly tags = new TagSequence()
+  readonly tracer = new CollectiveTracer()
+  /** Ranks that have run out of data (join.ts). */
+  readonly joins: Joins
+  freed = false
+  /** Communicators made from this one so far (split and dup number their children). */
+  children = 0
+  private readonly worldToRank: Map<number, number> | undefined
+
+  constructor(world: World, commId: number, members: readonly number[], rank: number, name: string) {
+    this.world = world
+    this.commId = commId
+    this.members = members
+    this.rank = rank
+    this.size = members.length
+    this.name = name
+    const identity = members.every((w, i) => w === i)
+    this.worldToRank = identity ? undefined : new Map(members.map((w, i) => [w, i]))
+    this.nodes = members.map((w) => world.nodeOf[w] ?? 0)
+    this.topology = { hosts: new Set(this.nodes).size }
+    this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }
+    this.mismatch = new MismatchDetector(this.scope)
+    this.joins = new Joins({ scope: this.scope, started: () => this.started, told: (seq) => this.mismatch.signatureAt(-1 - seq) })
+    world.registry.add(this)
+  }
+
+  /** Number of collectives started on this communicator (what a stalled peer asks for). */
+  get started(): number {
+    return this.tags.count
+  }
+
+  /** Rank in this communicator of a world rank. */
+  rankOf(worldRank: number): number {
+    return this.worldToRank ? this.worldToRank.get(worldRank)! : worldRank
+  }
+
+  checkRank(r: number, what: string): void {
+    checkRank(r, what, this.size, this.name)
+  }
+
+  /** Throws what makes the communicator unusable: a mismatch seen, free(), or finalize(). */
+  checkUsable(): void {
+    if (this.mismatch.error) throw this.mismatch.error
+    if (this.freed) throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after free()`)
+    if (this.world.finalized) {
+      throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after finalize(); make finalize() the last call`)
+    }
+  }
+
+  /** How many ranks' data an average of collective `seq` divides by (ranks that had joined do not count). */
+  contributors(seq: number): number {
+    return this.joins.contributors(this.size, seq)
+  }
+
+  /** A peer's notice about this communicator (control plane): a mismatch, or a join. */
+  notice(source: number, notice: unknown): void {
+    const n = notice as { kind?: unknown; info?: MismatchInfo }
+    if (n?.kind === 'mismatch' && n.info) this.mismatch.poison(n.info)
+    else if (n && isJoinNotice(n)) this.joins.onNotice(source, n)
+  }
+}
