@@ -1,5 +1,5 @@
 /**
- * Benchmark rows in the OSU / nccl-tests style shared with ../shared/anchors:
+ * Benchmark rows in the OSU / nccl-tests style, the same columns as the Open MPI runs of bench/mpi.ts:
  * `impl,op,np,bytes,avg_us,algbw_GBps,busbw_GBps` (algbw = bytes / time in 1e9 B/s; busbw as nccl-tests).
  */
 export interface Row {

@@ -16,6 +16,7 @@ import { CommRegistry } from './comm/registry.ts'
 import type { World } from './comm/state.ts'
 import { Finalizer, UNWRAPPED_IDLE_CHECKS } from './finalize.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
+import { armFailureRecords } from './failure/record.ts'
 import { makeShmDir, shmDirOf } from './transport/shm/slots.ts'
 import type { PeerAddress } from './transport/transport.ts'
 import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
@@ -37,7 +38,7 @@ function sharedMemoryDir(env: JobEnv): string | undefined {
   const dir = env.shmDir ?? shmDirOf(env.jobId)
   const why = dir === undefined ? 'this machine has no /dev/shm' : nativeUnavailable() ?? (makeShmDir(dir) ? undefined : `cannot create ${dir}`)
   if (why === undefined) return dir
-  if (env.rank === 0) process.stderr.write(`tsrun: shared memory between ranks of a host is off (${why}); large messages go through ZeroMQ. TSRUN_SHM=0 silences this.\n`)
+  if (env.rank === 0) process.stderr.write(`tsrun: shared memory between ranks of a host is off (${why}); large messages to ranks of this host go through the sockets instead. TSRUN_SHM=0 silences this.\n`)
   return undefined
 }
 
@@ -71,6 +72,7 @@ export function init(options: InitOptions = {}): Promise<Communicator> {
 
 async function start(options: InitOptions): Promise<Communicator> {
   const env = readJobEnv()
+  armFailureRecords(env) // failure records (failure/record.ts): written where a failure is detected
   const timeoutMs = options.timeoutMs ?? env.rendezvousTimeoutMs
   // The job directory is per host; ranks on a remote host (or under srun) create it, private to this user.
   if (env.jobDir && env.size > 1) mkdirSync(env.jobDir, { recursive: true, mode: 0o700 })

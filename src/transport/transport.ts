@@ -85,7 +85,9 @@ export interface DataPlane {
   readonly size: number
   /**
    * Sends `payload` to world rank `peer`. Resolves when `payload` may be modified again: at once for small
-   * messages (copied), after the receiver acknowledged it for large ones (sent from the caller's memory).
+   * messages (copied); for large ones to a rank of this host once the last segment is copied into shared
+   * memory; for large ones sent from the caller's memory (another host, or no shared memory) on the
+   * receiver's acknowledgement.
    */
   send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array, sig?: Signature): Promise<void>
   /**
@@ -148,4 +150,43 @@ export interface Connectable {
   readonly size: number
   readonly address: PeerAddress
   connect(peers: PeerAddress[]): void
+}
+
+/** A peer that a transport has declared lost, at that moment (before any operation fails because of it). */
+export interface PeerLoss {
+  /** This process's world rank. */
+  rank: number
+  /** The peer, as it published itself. */
+  peer: PeerAddress
+  /** Its connection closed (it crashed or exited early), or it went silent (host down, network cut). */
+  kind: 'closed' | 'silent'
+  /** When the transport declared it lost (epoch ms). */
+  at: number
+  /** A silent peer: about when it was last heard from (epoch ms), if known. */
+  lastHeard?: number
+  /** The error every operation fails with from now on. */
+  error: Error
+}
+
+type PeerLossListener = (loss: PeerLoss) => void
+const peerLossListeners = new Set<PeerLossListener>()
+
+/**
+ * Calls `listener` whenever a transport of this process declares a peer lost, synchronously, whatever the
+ * script later does with the error (failure/record.ts writes the failure record there). Returns the unsubscribe.
+ */
+export function onPeerLost(listener: PeerLossListener): () => void {
+  peerLossListeners.add(listener)
+  return () => peerLossListeners.delete(listener)
+}
+
+/** For transports: tells the listeners that a peer is lost. A listener that throws does not stop the others. */
+export function announcePeerLost(loss: PeerLoss): void {
+  for (const l of peerLossListeners) {
+    try {
+      l(loss)
+    } catch {
+      // a listener's failure (a full disk) must not change how the transport fails
+    }
+  }
 }

@@ -41,7 +41,7 @@ test('without a C compiler the job runs on the JavaScript kernels and ZeroMQ, an
     for (const c of run.cases.filter((c) => c.done)) expect(c.sent.shm).toBe(0)
     expect(run.stderr).toBe(
       'tsrun: shared memory between ranks of a host is off (no C compiler (no-such-cc) found; install one (e.g. apt-get install gcc) or set CC); ' +
-        'large messages go through ZeroMQ. TSRUN_SHM=0 silences this.\n',
+        'large messages to ranks of this host go through the sockets instead. TSRUN_SHM=0 silences this.\n',
     )
     expect(run.exitCode).toBe(0)
   } finally {

@@ -1,8 +1,8 @@
 /**
  * Unix-domain streams between the ranks of one host: Node's own sockets, served by libuv on the JavaScript
  * thread, carry a message from rank to rank in about half the time of a ZeroMQ ipc:// pipe, whose messages
- * pass through ZeroMQ's I/O thread on each side (shared/anchors/zmq: 8 B half round trip ~45 µs against
- * ~85 µs here). Large messages still go through the shared-memory slots; these streams carry small messages
+ * pass through ZeroMQ's I/O thread on each side (8 B half round trip about 45 µs against 85 µs:
+ * `tsrun -np 2 bench/p2p.ts --sizes 8` with `--transport auto`, then `--transport ipc`). Large messages still go through the shared-memory slots; these streams carry small messages
  * and the slots' notices.
  *
  * Each rank listens on `<job dir>/rank-N.unix` (a directory only the user can enter) and connects to each peer

@@ -27,7 +27,7 @@ export interface ZmqTransportOptions {
   secret?: string
   /** Use CURVE (authenticated and encrypted) instead of PLAIN. */
   encrypt?: boolean
-  /** The job's directory of shared-memory files on this host; without it every byte goes through ZeroMQ. */
+  /** The job's directory of shared-memory files on this host; without it every byte goes through the sockets. */
   shmDir?: string
   /** A peer on another host that stops answering for this long is lost (default 10 s). */
   heartbeatTimeoutMs?: number
