@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StoreServer } from '../src/bootstrap/zmq/store-server.ts'
+import { setting } from '../src/settings.ts'
 import { shmDirOf } from '../src/transport/shm/slots.ts'
 
 export interface Job {
@@ -23,7 +24,7 @@ export interface Job {
 export async function createJob(storeEndpoint = 'tcp://127.0.0.1:*'): Promise<Job> {
   const id = randomBytes(6).toString('hex')
   // Bring your own (TSRUN_JOB_SECRET, e.g. from a secrets manager), or a fresh one per job.
-  const secret = process.env.TSRUN_JOB_SECRET || randomBytes(32).toString('hex')
+  const secret = setting('TSRUN_JOB_SECRET') ?? randomBytes(32).toString('hex')
   const dir = mkdtempSync(join(tmpdir(), `tsrun-${id}-`)) // mkdtemp creates it with mode 0700
   const shmDir = shmDirOf(id)
   let store: StoreServer

@@ -16,6 +16,7 @@ import { addressForIface, addressToward, isLocalHost } from '../src/bootstrap/if
 import { slurmTaskOf } from '../src/bootstrap/slurm-env.ts'
 import { UsageError } from '../src/errors.ts'
 import { prepareNative } from '../src/native/native.ts'
+import { setting } from '../src/settings.ts'
 import { finishTrace } from '../src/trace-offline/finish.ts'
 import { createJob, type Job } from './job.ts'
 import { BIN } from './paths.ts'
@@ -31,9 +32,10 @@ type Env = Record<string, string | undefined>
 export type Mode = 'local' | 'hosts' | 'slurm-task' | 'slurm-allocation'
 
 export function modeOf(options: LaunchOptions, env: Env = process.env): Mode {
-  if (env.TSRUN_RANK === undefined && slurmTaskOf(env)) return 'slurm-task'
+  if (setting('TSRUN_RANK', env) === undefined && slurmTaskOf(env)) return 'slurm-task'
   if (options.hosts) return 'hosts'
-  if (env.SLURM_JOB_ID && env.SLURM_STEP_ID === undefined && env.SLURM_STEPID === undefined && env.TSRUN_NO_SLURM !== '1') return 'slurm-allocation'
+  const inAllocation = setting('SLURM_JOB_ID', env) !== undefined && setting('SLURM_STEP_ID', env) === undefined && setting('SLURM_STEPID', env) === undefined
+  if (inAllocation && !setting('TSRUN_NO_SLURM', env)) return 'slurm-allocation'
   return 'local'
 }
 
@@ -90,7 +92,7 @@ function finishJobTrace(parts: string | undefined, options: LaunchOptions): void
 
 /** The bound on finding a silent host, in seconds: --heartbeat-timeout, TSRUN_HEARTBEAT_TIMEOUT, or 10. */
 function heartbeatSeconds(options: LaunchOptions): number {
-  return Number(options.env.TSRUN_HEARTBEAT_TIMEOUT ?? process.env.TSRUN_HEARTBEAT_TIMEOUT ?? 10) || 10
+  return setting('TSRUN_HEARTBEAT_TIMEOUT', { ...process.env, ...options.env }) / 1000
 }
 
 /**
@@ -112,7 +114,7 @@ function runJob(options: LaunchOptions): Promise<number> {
 
 /** The restart count the ranks see: this launcher's restarts, after Slurm's requeues of the batch job. */
 function restartCount(attempt: number): string {
-  return String(attempt + (Number(process.env.SLURM_RESTART_COUNT) || 0))
+  return String(attempt + setting('SLURM_RESTART_COUNT'))
 }
 
 /** One attempt of a local or hostfile job: this process serves the store and supervises every rank. */
@@ -148,7 +150,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
       return spawnSsh(slot, options.script, options.args, { ...vars, TSRUN_WATCH_PARENT: '1' }, job.secret, withKeepAlive(options.launchAgent, heartbeatSeconds(options)), process.cwd())
     })
     connectStdin(ranks[0])
-    return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, stopOnFailure: process.env.TSRUN_SUPERVISE !== '0', outcome })
+    return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, stopOnFailure: setting('TSRUN_SUPERVISE'), outcome })
   } finally {
     for (const r of ranks) r.kill('SIGKILL')
     process.stdin.unpipe()
@@ -169,7 +171,7 @@ async function runSlurmTask(options: LaunchOptions): Promise<number> {
     throw new UsageError('under srun every task is one rank, and one task cannot restart the step: run tsrun --max-restarts from the batch script (it starts srun itself), or requeue the batch job (sbatch --requeue)')
   }
   const slot: Slot = { rank: task.rank, host: hostname(), nodeRank: task.nodeRank, localRank: task.localRank, localSize: task.localSize }
-  const env = { ...process.env, ...options.env, TSRUN_LAUNCHER_PID: String(process.pid), ...(options.iface ? { TSRUN_IFACE: options.iface } : {}), ...slurmTraceVars(options), TSRUN_RESTART_COUNT: process.env.TSRUN_RESTART_COUNT ?? restartCount(0) }
+  const env = { ...process.env, ...options.env, TSRUN_LAUNCHER_PID: String(process.pid), ...(options.iface ? { TSRUN_IFACE: options.iface } : {}), ...slurmTraceVars(options), TSRUN_RESTART_COUNT: String(setting('TSRUN_RESTART_COUNT') ?? restartCount(0)) }
   const rank = spawnLocal(slot, options.script, options.args, env, task.rank === 0)
   connectStdin(rank)
   try {
@@ -189,7 +191,7 @@ function slurmTraceVars(options: LaunchOptions): Record<string, string> {
   const { timeline, report, reportJson } = options.trace
   if (!timeline && !report && !reportJson) return {}
   return {
-    TSRUN_TIMELINE: timeline ?? resolve(`.tsrun-report-${process.env.SLURM_JOB_ID ?? 'job'}.${process.env.SLURM_STEP_ID ?? process.env.SLURM_STEPID ?? '0'}.json`),
+    TSRUN_TIMELINE: timeline ?? resolve(`.tsrun-report-${setting('SLURM_JOB_ID') ?? 'job'}.${setting('SLURM_STEP_ID') ?? setting('SLURM_STEPID') ?? '0'}.json`),
     ...(report ? { TSRUN_REPORT: '1' } : {}),
     ...(reportJson ? { TSRUN_REPORT_JSON: reportJson } : {}),
   }
@@ -209,8 +211,8 @@ async function srunStep(options: LaunchOptions, attempt: number, outcome: Outcom
   const passOn = [...(options.tagOutput ? ['--tag-output'] : []), ...Object.entries(options.env).flatMap(([k, v]) => ['-x', `${k}=${v}`]), ...(options.iface ? ['--iface', options.iface] : []), ...traceFlags]
   const srunArgs = ['--kill-on-bad-exit=1', ...(options.np !== undefined ? ['-n', String(options.np)] : []), process.execPath, bin, ...passOn, options.script, ...options.args]
   // A fresh secret for the step's store, passed in the environment (srun exports it to every task).
-  const env = { ...process.env, TSRUN_JOB_SECRET: process.env.TSRUN_JOB_SECRET ?? randomBytes(32).toString('hex'), TSRUN_RESTART_COUNT: restartCount(attempt) }
-  const srun = spawn(process.env.TSRUN_SRUN ?? 'srun', srunArgs, { stdio: 'inherit', env })
+  const env = { ...process.env, TSRUN_JOB_SECRET: setting('TSRUN_JOB_SECRET') ?? randomBytes(32).toString('hex'), TSRUN_RESTART_COUNT: restartCount(attempt) }
+  const srun = spawn(setting('TSRUN_SRUN'), srunArgs, { stdio: 'inherit', env })
   const forward = (signal: NodeJS.Signals) => ((outcome.final = true), srun.kill(signal))
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, forward)
   const timer = options.timeoutSec === undefined ? undefined : setTimeout(() => {

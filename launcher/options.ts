@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import yargs from 'yargs'
 import { UsageError } from '../src/errors.ts'
+import { setting, SETTINGS } from '../src/settings.ts'
 import { parseHostList, readHostfile, type Host } from './hostfile.ts'
 import type { MapBy } from './placement.ts'
 
@@ -38,7 +39,7 @@ export interface LaunchOptions {
 }
 
 /** Default remote shell: never prompt (BatchMode), give up on a dead host after 10 s. */
-export const DEFAULT_LAUNCH_AGENT = 'ssh -o BatchMode=yes -o ConnectTimeout=10'
+export const DEFAULT_LAUNCH_AGENT: string = SETTINGS.TSRUN_RSH.default
 
 export type ParseResult = { kind: 'run'; options: LaunchOptions } | { kind: 'help'; text: string } | { kind: 'version'; text: string }
 
@@ -151,7 +152,7 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
   const hosts = hostfile !== undefined ? readHostfile(resolve(cwd, hostfile)) : hostList !== undefined ? parseHostList(hostList) : undefined
   const mapBy = single(a['map-by'], '--map-by') ?? 'slot'
   if (mapBy !== 'slot' && mapBy !== 'node') throw new UsageError(`--map-by must be 'slot' or 'node', got '${mapBy}'`)
-  const agent = (single(a['launch-agent'], '--launch-agent') ?? process.env.TSRUN_RSH ?? DEFAULT_LAUNCH_AGENT).trim().split(/\s+/)
+  const agent = (single(a['launch-agent'], '--launch-agent') ?? setting('TSRUN_RSH')).trim().split(/\s+/)
   const iface = single(a.iface, '--iface')
   const timeline = single(a.timeline, '--timeline')
   const reportJson = single(a['report-json'], '--report-json')

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
+import { setting } from '../src/settings.ts'
 import { FROM_SOURCE, RANK_MAIN, RANK_PRELOAD } from './paths.ts'
 import type { Slot } from './placement.ts'
 
@@ -27,7 +28,7 @@ export interface RankProcess {
  * (space-separated; for flags that NODE_OPTIONS refuses, such as --cpu-prof).
  */
 export function rankNodeArgs(): string[] {
-  const extra = (process.env.TSRUN_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const extra = setting('TSRUN_NODE_ARGS').split(' ').filter(Boolean)
   const dev = FROM_SOURCE ? ['--conditions=tsrun-dev'] : []
   return [...extra, ...dev, '--import', import.meta.resolve('tsx'), '--import', pathToFileURL(RANK_PRELOAD).href, RANK_MAIN]
 }

@@ -6,11 +6,12 @@
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { UsageError } from '../errors.ts'
+import { setting, SETTINGS, type Env } from '../settings.ts'
 import type { TransportKind } from '../transport/transport.ts'
 import { slurmTaskOf } from './slurm-env.ts'
 
 /** Default rendezvous timeout, overridable with TSRUN_RENDEZVOUS_TIMEOUT (seconds). */
-export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 60_000
+export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = SETTINGS.TSRUN_RENDEZVOUS_TIMEOUT.default * 1000
 
 export interface JobEnv {
   rank: number
@@ -57,63 +58,43 @@ export interface JobEnv {
 }
 
 /** Default stall warning interval (Horovod's is 60 s too). */
-export const DEFAULT_STALL_WARNING_MS = 60_000
+export const DEFAULT_STALL_WARNING_MS = SETTINGS.TSRUN_STALL_WARNING.default * 1000
 
-type Env = Record<string, string | undefined>
-
-function int(env: Env, name: string, min: number, fallback?: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') {
-    if (fallback !== undefined) return fallback
-    throw new UsageError(`${name} is not set; start the script with tsrun (tsrun -np 4 script.ts)`)
-  }
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got '${raw}'`)
-  return n
-}
-
-function seconds(env: Env, name: string, fallbackMs: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallbackMs
-  const s = Number(raw)
-  if (!(s > 0)) throw new UsageError(`${name} must be a positive number of seconds, got '${raw}'`)
-  return s * 1000
+/** A variable a rank of several cannot do without. */
+function required<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new UsageError(`${name} is not set; start the script with tsrun (tsrun -np 4 script.ts)`)
+  return value
 }
 
 /** Sizes that other launchers (mpirun, hydra) announce; > 1 without TSRUN_* means we were started wrongly. */
 function foreignSize(env: Env): string | undefined {
-  for (const name of ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_SIZE']) {
-    const n = Number(env[name])
-    if (n > 1) return `${name}=${n}`
+  for (const name of ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_SIZE'] as const) {
+    const n = setting(name, env)
+    if (n !== undefined && n > 1) return `${name}=${n}`
   }
   return undefined
 }
 
 export function readJobEnv(env: Env = process.env): JobEnv {
+  const opTimeoutMs = setting('TSRUN_OP_TIMEOUT', env)
   const common = {
-    host: env.TSRUN_HOST || hostname(),
-    transport: (env.TSRUN_TRANSPORT ?? 'auto') as TransportKind,
-    rendezvousTimeoutMs: seconds(env, 'TSRUN_RENDEZVOUS_TIMEOUT', DEFAULT_RENDEZVOUS_TIMEOUT_MS),
+    host: setting('TSRUN_HOST', env) ?? hostname(),
+    transport: setting('TSRUN_TRANSPORT', env) as TransportKind,
+    rendezvousTimeoutMs: setting('TSRUN_RENDEZVOUS_TIMEOUT', env),
     // finalize waits for ranks that are still working as long as they live, like a collective: no timeout
     // unless TSRUN_FINALIZE_TIMEOUT (or --op-timeout) asks for one.
-    finalizeTimeoutMs: env.TSRUN_FINALIZE_TIMEOUT
-      ? seconds(env, 'TSRUN_FINALIZE_TIMEOUT', 0)
-      : env.TSRUN_OP_TIMEOUT
-        ? seconds(env, 'TSRUN_OP_TIMEOUT', 0)
-        : undefined,
-    segmentBytes: env.TSRUN_SEGMENT_BYTES ? int(env, 'TSRUN_SEGMENT_BYTES', 1024) : undefined,
-    stallWarningMs: seconds(env, 'TSRUN_STALL_WARNING', DEFAULT_STALL_WARNING_MS),
-    encrypt: env.TSRUN_ENCRYPT === '1',
-    shm: env.TSRUN_SHM !== '0',
-    shmDir: env.TSRUN_SHM_DIR || undefined,
-    opTimeoutMs: env.TSRUN_OP_TIMEOUT ? seconds(env, 'TSRUN_OP_TIMEOUT', 0) : undefined,
-    heartbeatTimeoutMs: env.TSRUN_HEARTBEAT_TIMEOUT ? seconds(env, 'TSRUN_HEARTBEAT_TIMEOUT', 0) : undefined,
+    finalizeTimeoutMs: setting('TSRUN_FINALIZE_TIMEOUT', env) ?? opTimeoutMs,
+    segmentBytes: setting('TSRUN_SEGMENT_BYTES', env),
+    stallWarningMs: setting('TSRUN_STALL_WARNING', env),
+    encrypt: setting('TSRUN_ENCRYPT', env),
+    shm: setting('TSRUN_SHM', env),
+    shmDir: setting('TSRUN_SHM_DIR', env),
+    opTimeoutMs,
+    heartbeatTimeoutMs: setting('TSRUN_HEARTBEAT_TIMEOUT', env),
   }
-  if (!['auto', 'ipc', 'tcp'].includes(common.transport)) {
-    throw new UsageError(`TSRUN_TRANSPORT must be auto, ipc or tcp, got '${common.transport}'`)
-  }
-  const iface = env.TSRUN_IFACE || undefined
-  if (env.TSRUN_SIZE === undefined) {
+  const iface = setting('TSRUN_IFACE', env)
+  const worldSize = setting('TSRUN_SIZE', env)
+  if (worldSize === undefined) {
     const slurm = slurmTaskOf(env)
     if (slurm && slurm.size > 1) {
       // One task of `srun -n N`: rank 0 serves the store on the first node; everyone meets there.
@@ -128,7 +109,7 @@ export function readJobEnv(env: Env = process.env): JobEnv {
         store: `tcp://${slurm.nodes[0]}:${slurm.storePort}`,
         serveStore: slurm.rank === 0 ? `tcp://0.0.0.0:${slurm.storePort}` : undefined,
         jobId: id,
-        secret: env.TSRUN_JOB_SECRET ?? id,
+        secret: setting('TSRUN_JOB_SECRET', env) ?? id,
         jobDir: join(tmpdir(), `tsrun-${id}`),
         ownJobDir: true,
         multiHost: slurm.nodes.length > 1,
@@ -147,25 +128,26 @@ export function readJobEnv(env: Env = process.env): JobEnv {
     return { ...common, rank: 0, size: 1, localRank: 0, localSize: 1, nodeRank: 0, jobId: `singleton-${process.pid}`,
       secret: '', multiHost: false, tcpAddress: '127.0.0.1' }
   }
-  const size = int(env, 'TSRUN_SIZE', 1)
-  const rank = int(env, 'TSRUN_RANK', 0)
+  const size = worldSize
+  const rank = required(setting('TSRUN_RANK', env), 'TSRUN_RANK')
   if (rank >= size) throw new UsageError(`TSRUN_RANK must be below TSRUN_SIZE=${size}, got ${rank}`)
-  const store = env.TSRUN_STORE
+  const store = setting('TSRUN_STORE', env)
   if (size > 1 && !store) throw new UsageError(`TSRUN_SIZE=${size} but TSRUN_STORE (the rendezvous address) is not set`)
+  const multiHost = setting('TSRUN_MULTI_HOST', env)
   return {
     ...common,
     rank,
     size,
-    localRank: int(env, 'TSRUN_LOCAL_RANK', 0, rank),
-    localSize: int(env, 'TSRUN_LOCAL_SIZE', 1, size),
-    nodeRank: int(env, 'TSRUN_NODE_RANK', 0, 0),
+    localRank: setting('TSRUN_LOCAL_RANK', env) ?? rank,
+    localSize: setting('TSRUN_LOCAL_SIZE', env) ?? size,
+    nodeRank: setting('TSRUN_NODE_RANK', env),
     store,
-    jobId: env.TSRUN_JOB_ID ?? 'job',
-    secret: env.TSRUN_JOB_SECRET ?? '',
-    jobDir: env.TSRUN_JOB_DIR || undefined,
-    multiHost: env.TSRUN_MULTI_HOST === '1',
-    tcpAddress: env.TSRUN_TCP_ADDRESS || (env.TSRUN_MULTI_HOST === '1' ? undefined : '127.0.0.1'),
+    jobId: setting('TSRUN_JOB_ID', env),
+    secret: setting('TSRUN_JOB_SECRET', env) ?? '',
+    jobDir: setting('TSRUN_JOB_DIR', env),
+    multiHost,
+    tcpAddress: setting('TSRUN_TCP_ADDRESS', env) ?? (multiHost ? undefined : '127.0.0.1'),
     iface,
-    routeTarget: env.TSRUN_ROUTE_TARGET || undefined,
+    routeTarget: setting('TSRUN_ROUTE_TARGET', env),
   }
 }

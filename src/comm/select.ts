@@ -23,6 +23,7 @@ import { scatterLinear } from '../collectives/scatter-linear.ts'
 import { scattervLinear } from '../collectives/scatterv-linear.ts'
 import { scanRecursiveDoubling } from '../collectives/scan-recursive-doubling.ts'
 import { UsageError } from '../errors.ts'
+import { algorithmSetting, algorithmVariable } from '../settings.ts'
 
 /** Where a communicator's ranks run: how many hosts they span. */
 export interface Topology {
@@ -97,12 +98,12 @@ export const ALGORITHMS = {
 
 /** The algorithm to run: the one requested by the call or the environment, else the table's first fit. */
 export function pick<F>(collective: string, table: Candidate<F>[], size: number, bytes: number, requested?: string, topo: Topology = { hosts: 1 }): Candidate<F> {
-  const envName = `TSRUN_${collective.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_ALGORITHM`
-  const want = requested ?? process.env[envName]
+  // The environment's choice is read once per collective (settings.ts keeps it), not on every call.
+  const want = requested ?? algorithmSetting(collective)
   if (want !== undefined && want !== '' && want !== 'auto') {
     const found = table.find((c) => c.name === want)
     if (!found) {
-      const from = requested !== undefined ? 'algorithm' : envName
+      const from = requested !== undefined ? 'algorithm' : algorithmVariable(collective)
       throw new UsageError(`${from} for ${collective} must be one of ${table.map((c) => `"${c.name}"`).join(', ')} or "auto", got "${want}"`)
     }
     return found

@@ -7,6 +7,7 @@
  */
 import type * as TfModule from '@tensorflow/tfjs'
 import { UsageError } from '../index.ts'
+import { setting } from '../settings.ts'
 
 /** The TensorFlow.js namespace (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`, which has the same API). */
 export type Tf = typeof TfModule
@@ -25,14 +26,8 @@ export interface BackendInfo {
   reason: string
 }
 
-const BACKENDS = ['node', 'wasm', 'cpu'] as const
-type Wanted = (typeof BACKENDS)[number]
-
 async function load(): Promise<{ tf: Tf; info: BackendInfo }> {
-  const wanted = process.env.TSRUN_DL_BACKEND as Wanted | undefined
-  if (wanted !== undefined && !BACKENDS.includes(wanted)) {
-    throw new UsageError(`TSRUN_DL_BACKEND must be one of ${BACKENDS.join(', ')}, got "${wanted}"`)
-  }
+  const wanted = setting('TSRUN_DL_BACKEND') // node, wasm or cpu (checked); undefined: the first that loads
   let whyNotNode = 'TSRUN_DL_BACKEND asks for another backend'
   if (wanted === undefined || wanted === 'node') {
     try {
@@ -94,7 +89,6 @@ export const tf: Tf = loaded.tf
  */
 export const backendInfo: BackendInfo = loaded.info
 
-const rankEnv = process.env.TSRUN_RANK ?? process.env.SLURM_PROCID ?? '0'
-if (rankEnv === '0' && process.env.TSRUN_DL_QUIET !== '1') {
+if ((setting('TSRUN_RANK') ?? setting('SLURM_PROCID') ?? 0) === 0 && !setting('TSRUN_DL_QUIET')) {
   process.stderr.write(`tsrun/dl: TensorFlow.js backend "${backendInfo.name}": ${backendInfo.reason}\n`)
 }

@@ -3,6 +3,7 @@
  * line (tsrun forwards `\r` updates and tells ranks with TSRUN_TTY=1 that its own output is a terminal);
  * in a log file (a batch job's output) it prints a plain line every 10 % instead.
  */
+import { setting } from '../settings.ts'
 
 /** What the bar shows after each step. */
 export interface ProgressState {
@@ -37,7 +38,7 @@ export class ProgressBar {
     this.title = title
     this.total = Math.max(1, total)
     this.out = out
-    this.live = (out as NodeJS.WriteStream).isTTY === true || process.env.TSRUN_TTY === '1'
+    this.live = (out as NodeJS.WriteStream).isTTY === true || setting('TSRUN_TTY')
   }
 
   update(state: ProgressState): void {

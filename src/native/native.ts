@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { setting } from '../settings.ts'
 
 /** What tsrun.c exports. */
 export interface NativeModule {
@@ -56,12 +57,12 @@ export function prepareNative(): string | undefined {
 }
 
 function load(): { mod?: NativeModule; why?: string } {
-  if (process.env.TSRUN_NATIVE === '0') return { why: 'TSRUN_NATIVE=0' }
+  if (!setting('TSRUN_NATIVE')) return { why: 'TSRUN_NATIVE=0' }
   if (process.platform === 'win32') return { why: 'not supported on Windows' }
   const source = fileURLToPath(new URL('./tsrun.c', import.meta.url))
   let path: string
   try {
-    const cc = process.env.CC || 'cc'
+    const cc = setting('CC')
     const key = createHash('sha256')
       .update(readFileSync(source))
       .update(readFileSync(fileURLToPath(new URL('./half.h', import.meta.url))))
@@ -84,7 +85,8 @@ function load(): { mod?: NativeModule; why?: string } {
 }
 
 function cacheDir(): string {
-  const dirs = [process.env.TSRUN_CACHE_DIR, process.env.XDG_CACHE_HOME && join(process.env.XDG_CACHE_HOME, 'tsrun'), join(homedir(), '.cache', 'tsrun'), join(tmpdir(), `tsrun-cache-${process.getuid?.() ?? 'user'}`)]
+  const xdg = setting('XDG_CACHE_HOME')
+  const dirs = [setting('TSRUN_CACHE_DIR'), xdg && join(xdg, 'tsrun'), join(homedir(), '.cache', 'tsrun'), join(tmpdir(), `tsrun-cache-${process.getuid?.() ?? 'user'}`)]
   for (const dir of dirs) {
     if (!dir) continue
     try {

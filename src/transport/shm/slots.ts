@@ -13,6 +13,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { setting } from '../../settings.ts'
 
 /** Slots per ordered pair, and bytes per slot: 8 × 512 KiB = 4 MiB of /dev/shm per pair. */
 export const SLOTS = 8
@@ -22,7 +23,7 @@ export const SLOT_BYTES = 512 * 1024
  * with `bench/p2p.ts` (3 alternations): from 4 KiB to 64 KiB a notice plus two copies took 38-57 µs against 52-104
  * µs inline on a unix stream. TSRUN_SHM_MIN_BYTES overrides it (for measuring).
  */
-export const SHM_MIN_BYTES = Number(process.env.TSRUN_SHM_MIN_BYTES) || 4 * 1024
+export const SHM_MIN_BYTES: number = setting('TSRUN_SHM_MIN_BYTES')
 
 /** Where shared files live: /dev/shm (memory), if the machine has it. */
 const SHM_ROOT = '/dev/shm'

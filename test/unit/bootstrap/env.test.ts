@@ -13,13 +13,21 @@ test('launcher variables are read', () => {
 
 test.each([
   [{ TSRUN_SIZE: '4', TSRUN_RANK: '4', TSRUN_STORE: 'x' }, /TSRUN_RANK must be below TSRUN_SIZE=4, got 4/],
-  [{ TSRUN_SIZE: 'four', TSRUN_RANK: '0' }, /TSRUN_SIZE must be an integer >= 1, got 'four'/],
+  [{ TSRUN_SIZE: 'four', TSRUN_RANK: '0' }, /TSRUN_SIZE must be an integer >= 1, got "four"/],
+  [{ TSRUN_SIZE: '2', TSRUN_STORE: 'x' }, /TSRUN_RANK is not set; start the script with tsrun/],
   [{ TSRUN_SIZE: '2', TSRUN_RANK: '0' }, /TSRUN_STORE .* is not set/],
   [{ OMPI_COMM_WORLD_SIZE: '2' }, /OMPI_COMM_WORLD_SIZE=2/],
-  [{ TSRUN_TRANSPORT: 'udp' }, /TSRUN_TRANSPORT must be auto, ipc or tcp/],
-  [{ TSRUN_RENDEZVOUS_TIMEOUT: '-1' }, /TSRUN_RENDEZVOUS_TIMEOUT must be a positive number of seconds/],
+  [{ TSRUN_TRANSPORT: 'udp' }, /TSRUN_TRANSPORT must be one of auto, ipc, tcp, got "udp"/],
+  [{ TSRUN_RENDEZVOUS_TIMEOUT: '-1' }, /TSRUN_RENDEZVOUS_TIMEOUT must be a number of seconds > 0, got "-1"/],
+  [{ TSRUN_SHM: 'maybe' }, /TSRUN_SHM must be 1 or 0/],
 ])('bad environment %j is a UsageError', (env, message) => {
   expect(() => readJobEnv(env)).toThrow(message)
+})
+
+test('timeouts are seconds in the environment and milliseconds in the job; unset ones take their defaults', () => {
+  expect(readJobEnv({})).toMatchObject({ rendezvousTimeoutMs: 60_000, stallWarningMs: 60_000, opTimeoutMs: undefined, finalizeTimeoutMs: undefined, shm: true, encrypt: false, transport: 'auto' })
+  expect(readJobEnv({ TSRUN_OP_TIMEOUT: '1.5' })).toMatchObject({ opTimeoutMs: 1500, finalizeTimeoutMs: 1500 })
+  expect(readJobEnv({ TSRUN_OP_TIMEOUT: '2', TSRUN_FINALIZE_TIMEOUT: '3', TSRUN_HEARTBEAT_TIMEOUT: '4' })).toMatchObject({ opTimeoutMs: 2000, finalizeTimeoutMs: 3000, heartbeatTimeoutMs: 4000 })
 })
 
 test('a batch script\'s own shell (no step) is a world of one, not a task', () => {
