@@ -237,7 +237,7 @@ export function parseSetting<N extends SettingName>(name: N, raw: string | undef
   const got = `got ${JSON.stringify(raw)}`
   if (text === undefined || text === '') {
     const d = 'default' in spec ? spec.default : undefined
-    return (spec.type === 'duration' && d !== undefined ? d * 1000 : d) as SettingValue<N>
+    return (spec.type === 'duration' && typeof d === 'number' ? d * 1000 : d) as SettingValue<N>
   }
   switch (spec.type) {
     case 'int': {
