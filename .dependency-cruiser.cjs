@@ -76,10 +76,24 @@ module.exports = {
       to: { path: '^launcher/' },
     },
     {
+      name: 'failure-records-beside-init',
+      severity: 'error',
+      comment: 'failure records: written where the transport declares a peer lost (its onPeerLost), armed by init',
+      from: { path: '^src/failure/' },
+      to: { path: '^src/(?!failure/|transport/transport[.]ts$|bootstrap/protocol[.]ts$|(errors|settings)[.]ts$)' },
+    },
+    {
+      name: 'failure-format-is-plain',
+      severity: 'error',
+      comment: 'the record format and the failure messages are plain data and words, shared with the launcher',
+      from: { path: '^src/failure/(format|messages)[.]ts$' },
+      to: { path: '^src/(?!failure/(format|messages)[.]ts$)|^node:' },
+    },
+    {
       name: 'launcher-takes-little-from-src',
       severity: 'error',
       from: { path: '^launcher/' },
-      to: { path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/slots[.]ts$|native/native[.]ts$|trace/(finish|merge|report|svg)[.]ts$)' },
+      to: { path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/slots[.]ts$|native/native[.]ts$|trace/(finish|merge|report|svg)[.]ts$|failure/(format|messages)[.]ts$)' },
     },
   ],
   options: {

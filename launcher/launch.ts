@@ -150,7 +150,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
       return spawnSsh(slot, options.script, options.args, { ...vars, TSRUN_WATCH_PARENT: '1' }, job.secret, withKeepAlive(options.launchAgent, heartbeatSeconds(options)), process.cwd())
     })
     connectStdin(ranks[0])
-    return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, stopOnFailure: setting('TSRUN_SUPERVISE'), outcome })
+    return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, stopOnFailure: setting('TSRUN_SUPERVISE'), outcome, jobDir: job.dir })
   } finally {
     for (const r of ranks) r.kill('SIGKILL')
     process.stdin.unpipe()

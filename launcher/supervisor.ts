@@ -1,15 +1,19 @@
 /**
  * Watches the ranks of a job (mpi4py run.py, vitest forksWorker.stop()):
  * - forwards each rank's output line by line, tagged when asked;
- * - on the first rank that exits non-zero or dies by a signal, prints one line naming it, sends SIGTERM to
- *   every other rank and SIGKILL after SIGKILL_GRACE_MS, and exits with that rank's code (128+signal);
+ * - on the first rank that exits non-zero or dies by a signal, prints one line naming the root cause (the rank
+ *   the others lost, from their failure records, else that rank: root-cause.ts), sends SIGTERM to every other
+ *   rank and SIGKILL after SIGKILL_GRACE_MS, and exits with that rank's code (128+signal);
+ * - takes the ranks' failure-record lines out of their stderr (failure-records.ts);
  * - forwards SIGINT/SIGTERM to all ranks, SIGKILL after SIGNAL_GRACE_MS; a second Ctrl-C kills at once;
  * - with a timeout, ends the job and names the ranks still running;
  * - at the end SIGKILLs every rank's process group, so nothing a rank started outlives the job.
  */
 import { constants } from 'node:os'
+import { couldNotStart, endingOf, endLine, howEnded, jobTimedOut, othersStopped, signalAgain, signalForwarded, stoppedAfterSignal, supervisionOff, tsrunLine } from '../src/failure/messages.ts'
+import { FailureRecords, withoutRecords } from './failure-records.ts'
 import { endOpenLine, forwardLines, tagFor } from './rank-output.ts'
-import { followerOf, lostRankLine, type Follower } from './root-cause.ts'
+import { decide, stillWaiting, type RankEnd } from './root-cause.ts'
 import type { RankProcess } from './spawn-local.ts'
 
 /** Failure to everything stopped: SIGTERM, then SIGKILL after this (the job must end within 2 s). */
@@ -18,9 +22,9 @@ export const SIGKILL_GRACE_MS = 1000
 export const SIGNAL_GRACE_MS = 3000
 /** How long to wait for the last output after every rank exited. */
 const OUTPUT_DRAIN_MS = 2000
-/** A failed rank's last line may still be in the pipe when its exit is seen: wait this long for it. */
+/** A record line of a failed rank (or of a rank that lost it) may still be in a pipe when its exit is seen. */
 const LAST_WORDS_MS = 250
-/** When ranks report losing another that was not seen to fail, wait this long for the others' reports. */
+/** When a rank that failed had lost another, not seen to fail yet, wait this long for that one's end. */
 const FOLLOWERS_MS = 1000
 /**
  * A remote rank whose ssh connection dropped (exit 255) may be a host that went down: the ranks that lose it say
@@ -38,6 +42,8 @@ export interface SupervisorOptions {
    *  own failure detection). */
   stopOnFailure?: boolean
   timeoutSec?: number
+  /** The job's private directory: the ranks of this host write their failure records to its failures/. */
+  jobDir?: string
   /** Where the launcher's own messages go. */
   log?: (line: string) => void
   /** Filled in at the end: the failure's root cause line, and whether the user or --timeout ended the job. */
@@ -59,7 +65,7 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
     opts.log ??
     ((line: string) => {
       endOpenLine() // a live progress bar's line ends before tsrun speaks
-      process.stderr.write(`tsrun: ${line}\n`)
+      process.stderr.write(tsrunLine(line))
     })
   const states: State[] = ranks.map((rank) => ({ rank, running: true }))
   let exitCode: number | undefined
@@ -87,12 +93,12 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
   const onSignal = (signal: NodeJS.Signals) => {
     interrupts++
     if (interrupts > 1 || stopping) {
-      log(`received ${signal} again; killing ${running().length} ranks now`)
+      log(signalAgain(signal, running().length))
       killAll('SIGKILL')
       exitCode ??= exitCodeOf(null, signal)
       return
     }
-    log(`received ${signal}; forwarded it to ${running().length} ranks (again to kill at once)`)
+    log(signalForwarded(signal, running().length))
     interruptedBy = signal
     if (opts.outcome) opts.outcome.final = true
     stop(exitCodeOf(null, signal), SIGNAL_GRACE_MS, signal)
@@ -105,43 +111,34 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
       ? undefined
       : setTimeout(() => {
           const left = running().map((s) => s.rank.slot.rank)
-          log(`job timed out after ${opts.timeoutSec} s; ranks [${left.join(', ')}] were still running; stopped them`)
+          log(jobTimedOut(opts.timeoutSec!, left))
           if (opts.outcome) opts.outcome.final = true
           stop(TIMEOUT_EXIT_CODE, SIGKILL_GRACE_MS)
         }, opts.timeoutSec * 1000)
 
-  /** Ranks that said they ended because they lost another rank, and how the ranks that failed ended. */
-  const followers = new Map<number, Follower>()
-  const failed = new Map<number, { line: string; code: number }>()
+  /** What the ranks recorded (failures/ of the job directory, record lines in their stderr), how the failed ones ended. */
+  const records = new FailureRecords(opts.jobDir)
+  const failed = new Map<number, RankEnd>()
   const outputs = states.flatMap(({ rank: { stdout, stderr, slot } }) => [
     forwardLines(stdout, process.stdout, opts.tagOutput ? tagFor(slot.rank, 'stdout') + ' ' : ''),
-    forwardLines(stderr, process.stderr, opts.tagOutput ? tagFor(slot.rank, 'stderr') + ' ' : '', (line) => {
-      const f = followerOf(line)
-      if (f && f.rank === slot.rank) followers.set(slot.rank, f)
-    }),
+    forwardLines(
+      withoutRecords(stderr, (rec) => rec.rank === slot.rank && records.add(rec)),
+      process.stderr,
+      opts.tagOutput ? tagFor(slot.rank, 'stderr') + ' ' : '',
+    ),
   ])
   // Not unref'd: with every rank gone, these timers are what keeps the launcher alive until it has decided.
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-  /** The root cause of the first failure: the rank a follower lost, if that is what happened. */
-  const rootCause = async (rank: number, line: string, code: number, sshLost: boolean): Promise<{ line: string; code: number }> => {
+  /** The root cause of the failure `first` began (root-cause.ts), once what is worth waiting for has come. */
+  const rootCause = async (first: RankEnd): Promise<{ line: string; code: number }> => {
     await sleep(LAST_WORDS_MS)
-    const f = followers.get(rank)
-    if (!f && sshLost) {
-      for (let waited = 0; waited < SSH_LOST_MS && ![...followers.values()].some((x) => x.lost === rank); waited += 50) await sleep(50)
-      await sleep(LAST_WORDS_MS) // the other survivors' lines
-      const all = [...followers.values()].filter((x) => x.lost === rank)
-      if (all.some((x) => x.kind === 'silent')) return { line: `${lostRankLine(all)} (its ssh connection dropped too)`, code }
-      return all.length ? { line: `${line}; ${lostRankLine(all).replace(/^.*; /, '')}`, code } : { line, code }
+    const waiting = stillWaiting(first, failed, records.all(), opts.single)
+    if (waiting) {
+      const bound = waiting === 'root-end' ? FOLLOWERS_MS : SSH_LOST_MS
+      for (let waited = 0; waited < bound && stillWaiting(first, failed, records.all(), opts.single) === waiting; waited += 50) await sleep(50)
+      if (waiting === 'losers') await sleep(LAST_WORDS_MS) // the other survivors' records
     }
-    if (!f) return { line, code }
-    // It lost another rank: that one's own failure, if it is seen soon, else what the survivors said.
-    for (let waited = 0; waited < FOLLOWERS_MS && !failed.has(f.lost); waited += 50) await sleep(50)
-    const lost = failed.get(f.lost)
-    const all = [...followers.values()].filter((x) => x.lost === f.lost)
-    // A silent host: what the survivors saw says more than the ssh connection that dropped with it.
-    if (all.some((x) => x.kind === 'silent')) return { line: lostRankLine(all), code }
-    if (lost) return { line: `${lost.line}; ${lostRankLine(all).replace(/^.*; /, '')}`, code: lost.code }
-    return { line: lostRankLine(all), code }
+    return decide(first, failed, records.all())
   }
   await Promise.all(
     states.map(async (s) => {
@@ -149,32 +146,31 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
       const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
         child.once('exit', (c, sig) => resolve([c, sig]))
         child.once('error', (err) => {
-          log(`rank ${slot.rank} could not start: ${err.message}`)
+          log(couldNotStart(slot.rank, err.message))
           resolve([127, null])
         })
       })
       s.running = false
       if (interruptedBy) {
-        const how = signal ? `killed by ${signal}` : `exited with code ${code}`
+        const how = endingOf(code, signal)
         endings.set(how, (endings.get(how) ?? 0) + 1)
       }
       if (code !== 0 || signal) {
-        const how = s.rank.describeExit?.(code, signal) ?? (signal ? `was killed by ${signal}` : `exited with code ${code}`)
-        failed.set(slot.rank, { line: `rank ${slot.rank} (pid ${pid}, host ${slot.host}) ${how}`, code: exitCodeOf(code, signal) })
+        const how = s.rank.describeExit?.(code, signal) ?? howEnded(code, signal)
+        const sshLost = code === 255 && s.rank.describeExit !== undefined
+        failed.set(slot.rank, { rank: slot.rank, pid, host: slot.host, how, code: exitCodeOf(code, signal), ...(sshLost ? { sshLost } : {}) })
       }
       if ((code !== 0 || signal) && !stopping && !deciding && (exitCode === undefined || opts.stopOnFailure !== false)) {
         const first = failed.get(slot.rank)!
         if (opts.stopOnFailure === false) {
-          log(`${first.line}; supervision is off (TSRUN_SUPERVISE=0): not stopping the others`)
+          log(supervisionOff(endLine(first, first.how)))
           exitCode ??= first.code
           return
         }
         deciding = true
-        const root = await rootCause(slot.rank, first.line, first.code, code === 255 && s.rank.describeExit !== undefined)
+        const root = await rootCause(first)
         if (stopping) return
-        const others = running().length
-        const what = opts.single ? '' : others > 0 ? `; stopped the other ${others} rank${others > 1 ? 's' : ''}` : '; no other rank was running'
-        log(`${root.line}${what}`)
+        log(`${root.line}${othersStopped(running().length, opts.single)}`)
         if (opts.outcome) opts.outcome.cause ??= root.line
         stop(root.code, SIGKILL_GRACE_MS)
       }
@@ -195,10 +191,6 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
     s.rank.child.stderr?.destroy()
   }
   // After the ranks' last output, so that it is the last line the user sees.
-  if (interruptedBy) {
-    const n = [...endings.values()].reduce((a, b) => a + b, 0)
-    const how = [...endings].map(([h, k]) => `${k} ${h}`).join(', ')
-    log(`stopped ${n} rank${n === 1 ? '' : 's'} (${how})`)
-  }
+  if (interruptedBy) log(stoppedAfterSignal(endings))
   return exitCode ?? 0
 }

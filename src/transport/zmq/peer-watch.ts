@@ -11,7 +11,7 @@
 import { connect } from 'node:net'
 import type * as zmq from 'zeromq'
 import { PeerLostError } from '../../errors.ts'
-import type { PeerAddress } from '../transport.ts'
+import { announcePeerLost, type PeerAddress } from '../transport.ts'
 
 /** A closed connection counts as a lost peer if the peer's FIN has not arrived this much later. */
 export const FIN_GRACE_MS = 500
@@ -34,6 +34,9 @@ export function heartbeat(timeoutMs: number): { heartbeatInterval: number; heart
 /** How a peer was lost: its connection closed (it crashed or exited), or it went silent (host down, network cut). */
 export type LossKind = 'closed' | 'silent'
 
+/** When each silent peer was last heard from (epoch ms), noted by watchPeer for lostPeer's announcement. */
+const lastHeard = new WeakMap<PeerAddress, number>()
+
 /**
  * Watches `push`, the connection to `peer`. `lost(why, kind)` is called FIN_GRACE_MS after a suspicious event
  * (and after the probe) unless `settled()` (the peer's FIN arrived, or the transport closed or failed) by then.
@@ -51,6 +54,7 @@ export function watchPeer(peer: PeerAddress, push: zmq.Push, settled: () => bool
       if (settled()) return
       // ZeroMQ drops a silent connection a heartbeat timeout after the last sign of life.
       const since = `${clock(at - heartbeatTimeoutMs)}, no answer for ${heartbeatTimeoutMs / 1000} s`
+      if (kind === 'silent') lastHeard.set(peer, at - heartbeatTimeoutMs)
       lost(kind === 'silent' ? `it stopped answering (host down or network cut) at about ${since}` : 'its connection closed', kind)
     })
   })
@@ -86,15 +90,20 @@ export function probePeer(peer: PeerAddress): Promise<LossKind> {
   })
 }
 
-/** The error every operation fails with once `peer` is lost. */
+/**
+ * The error every operation fails with once `peer` is lost. The transport calls it at the moment it declares the
+ * peer lost, so this is also where the loss is announced (transport.ts onPeerLost: the failure record).
+ */
 export function lostPeer(rank: number, peer: PeerAddress, why: string, kind: LossKind = 'closed'): PeerLostError {
   const cause = kind === 'silent' ? '' : '; it crashed, was killed, or exited early'
-  return new PeerLostError(
+  const error = new PeerLostError(
     peer.rank,
     `rank ${rank}: lost rank ${peer.rank} (pid ${peer.pid}, host ${peer.host}): ${why} before it called ` +
       `finalize()${cause}. This rank cannot go on with the job.`,
     { kind, host: peer.host },
   )
+  announcePeerLost({ rank, peer, kind, at: Date.now(), lastHeard: kind === 'silent' ? lastHeard.get(peer) : undefined, error })
+  return error
 }
 
 /** HH:MM:SS of a time, for messages. */
