@@ -1,6 +1,9 @@
 // The allowed arrows between folders (ARCHITECTURE.md): `npm run lint:deps` checks src/ and launcher/ against them.
-// Layers, bottom up: errors/dtype/constants → transport → collectives → bootstrap → comm → init/index → dl;
-// launcher/ runs in the tsrun process and takes only the store server, host helpers and errors from src/.
+// Layers, bottom up: the shared modules (errors, dtype, half, constants, proof, settings) and native/ → trace/ (the
+// recorder) → transport/ → collectives/ → bootstrap/ → comm/ → timeline/, failure/ → init/finalize/index → dl/;
+// trace-offline/ (merge, report, SVG) reads what trace/ wrote, for the launcher and for rank 0 under srun;
+// launcher/ runs in the tsrun process and takes only what it names from src/. Every folder of src/ has a rule
+// (the last one fails for a file in a folder no rule knows).
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -8,36 +11,64 @@ module.exports = {
     {
       name: 'shared-modules-are-leaves',
       severity: 'error',
-      comment: 'errors.ts, dtype.ts and constants.ts are used by every layer and import none',
-      from: { path: '^src/(errors|dtype|constants)[.]ts$' },
-      to: { path: '^src/(transport|collectives|bootstrap|comm|dl)/|^src/(init|index)[.]ts$' },
+      comment: 'the shared modules are used by every layer and import only each other (half.ts: the native kernels)',
+      from: { path: '^src/(errors|dtype|constants|half|proof|settings)[.]ts$' },
+      to: { path: '^src/(?!(errors|dtype|constants|half|proof|settings)[.]ts$|native/)' },
+    },
+    {
+      name: 'trace-recorder-is-low',
+      severity: 'error',
+      comment: 'trace/ records events for comm and collectives; it knows no communicator, transport or session',
+      from: { path: '^src/trace/' },
+      to: { path: '^src/(?!trace/|(errors|dtype|constants|settings)[.]ts$)' },
+    },
+    {
+      name: 'trace-offline-reads-files',
+      severity: 'error',
+      comment: 'merge, report and SVG work on the files the recorder wrote (its event types), after the job',
+      from: { path: '^src/trace-offline/' },
+      to: { path: '^src/(?!trace-offline/|trace/recorder[.]ts$|(errors|settings)[.]ts$)' },
+    },
+    {
+      name: 'timeline-session-beside-init',
+      severity: 'error',
+      comment: 'the rank side of the timeline: started by init, clock round trips on a dup of the world',
+      from: { path: '^src/timeline/' },
+      to: { path: '^src/(?!timeline/|trace/|trace-offline/|comm/communicator[.]ts$|(errors|dtype|constants|settings)[.]ts$)' },
+    },
+    {
+      name: 'comm-calls-see-the-state',
+      severity: 'error',
+      comment: 'the call families are functions of the communicator state; only communicator.ts assembles them',
+      from: { path: '^src/comm/calls/' },
+      to: { path: '^src/comm/communicator[.]ts$' },
     },
     {
       name: 'native-is-a-leaf',
       severity: 'error',
       comment: 'the native helpers (kernels, shared mappings) are used by collectives and transports alike',
       from: { path: '^src/native/' },
-      to: { path: '^src/(?!native/)' },
+      to: { path: '^src/(?!native/|settings[.]ts$|errors[.]ts$)' },
     },
     {
       name: 'transport-knows-nothing-above-it',
       severity: 'error',
       from: { path: '^src/transport/' },
-      to: { path: '^src/(collectives|bootstrap|comm|dl)/|^src/(init|index)[.]ts$' },
+      to: { path: '^src/(collectives|bootstrap|comm|dl|timeline|trace|trace-offline|failure)/|^src/(init|index|finalize)[.]ts$' },
     },
     {
       name: 'collectives-see-only-their-context',
       severity: 'error',
       comment: 'algorithms run on a CollectiveContext, so each can be tested against an in-memory one',
       from: { path: '^src/collectives/' },
-      to: { path: '^src/(transport|bootstrap|comm|dl)/|^src/(init|index)[.]ts$|zeromq' },
+      to: { path: '^src/(transport|bootstrap|comm|dl|timeline|trace|trace-offline)/|^src/(init|index|finalize)[.]ts$|zeromq' },
     },
     {
       name: 'bootstrap-uses-the-transport-interface',
       severity: 'error',
       comment: 'bootstrap sees transport/transport.ts only; its own zmq/ store may reuse the zmq send queue',
       from: { path: '^src/bootstrap/' },
-      to: { path: '^src/(collectives|comm|dl)/|^src/(init|index)[.]ts$|^src/transport/(?!transport[.]ts$|zmq/send-queue[.]ts$)' },
+      to: { path: '^src/(collectives|comm|dl|timeline|trace|trace-offline)/|^src/(init|index|finalize)[.]ts$|^src/transport/(?!transport[.]ts$|zmq/send-queue[.]ts$)' },
     },
     {
       name: 'bootstrap-core-has-no-zeromq',
@@ -49,7 +80,7 @@ module.exports = {
       name: 'comm-does-not-bootstrap',
       severity: 'error',
       from: { path: '^src/comm/' },
-      to: { path: '^src/(bootstrap|dl)/|^src/transport/(?!transport[.]ts$)|^src/(init|index)[.]ts$' },
+      to: { path: '^src/(bootstrap|dl|timeline|trace-offline)/|^src/transport/(?!transport[.]ts$)|^src/(init|index|finalize)[.]ts$' },
     },
     {
       name: 'zeromq-only-in-zmq-folders',
@@ -67,7 +98,7 @@ module.exports = {
       name: 'dl-is-a-user-of-the-public-api',
       severity: 'error',
       from: { path: '^src/dl/' },
-      to: { path: '^src/(?!dl/|index[.]ts$)' },
+      to: { path: '^src/(?!dl/|index[.]ts$|settings[.]ts$)' },
     },
     {
       name: 'ranks-never-import-the-launcher',
@@ -93,7 +124,17 @@ module.exports = {
       name: 'launcher-takes-little-from-src',
       severity: 'error',
       from: { path: '^launcher/' },
-      to: { path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/slots[.]ts$|native/native[.]ts$|trace/(finish|merge|report|svg)[.]ts$|failure/(format|messages)[.]ts$)' },
+      to: { path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/slots[.]ts$|native/native[.]ts$|trace-offline/(finish|merge|report|svg)[.]ts$|settings[.]ts$|failure/(format|messages)[.]ts$)' },
+    },
+    {
+      name: 'every-folder-has-a-rule',
+      severity: 'error',
+      comment: 'a file of src/ outside the known layers: give its folder a rule above (and a row in ARCHITECTURE.md)',
+      from: {
+        path: '^src/',
+        pathNot: '^src/((errors|dtype|constants|half|proof|settings|init|index|finalize)[.]ts|(native|trace|transport|collectives|bootstrap|comm|timeline|trace-offline|failure|dl)/.*)$',
+      },
+      to: {},
     },
   ],
   options: {

@@ -8,6 +8,7 @@ import { createSocket } from 'node:dgram'
 import { lookup } from 'node:dns/promises'
 import { networkInterfaces } from 'node:os'
 import { UsageError } from '../errors.ts'
+import { setting } from '../settings.ts'
 
 function ipv4ToInt(ip: string): number {
   return ip.split('.').reduce((a, b) => a * 256 + Number(b), 0)
@@ -40,7 +41,7 @@ export function addressForIface(spec: string): string {
 }
 
 function hostLabel(): string {
-  return process.env.TSRUN_HOST ?? 'this host'
+  return setting('TSRUN_HOST') ?? 'this host'
 }
 
 /** The local address the kernel would use to send to `target` (a host name or address). */

@@ -5,6 +5,7 @@
  * TSRUN_STORE_PORT). A batch script's own shell (no SLURM_STEP_ID) is not a task.
  */
 import { UsageError } from '../errors.ts'
+import { setting } from '../settings.ts'
 import { expandHostlist, expandTasksPerNode } from './slurm-hostlist.ts'
 
 type Env = Record<string, string | undefined>
@@ -52,7 +53,7 @@ export function slurmTaskOf(env: Env): SlurmTask | undefined {
   const nodes = expandHostlist(env.SLURM_STEP_NODELIST ?? env.SLURM_NODELIST ?? '')
   if (nodes.length === 0) throw new UsageError('SLURM_STEP_NODELIST is empty; start the job with srun')
   const perNode = expandTasksPerNode(env.SLURM_STEP_TASKS_PER_NODE ?? env.SLURM_TASKS_PER_NODE ?? String(size))
-  const port = env.TSRUN_STORE_PORT ? num(env, ['TSRUN_STORE_PORT']) : storePortFor(env.SLURM_JOB_ID, stepId)
+  const port = setting('TSRUN_STORE_PORT', env) ?? storePortFor(env.SLURM_JOB_ID, stepId)
   return {
     rank,
     size,

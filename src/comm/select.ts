@@ -39,7 +39,7 @@ export interface Candidate<F> {
 
 /**
  * Crossover points, measured with bench/collectives.ts --algorithm on 2 and 4 ranks of a 2-core machine with the
- * shared-memory path (README, "Algorithm table"): ring allreduce wins from 128 KiB on 2 ranks, from 512 KiB on more.
+ * shared-memory path (docs/benchmarks.md, "Algorithm table"): ring allreduce wins from 128 KiB on 2 ranks, from 512 KiB on more.
  */
 export function allreduceRingMinBytes(size: number): number {
   return size <= 2 ? 128 * 1024 : 512 * 1024

@@ -7,6 +7,7 @@
  */
 import { hostname } from 'node:os'
 import type { Communicator } from '../comm/communicator.ts'
+import { setting, type Env } from '../settings.ts'
 import { recorder } from '../trace/recorder.ts'
 import { finishTrace } from '../trace-offline/finish.ts'
 import { measureOffset } from './clock.ts'
@@ -17,15 +18,17 @@ export interface TimelinePlan {
   mergeInto?: string
 }
 
-export function timelinePlan(env: NodeJS.ProcessEnv = process.env): TimelinePlan | undefined {
-  if (env.TSRUN_TRACE_PARTS) return { parts: env.TSRUN_TRACE_PARTS }
-  if (env.TSRUN_TIMELINE) return { parts: `${env.TSRUN_TIMELINE}.parts`, mergeInto: env.TSRUN_TIMELINE }
+export function timelinePlan(env: Env = process.env): TimelinePlan | undefined {
+  const parts = setting('TSRUN_TRACE_PARTS', env)
+  if (parts) return { parts }
+  const timeline = setting('TSRUN_TIMELINE', env)
+  if (timeline) return { parts: `${timeline}.parts`, mergeInto: timeline }
   return undefined
 }
 
 /** Starts recording on this rank: the file, the clock offset to rank 0, the metadata line. */
 export async function startTimeline(world: Communicator, plan: TimelinePlan, rank: number, size: number, node: number, host = hostname()): Promise<void> {
-  recorder.start(plan.parts, rank, Number(process.env.TSRUN_TIMELINE_P2P_BYTES ?? NaN) || undefined)
+  recorder.start(plan.parts, rank, setting('TSRUN_TIMELINE_P2P_BYTES'))
   // Every rank starts the timeline in init() (the plan is the job's), so every rank makes this dup first.
   const clock = world.dup()
   const { offsetUs, rttUs } = size > 1 ? await measureOffset(clock) : { offsetUs: 0, rttUs: 0 }
@@ -41,10 +44,11 @@ export function stopTimeline(): void {
 }
 
 /** After every rank's finalize: under srun, rank 0 merges the files and prints the report (TSRUN_REPORT=1). */
-export function finishTimeline(plan: TimelinePlan | undefined, rank: number, env: NodeJS.ProcessEnv = process.env): void {
+export function finishTimeline(plan: TimelinePlan | undefined, rank: number, env: Env = process.env): void {
   if (!plan?.mergeInto || rank !== 0) return
   try {
-    finishTrace(plan.parts, { timeline: plan.mergeInto, report: env.TSRUN_REPORT === '1', reportJson: env.TSRUN_REPORT_JSON }, (t) => process.stderr.write(t))
+    const outputs = { timeline: plan.mergeInto, report: setting('TSRUN_REPORT', env), reportJson: setting('TSRUN_REPORT_JSON', env) }
+    finishTrace(plan.parts, outputs, (t) => process.stderr.write(t))
   } catch (err) {
     process.stderr.write(`tsrun: rank 0: could not write the timeline ${plan.mergeInto}: ${(err as Error).message}\n`)
   }

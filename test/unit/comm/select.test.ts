@@ -1,11 +1,13 @@
 // Algorithm tables: the size crossovers, the per-call and environment overrides, and a clear error for a bad name.
 import { afterEach, expect, test } from 'vitest'
 import { UsageError } from '../../../src/errors.ts'
+import { resetSettingsForTests } from '../../../src/settings.ts'
 import { ALGORITHMS, allreduceRingMinBytes, BCAST_SCATTER_ALLGATHER_MIN_BYTES, pick } from '../../../src/comm/select.ts'
 
 afterEach(() => {
   delete process.env.TSRUN_ALLREDUCE_ALGORITHM
   delete process.env.TSRUN_REDUCE_SCATTER_ALGORITHM
+  resetSettingsForTests()
 })
 
 test('allreduce: recursive doubling below the crossover, ring from it (128 KiB on 2 ranks, 512 KiB on more)', () => {
@@ -32,9 +34,11 @@ test('broadcast: binomial on one host at any size; scatter-allgather for large d
 
 test('the call wins over the environment, the environment over the table', () => {
   process.env.TSRUN_ALLREDUCE_ALGORITHM = 'ring'
+  resetSettingsForTests()
   expect(pick('allreduce', ALGORITHMS.allreduce, 2, 4).name).toBe('ring')
   expect(pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'recursive-doubling').name).toBe('recursive-doubling')
   process.env.TSRUN_REDUCE_SCATTER_ALGORITHM = 'auto'
+  resetSettingsForTests()
   expect(pick('reduceScatter', ALGORITHMS.reduceScatter, 2, 4).name).toBe('ring')
 })
 
@@ -42,5 +46,6 @@ test('an unknown name says where it came from and what exists', () => {
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow(UsageError)
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow('algorithm for allreduce must be one of "hierarchical", "recursive-doubling", "ring", "ordered" or "auto", got "tree"')
   process.env.TSRUN_ALLREDUCE_ALGORITHM = 'tree'
+  resetSettingsForTests()
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4)).toThrow('TSRUN_ALLREDUCE_ALGORITHM for allreduce')
 })
