@@ -16,7 +16,7 @@ import { CommRegistry } from './comm/registry.ts'
 import type { World } from './comm/state.ts'
 import { Finalizer, UNWRAPPED_IDLE_CHECKS } from './finalize.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
-import { armFailureRecords } from './failure/record.ts'
+import { armFailureRecords, failureWitness } from './failure/record.ts'
 import { makeShmDir, shmDirOf } from './transport/shm/slots.ts'
 import type { PeerAddress } from './transport/transport.ts'
 import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
@@ -129,6 +129,7 @@ async function start(options: InitOptions): Promise<Communicator> {
   const placement = { host: env.host, localRank: env.localRank, localSize: env.localSize, nodeRank: env.nodeRank }
   const world: World = {
     transport, finalized: false, registry, stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs, nodeOf, placement,
+    failures: failureWitness(),
     finalize: () => fin.finalize(),
   }
   const me = Communicator.create(world, 0, Array.from({ length: env.size }, (_, i) => i), env.rank, 'world')

@@ -38,6 +38,12 @@ export function begin(c: CommState, what: CollectiveName, options: CollectiveOpt
   const trace = recorder.on ? c.tracer.start(tag, { comm: name, seq, op: what, bytes, algo }) : undefined
   const ctx = collectiveContext({ transport, commId, name, rank, members, nodes, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig, contributors, trace })
   const watch = { what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
-  const guard = <T>(p: Promise<T>) => watchStall(p, c.scope, watch)
+  const done = c.world.failures.running({ op: what, comm: name, seq })
+  const guard = <T>(p: Promise<T>) => {
+    const watched = watchStall(p, c.scope, watch)
+    // What the failure records say this rank was doing: this collective, until it settles.
+    watched.then(done, done)
+    return watched
+  }
   return { ctx, tag, seq, guard: trace ? (p) => c.tracer.watch(tag, trace, guard(p)) : guard }
 }

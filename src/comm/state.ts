@@ -23,6 +23,14 @@ export interface Placement {
   nodeRank: number
 }
 
+/** What the failure records learn from the communicators. */
+export interface FailureWitness {
+  /** A collective has started on this rank; the function returned says it has ended. */
+  running(activity: { op: string; comm: string; seq: number }): () => void
+  /** A mismatch this rank found or was told of (recorded once, even if the script catches it). */
+  mismatch(err: Error): void
+}
+
 /** State shared by every communicator of one process. */
 export interface World {
   transport: Transport
@@ -36,6 +44,8 @@ export interface World {
   /** Host index of each world rank (ranks with the same index share a host). */
   nodeOf: readonly number[]
   placement: Placement
+  /** Tells the failure records (init.ts wires them) what this rank is doing, and a mismatch it has seen. */
+  failures: FailureWitness
   /** Ends the job on this rank (init.ts fills it in): what `finalize()` of any communicator runs. */
   finalize(): Promise<void>
 }
@@ -100,7 +110,11 @@ export class CommState {
 
   /** Throws what makes the communicator unusable: a mismatch seen, free(), or finalize(). */
   checkUsable(): void {
-    if (this.mismatch.error) throw this.mismatch.error
+    const mismatch = this.mismatch.error
+    if (mismatch) {
+      this.world.failures.mismatch(mismatch)
+      throw mismatch
+    }
     if (this.freed) throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after free()`)
     if (this.world.finalized) {
       throw new FinalizedError(`rank ${this.rank}: ${this.name} was used after finalize(); make finalize() the last call`)

@@ -168,3 +168,27 @@ export function noteActivity(doing: Activity | undefined): void {
 export function failureRecords(): readonly FailureRecord[] {
   return recorder?.records ?? []
 }
+
+/**
+ * What the communicators tell the records (init.ts hands it to them): each collective while it runs, so a
+ * record names the latest one still under way; and each mismatch seen, recorded even if the script catches it.
+ */
+export function failureWitness(): { running(activity: Activity): () => void; mismatch(err: Error): void } {
+  const running = new Set<Activity>()
+  const latest = (): Activity | undefined => {
+    let last: Activity | undefined
+    for (const a of running) last = a
+    return last
+  }
+  return {
+    running(activity) {
+      running.add(activity)
+      noteActivity(activity)
+      return () => {
+        running.delete(activity)
+        noteActivity(latest())
+      }
+    },
+    mismatch: recordMismatch,
+  }
+}

@@ -35,6 +35,8 @@ test('each rank that lost rank 2 has its record on disk before its catch block r
     const r = own[0]
     expect(r).toMatchObject({ v: 1, kind: 'peer-lost', rank: s.rank, pid: s.pid, n: 0, lost: { rank: 2, pid: killed.pid }, error: { name: 'PeerLostError', code: 'TSRUN_PEER_LOST' } })
     expect(r.host).toEqual(expect.any(String))
+    // What the rank was doing when it found the loss: the allreduce it was in.
+    expect(r.doing).toMatchObject({ op: 'allreduce', comm: 'world', seq: expect.any(Number) })
     expect(r.lost.host).toBe(r.host) // one host
     expect(r.at.time).toMatch(/^\d\d:\d\d:\d\d$/)
     expect(r.at.ms).toBeGreaterThanOrEqual(killed.killedAt)
