@@ -18,6 +18,7 @@ import { UsageError } from '../src/errors.ts'
 import { prepareNative } from '../src/native/native.ts'
 import { setting } from '../src/settings.ts'
 import { finishTrace } from '../src/trace-offline/finish.ts'
+import { srunEnded, srunMissing, srunTimedOut, tsrunLine } from '../src/failure/messages.ts'
 import { createJob, type Job } from './job.ts'
 import { BIN } from './paths.ts'
 import { defaultNp, type LaunchOptions } from './options.ts'
@@ -216,7 +217,7 @@ async function srunStep(options: LaunchOptions, attempt: number, outcome: Outcom
   const forward = (signal: NodeJS.Signals) => ((outcome.final = true), srun.kill(signal))
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, forward)
   const timer = options.timeoutSec === undefined ? undefined : setTimeout(() => {
-    process.stderr.write(`tsrun: job timed out after ${options.timeoutSec} s; stopping the srun step\n`)
+    process.stderr.write(tsrunLine(srunTimedOut(options.timeoutSec as number)))
     outcome.final = true
     srun.kill('SIGTERM')
     setTimeout(() => srun.kill('SIGKILL'), 3000).unref()
@@ -224,15 +225,15 @@ async function srunStep(options: LaunchOptions, attempt: number, outcome: Outcom
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
     srun.once('exit', (c, s) => resolve([c, s]))
     srun.once('error', (err) => {
-      process.stderr.write(`tsrun: cannot run srun inside this Slurm allocation: ${err.message}; is Slurm's srun on PATH?\n`)
+      process.stderr.write(tsrunLine(srunMissing(err.message)))
       resolve([127, null])
     })
   })
   if (timer) clearTimeout(timer)
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, forward)
-  if (code !== 0 && code !== 127) process.stderr.write(`tsrun: the srun step ended with ${signal ? `signal ${signal}` : `code ${code}`}\n`)
+  if (code !== 0 && code !== 127) process.stderr.write(tsrunLine(srunEnded(code, signal)))
   if (code === 127) outcome.final = true
-  outcome.cause = `the srun step ended with ${signal ? `signal ${signal}` : `code ${code}`} (the failing task's tsrun named it above)`
+  outcome.cause = `${srunEnded(code, signal)} (the failing task's tsrun named it above)`
   // Rank 0 merges in its finalize; after a failure it did not, and what the ranks recorded is merged here.
   if (timeline && existsSync(`${timeline}.parts`)) finishJobTrace(`${timeline}.parts`, options)
   return code ?? 1

@@ -102,6 +102,19 @@ export function stoppedAfterSignal(endings: Map<string, number>): string {
   return `stopped ${n} rank${n === 1 ? '' : 's'} (${how})`
 }
 
+/** Inside an allocation, the job's own srun step: its timeout, a missing srun, how the step ended. */
+export function srunTimedOut(seconds: number): string {
+  return `job timed out after ${seconds} s; stopping the srun step`
+}
+
+export function srunMissing(message: string): string {
+  return `cannot run srun inside this Slurm allocation: ${message}; is Slurm's srun on PATH?`
+}
+
+export function srunEnded(code: number | null, signal: NodeJS.Signals | null): string {
+  return `the srun step ended with ${signal ? `signal ${signal}` : `code ${code}`}`
+}
+
 /** A launcher line as printed. */
 export function tsrunLine(line: string): string {
   return `tsrun: ${line}\n`
