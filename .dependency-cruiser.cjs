@@ -68,7 +68,9 @@ module.exports = {
       severity: 'error',
       comment: 'bootstrap sees transport/transport.ts only; its own zmq/ store may reuse the zmq send queue',
       from: { path: '^src/bootstrap/' },
-      to: { path: '^src/(collectives|comm|dl|timeline|trace|trace-offline)/|^src/(init|index|finalize)[.]ts$|^src/transport/(?!transport[.]ts$|zmq/send-queue[.]ts$)' },
+      to: {
+        path: '^src/(collectives|comm|dl|timeline|trace|trace-offline)/|^src/(init|index|finalize)[.]ts$|^src/transport/(?!transport[.]ts$|zmq/send-queue[.]ts$)',
+      },
     },
     {
       name: 'bootstrap-core-has-no-zeromq',
@@ -124,7 +126,9 @@ module.exports = {
       name: 'launcher-takes-little-from-src',
       severity: 'error',
       from: { path: '^launcher/' },
-      to: { path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/slots[.]ts$|native/native[.]ts$|trace-offline/(finish|merge|report|svg)[.]ts$|settings[.]ts$|failure/(format|messages)[.]ts$)' },
+      to: {
+        path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/slots[.]ts$|native/native[.]ts$|trace-offline/(finish|merge|report|svg)[.]ts$|settings[.]ts$|failure/(format|messages)[.]ts$)',
+      },
     },
     {
       name: 'every-folder-has-a-rule',
@@ -132,7 +136,8 @@ module.exports = {
       comment: 'a file of src/ outside the known layers: give its folder a rule above (and a row in ARCHITECTURE.md)',
       from: {
         path: '^src/',
-        pathNot: '^src/((errors|dtype|constants|half|proof|settings|init|index|finalize)[.]ts|(native|trace|transport|collectives|bootstrap|comm|timeline|trace-offline|failure|dl)/.*)$',
+        pathNot:
+          '^src/((errors|dtype|constants|half|proof|settings|init|index|finalize)[.]ts|(native|trace|transport|collectives|bootstrap|comm|timeline|trace-offline|failure|dl)/.*)$',
       },
       to: {},
     },

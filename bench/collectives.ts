@@ -32,7 +32,11 @@ const argv = await yargs(hideBin(process.argv))
   .option('compression', { choices: ['none', 'fp16', 'bf16'] as const, default: 'none' as const, description: 'allreduce: half precision on the wire' })
   .option('segment-bytes', { type: 'number', description: 'segment size of pipelined algorithms (default 1 MiB)' })
   .option('compare-mpi', { type: 'boolean', default: false, description: 'also run Open MPI (bench/mpi/coll_bench.c, built with mpicc), alternating' })
-  .option('mpi-transport', { choices: ['tcp', 'shm'] as const, default: 'tcp' as const, description: 'with --compare-mpi: Open MPI over TCP on loopback, or over shared memory (vader)' })
+  .option('mpi-transport', {
+    choices: ['tcp', 'shm'] as const,
+    default: 'tcp' as const,
+    description: 'with --compare-mpi: Open MPI over TCP on loopback, or over shared memory (vader)',
+  })
   .option('reps', { type: 'number', default: 3, description: 'with --compare-mpi: alternations; medians are reported' })
   .option('plot', { type: 'string', description: 'write an SVG plot of busbw and latency vs size' })
   .option('csv', { type: 'boolean', default: false, description: 'CSV rows (impl,op,np,bytes,avg_us,algbw_GBps,busbw_GBps)' })
@@ -138,7 +142,7 @@ async function measure(op: Op, bytes: number): Promise<Row> {
     busy += performance.now() - t0
     await world.barrier()
   }
-  const avgUs = ((await world.allreduce(new Float64Array([(busy * 1000) / iters]), 'sum'))[0]) / np
+  const avgUs = (await world.allreduce(new Float64Array([(busy * 1000) / iters]), 'sum'))[0] / np
   const realBytes = op === 'barrier' ? 0 : bytes
   const algbw = op === 'barrier' ? undefined : realBytes / avgUs / 1000
   const factor = op === 'allreduce' ? (2 * (np - 1)) / np : op === 'bcast' || op === 'scan' ? 1 : (np - 1) / np
@@ -211,7 +215,9 @@ function printComparison(all: Row[]): void {
     return
   }
   if (argv.json) return
-  console.log(`${'op'.padEnd(14)} ${'bytes'.padStart(10)} ${'tsrun us'.padStart(11)} ${'ompi us'.padStart(11)} ${'tsrun busbw'.padStart(12)} ${'ompi busbw'.padStart(11)} ${'busbw ratio'.padStart(12)}`)
+  console.log(
+    `${'op'.padEnd(14)} ${'bytes'.padStart(10)} ${'tsrun us'.padStart(11)} ${'ompi us'.padStart(11)} ${'tsrun busbw'.padStart(12)} ${'ompi busbw'.padStart(11)} ${'busbw ratio'.padStart(12)}`,
+  )
   for (const r of ours) {
     const m = all.find((x) => x.impl !== 'tsrun' && x.op === r.op && x.bytes === r.bytes)
     const ratio = m?.busbw_GBps && r.busbw_GBps ? (r.busbw_GBps / m.busbw_GBps).toFixed(2) : m ? (m.avg_us / r.avg_us).toFixed(2) + ' (lat)' : ''

@@ -60,7 +60,10 @@ async function openUnix(role) {
   const path = `${base}.sock`
   const sock = await new Promise((resolve) => {
     if (role === 0) createServer((s) => resolve(s)).listen(path)
-    else setTimeout(() => { const s = createConnection(path, () => resolve(s)) }, 200)
+    else
+      setTimeout(() => {
+        const s = createConnection(path, () => resolve(s))
+      }, 200)
   })
   // Chunks are joined once a whole message is there (not at every chunk: large messages come in many).
   let chunks = []

@@ -45,7 +45,10 @@ await bench.run()
 for (const task of bench.tasks) {
   const r = task.result as { latency?: { mean: number }; mean?: number } | undefined
   const meanMs = r?.latency?.mean ?? r?.mean ?? NaN
-  const bytes = task.name.startsWith('reduce') || task.name.startsWith('convert') ? n * (task.name.includes('Float64') ? 8 : task.name.includes('16Bits') && task.name.startsWith('reduce') ? 2 : 4) : 0
+  const bytes =
+    task.name.startsWith('reduce') || task.name.startsWith('convert')
+      ? n * (task.name.includes('Float64') ? 8 : task.name.includes('16Bits') && task.name.startsWith('reduce') ? 2 : 4)
+      : 0
   const rate = bytes ? `${(bytes / (meanMs * 1e6)).toFixed(2).padStart(7)} GB/s` : `${(meanMs * 1e6).toFixed(0).padStart(7)} ns`
   console.log(`${task.name.padEnd(34)} ${(meanMs * 1000).toFixed(1).padStart(10)} us  ${rate}`)
 }

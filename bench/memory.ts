@@ -27,7 +27,10 @@ const after = peakKiB()
 const growth = ((after - base) * 1024) / bytes
 const all = await world.gatherObject({ rank: world.rank, baseMiB: base / 1024, peakMiB: after / 1024, growthTimesN: growth }, 0)
 if (world.rank === 0) {
-  for (const r of all!) console.log(`rank ${r.rank}: peak RSS ${r.baseMiB.toFixed(0)} MiB before, ${r.peakMiB.toFixed(0)} MiB after ${argv.iters} allreduce(s) of ${argv.mib} MiB: +${r.growthTimesN.toFixed(2)} x N`)
+  for (const r of all!)
+    console.log(
+      `rank ${r.rank}: peak RSS ${r.baseMiB.toFixed(0)} MiB before, ${r.peakMiB.toFixed(0)} MiB after ${argv.iters} allreduce(s) of ${argv.mib} MiB: +${r.growthTimesN.toFixed(2)} x N`,
+    )
   console.log(JSON.stringify({ mib: argv.mib, np: world.size, maxGrowthTimesN: Math.max(...all!.map((r) => r.growthTimesN)) }))
 }
 await world.finalize()

@@ -43,7 +43,13 @@ export function prepareMpiBench(): { binary: string; mpirun: string } {
       execFileSync(mpicc, ['-O2', '-o', `${binary}.tmp`, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] })
       renameSync(`${binary}.tmp`, binary)
     } catch (err) {
-      throw new MpiUnavailable(`--compare-mpi: ${mpicc} could not build ${SOURCE}: ${String((err as { stderr?: Buffer }).stderr ?? err).trim().split('\n')[0]}`)
+      throw new MpiUnavailable(
+        `--compare-mpi: ${mpicc} could not build ${SOURCE}: ${
+          String((err as { stderr?: Buffer }).stderr ?? err)
+            .trim()
+            .split('\n')[0]
+        }`,
+      )
     }
   }
   return { binary, mpirun }
@@ -62,17 +68,27 @@ function mkdirOk(dir: string): boolean {
 export function runMpiBench(opts: { np: number; transport: MpiTransport; ops: string[]; sizes: number[]; seconds: number }): Row[] {
   const { binary, mpirun } = prepareMpiBench()
   const impl = `openmpi-${opts.transport}`
-  const btl = opts.transport === 'tcp' ? ['--mca', 'pml', 'ob1', '--mca', 'btl', 'tcp,self', '--mca', 'btl_tcp_if_include', 'lo'] : ['--mca', 'pml', 'ob1', '--mca', 'btl', 'vader,self']
+  const btl =
+    opts.transport === 'tcp'
+      ? ['--mca', 'pml', 'ob1', '--mca', 'btl', 'tcp,self', '--mca', 'btl_tcp_if_include', 'lo']
+      : ['--mca', 'pml', 'ob1', '--mca', 'btl', 'vader,self']
   const args = [
     ...(process.getuid?.() === 0 ? ['--allow-run-as-root'] : []),
     ...(opts.np > availableParallelism() ? ['--oversubscribe'] : []),
-    '-np', String(opts.np), ...btl,
-    binary, impl, opts.ops.join(','), opts.sizes.join(','), String(opts.seconds),
+    '-np',
+    String(opts.np),
+    ...btl,
+    binary,
+    impl,
+    opts.ops.join(','),
+    opts.sizes.join(','),
+    String(opts.seconds),
   ]
   // Our TSRUN_* variables must not leak into mpirun's ranks.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSRUN_')))
   const r = spawnSync(mpirun, args, { encoding: 'utf8', env, timeout: 900_000 })
-  if (r.status !== 0) throw new MpiUnavailable(`--compare-mpi: ${mpirun} failed (exit ${r.status ?? r.signal}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`)
+  if (r.status !== 0)
+    throw new MpiUnavailable(`--compare-mpi: ${mpirun} failed (exit ${r.status ?? r.signal}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`)
   const num = (s: string | undefined) => (s === undefined || s === '' ? undefined : Number(s))
   return r.stdout
     .trim()

@@ -131,10 +131,14 @@ if (argv['compare-floor']) {
     await world.barrier()
   }
   if (world.rank === 0) {
-    console.log(`${'bytes'.padStart(10)} ${impl.padStart(12)} ${'floor-zmq'.padStart(10)} ${'floor-unix'.padStart(11)} ${'tsrun/zmq'.padStart(10)}  (half round trip, µs; medians of ${reps})`)
+    console.log(
+      `${'bytes'.padStart(10)} ${impl.padStart(12)} ${'floor-zmq'.padStart(10)} ${'floor-unix'.padStart(11)} ${'tsrun/zmq'.padStart(10)}  (half round trip, µs; medians of ${reps})`,
+    )
     for (const bytes of sizes) {
       const [t, z, u] = [`${impl}|${bytes}`, `floor-zmq|${bytes}`, `floor-unix|${bytes}`].map((k) => median(times.get(k)!))
-      console.log(`${String(bytes).padStart(10)} ${t!.toFixed(1).padStart(12)} ${z!.toFixed(1).padStart(10)} ${u!.toFixed(1).padStart(11)} ${(t! / z!).toFixed(2).padStart(10)}`)
+      console.log(
+        `${String(bytes).padStart(10)} ${t!.toFixed(1).padStart(12)} ${z!.toFixed(1).padStart(10)} ${u!.toFixed(1).padStart(11)} ${(t! / z!).toFixed(2).padStart(10)}`,
+      )
     }
   }
   await world.finalize()

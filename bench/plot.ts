@@ -9,7 +9,15 @@ const H = 300
 const M = { left: 60, right: 16, top: 28, bottom: 44 }
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b']
 
-function panel(x0: number, y0: number, title: string, series: Map<string, [number, number][]>, yLabel: string, logY: boolean, colors: Map<string, string>): string {
+function panel(
+  x0: number,
+  y0: number,
+  title: string,
+  series: Map<string, [number, number][]>,
+  yLabel: string,
+  logY: boolean,
+  colors: Map<string, string>,
+): string {
   const pts = [...series.values()].flat().filter(([x, y]) => x > 0 && (!logY || y > 0) && Number.isFinite(y))
   if (pts.length === 0) return ''
   const lx = (x: number) => Math.log2(x)
@@ -53,9 +61,27 @@ export function plotSvg(rows: Row[], title: string): string {
   ops.forEach((op, k) => {
     const y0 = 30 + k * H
     const series = (pick: (r: Row) => number | undefined) =>
-      new Map(impls.map((impl) => [impl, rows.filter((r) => r.op === op && r.impl === impl && r.bytes > 0).map((r): [number, number] => [r.bytes, pick(r) ?? NaN])]))
-    body += panel(0, y0, `${op}: bus bandwidth`, series((r) => r.busbw_GBps), 'GB/s', false, colors)
-    body += panel(W, y0, `${op}: latency`, series((r) => r.avg_us), 'us (log)', true, colors)
+      new Map(
+        impls.map((impl) => [impl, rows.filter((r) => r.op === op && r.impl === impl && r.bytes > 0).map((r): [number, number] => [r.bytes, pick(r) ?? NaN])]),
+      )
+    body += panel(
+      0,
+      y0,
+      `${op}: bus bandwidth`,
+      series((r) => r.busbw_GBps),
+      'GB/s',
+      false,
+      colors,
+    )
+    body += panel(
+      W,
+      y0,
+      `${op}: latency`,
+      series((r) => r.avg_us),
+      'us (log)',
+      true,
+      colors,
+    )
   })
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${height}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body}\n</svg>\n`
 }

@@ -56,7 +56,8 @@ export function plotTrainSvg(rows: TrainRow[], title: string): string {
       const over = mine.some((r) => r.np === np && r.oversubscribed)
       body += `<text x="${sx(np)}" y="${y0 + H - M.bottom + 14}" text-anchor="middle" font-size="10">np ${np}${over ? '*' : ''}</text>`
     }
-    for (let i = 0; i <= 4; i++) body += `<text x="${M.left - 4}" y="${sy((ymax * i) / 4) + 3}" text-anchor="end" font-size="10">${Math.round((ymax * i) / 4)}</text>`
+    for (let i = 0; i <= 4; i++)
+      body += `<text x="${M.left - 4}" y="${sy((ymax * i) / 4) + 3}" text-anchor="end" font-size="10">${Math.round((ymax * i) / 4)}</text>`
     for (const b of base) {
       body += `<polyline fill="none" stroke="${colors.get(`${b.impl} sync`) ?? '#999'}" stroke-dasharray="4 3" points="${nps.map((np) => `${sx(np).toFixed(1)},${sy(b.samplesPerSec * np).toFixed(1)}`).join(' ')}"/>`
     }

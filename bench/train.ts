@@ -184,7 +184,9 @@ function driver(): void {
   if (argv.json) console.log(JSON.stringify(rows))
   else if (argv.csv) console.log(csv(rows))
   else {
-    console.log(`${'impl'.padEnd(15)} ${'model'.padEnd(10)} ${'mode'.padEnd(7)} ${'np'.padStart(4)} ${'samples/s'.padStart(10)} ${'step ms'.padStart(9)} ${'comm'.padStart(7)} ${'efficiency'.padStart(11)}`)
+    console.log(
+      `${'impl'.padEnd(15)} ${'model'.padEnd(10)} ${'mode'.padEnd(7)} ${'np'.padStart(4)} ${'samples/s'.padStart(10)} ${'step ms'.padStart(9)} ${'comm'.padStart(7)} ${'efficiency'.padStart(11)}`,
+    )
     for (const r of rows) {
       console.log(
         `${r.impl.padEnd(15)} ${r.model.padEnd(10)} ${r.mode.padEnd(7)} ${(String(r.np) + (r.oversubscribed ? '*' : '')).padStart(4)} ${r.samplesPerSec.toFixed(0).padStart(10)} ${r.stepMs.toFixed(2).padStart(9)} ` +
@@ -203,7 +205,22 @@ function driver(): void {
 function csv(rows: TrainRow[]): string {
   const head = 'impl,model,mode,np,group_size,average_every,batch_per_rank,steps,params,samples_per_s,step_ms,comm_share,efficiency,oversubscribed'
   const line = (r: TrainRow) =>
-    [r.impl, r.model, r.mode, r.np, r.groupSize, r.averageEvery, r.batchPerRank, r.steps, r.params, r.samplesPerSec.toFixed(1), r.stepMs.toFixed(2), r.commShare?.toFixed(3) ?? '', r.efficiency?.toFixed(3) ?? '', r.oversubscribed ? 'yes' : 'no'].join(',')
+    [
+      r.impl,
+      r.model,
+      r.mode,
+      r.np,
+      r.groupSize,
+      r.averageEvery,
+      r.batchPerRank,
+      r.steps,
+      r.params,
+      r.samplesPerSec.toFixed(1),
+      r.stepMs.toFixed(2),
+      r.commShare?.toFixed(3) ?? '',
+      r.efficiency?.toFixed(3) ?? '',
+      r.oversubscribed ? 'yes' : 'no',
+    ].join(',')
   return [head, ...rows.map(line)].join('\n')
 }
 
@@ -214,7 +231,22 @@ function fail(message: string): never {
 
 function runTsrun(model: ModelName, mode: string, np: number): TrainRow {
   const extra = (['steps', 'warmup', 'batch'] as const).flatMap((k) => (argv[k] === undefined ? [] : [`--${k}`, String(argv[k])]))
-  const args = [resolve(ROOT, 'launcher/bin.mjs'), '-np', String(np), '--timeout', '900', resolve(ROOT, 'bench/train.ts'), '--worker', '--model', model, '--mode', mode, '--average-every', String(argv['average-every']), ...extra]
+  const args = [
+    resolve(ROOT, 'launcher/bin.mjs'),
+    '-np',
+    String(np),
+    '--timeout',
+    '900',
+    resolve(ROOT, 'bench/train.ts'),
+    '--worker',
+    '--model',
+    model,
+    '--mode',
+    mode,
+    '--average-every',
+    String(argv['average-every']),
+    ...extra,
+  ]
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, TSRUN_DL_QUIET: '1' }, maxBuffer: 1 << 26 })
   const line = r.stdout.split('\n').find((l) => l.startsWith('{"impl"'))
   if (r.status !== 0 || !line) fail(`tsrun ${model} ${mode} np=${np} failed (exit ${r.status}):\n${r.stderr.slice(-3000)}`)
@@ -237,7 +269,29 @@ function runTorch(np: number): TrainRow {
   const port = String(20000 + Math.floor(Math.random() * 20000))
   const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSRUN_'))), GLOO_SOCKET_IFNAME: 'lo', OMP_NUM_THREADS: '1' }
   // Debian's torchrun (torch 1.13, Python 3.11) needs --redirects 2 --tee 2 to start its workers.
-  const args = ['-m', 'torch.distributed.run', '--redirects', '2', '--tee', '2', '--nproc_per_node', String(np), '--master_addr', '127.0.0.1', '--master_port', port, argv['torch-script'], '--threads', '1', '--steps', steps, '--warmup', warmup, '--batch', batch]
+  const args = [
+    '-m',
+    'torch.distributed.run',
+    '--redirects',
+    '2',
+    '--tee',
+    '2',
+    '--nproc_per_node',
+    String(np),
+    '--master_addr',
+    '127.0.0.1',
+    '--master_port',
+    port,
+    argv['torch-script'],
+    '--threads',
+    '1',
+    '--steps',
+    steps,
+    '--warmup',
+    warmup,
+    '--batch',
+    batch,
+  ]
   const r = spawnSync(argv.python, args, { encoding: 'utf8', env, timeout: 900_000, maxBuffer: 1 << 26 })
   const line = r.stdout.split('\n').find((l) => l.startsWith('torch-ddp-gloo,'))
   if (r.status !== 0 || !line) fail(`PyTorch DDP np=${np} failed (exit ${r.status}; is python3-torch installed?):\n${(r.stderr ?? '').slice(-3000)}`)

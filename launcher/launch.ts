@@ -7,25 +7,19 @@
  * - slurm-allocation: inside `sbatch`/`salloc` (SLURM_JOB_ID, no step), tsrun starts the ranks with
  *   `srun --kill-on-bad-exit`, each task a tsrun in slurm-task mode (Open MPI's Slurm support does the same).
  */
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import { resolve } from 'node:path'
 import { addressForIface, addressToward, isLocalHost } from '../src/bootstrap/iface.ts'
 import { slurmTaskOf } from '../src/bootstrap/slurm-env.ts'
-import { UsageError } from '../src/errors.ts'
 import { prepareNative } from '../src/native/native.ts'
 import { setting } from '../src/settings.ts'
-import { finishTrace } from '../src/trace-offline/finish.ts'
-import { srunEnded, srunMissing, srunTimedOut, tsrunLine } from '../src/failure/messages.ts'
+import { connectStdin, finishJobTrace, restartCount, say, traceParts } from './attempt.ts'
 import { createJob, type Job } from './job.ts'
-import { BIN } from './paths.ts'
 import { defaultNp, type LaunchOptions } from './options.ts'
 import { place, placeLocal, type Slot } from './placement.ts'
 import { spawnLocal, type RankProcess } from './spawn-local.ts'
 import { spawnSsh } from './spawn-ssh.ts'
 import { withRestarts, type Outcome } from './restart.ts'
+import { runInAllocation, runSlurmTask } from './slurm-launch.ts'
 import { supervise } from './supervisor.ts'
 
 type Env = Record<string, string | undefined>
@@ -52,7 +46,13 @@ export async function launch(options: LaunchOptions): Promise<number> {
 }
 
 /** TSRUN_* variables of one rank (the secret goes separately: never on a command line). */
-export function rankVars(slot: Slot, size: number, job: Job, store: string, extra: { multiHost: boolean; routeTarget?: string; iface?: string }): Record<string, string> {
+export function rankVars(
+  slot: Slot,
+  size: number,
+  job: Job,
+  store: string,
+  extra: { multiHost: boolean; routeTarget?: string; iface?: string },
+): Record<string, string> {
   const vars: Record<string, string> = {
     TSRUN_RANK: String(slot.rank),
     TSRUN_SIZE: String(size),
@@ -73,24 +73,6 @@ export function rankVars(slot: Slot, size: number, job: Job, store: string, extr
   return vars
 }
 
-/** Where the ranks write their timeline files (beside the timeline, or in the working directory), or undefined. */
-function traceParts(options: LaunchOptions, jobId: string): string | undefined {
-  const { timeline, report, reportJson } = options.trace
-  if (timeline) return `${timeline}.parts`
-  if (report || reportJson) return resolve(`.tsrun-report-${jobId}`)
-  return undefined
-}
-
-/** Merges the ranks' files into the timeline and the report (also after a failure: what was recorded). */
-function finishJobTrace(parts: string | undefined, options: LaunchOptions): void {
-  if (!parts) return
-  try {
-    finishTrace(parts, options.trace, (t) => process.stderr.write(t))
-  } catch (err) {
-    process.stderr.write(`tsrun: could not write the timeline or report: ${(err as Error).message}\n`)
-  }
-}
-
 /** The bound on finding a silent host, in seconds: --heartbeat-timeout, TSRUN_HEARTBEAT_TIMEOUT, or 10. */
 function heartbeatSeconds(options: LaunchOptions): number {
   return setting('TSRUN_HEARTBEAT_TIMEOUT', { ...process.env, ...options.env }) / 1000
@@ -106,29 +88,28 @@ export function withKeepAlive(agent: string[], seconds: number): string[] {
   return [...agent, '-o', `ServerAliveInterval=${interval}`, '-o', 'ServerAliveCountMax=3']
 }
 
-const say = (line: string) => process.stderr.write(`tsrun: ${line}\n`)
-
 /** Local and hostfile jobs, restarted after a failure up to --max-restarts times. */
 function runJob(options: LaunchOptions): Promise<number> {
   return withRestarts(options.maxRestarts, (n, outcome) => runJobOnce(options, n, outcome), say)
 }
 
-/** The restart count the ranks see: this launcher's restarts, after Slurm's requeues of the batch job. */
-function restartCount(attempt: number): string {
-  return String(attempt + setting('SLURM_RESTART_COUNT'))
-}
-
 /** One attempt of a local or hostfile job: this process serves the store and supervises every rank. */
 async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outcome): Promise<number> {
   const me = hostname()
-  const slots = options.hosts ? place(options.np ?? options.hosts.reduce((a, h) => a + h.slots, 0), options.hosts, options.mapBy, options.oversubscribe) : placeLocal(options.np ?? defaultNp(), me)
+  const slots = options.hosts
+    ? place(options.np ?? options.hosts.reduce((a, h) => a + h.slots, 0), options.hosts, options.mapBy, options.oversubscribe)
+    : placeLocal(options.np ?? defaultNp(), me)
   const local = new Map<string, boolean>()
   for (const host of new Set(slots.map((s) => s.host))) local.set(host, options.hosts ? await isLocalHost(host, me) : true)
   const remote = [...local].filter(([, isLocal]) => !isLocal).map(([h]) => h)
   const multiHost = remote.length > 0
   // Across hosts the store listens everywhere (requests need the job secret) and is advertised at the
   // address the first remote host is reached by, or at --iface's.
-  const advertised = multiHost ? (options.iface ? addressForIface(options.iface) : await addressToward(remote[0]).catch(() => addressToward('127.0.0.1'))) : '127.0.0.1'
+  const advertised = multiHost
+    ? options.iface
+      ? addressForIface(options.iface)
+      : await addressToward(remote[0]).catch(() => addressToward('127.0.0.1'))
+    : '127.0.0.1'
   const job = await createJob(multiHost ? 'tcp://0.0.0.0:*' : 'tcp://127.0.0.1:*')
   // Build the native helpers once here, not in every rank at the same moment (a no-op once cached).
   prepareNative()
@@ -146,12 +127,32 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
         TSRUN_RESTART_COUNT: restartCount(attempt),
       }
       if (local.get(slot.host)) {
-        return spawnLocal(slot, options.script, options.args, { ...process.env, ...vars, TSRUN_JOB_SECRET: job.secret, TSRUN_LAUNCHER_PID: String(process.pid) }, slot.rank === 0)
+        return spawnLocal(
+          slot,
+          options.script,
+          options.args,
+          { ...process.env, ...vars, TSRUN_JOB_SECRET: job.secret, TSRUN_LAUNCHER_PID: String(process.pid) },
+          slot.rank === 0,
+        )
       }
-      return spawnSsh(slot, options.script, options.args, { ...vars, TSRUN_WATCH_PARENT: '1' }, job.secret, withKeepAlive(options.launchAgent, heartbeatSeconds(options)), process.cwd())
+      return spawnSsh(
+        slot,
+        options.script,
+        options.args,
+        { ...vars, TSRUN_WATCH_PARENT: '1' },
+        job.secret,
+        withKeepAlive(options.launchAgent, heartbeatSeconds(options)),
+        process.cwd(),
+      )
     })
     connectStdin(ranks[0])
-    return await supervise(ranks, { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, stopOnFailure: setting('TSRUN_SUPERVISE'), outcome, jobDir: job.dir })
+    return await supervise(ranks, {
+      tagOutput: options.tagOutput,
+      timeoutSec: options.timeoutSec,
+      stopOnFailure: setting('TSRUN_SUPERVISE'),
+      outcome,
+      jobDir: job.dir,
+    })
   } finally {
     for (const r of ranks) r.kill('SIGKILL')
     process.stdin.unpipe()
@@ -159,91 +160,4 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
     job.cleanup()
     finishJobTrace(parts, options)
   }
-}
-
-/** One task of `srun -n N`: run this task's rank; the runtime meets the others from Slurm's variables. */
-async function runSlurmTask(options: LaunchOptions): Promise<number> {
-  const task = slurmTaskOf(process.env)!
-  if (options.np !== undefined && options.np !== task.size) {
-    throw new UsageError(`under srun every task is one rank: -np ${options.np} does not match the ${task.size} tasks of this step; leave out -np`)
-  }
-  if (options.hosts) throw new UsageError('under srun, Slurm places the ranks: leave out --hostfile / -H')
-  if (options.maxRestarts > 0) {
-    throw new UsageError('under srun every task is one rank, and one task cannot restart the step: run tsrun --max-restarts from the batch script (it starts srun itself), or requeue the batch job (sbatch --requeue)')
-  }
-  const slot: Slot = { rank: task.rank, host: hostname(), nodeRank: task.nodeRank, localRank: task.localRank, localSize: task.localSize }
-  const env = { ...process.env, ...options.env, TSRUN_LAUNCHER_PID: String(process.pid), ...(options.iface ? { TSRUN_IFACE: options.iface } : {}), ...slurmTraceVars(options), TSRUN_RESTART_COUNT: String(setting('TSRUN_RESTART_COUNT') ?? restartCount(0)) }
-  const rank = spawnLocal(slot, options.script, options.args, env, task.rank === 0)
-  connectStdin(rank)
-  try {
-    return await supervise([rank], { tagOutput: options.tagOutput, timeoutSec: options.timeoutSec, single: true })
-  } finally {
-    rank.kill('SIGKILL')
-    process.stdin.unpipe()
-    process.stdin.destroy()
-  }
-}
-
-/**
- * Under srun nobody sees every rank end: rank 0 merges the timeline in its finalize (TSRUN_TIMELINE) and prints
- * the report (TSRUN_REPORT); without --timeline the files go beside the report, or to the working directory.
- */
-function slurmTraceVars(options: LaunchOptions): Record<string, string> {
-  const { timeline, report, reportJson } = options.trace
-  if (!timeline && !report && !reportJson) return {}
-  return {
-    TSRUN_TIMELINE: timeline ?? resolve(`.tsrun-report-${setting('SLURM_JOB_ID') ?? 'job'}.${setting('SLURM_STEP_ID') ?? setting('SLURM_STEPID') ?? '0'}.json`),
-    ...(report ? { TSRUN_REPORT: '1' } : {}),
-    ...(reportJson ? { TSRUN_REPORT_JSON: reportJson } : {}),
-  }
-}
-
-/** Inside an allocation: srun starts one tsrun per task; srun's --kill-on-bad-exit ends the step on a failure. */
-function runInAllocation(options: LaunchOptions): Promise<number> {
-  if (options.hosts) throw new UsageError('inside a Slurm allocation, Slurm places the ranks: leave out --hostfile / -H')
-  return withRestarts(options.maxRestarts, (n, outcome) => srunStep(options, n, outcome), say)
-}
-
-/** One srun step of the job (one attempt). */
-async function srunStep(options: LaunchOptions, attempt: number, outcome: Outcome): Promise<number> {
-  const bin = BIN
-  const { timeline, report, reportJson } = options.trace
-  const traceFlags = [...(timeline ? ['--timeline', timeline] : []), ...(report ? ['--report'] : []), ...(reportJson ? ['--report-json', reportJson] : [])]
-  const passOn = [...(options.tagOutput ? ['--tag-output'] : []), ...Object.entries(options.env).flatMap(([k, v]) => ['-x', `${k}=${v}`]), ...(options.iface ? ['--iface', options.iface] : []), ...traceFlags]
-  const srunArgs = ['--kill-on-bad-exit=1', ...(options.np !== undefined ? ['-n', String(options.np)] : []), process.execPath, bin, ...passOn, options.script, ...options.args]
-  // A fresh secret for the step's store, passed in the environment (srun exports it to every task).
-  const env = { ...process.env, TSRUN_JOB_SECRET: setting('TSRUN_JOB_SECRET') ?? randomBytes(32).toString('hex'), TSRUN_RESTART_COUNT: restartCount(attempt) }
-  const srun = spawn(setting('TSRUN_SRUN'), srunArgs, { stdio: 'inherit', env })
-  const forward = (signal: NodeJS.Signals) => ((outcome.final = true), srun.kill(signal))
-  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, forward)
-  const timer = options.timeoutSec === undefined ? undefined : setTimeout(() => {
-    process.stderr.write(tsrunLine(srunTimedOut(options.timeoutSec as number)))
-    outcome.final = true
-    srun.kill('SIGTERM')
-    setTimeout(() => srun.kill('SIGKILL'), 3000).unref()
-  }, options.timeoutSec * 1000)
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-    srun.once('exit', (c, s) => resolve([c, s]))
-    srun.once('error', (err) => {
-      process.stderr.write(tsrunLine(srunMissing(err.message)))
-      resolve([127, null])
-    })
-  })
-  if (timer) clearTimeout(timer)
-  for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, forward)
-  if (code !== 0 && code !== 127) process.stderr.write(tsrunLine(srunEnded(code, signal)))
-  if (code === 127) outcome.final = true
-  outcome.cause = `${srunEnded(code, signal)} (the failing task's tsrun named it above)`
-  // Rank 0 merges in its finalize; after a failure it did not, and what the ranks recorded is merged here.
-  if (timeline && existsSync(`${timeline}.parts`)) finishJobTrace(`${timeline}.parts`, options)
-  return code ?? 1
-}
-
-/** stdin goes to rank 0 only, as with mpirun. */
-function connectStdin(rank0: RankProcess | undefined): void {
-  const sink = rank0?.child.stdin
-  if (!sink || rank0!.slot.rank !== 0) return
-  sink.on('error', () => {}) // rank 0 may exit without reading its input (EPIPE)
-  process.stdin.on('error', () => {})
-  process.stdin.pipe(sink)
 }

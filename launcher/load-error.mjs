@@ -8,7 +8,9 @@ export function isLoadError(err) {
   // esbuild (through tsx) compiling TypeScript; its `errors` array is lost on the way from the loader thread.
   if (err.name === 'TransformError' || (Array.isArray(err.errors) && err.errors[0]?.location)) return true
   if (err instanceof SyntaxError && /^\s+at .*(compileSourceTextModule|ModuleLoader|ModuleJob)/m.test(String(err.stack))) return true
-  return ['MODULE_NOT_FOUND', 'ERR_MODULE_NOT_FOUND', 'ERR_UNKNOWN_FILE_EXTENSION', 'ERR_UNSUPPORTED_DIR_IMPORT', 'ERR_PACKAGE_PATH_NOT_EXPORTED'].includes(err.code)
+  return ['MODULE_NOT_FOUND', 'ERR_MODULE_NOT_FOUND', 'ERR_UNKNOWN_FILE_EXTENSION', 'ERR_UNSUPPORTED_DIR_IMPORT', 'ERR_PACKAGE_PATH_NOT_EXPORTED'].includes(
+    err.code,
+  )
 }
 
 /** `file:line:column: message` where the error knows the place, else its message. */
@@ -17,7 +19,9 @@ export function describeLoadError(err) {
   if (!first?.location && err.name !== 'TransformError') return String(err.message).split('\n')[0]
   if (!first?.location) {
     // "Transform failed with 2 errors:\n/x/job.ts:3:18: ERROR: Unexpected \";\"\n...": the first, and a count.
-    const lines = String(err.message).split('\n').filter((l) => / ERROR: /.test(l))
+    const lines = String(err.message)
+      .split('\n')
+      .filter((l) => / ERROR: /.test(l))
     if (lines.length === 0) return String(err.message).split('\n')[0]
     const more = lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''
     return `${lines[0].replace(' ERROR: ', ' ')}${more}`

@@ -61,10 +61,21 @@ function parser() {
     .option('x', { type: 'string', description: 'export NAME (from this environment) or NAME=VALUE to the ranks; repeatable' })
     .option('stall-warning', { type: 'number', description: 'warn (naming the missing ranks) when a collective waits SECONDS; default 60' })
     .option('op-timeout', { type: 'number', description: 'fail a collective that waits SECONDS with a TimeoutError naming the missing ranks' })
-    .option('max-restarts', { type: 'number', default: 0, description: 'after a failure, restart the whole job up to N times (ranks see TSRUN_RESTART_COUNT; resume from a checkpoint)' })
-    .option('heartbeat-timeout', { type: 'number', description: 'a rank on another host that stops answering SECONDS (host down, network cut) is lost; default 10' })
+    .option('max-restarts', {
+      type: 'number',
+      default: 0,
+      description: 'after a failure, restart the whole job up to N times (ranks see TSRUN_RESTART_COUNT; resume from a checkpoint)',
+    })
+    .option('heartbeat-timeout', {
+      type: 'number',
+      description: 'a rank on another host that stops answering SECONDS (host down, network cut) is lost; default 10',
+    })
     .option('encrypt', { type: 'boolean', default: false, description: 'encrypt traffic between ranks (CURVE); costs bandwidth' })
-    .option('hostfile', { alias: ['f', 'machinefile'], type: 'string', description: "hosts and slots: 'node1 slots=4' (Open MPI) or 'node1:4' (MPICH) per line" })
+    .option('hostfile', {
+      alias: ['f', 'machinefile'],
+      type: 'string',
+      description: "hosts and slots: 'node1 slots=4' (Open MPI) or 'node1:4' (MPICH) per line",
+    })
     .option('H', { alias: 'host', type: 'string', description: 'hosts and slots: -H node1:2,node2:2' })
     .option('map-by', { type: 'string', description: "place ranks by 'slot' (fill each host first, default) or 'node' (round robin)" })
     .option('oversubscribe', { type: 'boolean', default: false, description: 'allow more ranks than slots' })
@@ -80,7 +91,7 @@ function parser() {
     .example('sbatch -N 4 --ntasks-per-node 2 --wrap "npx tsrun train.ts"', 'inside an allocation, tsrun starts the ranks with srun')
     .epilogue(
       'Ranks get TSRUN_RANK, TSRUN_SIZE, TSRUN_LOCAL_RANK, TSRUN_LOCAL_SIZE and TSRUN_NODE_RANK.\n' +
-        'When a rank fails, tsrun stops the others and exits with that rank\'s code.',
+        "When a rank fails, tsrun stops the others and exits with that rank's code.",
     )
     .help(false)
     .version(false)
@@ -90,7 +101,13 @@ function parser() {
     .exitProcess(false)
     .fail((msg, err) => {
       const unknown = /^Unknown arguments?: (.*)$/.exec(msg ?? '')
-      if (unknown) throw new UsageError(`unknown option ${unknown[1].split(', ').map((o) => (o.length > 1 ? `--${o}` : `-${o}`)).join(', ')}; see tsrun --help`)
+      if (unknown)
+        throw new UsageError(
+          `unknown option ${unknown[1]
+            .split(', ')
+            .map((o) => (o.length > 1 ? `--${o}` : `-${o}`))
+            .join(', ')}; see tsrun --help`,
+        )
       throw new UsageError(err?.message ?? msg)
     })
 }
@@ -128,10 +145,15 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
     if (value !== undefined) env[name] = value
   }
 
-  for (const [flag, name] of [['stall-warning', 'TSRUN_STALL_WARNING'], ['op-timeout', 'TSRUN_OP_TIMEOUT'], ['heartbeat-timeout', 'TSRUN_HEARTBEAT_TIMEOUT']] as const) {
+  for (const [flag, name] of [
+    ['stall-warning', 'TSRUN_STALL_WARNING'],
+    ['op-timeout', 'TSRUN_OP_TIMEOUT'],
+    ['heartbeat-timeout', 'TSRUN_HEARTBEAT_TIMEOUT'],
+  ] as const) {
     const v = a[flag]
     if (v === undefined) continue
-    if (!(typeof v === 'number' && v > 0)) throw new UsageError(`--${flag} must be a positive number of seconds, got ${JSON.stringify(argValue(argv, [`--${flag}`]))}`)
+    if (!(typeof v === 'number' && v > 0))
+      throw new UsageError(`--${flag} must be a positive number of seconds, got ${JSON.stringify(argValue(argv, [`--${flag}`]))}`)
     env[name] = String(v)
   }
 
@@ -156,17 +178,38 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
   const iface = single(a.iface, '--iface')
   const timeline = single(a.timeline, '--timeline')
   const reportJson = single(a['report-json'], '--report-json')
-  for (const [flag, v] of [['--timeline', timeline], ['--report-json', reportJson]] as const) {
+  for (const [flag, v] of [
+    ['--timeline', timeline],
+    ['--report-json', reportJson],
+  ] as const) {
     if (v === '') throw new UsageError(`${flag} needs a file name, e.g. ${flag} ${flag === '--timeline' ? 'trace.json' : 'report.json'}`)
   }
   const maxRestarts = a['max-restarts'] as number
   if (Array.isArray(maxRestarts) || !(Number.isInteger(maxRestarts) && maxRestarts >= 0)) {
     throw new UsageError(`--max-restarts must be a whole number >= 0, got ${JSON.stringify(argValue(argv, ['--max-restarts']) ?? maxRestarts)}`)
   }
-  const trace = { timeline: timeline === undefined ? undefined : resolve(cwd, timeline), report: Boolean(a.report), reportJson: reportJson === undefined ? undefined : resolve(cwd, reportJson) }
+  const trace = {
+    timeline: timeline === undefined ? undefined : resolve(cwd, timeline),
+    report: Boolean(a.report),
+    reportJson: reportJson === undefined ? undefined : resolve(cwd, reportJson),
+  }
   return {
     kind: 'run',
-    options: { np, script: path, args, tagOutput: Boolean(a['tag-output']), timeoutSec: timeout, env, hosts, mapBy, oversubscribe: Boolean(a.oversubscribe), launchAgent: agent, iface, trace, maxRestarts },
+    options: {
+      np,
+      script: path,
+      args,
+      tagOutput: Boolean(a['tag-output']),
+      timeoutSec: timeout,
+      env,
+      hosts,
+      mapBy,
+      oversubscribe: Boolean(a.oversubscribe),
+      launchAgent: agent,
+      iface,
+      trace,
+      maxRestarts,
+    },
   }
 }
 

@@ -18,7 +18,11 @@ export interface Outcome {
  * Runs `attempt(n, outcome)` for n = 0, 1, ... until one exits 0, one is final, or `maxRestarts` restarts have
  * failed too. Resolves to the exit code of the last attempt.
  */
-export async function withRestarts(maxRestarts: number, attempt: (n: number, outcome: Outcome) => Promise<number>, log: (line: string) => void): Promise<number> {
+export async function withRestarts(
+  maxRestarts: number,
+  attempt: (n: number, outcome: Outcome) => Promise<number>,
+  log: (line: string) => void,
+): Promise<number> {
   const causes: string[] = []
   for (let n = 0; ; n++) {
     const outcome: Outcome = {}

@@ -95,7 +95,12 @@ function farSide(first: RankEnd, losses: Loss[]): boolean {
  * and the launcher has not seen it end ('root-end'; not when supervising a single rank under srun); or the records
  * of ranks that lost `first`, a remote rank whose ssh connection dropped ('losers'); or nothing.
  */
-export function stillWaiting(first: RankEnd, failed: ReadonlyMap<number, RankEnd>, records: FailureRecord[], single = false): 'root-end' | 'losers' | undefined {
+export function stillWaiting(
+  first: RankEnd,
+  failed: ReadonlyMap<number, RankEnd>,
+  records: FailureRecord[],
+  single = false,
+): 'root-end' | 'losers' | undefined {
   const losses = lossesOf(records)
   if (farSide(first, losses)) return losses.some((l) => l.lost.rank === first.rank) ? undefined : 'losers'
   if (losses.some((l) => l.by === first.rank)) {

@@ -79,7 +79,10 @@ export function spawnSsh(slot: Slot, script: string, args: string[], env: Record
     kill(signal) {
       if (remotePid !== undefined && remotePid > 0 && signal !== 'SIGKILL') {
         const sig = signal.replace(/^SIG/, '')
-        const k = spawn(agent[0], [...agent.slice(1), slot.host, `kill -${sig} -- -${remotePid} 2>/dev/null || kill -${sig} ${remotePid} 2>/dev/null`], { stdio: 'ignore', detached: true })
+        const k = spawn(agent[0], [...agent.slice(1), slot.host, `kill -${sig} -- -${remotePid} 2>/dev/null || kill -${sig} ${remotePid} 2>/dev/null`], {
+          stdio: 'ignore',
+          detached: true,
+        })
         k.on('error', () => {})
         k.unref()
         return

@@ -10,7 +10,19 @@
  * - at the end SIGKILLs every rank's process group, so nothing a rank started outlives the job.
  */
 import { constants } from 'node:os'
-import { couldNotStart, endingOf, endLine, howEnded, jobTimedOut, othersStopped, signalAgain, signalForwarded, stoppedAfterSignal, supervisionOff, tsrunLine } from '../src/failure/messages.ts'
+import {
+  couldNotStart,
+  endingOf,
+  endLine,
+  howEnded,
+  jobTimedOut,
+  othersStopped,
+  signalAgain,
+  signalForwarded,
+  stoppedAfterSignal,
+  supervisionOff,
+  tsrunLine,
+} from '../src/failure/messages.ts'
 import { FailureRecords, withoutRecords } from './failure-records.ts'
 import { endOpenLine, forwardLines, tagFor } from './rank-output.ts'
 import { decide, stillWaiting, type RankEnd } from './root-cause.ts'

@@ -51,7 +51,8 @@ async function run(args: string[]): Promise<number> {
     } catch (err) {
       throw new UsageError(`${input} is not a JSON trace (${(err as Error).message})`)
     }
-    if (!Array.isArray(trace.traceEvents) || !trace.otherData?.tsrun) throw new UsageError(`${input} is not a tsrun timeline (no traceEvents / otherData.tsrun)`)
+    if (!Array.isArray(trace.traceEvents) || !trace.otherData?.tsrun)
+      throw new UsageError(`${input} is not a tsrun timeline (no traceEvents / otherData.tsrun)`)
   }
   if (argv.svg) {
     writeFileSync(argv.svg, traceSvg(trace, { fromMs: argv.from, toMs: argv.to, title: argv.title }))

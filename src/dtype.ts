@@ -61,9 +61,7 @@ export function dtypeOf(data: unknown, what = 'data'): number {
   if (Buffer.isBuffer(data)) return UINT8 // Node's Buffer is a Uint8Array
   const code = data !== null && typeof data === 'object' ? CODES.get(data.constructor) : undefined
   if (code === undefined || code === 0) {
-    throw new UsageError(
-      `${what} must be a TypedArray (Float32Array, Int32Array, ...) or an ArrayBuffer, got ${describe(data)}`,
-    )
+    throw new UsageError(`${what} must be a TypedArray (Float32Array, Int32Array, ...) or an ArrayBuffer, got ${describe(data)}`)
   }
   return code
 }
@@ -131,7 +129,9 @@ export function encodeJson(value: unknown): Uint8Array {
     text = JSON.stringify(value)
   } catch (err) {
     // BigInt, cycles, a throwing toJSON: the user's value, so a UsageError that says what to do.
-    throw new UsageError(`value must be JSON-serialisable, got ${describe(value)}: ${(err as Error).message}; convert it first (e.g. BigInt to string)`, { cause: err })
+    throw new UsageError(`value must be JSON-serialisable, got ${describe(value)}: ${(err as Error).message}; convert it first (e.g. BigInt to string)`, {
+      cause: err,
+    })
   }
   if (text === undefined) throw new UsageError(`value must be JSON-serialisable, got ${describe(value)}`)
   return Buffer.from(text)

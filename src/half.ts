@@ -122,4 +122,3 @@ export function halfValue(bits: number, bf16: boolean): number {
 export function halfBits(x: number, bf16: boolean): number {
   return encode(x, bf16 ? BF16 : F16)
 }
-

@@ -36,9 +36,12 @@ export interface InitOptions {
 function sharedMemoryDir(env: JobEnv): string | undefined {
   if (env.size === 1 || !env.shm || env.transport === 'tcp') return undefined
   const dir = env.shmDir ?? shmDirOf(env.jobId)
-  const why = dir === undefined ? 'this machine has no /dev/shm' : nativeUnavailable() ?? (makeShmDir(dir) ? undefined : `cannot create ${dir}`)
+  const why = dir === undefined ? 'this machine has no /dev/shm' : (nativeUnavailable() ?? (makeShmDir(dir) ? undefined : `cannot create ${dir}`))
   if (why === undefined) return dir
-  if (env.rank === 0) process.stderr.write(`tsrun: shared memory between ranks of a host is off (${why}); large messages to ranks of this host go through the sockets instead. TSRUN_SHM=0 silences this.\n`)
+  if (env.rank === 0)
+    process.stderr.write(
+      `tsrun: shared memory between ranks of a host is off (${why}); large messages to ranks of this host go through the sockets instead. TSRUN_SHM=0 silences this.\n`,
+    )
   return undefined
 }
 
@@ -128,20 +131,39 @@ async function start(options: InitOptions): Promise<Communicator> {
   const nodeOf = hosts.map((h) => hosts.indexOf(h))
   const placement = { host: env.host, localRank: env.localRank, localSize: env.localSize, nodeRank: env.nodeRank }
   const world: World = {
-    transport, finalized: false, registry, stallWarningMs: env.stallWarningMs, opTimeoutMs: env.opTimeoutMs, nodeOf, placement,
+    transport,
+    finalized: false,
+    registry,
+    stallWarningMs: env.stallWarningMs,
+    opTimeoutMs: env.opTimeoutMs,
+    nodeOf,
+    placement,
     failures: failureWitness(),
     finalize: () => fin.finalize(),
   }
-  const me = Communicator.create(world, 0, Array.from({ length: env.size }, (_, i) => i), env.rank, 'world')
-  const fin = new Finalizer(world, { env, store, storeServer, shmDir, onClosed: () => {
-    if (current === me) current = undefined
-  } })
+  const me = Communicator.create(
+    world,
+    0,
+    Array.from({ length: env.size }, (_, i) => i),
+    env.rank,
+    'world',
+  )
+  const fin = new Finalizer(world, {
+    env,
+    store,
+    storeServer,
+    shmDir,
+    onClosed: () => {
+      if (current === me) current = undefined
+    },
+  })
   const plan = timelinePlan()
   if (plan) await startTimeline(me, plan, env.rank, env.size, env.nodeRank, env.host)
   current = me
   const g = globalThis as Record<symbol, unknown>
   g[ON_SCRIPT_RETURNED] = () => fin.finalizeWhenIdle()
-  if (g[SCRIPT_RETURNED]) fin.finalizeWhenIdle() // init() ran after the top level ended (an un-awaited main)
+  if (g[SCRIPT_RETURNED])
+    fin.finalizeWhenIdle() // init() ran after the top level ended (an un-awaited main)
   else if (!g[WRAPPED] && env.size > 1) fin.finalizeWhenIdle(UNWRAPPED_IDLE_CHECKS)
   return me
 }

@@ -42,7 +42,7 @@ export class ProofChecker {
     const expected = Buffer.from(mac(this.secret, purpose, claim), 'hex')
     const given = Buffer.from(proof, 'hex')
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'wrong proof'
-    if (Math.abs(now - Number(m[1])) > PROOF_WINDOW_MS) return 'stale claim (is this host\'s clock far off?)'
+    if (Math.abs(now - Number(m[1])) > PROOF_WINDOW_MS) return "stale claim (is this host's clock far off?)"
     if (this.seen.has(m[2]!)) return 'claim used before'
     this.seen.set(m[2]!, now)
     if (this.seen.size > 4096) for (const [n, t] of this.seen) if (now - t > 2 * PROOF_WINDOW_MS) this.seen.delete(n)

@@ -56,6 +56,7 @@ const algorithm = (collective: string, algorithms: string) =>
   }) as const
 
 /** The table. Keys are the variables' names; SLURM_* and other tools' variables come last. */
+// biome-ignore format: one setting a line, a table to read (docs/configuration.md holds the same table, checked by a test)
 export const SETTINGS = {
   // The job: set by the launcher for every rank.
   TSRUN_RANK: { group: 'job', type: 'int', min: 0, readBy: 'both', setBy: 'launcher', meaning: "this rank's number, 0 to TSRUN_SIZE - 1 (to the launcher, a set TSRUN_RANK means a rank of ours, not a Slurm task)" },
@@ -161,10 +162,16 @@ export type SettingName = keyof typeof SETTINGS
 type ValueOf<S> = S extends { type: 'bool' }
   ? boolean
   : S extends { type: 'enum'; values: readonly (infer V)[] }
-    ? S extends { default: string } ? V : V | undefined
+    ? S extends { default: string }
+      ? V
+      : V | undefined
     : S extends { type: 'int' | 'number' | 'duration' }
-      ? S extends { default: number } ? number : number | undefined
-      : S extends { default: string } ? string : string | undefined
+      ? S extends { default: number }
+        ? number
+        : number | undefined
+      : S extends { default: string }
+        ? string
+        : string | undefined
 
 /** What `setting(name)` returns: undefined when the variable is unset and has no constant default; durations in ms. */
 export type SettingValue<N extends SettingName> = ValueOf<(typeof SETTINGS)[N]>

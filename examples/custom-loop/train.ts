@@ -12,7 +12,7 @@ const train = arrayDataset(x, y, [8], [2])
 
 const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [8], units: 16, activation: 'relu' }), tf.layers.dense({ units: 2 })] })
 const opt = new DistributedOptimizer(tf.train.adam(1e-2), world, { model })
-await broadcastVariables(model, world)           // every rank starts from rank 0's weights
+await broadcastVariables(model, world) // every rank starts from rank 0's weights
 for (let epoch = 0; epoch < 3; epoch++) {
   let loss = 0
   for await (const b of prefetch(epochBatches(train, 16, { rank: world.rank, size: world.size, seed: 1, epoch }))) {

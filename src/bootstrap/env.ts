@@ -125,8 +125,18 @@ export function readJobEnv(env: Env = process.env): JobEnv {
           `or set TSRUN_RANK/TSRUN_SIZE/TSRUN_STORE yourself`,
       )
     }
-    return { ...common, rank: 0, size: 1, localRank: 0, localSize: 1, nodeRank: 0, jobId: `singleton-${process.pid}`,
-      secret: '', multiHost: false, tcpAddress: '127.0.0.1' }
+    return {
+      ...common,
+      rank: 0,
+      size: 1,
+      localRank: 0,
+      localSize: 1,
+      nodeRank: 0,
+      jobId: `singleton-${process.pid}`,
+      secret: '',
+      multiHost: false,
+      tcpAddress: '127.0.0.1',
+    }
   }
   const size = worldSize
   const rank = required(setting('TSRUN_RANK', env), 'TSRUN_RANK')

@@ -19,7 +19,7 @@ function inRange(ip: string, cidr: string): boolean {
   const bits = Number(bitsText)
   if (!/^\d+\.\d+\.\d+\.\d+$/.test(base) || !(bits >= 0 && bits <= 32)) throw new UsageError(`--iface: '${cidr}' is not an IPv4 range like 198.18.0.0/24`)
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0
-  return ((ipv4ToInt(ip) & mask) >>> 0) === ((ipv4ToInt(base) & mask) >>> 0)
+  return (ipv4ToInt(ip) & mask) >>> 0 === (ipv4ToInt(base) & mask) >>> 0
 }
 
 function localAddresses(): { iface: string; address: string }[] {

@@ -17,13 +17,15 @@ export class PrefixStore implements Store {
     return this.inner.get(this.prefix + key, timeoutMs)
   }
   wait(keys: string[], timeoutMs: number): Promise<void> {
-    return this.inner.wait(
-      keys.map((k) => this.prefix + k),
-      timeoutMs,
-    ).catch((err) => {
-      if (Array.isArray(err?.missing)) err.missing = err.missing.map((k: string) => k.slice(this.prefix.length))
-      throw err
-    })
+    return this.inner
+      .wait(
+        keys.map((k) => this.prefix + k),
+        timeoutMs,
+      )
+      .catch((err) => {
+        if (Array.isArray(err?.missing)) err.missing = err.missing.map((k: string) => k.slice(this.prefix.length))
+        throw err
+      })
   }
   add(key: string, delta: number): Promise<number> {
     return this.inner.add(this.prefix + key, delta)

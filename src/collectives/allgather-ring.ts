@@ -13,7 +13,13 @@ export async function allgatherRingInPlace(ctx: CollectiveContext, data: TypedAr
   const { rank, size } = ctx
   if (size === 1) return
   // Step s: pass on the block that started at rank r-s, receive the one that started at rank r-s-1.
-  await ringPass(ctx, data, tag, blockOf, (s) => mod(rank - s, size), (s) => mod(rank - s - 1, size), (left, segment) =>
-    ctx.recv(left, tag, segment),
+  await ringPass(
+    ctx,
+    data,
+    tag,
+    blockOf,
+    (s) => mod(rank - s, size),
+    (s) => mod(rank - s - 1, size),
+    (left, segment) => ctx.recv(left, tag, segment),
   )
 }

@@ -8,7 +8,12 @@ import type { CollectiveContext } from './context.ts'
 import { mod } from './partition.ts'
 
 /** `data` holds P blocks of n elements; resolves to the P blocks received, in source rank order. */
-export async function alltoallPairwise(ctx: CollectiveContext, data: TypedArray, tag: number, out: TypedArray = new (data.constructor as new (n: number) => TypedArray)(data.length)): Promise<TypedArray> {
+export async function alltoallPairwise(
+  ctx: CollectiveContext,
+  data: TypedArray,
+  tag: number,
+  out: TypedArray = new (data.constructor as new (n: number) => TypedArray)(data.length),
+): Promise<TypedArray> {
   const { rank, size } = ctx
   const n = data.length / size
   out.set(data.subarray(rank * n, (rank + 1) * n) as any, rank * n)

@@ -11,7 +11,13 @@ import type { CollectiveContext } from './context.ts'
 type Ctor = new (n: number) => TypedArray
 
 /** On the root: every rank's block in rank order (`counts` when given); elsewhere undefined. */
-export async function gathervLinear(ctx: CollectiveContext, data: TypedArray, root: number, tag: number, counts?: readonly number[]): Promise<TypedArray | undefined> {
+export async function gathervLinear(
+  ctx: CollectiveContext,
+  data: TypedArray,
+  root: number,
+  tag: number,
+  counts?: readonly number[],
+): Promise<TypedArray | undefined> {
   const { rank, size } = ctx
   if (rank !== root) {
     await ctx.send(root, tag, data)

@@ -46,7 +46,11 @@ export const USER_OP_CODE = REDUCE_OPS.length + 1
  * await world.allreduce(grads, absMax)
  * ```
  */
-export function defineOp<T extends TypedArray = TypedArray>(name: string, fn: (inout: T, incoming: T) => void, options: { commutative?: boolean } = {}): UserOp {
+export function defineOp<T extends TypedArray = TypedArray>(
+  name: string,
+  fn: (inout: T, incoming: T) => void,
+  options: { commutative?: boolean } = {},
+): UserOp {
   if (typeof name !== 'string' || name === '') throw new UsageError(`defineOp: name must be a non-empty string, got ${describe(name)}`)
   if (typeof fn !== 'function') throw new UsageError(`defineOp: fn must be a function (inout, incoming) => void, got ${describe(fn)}`)
   return Object.freeze({ name, commutative: options.commutative ?? true, fn: fn as UserOp['fn'] })
@@ -176,13 +180,27 @@ export function finishAvg(op: ReduceOp, data: TypedArray, divisor: number): void
  */
 export function fillIdentity<T extends TypedArray>(data: T, op: BuiltinOp): T {
   const big = isBig(data)
-  const unsigned = data instanceof Uint8Array || data instanceof Uint8ClampedArray || data instanceof Uint16Array || data instanceof Uint32Array || data instanceof BigUint64Array
+  const unsigned =
+    data instanceof Uint8Array ||
+    data instanceof Uint8ClampedArray ||
+    data instanceof Uint16Array ||
+    data instanceof Uint32Array ||
+    data instanceof BigUint64Array
   const bits = data.BYTES_PER_ELEMENT * 8
   let v: number | bigint
   switch (op) {
-    case 'sum': case 'avg': case 'bor': case 'bxor': v = 0; break
-    case 'prod': v = 1; break
-    case 'band': v = unsigned ? (big ? 2n ** 64n - 1n : 2 ** bits - 1) : -1; break
+    case 'sum':
+    case 'avg':
+    case 'bor':
+    case 'bxor':
+      v = 0
+      break
+    case 'prod':
+      v = 1
+      break
+    case 'band':
+      v = unsigned ? (big ? 2n ** 64n - 1n : 2 ** bits - 1) : -1
+      break
     case 'min':
       v = isFloat(data) ? Infinity : unsigned ? (big ? 2n ** 64n - 1n : 2 ** bits - 1) : big ? 2n ** 63n - 1n : 2 ** (bits - 1) - 1
       break

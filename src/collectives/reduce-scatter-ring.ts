@@ -23,7 +23,13 @@ export async function reduceScatterRingInPlace(
   if (size === 1) return
   // Step s: send block (r-s-1), receive block (r-s-2) and reduce it into ours. After P-1 steps the block
   // received last, r - P = r, has passed every rank.
-  await ringPass(ctx, data, tag, blockOf, (s) => mod(rank - s - 1, size), (s) => mod(rank - s - 2, size), (left, segment) =>
-    ctx.recvReduce(left, tag, segment, op),
+  await ringPass(
+    ctx,
+    data,
+    tag,
+    blockOf,
+    (s) => mod(rank - s - 1, size),
+    (s) => mod(rank - s - 2, size),
+    (left, segment) => ctx.recvReduce(left, tag, segment, op),
   )
 }

@@ -7,7 +7,13 @@ import type { TypedArray } from '../dtype.ts'
 import type { CollectiveContext } from './context.ts'
 
 /** Resolves to this rank's block (a copy on the root; received elsewhere). `data` and `counts` are read on the root only. */
-export async function scattervLinear(ctx: CollectiveContext, data: TypedArray | undefined, counts: readonly number[] | undefined, root: number, tag: number): Promise<TypedArray> {
+export async function scattervLinear(
+  ctx: CollectiveContext,
+  data: TypedArray | undefined,
+  counts: readonly number[] | undefined,
+  root: number,
+  tag: number,
+): Promise<TypedArray> {
   if (ctx.rank !== root) return ctx.recvAny(root, tag)
   const pending: Promise<void>[] = []
   let mine: TypedArray | undefined

@@ -97,7 +97,14 @@ export const ALGORITHMS = {
 } satisfies Record<string, Candidate<unknown>[]>
 
 /** The algorithm to run: the one requested by the call or the environment, else the table's first fit. */
-export function pick<F>(collective: string, table: Candidate<F>[], size: number, bytes: number, requested?: string, topo: Topology = { hosts: 1 }): Candidate<F> {
+export function pick<F>(
+  collective: string,
+  table: Candidate<F>[],
+  size: number,
+  bytes: number,
+  requested?: string,
+  topo: Topology = { hosts: 1 },
+): Candidate<F> {
   // The environment's choice is read once per collective (settings.ts keeps it), not on every call.
   const want = requested ?? algorithmSetting(collective)
   if (want !== undefined && want !== '' && want !== 'auto') {

@@ -52,7 +52,13 @@ export interface SaveOptions {
  * if (world.rank === 0) await saveCheckpoint('ckpt', model, opt.optimizer, { step: opt.stepCount })
  * ```
  */
-export async function saveCheckpoint(dir: string, model: Trainable, optimizer: Optimizer, position: TrainingPosition, options: SaveOptions = {}): Promise<string> {
+export async function saveCheckpoint(
+  dir: string,
+  model: Trainable,
+  optimizer: Optimizer,
+  position: TrainingPosition,
+  options: SaveOptions = {},
+): Promise<string> {
   const keep = options.keep ?? 3
   if (!Number.isInteger(position.step) || position.step < 0) throw new UsageError(`checkpoint step must be a non-negative integer, got ${position.step}`)
   if (!Number.isInteger(keep) || keep < 1) throw new UsageError(`keep must be a positive integer, got ${keep}`)
@@ -146,7 +152,8 @@ async function readLatest(dir: string): Promise<{ manifest: Manifest; data: Buff
   const manifest = JSON.parse(await readFile(join(latest.path, 'manifest.json'), 'utf8')) as Manifest
   if (manifest.format !== FORMAT) throw new UsageError(`${latest.path} is not a tsrun checkpoint (format "${manifest.format}")`)
   const data = await readFile(join(latest.path, 'tensors.bin'))
-  if (data.length !== manifest.bytes) throw new UsageError(`${latest.path}/tensors.bin has ${data.length} bytes, its manifest says ${manifest.bytes}; the checkpoint is damaged`)
+  if (data.length !== manifest.bytes)
+    throw new UsageError(`${latest.path}/tensors.bin has ${data.length} bytes, its manifest says ${manifest.bytes}; the checkpoint is damaged`)
   return { manifest, data }
 }
 
@@ -161,7 +168,13 @@ async function readLatest(dir: string): Promise<{ manifest: Manifest; data: Buff
  * const start = at?.step ?? 0
  * ```
  */
-export async function restoreCheckpoint(dir: string, model: Trainable, optimizer: Optimizer, comm: Communicator, root = 0): Promise<TrainingPosition | undefined> {
+export async function restoreCheckpoint(
+  dir: string,
+  model: Trainable,
+  optimizer: Optimizer,
+  comm: Communicator,
+  root = 0,
+): Promise<TrainingPosition | undefined> {
   let loaded: { manifest: Manifest; data: Buffer } | undefined
   let failure: string | undefined
   if (comm.rank === root) {
@@ -183,7 +196,9 @@ export async function restoreCheckpoint(dir: string, model: Trainable, optimizer
   const vars = allVariables(model)
   const modelEntries = manifest.tensors.filter((t) => t.part === 'model')
   if (modelEntries.length !== vars.length) {
-    throw new UsageError(`checkpoint in ${dir} has ${modelEntries.length} model variables, the model has ${vars.length}; it was saved from another architecture`)
+    throw new UsageError(
+      `checkpoint in ${dir} has ${modelEntries.length} model variables, the model has ${vars.length}; it was saved from another architecture`,
+    )
   }
   const tensorOf = (t: TensorEntry): Tensor => {
     const n = t.shape.reduce((a, b) => a * b, 1)
@@ -192,7 +207,8 @@ export async function restoreCheckpoint(dir: string, model: Trainable, optimizer
   }
   modelEntries.forEach((t, i) => {
     const v = vars[i]!
-    if (v.shape.join() !== t.shape.join()) throw new UsageError(`checkpoint variable "${t.name}" has shape [${t.shape}], the model's "${v.name}" has [${v.shape}]`)
+    if (v.shape.join() !== t.shape.join())
+      throw new UsageError(`checkpoint variable "${t.name}" has shape [${t.shape}], the model's "${v.name}" has [${v.shape}]`)
     const value = tensorOf(t)
     v.assign(value)
     value.dispose()

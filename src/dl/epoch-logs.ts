@@ -78,4 +78,3 @@ export function formatEpoch(l: EpochLogs): string {
   }
   return parts.join('  ')
 }
-

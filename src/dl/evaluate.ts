@@ -34,7 +34,12 @@ export function meansOf(lossSum: number, accSum: number | undefined, n: number):
  * const { acc } = await evaluateDistributed(model, test, world, { loss: 'categoricalCrossentropy' })
  * ```
  */
-export async function evaluateDistributed(model: LayersModel, data: FitData, comm: Communicator, options: { loss?: LossSpec; batchSize?: number } = {}): Promise<{ loss: number; acc?: number; samples: number }> {
+export async function evaluateDistributed(
+  model: LayersModel,
+  data: FitData,
+  comm: Communicator,
+  options: { loss?: LossSpec; batchSize?: number } = {},
+): Promise<{ loss: number; acc?: number; samples: number }> {
   const { lossFn, accFn } = resolveLoss(options.loss ?? (model.loss as LossSpec | undefined))
   const set = toDataset(data, 'evaluation data')
   const batchSize = options.batchSize ?? 256

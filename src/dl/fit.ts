@@ -107,7 +107,8 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
   }
   const save = async () => {
     if (opt.hybrid) await opt.average()
-    if (comm.rank === 0) await saveCheckpoint(options.checkpoint!.dir, model, optimizer, { step: opt.stepCount, extra: { history } }, { keep: options.checkpoint!.keep })
+    if (comm.rank === 0)
+      await saveCheckpoint(options.checkpoint!.dir, model, optimizer, { step: opt.stepCount, extra: { history } }, { keep: options.checkpoint!.keep })
   }
 
   for (let epoch = firstEpoch; epoch < epochs && opt.stepCount < maxSteps; epoch++) {

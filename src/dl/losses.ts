@@ -4,7 +4,10 @@ import { tf, type Tensor } from './backend.ts'
 
 /** Built-in losses by their Keras names; each has a matching accuracy where one makes sense. */
 const LOSSES: Record<LossName, { loss: PerSample; acc: PerSample | undefined }> = {
-  categoricalCrossentropy: { loss: (y: Tensor, p: Tensor) => tf.metrics.categoricalCrossentropy(y, p), acc: (y: Tensor, p: Tensor) => tf.metrics.categoricalAccuracy(y, p) },
+  categoricalCrossentropy: {
+    loss: (y: Tensor, p: Tensor) => tf.metrics.categoricalCrossentropy(y, p),
+    acc: (y: Tensor, p: Tensor) => tf.metrics.categoricalAccuracy(y, p),
+  },
   binaryCrossentropy: { loss: (y: Tensor, p: Tensor) => tf.metrics.binaryCrossentropy(y, p), acc: (y: Tensor, p: Tensor) => tf.metrics.binaryAccuracy(y, p) },
   meanSquaredError: { loss: (y: Tensor, p: Tensor) => tf.metrics.meanSquaredError(y, p), acc: undefined },
   meanAbsoluteError: { loss: (y: Tensor, p: Tensor) => tf.metrics.meanAbsoluteError(y, p), acc: undefined },
@@ -31,4 +34,3 @@ export function resolveLoss(spec: LossSpec | undefined): { lossFn: PerSample; ac
       (spec === undefined ? '' : `; got ${JSON.stringify(spec)}`),
   )
 }
-

@@ -161,7 +161,9 @@ export class DistributedOptimizer {
       this.layout.buckets.forEach((b, i) => {
         this.layout.pack(this.grads, tensors, b)
         const grads = this.grads.subarray(b.start, b.end)
-        pending.push(timeline.span(`gradient bucket ${i}`, () => group.allreduce(grads, 'avg', { compression: this.compression }), 'dl', { bytes: grads.byteLength }))
+        pending.push(
+          timeline.span(`gradient bucket ${i}`, () => group.allreduce(grads, 'avg', { compression: this.compression }), 'dl', { bytes: grads.byteLength }),
+        )
       })
       const w0 = performance.now()
       await Promise.all(pending)
@@ -170,11 +172,15 @@ export class DistributedOptimizer {
       for (const b of this.layout.buckets) this.layout.pack(this.grads, tensors, b)
     }
     tf.dispose(grads)
-    timeline.span('apply gradients', () => {
-      const averaged = this.layout.unpack(this.grads)
-      this.optimizer.applyGradients(Object.fromEntries(this.vars.map((v, i) => [v.name, averaged[i]!])))
-      tf.dispose(averaged)
-    }, 'dl')
+    timeline.span(
+      'apply gradients',
+      () => {
+        const averaged = this.layout.unpack(this.grads)
+        this.optimizer.applyGradients(Object.fromEntries(this.vars.map((v, i) => [v.name, averaged[i]!])))
+        tf.dispose(averaged)
+      },
+      'dl',
+    )
     const lossValue = (await value.data())[0]!
     value.dispose()
     this.stepCount++
@@ -225,7 +231,10 @@ export class DistributedOptimizer {
   private async averageOptimizerState(): Promise<void> {
     const named = await this.optimizer.getWeights()
     try {
-      await this.averageNamed(named.filter((n) => n.tensor.dtype === 'float32'), named)
+      await this.averageNamed(
+        named.filter((n) => n.tensor.dtype === 'float32'),
+        named,
+      )
     } finally {
       // getWeights makes fresh tensors for what is not a variable (the iteration count).
       for (const n of named) if (typeof (n.tensor as Variable).assign !== 'function') n.tensor.dispose()

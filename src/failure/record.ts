@@ -14,7 +14,18 @@ import { mkdirSync, renameSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { WRAPPED } from '../bootstrap/protocol.ts'
 import { onPeerLost, type PeerLoss } from '../transport/transport.ts'
-import { isLoss, momentOf, RECORD_LINE_PREFIX, RECORD_VERSION, recordFileName, RECORDS_SUBDIR, type Activity, type FailureKind, type FailureRecord, type ProcessRef } from './format.ts'
+import {
+  isLoss,
+  momentOf,
+  RECORD_LINE_PREFIX,
+  RECORD_VERSION,
+  recordFileName,
+  RECORDS_SUBDIR,
+  type Activity,
+  type FailureKind,
+  type FailureRecord,
+  type ProcessRef,
+} from './format.ts'
 import { lostRankLine, tsrunLine } from './messages.ts'
 
 /** Where this rank is and where its records go (from the job's environment). */
@@ -67,7 +78,17 @@ export class FailureRecorder {
       ...(details.lost ? { lost: details.lost } : {}),
       ...(details.lastHeard ? { lastHeard: details.lastHeard } : {}),
       ...(this.doing ? { doing: { ...this.doing } } : {}),
-      ...(err ? { error: { name: String(err.name ?? 'Error'), ...(typeof err.code === 'string' ? { code: err.code } : {}), message: String(err.message ?? err).split('\n')[0]!.slice(0, MESSAGE_MAX) } } : {}),
+      ...(err
+        ? {
+            error: {
+              name: String(err.name ?? 'Error'),
+              ...(typeof err.code === 'string' ? { code: err.code } : {}),
+              message: String(err.message ?? err)
+                .split('\n')[0]!
+                .slice(0, MESSAGE_MAX),
+            },
+          }
+        : {}),
       ...(details.uncaught ? { uncaught: true } : {}),
     }
     this.records.push(rec)

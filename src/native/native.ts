@@ -35,7 +35,19 @@ export interface NativeModule {
 /** Op codes of `reduce`. */
 export const NATIVE_OPS = { sum: 0, prod: 1, min: 2, max: 3, band: 4, bor: 5, bxor: 6 } as const
 
-const TYPES = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array]
+const TYPES = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+]
 
 let loaded: { mod?: NativeModule; why?: string } | undefined
 
@@ -86,7 +98,12 @@ function load(): { mod?: NativeModule; why?: string } {
 
 function cacheDir(): string {
   const xdg = setting('XDG_CACHE_HOME')
-  const dirs = [setting('TSRUN_CACHE_DIR'), xdg && join(xdg, 'tsrun'), join(homedir(), '.cache', 'tsrun'), join(tmpdir(), `tsrun-cache-${process.getuid?.() ?? 'user'}`)]
+  const dirs = [
+    setting('TSRUN_CACHE_DIR'),
+    xdg && join(xdg, 'tsrun'),
+    join(homedir(), '.cache', 'tsrun'),
+    join(tmpdir(), `tsrun-cache-${process.getuid?.() ?? 'user'}`),
+  ]
   for (const dir of dirs) {
     if (!dir) continue
     try {
@@ -109,7 +126,14 @@ function build(cc: string, source: string, path: string): void {
   } catch (err) {
     rmSync(tmp, { force: true })
     const e = err as NodeJS.ErrnoException & { stderr?: Buffer }
-    const why = e.code === 'ENOENT' ? `no C compiler (${cc}) found; install one (e.g. apt-get install gcc) or set CC` : `${cc} failed: ${String(e.stderr ?? e.message).trim().split('\n').slice(0, 3).join(' ')}`
+    const why =
+      e.code === 'ENOENT'
+        ? `no C compiler (${cc}) found; install one (e.g. apt-get install gcc) or set CC`
+        : `${cc} failed: ${String(e.stderr ?? e.message)
+            .trim()
+            .split('\n')
+            .slice(0, 3)
+            .join(' ')}`
     throw new Error(why)
   }
 }
@@ -123,5 +147,6 @@ function selfTest(m: NativeModule): void {
   m.reduce(NATIVE_OPS.sum, d, new Float64Array([2, 0, 1, 4]))
   const i = new Int32Array([2147483647, -3])
   m.reduce(NATIVE_OPS.prod, i, new Int32Array([2147483647, 5]))
-  if (d[0] !== 3 || !Object.is(d[1], 0) || !Number.isNaN(d[2]) || d[3] !== 7 || i[0] !== 1 || i[1] !== -15) throw new Error('self-test results differ from JavaScript')
+  if (d[0] !== 3 || !Object.is(d[1], 0) || !Number.isNaN(d[2]) || d[3] !== 7 || i[0] !== 1 || i[1] !== -15)
+    throw new Error('self-test results differ from JavaScript')
 }

@@ -21,5 +21,8 @@ export function finishTrace(parts: string, outputs: TraceOutputs, print: (text: 
     if (outputs.report) print(formatReport(report))
     if (outputs.reportJson) writeFileSync(outputs.reportJson, JSON.stringify(report, null, 2) + '\n')
   }
-  if (outputs.timeline) print(`tsrun: timeline of ${trace.otherData.tsrun.ranks.length} ranks written to ${outputs.timeline} (open it in Perfetto or chrome://tracing; tsrun-trace ${outputs.timeline} --svg out.svg draws it)\n`)
+  if (outputs.timeline)
+    print(
+      `tsrun: timeline of ${trace.otherData.tsrun.ranks.length} ranks written to ${outputs.timeline} (open it in Perfetto or chrome://tracing; tsrun-trace ${outputs.timeline} --svg out.svg draws it)\n`,
+    )
 }

@@ -99,7 +99,7 @@ export function toChromeTrace(byRank: Map<number, TraceEvent[]>): ChromeTrace {
       for (let i = 0; ; i++) {
         const open = (lanes[i] ??= [])
         while (open.length && open[open.length - 1]! <= s) open.pop()
-        if (open.length === 0 || open[open.length - 1]! >= e) return open.push(e), i
+        if (open.length === 0 || open[open.length - 1]! >= e) return (open.push(e), i)
       }
     }
     const tidOf = (lane: number) => (lane === 0 ? rank : rank + 10000 * lane)
@@ -117,7 +117,9 @@ export function toChromeTrace(byRank: Map<number, TraceEvent[]>): ChromeTrace {
     let last = 0
     let totals: Totals | undefined
     // Outer spans first where two start together, so that the inner one nests in it.
-    const spans = events.filter((e) => 'e' in e && 's' in e).sort((a, b) => (a as { s: number }).s - (b as { s: number }).s || (b as { e: number }).e - (a as { e: number }).e)
+    const spans = events
+      .filter((e) => 'e' in e && 's' in e)
+      .sort((a, b) => (a as { s: number }).s - (b as { s: number }).s || (b as { e: number }).e - (a as { e: number }).e)
     for (const e of spans) {
       first = Math.min(first, e.s)
       last = Math.max(last, e.e)
@@ -131,14 +133,24 @@ export function toChromeTrace(byRank: Map<number, TraceEvent[]>): ChromeTrace {
         const all = call.n >= (members.get(e.comm) ?? 2) && call.n > 1
         const w = all ? Math.min(Math.max(call.last, ts), ts + dur) : e.w === undefined ? undefined : Math.min(Math.max(at(rank, e.w), ts), ts + dur)
         if (w !== undefined && w > ts) traceEvents.push({ ph: 'X', name: 'waiting for peers', cat: 'wait', pid, tid, ts, dur: round3(w - ts) })
-        if (w !== undefined && ts + dur > w) traceEvents.push({ ph: 'X', name: 'transfer', cat: 'transfer', pid, tid, ts: w, dur: round3(ts + dur - w), args: { reduceMs: args.reduceMs } })
+        if (w !== undefined && ts + dur > w)
+          traceEvents.push({ ph: 'X', name: 'transfer', cat: 'transfer', pid, tid, ts: w, dur: round3(ts + dur - w), args: { reduceMs: args.reduceMs } })
       } else if (e.t === 'p') {
-        traceEvents.push({ ph: 'X', name: e.k === 'send' ? `send → ${e.peer}` : `recv ← ${e.peer}`, cat: 'p2p', pid, tid, ts, dur, args: { bytes: e.bytes, tag: e.tag, comm: e.comm } })
+        traceEvents.push({
+          ph: 'X',
+          name: e.k === 'send' ? `send → ${e.peer}` : `recv ← ${e.peer}`,
+          cat: 'p2p',
+          pid,
+          tid,
+          ts,
+          dur,
+          args: { bytes: e.bytes, tag: e.tag, comm: e.comm },
+        })
       } else if (e.t === 's') {
         traceEvents.push({ ph: 'X', name: e.name, cat: e.cat, pid, tid, ts, dur, ...(e.args ? { args: e.args } : {}) })
       }
     }
-    for (const e of events) if (e.t === 'totals') ((totals = e), (last = Math.max(last, e.e)))
+    for (const e of events) if (e.t === 'totals') (totals = e), (last = Math.max(last, e.e))
     ranks.push({
       rank,
       host: meta?.host ?? '?',

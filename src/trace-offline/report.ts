@@ -17,15 +17,39 @@ export interface Straggler {
 }
 
 export interface JobReport {
-  ranks: { rank: number; host: string; wallMs: number; inCollectivesMs: number; outsideMs: number; sentBytes?: number; recvBytes?: number; sentMsgs?: number; recvMsgs?: number; complete: boolean }[]
+  ranks: {
+    rank: number
+    host: string
+    wallMs: number
+    inCollectivesMs: number
+    outsideMs: number
+    sentBytes?: number
+    recvBytes?: number
+    sentMsgs?: number
+    recvMsgs?: number
+    complete: boolean
+  }[]
   stragglers: { comm: string; collectives: number; ranks: Straggler[]; skewHistogram: Record<string, number> }[]
   slowest: { op: string; ms: number; rank: number; comm: string; seq: number; bytes: number; algorithm: string }[]
   algorithms: { op: string; sizes: string; algorithm: string; calls: number }[]
   clock: { rank: number; offsetUs: number; rttUs: number }[]
 }
 
-const SKEW_BUCKETS: [string, number][] = [['<10µs', 10], ['<100µs', 100], ['<1ms', 1000], ['<10ms', 10_000], ['<100ms', 100_000], ['≥100ms', Infinity]]
-const SIZE_CLASSES: [string, number][] = [['<1 KiB', 1 << 10], ['1–64 KiB', 1 << 16], ['64 KiB–1 MiB', 1 << 20], ['1–16 MiB', 1 << 24], ['≥16 MiB', Infinity]]
+const SKEW_BUCKETS: [string, number][] = [
+  ['<10µs', 10],
+  ['<100µs', 100],
+  ['<1ms', 1000],
+  ['<10ms', 10_000],
+  ['<100ms', 100_000],
+  ['≥100ms', Infinity],
+]
+const SIZE_CLASSES: [string, number][] = [
+  ['<1 KiB', 1 << 10],
+  ['1–64 KiB', 1 << 16],
+  ['64 KiB–1 MiB', 1 << 20],
+  ['1–16 MiB', 1 << 24],
+  ['≥16 MiB', Infinity],
+]
 
 type Coll = ChromeEvent & { ts: number; dur: number; args: { comm: string; seq: number; bytes: number; algorithm: string } }
 
@@ -69,7 +93,9 @@ export function jobReport(trace: ChromeTrace): JobReport {
   const stragglers = [...byComm].map(([comm, s]) => ({
     comm,
     collectives: s.collectives,
-    ranks: [...s.last.values()].map((x) => ({ ...x, othersWaitedMs: round(x.othersWaitedMs) })).sort((a, b) => b.last - a.last || b.othersWaitedMs - a.othersWaitedMs),
+    ranks: [...s.last.values()]
+      .map((x) => ({ ...x, othersWaitedMs: round(x.othersWaitedMs) }))
+      .sort((a, b) => b.last - a.last || b.othersWaitedMs - a.othersWaitedMs),
     skewHistogram: s.hist,
   }))
 
@@ -82,12 +108,30 @@ export function jobReport(trace: ChromeTrace): JobReport {
   const ranks = info.ranks.map((r) => {
     const inColl = unionLength(intervals.get(r.rank) ?? []) / 1000
     const wallMs = r.wallUs / 1000
-    return { rank: r.rank, host: r.host, wallMs: round(wallMs), inCollectivesMs: round(inColl), outsideMs: round(Math.max(0, wallMs - inColl)), ...(r.totals ?? {}), complete: r.complete }
+    return {
+      rank: r.rank,
+      host: r.host,
+      wallMs: round(wallMs),
+      inCollectivesMs: round(inColl),
+      outsideMs: round(Math.max(0, wallMs - inColl)),
+      ...(r.totals ?? {}),
+      complete: r.complete,
+    }
   })
 
   const slowestByOp = new Map<string, Coll>()
   for (const c of colls) if (!slowestByOp.has(c.name) || c.dur > slowestByOp.get(c.name)!.dur) slowestByOp.set(c.name, c)
-  const slowest = [...slowestByOp.values()].map((c) => ({ op: c.name, ms: round(c.dur / 1000), rank: rankOf(c.tid), comm: c.args.comm, seq: c.args.seq, bytes: c.args.bytes, algorithm: c.args.algorithm })).sort((a, b) => b.ms - a.ms)
+  const slowest = [...slowestByOp.values()]
+    .map((c) => ({
+      op: c.name,
+      ms: round(c.dur / 1000),
+      rank: rankOf(c.tid),
+      comm: c.args.comm,
+      seq: c.args.seq,
+      bytes: c.args.bytes,
+      algorithm: c.args.algorithm,
+    }))
+    .sort((a, b) => b.ms - a.ms)
 
   const algos = new Map<string, { op: string; sizes: string; algorithm: string; calls: number }>()
   for (const c of colls) {
@@ -101,7 +145,9 @@ export function jobReport(trace: ChromeTrace): JobReport {
     ranks,
     stragglers,
     slowest,
-    algorithms: [...algos.values()].sort((a, b) => a.op.localeCompare(b.op) || SIZE_CLASSES.findIndex(([k]) => k === a.sizes) - SIZE_CLASSES.findIndex(([k]) => k === b.sizes)),
+    algorithms: [...algos.values()].sort(
+      (a, b) => a.op.localeCompare(b.op) || SIZE_CLASSES.findIndex(([k]) => k === a.sizes) - SIZE_CLASSES.findIndex(([k]) => k === b.sizes),
+    ),
     clock: info.ranks.map((r) => ({ rank: r.rank, offsetUs: r.offsetUs, rttUs: r.rttUs })),
   }
 }
@@ -122,9 +168,16 @@ export function formatReport(r: JobReport): string {
   for (const s of r.stragglers) {
     const top = s.ranks.slice(0, 3).map((x) => `rank ${x.rank} last in ${x.last} (others waited ${fmtMs(x.othersWaitedMs)})`)
     out.push(`stragglers on ${s.comm} (${s.collectives} collectives): ${top.join('; ') || 'none'}`)
-    out.push(`  skew (last arrival - first): ${Object.entries(s.skewHistogram).map(([k, n]) => `${k} ${n}`).join(' | ')}`)
+    out.push(
+      `  skew (last arrival - first): ${Object.entries(s.skewHistogram)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(' | ')}`,
+    )
   }
-  if (r.slowest.length) out.push(`slowest calls: ${r.slowest.map((s) => `${s.op} ${fmtMs(s.ms)} (${s.comm} #${s.seq}, rank ${s.rank}, ${bytes(s.bytes)}, ${s.algorithm})`).join('; ')}`)
+  if (r.slowest.length)
+    out.push(
+      `slowest calls: ${r.slowest.map((s) => `${s.op} ${fmtMs(s.ms)} (${s.comm} #${s.seq}, rank ${s.rank}, ${bytes(s.bytes)}, ${s.algorithm})`).join('; ')}`,
+    )
   if (r.algorithms.length) out.push(`algorithms: ${r.algorithms.map((a) => `${a.op} ${a.sizes}: ${a.algorithm} ×${a.calls}`).join('; ')}`)
   return out.join('\n') + '\n'
 }

@@ -44,7 +44,9 @@ export function traceSvg(trace: ChromeTrace, opts: { fromMs?: number; toMs?: num
 
   const out: string[] = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" font-family="sans-serif" font-size="12">`)
-  out.push('<defs><pattern id="wait" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff" fill-opacity="0.35"/><line x1="0" y1="0" x2="0" y2="6" stroke="#000" stroke-width="2" stroke-opacity="0.45"/></pattern></defs>')
+  out.push(
+    '<defs><pattern id="wait" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff" fill-opacity="0.35"/><line x1="0" y1="0" x2="0" y2="6" stroke="#000" stroke-width="2" stroke-opacity="0.45"/></pattern></defs>',
+  )
   out.push(`<rect width="${WIDTH}" height="${height}" fill="#fff"/>`)
   out.push(`<text x="10" y="22" font-size="15">${esc(opts.title ?? 'tsrun timeline')}</text>`)
   tracks.forEach((t, i) => {
@@ -61,10 +63,12 @@ export function traceSvg(trace: ChromeTrace, opts: { fromMs?: number; toMs?: num
     const x0 = x(e.ts)
     const w = Math.max(0.5, x(e.ts + e.dur) - x0)
     const tip = `<title>${esc(e.name)} ${(e.dur / 1000).toFixed(3)} ms${e.args ? ' ' + esc(JSON.stringify(e.args)) : ''}</title>`
-    if (e.cat === 'collective') out.push(`<rect x="${x0.toFixed(2)}" y="${y + 6}" width="${w.toFixed(2)}" height="${ROW - 12}" fill="${colourOf(e.name)}">${tip}</rect>`)
+    if (e.cat === 'collective')
+      out.push(`<rect x="${x0.toFixed(2)}" y="${y + 6}" width="${w.toFixed(2)}" height="${ROW - 12}" fill="${colourOf(e.name)}">${tip}</rect>`)
     else if (e.cat === 'wait') out.push(`<rect x="${x0.toFixed(2)}" y="${y + 6}" width="${w.toFixed(2)}" height="${ROW - 12}" fill="url(#wait)">${tip}</rect>`)
     else if (e.cat === 'p2p') out.push(`<rect x="${x0.toFixed(2)}" y="${y + ROW - 5}" width="${w.toFixed(2)}" height="3" fill="#555">${tip}</rect>`)
-    else if (e.cat !== 'transfer') out.push(`<rect x="${x0.toFixed(2)}" y="${y + 1}" width="${w.toFixed(2)}" height="4" fill="${spanColourOf(e.name)}">${tip}</rect>`)
+    else if (e.cat !== 'transfer')
+      out.push(`<rect x="${x0.toFixed(2)}" y="${y + 1}" width="${w.toFixed(2)}" height="4" fill="${spanColourOf(e.name)}">${tip}</rect>`)
   }
   // Time axis.
   const axisY = TOP + tracks.length * ROW + 8
@@ -73,7 +77,9 @@ export function traceSvg(trace: ChromeTrace, opts: { fromMs?: number; toMs?: num
   const step = niceStep(span / 8)
   for (let ms = Math.ceil(from / 1000 / step) * step; ms <= to / 1000 + 1e-9; ms += step) {
     const px = x(ms * 1000)
-    out.push(`<line x1="${px.toFixed(1)}" y1="${axisY}" x2="${px.toFixed(1)}" y2="${axisY + 5}" stroke="#000"/><text x="${px.toFixed(1)}" y="${axisY + 18}" text-anchor="middle">${fmt(ms)}</text>`)
+    out.push(
+      `<line x1="${px.toFixed(1)}" y1="${axisY}" x2="${px.toFixed(1)}" y2="${axisY + 5}" stroke="#000"/><text x="${px.toFixed(1)}" y="${axisY + 18}" text-anchor="middle">${fmt(ms)}</text>`,
+    )
   }
   // Legend.
   let lx = LEFT
@@ -82,7 +88,9 @@ export function traceSvg(trace: ChromeTrace, opts: { fromMs?: number; toMs?: num
     out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${c}"/><text x="${lx + 16}" y="${ly}">${esc(op)}</text>`)
     lx += 24 + op.length * 7
   }
-  out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="#888"/><rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="url(#wait)"/><text x="${lx + 16}" y="${ly}">waiting for peers</text>`)
+  out.push(
+    `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="#888"/><rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="url(#wait)"/><text x="${lx + 16}" y="${ly}">waiting for peers</text>`,
+  )
   lx += 140
   for (const [name, c] of spanColour) {
     out.push(`<rect x="${lx}" y="${ly - 4}" width="12" height="4" fill="${c}"/><text x="${lx + 16}" y="${ly}">${esc(name)}</text>`)

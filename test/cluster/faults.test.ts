@@ -46,9 +46,17 @@ test('a host cut off mid-allreduce (supervision off): the others fail within the
   expect(run.timedOut).toBe(false)
   const survivors = run.cases.filter((c) => c.code).sort((a, b) => a.rank - b.rank)
   console.log(JSON.stringify(survivors.map((s) => ({ rank: s.rank, afterCutMs: s.at - cutAt }))))
-  expect(survivors.map((s) => [s.rank, s.code, s.peer]), run.stdout + run.stderr).toEqual([[0, 'TSRUN_PEER_LOST', 1], [2, 'TSRUN_PEER_LOST', 1]])
+  expect(
+    survivors.map((s) => [s.rank, s.code, s.peer]),
+    run.stdout + run.stderr,
+  ).toEqual([
+    [0, 'TSRUN_PEER_LOST', 1],
+    [2, 'TSRUN_PEER_LOST', 1],
+  ])
   for (const s of survivors) {
-    expect(s.message).toMatch(/lost rank 1 \(pid \d+, host node2\): it stopped answering \(host down or network cut\) at about \d\d:\d\d:\d\d, no answer for 3 s/)
+    expect(s.message).toMatch(
+      /lost rank 1 \(pid \d+, host node2\): it stopped answering \(host down or network cut\) at about \d\d:\d\d:\d\d, no answer for 3 s/,
+    )
     expect(s.message).not.toMatch(/crashed/)
     expect(s.at - cutAt).toBeLessThanOrEqual(3000 + 2000)
   }
@@ -59,7 +67,9 @@ test('a host cut off mid-allreduce under the launcher: its last line names the l
   expect(run.timedOut).toBe(false)
   const last = run.stderr.trim().split('\n').at(-1)!
   // (Which comes first, the survivors' heartbeats or ssh's keep-alive, varies: the line is the same either way.)
-  expect(last).toMatch(/^tsrun: rank 1 \(pid \d+, host node2\) stopped answering at about \d\d:\d\d:\d\d \(host down or network cut\); ranks 0 and 2 lost it( \(its ssh connection dropped too\))?; (stopped the other \d ranks?|no other rank was running)$/)
+  expect(last).toMatch(
+    /^tsrun: rank 1 \(pid \d+, host node2\) stopped answering at about \d\d:\d\d:\d\d \(host down or network cut\); ranks 0 and 2 lost it( \(its ssh connection dropped too\))?; (stopped the other \d ranks?|no other rank was running)$/,
+  )
   expect(run.exitCode).not.toBe(0)
   // The job is over within the bound + 2 s of the cut, plus the launcher's 1 s of looking for the root cause and stopping.
   // Over within the bound + 2 s, plus what the launcher spends finding the root cause (up to 2.75 s) and stopping.
@@ -68,11 +78,21 @@ test('a host cut off mid-allreduce under the launcher: its last line names the l
 }, 90_000)
 
 test('a host cut off while the others wait in finalize(): PeerLostError "stopped answering" within the bound + 2 s', async () => {
-  const { run, cutAt } = await cutWhile('finalize-cut.ts', (o) => (o.match(/"finalizing"/g) ?? []).length === 2 && o.includes('"waiting"'), [], { TSRUN_SUPERVISE: '0' })
+  const { run, cutAt } = await cutWhile('finalize-cut.ts', (o) => (o.match(/"finalizing"/g) ?? []).length === 2 && o.includes('"waiting"'), [], {
+    TSRUN_SUPERVISE: '0',
+  })
   const survivors = run.cases.filter((c) => c.code).sort((a, b) => a.rank - b.rank)
-  expect(survivors.map((s) => [s.rank, s.code]), run.stdout + run.stderr).toEqual([[0, 'TSRUN_PEER_LOST'], [2, 'TSRUN_PEER_LOST']])
+  expect(
+    survivors.map((s) => [s.rank, s.code]),
+    run.stdout + run.stderr,
+  ).toEqual([
+    [0, 'TSRUN_PEER_LOST'],
+    [2, 'TSRUN_PEER_LOST'],
+  ])
   for (const s of survivors) {
-    expect(s.message).toMatch(/lost rank 1 \(pid \d+, host node2\): it stopped answering \(host down or network cut\) at about \d\d:\d\d:\d\d, no answer for 3 s/)
+    expect(s.message).toMatch(
+      /lost rank 1 \(pid \d+, host node2\): it stopped answering \(host down or network cut\) at about \d\d:\d\d:\d\d, no answer for 3 s/,
+    )
     expect(s.at - cutAt).toBeLessThanOrEqual(3000 + 2000)
   }
 }, 90_000)
@@ -84,7 +104,7 @@ test('a rank whose JavaScript is busy for 2.5x the heartbeat bound is not mistak
   expect(run.stderr).not.toMatch(/PeerLost|stopped answering/)
 }, 90_000)
 
-test('under srun (tsrun as each task): a surviving task\'s line names the lost rank and host first', async () => {
+test("under srun (tsrun as each task): a surviving task's line names the lost rank and host first", async () => {
   const cluster = clusterEnv()
   // srun itself waits for the cut-off node's task until Slurm declares the node down: end it once the surviving
   // tasks have spoken.
@@ -96,14 +116,20 @@ test('under srun (tsrun as each task): a surviving task\'s line names the lost r
     }, 100)
   })
   try {
-    const run = await runProcess('srun', (mark) => ['-N', '3', '-n', '3', process.execPath, BIN, '--heartbeat-timeout', '3', fixture('allreduce-loop.ts'), mark], {
-      env: { ...cluster.slurmEnv, KILL_RANK: '-1', MIB: '4', RETHROW: '1' },
-      timeoutMs: 90_000,
-      onStart: c.onStart,
-    })
+    const run = await runProcess(
+      'srun',
+      (mark) => ['-N', '3', '-n', '3', process.execPath, BIN, '--heartbeat-timeout', '3', fixture('allreduce-loop.ts'), mark],
+      {
+        env: { ...cluster.slurmEnv, KILL_RANK: '-1', MIB: '4', RETHROW: '1' },
+        timeoutMs: 90_000,
+        onStart: c.onStart,
+      },
+    )
     expect(c.cutAt()).toBeGreaterThan(0)
     expect(run.timedOut).toBe(false)
-    expect(run.stderr).toMatch(/tsrun: rank 1 \(pid \d+, host node2\) stopped answering at about \d\d:\d\d:\d\d \(host down or network cut\); rank [02] lost it/)
+    expect(run.stderr).toMatch(
+      /tsrun: rank 1 \(pid \d+, host node2\) stopped answering at about \d\d:\d\d:\d\d \(host down or network cut\); rank [02] lost it/,
+    )
     expect(run.stderr).not.toMatch(/tsrun: rank [02] \(pid \d+, host node[13]\) exited with code 1$/m)
   } finally {
     heal('node2')

@@ -15,8 +15,12 @@ test('Open MPI hostfile, 6 ranks by slot: each rank on its host with the right n
   expect(run.exitCode).toBe(0)
   const ranks = byRank(run.cases)
   expect(ranks.map((r) => [r.rank, r.hostname, r.nodeRank, r.localRank, r.localSize])).toEqual([
-    [0, 'node1', 0, 0, 2], [1, 'node1', 0, 1, 2], [2, 'node2', 1, 0, 2],
-    [3, 'node2', 1, 1, 2], [4, 'node3', 2, 0, 2], [5, 'node3', 2, 1, 2],
+    [0, 'node1', 0, 0, 2],
+    [1, 'node1', 0, 1, 2],
+    [2, 'node2', 1, 0, 2],
+    [3, 'node2', 1, 1, 2],
+    [4, 'node3', 2, 0, 2],
+    [5, 'node3', 2, 1, 2],
   ])
   for (const r of ranks) {
     expect(r.env.TSRUN_NODE_RANK).toBe(String(r.nodeRank))
@@ -29,7 +33,12 @@ test('MPICH hostfile with --map-by node: ranks go round robin over the hosts', a
   const run = await runRanks(6, 'env-report.ts', { flags: ['-f', cluster.hostfileMpich, '--map-by', 'node'] })
   expect(run.exitCode).toBe(0)
   expect(byRank(run.cases).map((r) => [r.hostname, r.localRank])).toEqual([
-    ['node1', 0], ['node2', 0], ['node3', 0], ['node1', 1], ['node2', 1], ['node3', 1],
+    ['node1', 0],
+    ['node2', 0],
+    ['node3', 0],
+    ['node1', 1],
+    ['node2', 1],
+    ['node3', 1],
   ])
 })
 
@@ -60,7 +69,9 @@ test('more ranks than slots: a clear error, or --oversubscribe', async () => {
 test('an unknown host: one line naming it and the ssh error; nothing left behind', async () => {
   const run = await runRanks(undefined, 'sleep-forever.ts', { flags: ['-H', 'node1:1,nosuchhost:1'], timeoutMs: 30_000 })
   expect(run.exitCode).toBe(255)
-  expect(run.stderr).toMatch(/tsrun: rank 1 \(pid \d+, host nosuchhost\) could not be started: ssh: Could not resolve hostname nosuchhost.*; stopped the other 1 rank/)
+  expect(run.stderr).toMatch(
+    /tsrun: rank 1 \(pid \d+, host nosuchhost\) could not be started: ssh: Could not resolve hostname nosuchhost.*; stopped the other 1 rank/,
+  )
   expect(await leftoversAfter(run.mark)).toEqual([])
 })
 
@@ -123,7 +134,6 @@ test('--iface with an address range picks the namespace network', async () => {
   expect(bad.stderr).toMatch(/--iface 10\.99\.0\.0\/16: no IPv4 address on this host .* fits; it has .*198\.18\.0\.1/)
 })
 
-
 test('tsrun/dl across hosts: hybrid groups over tcp and ipc keep groups bitwise equal and average on schedule', async () => {
   const run = await runRanks(undefined, 'dl-train.ts', {
     flags: ['-H', 'node1:2,node2:1,node3:1'],
@@ -140,7 +150,11 @@ test('tsrun/dl across hosts: hybrid groups over tcp and ipc keep groups bitwise 
 })
 
 test('the MNIST example trains across three hosts to at least 90 % test accuracy', async () => {
-  const run = await runRanks(undefined, join(ROOT, 'examples/mnist/train.ts'), { flags: ['-H', 'node1:1,node2:1,node3:1'], args: ['--epochs', '3', '--json'], timeoutMs: 150_000 })
+  const run = await runRanks(undefined, join(ROOT, 'examples/mnist/train.ts'), {
+    flags: ['-H', 'node1:1,node2:1,node3:1'],
+    args: ['--epochs', '3', '--json'],
+    timeoutMs: 150_000,
+  })
   expect(run.exitCode).toBe(0)
   const summary = run.cases.find((c) => c.testAccuracy !== undefined)!
   expect(summary.ranks).toBe(3)
@@ -164,7 +178,10 @@ test('the timeline across three hosts: a process per host, clock offsets within 
   // The hosts are network namespaces of one kernel: their clocks are one clock, so the true offset is 0 and the
   // measured one must be within the error bound the method promises (half the shortest round trip).
   const trace = join(mkdtempSync(join(tmpdir(), 'tsrun-cluster-trace-')), 'cluster.json')
-  const run = await runRanks(undefined, 'timeline-job.ts', { flags: ['-H', 'node1:1,node2:1,node3:1', '--timeline', trace, '--report', '-x', 'STEPS=4'], timeoutMs: 90_000 })
+  const run = await runRanks(undefined, 'timeline-job.ts', {
+    flags: ['-H', 'node1:1,node2:1,node3:1', '--timeline', trace, '--report', '-x', 'STEPS=4'],
+    timeoutMs: 90_000,
+  })
   expect(run.exitCode, run.stderr).toBe(0)
   const t = JSON.parse(readFileSync(trace, 'utf8'))
   const processes = t.traceEvents.filter((e: any) => e.ph === 'M' && e.name === 'process_name').map((e: any) => e.args.name)

@@ -16,7 +16,11 @@ test('a capture of all traffic between the hosts during a job contains no trace 
   dump.stderr.on('data', (d) => (dumpErr += d))
   try {
     await new Promise((r) => setTimeout(r, 1000)) // tcpdump is listening
-    const run = await runRanks(undefined, 'timeline-job.ts', { flags: ['-H', 'node1:1,node2:1,node3:1', '-x', 'STEPS=3'], env: { TSRUN_JOB_SECRET: secret }, timeoutMs: 60_000 })
+    const run = await runRanks(undefined, 'timeline-job.ts', {
+      flags: ['-H', 'node1:1,node2:1,node3:1', '-x', 'STEPS=3'],
+      env: { TSRUN_JOB_SECRET: secret },
+      timeoutMs: 60_000,
+    })
     expect(run.exitCode, run.stderr).toBe(0)
     expect(await leftoversAfter(run.mark)).toEqual([])
   } finally {

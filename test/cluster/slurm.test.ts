@@ -22,13 +22,20 @@ test('srun -n 6 without tsrun: the script joins from Slurm variables alone (rank
   const run = await srun(['-N', '3', '-n', '6', '--overcommit'], () => [process.execPath, '--import', 'tsx', fixture('env-report.ts')])
   expect(run.exitCode).toBe(0)
   expect(ranksOf(run.cases).map((r) => [r.rank, r.size, r.hostname, r.nodeRank, r.localRank, r.localSize])).toEqual([
-    [0, 6, 'node1', 0, 0, 2], [1, 6, 'node1', 0, 1, 2], [2, 6, 'node2', 1, 0, 2],
-    [3, 6, 'node2', 1, 1, 2], [4, 6, 'node3', 2, 0, 2], [5, 6, 'node3', 2, 1, 2],
+    [0, 6, 'node1', 0, 0, 2],
+    [1, 6, 'node1', 0, 1, 2],
+    [2, 6, 'node2', 1, 0, 2],
+    [3, 6, 'node2', 1, 1, 2],
+    [4, 6, 'node3', 2, 0, 2],
+    [5, 6, 'node3', 2, 1, 2],
   ])
 })
 
-test('TSRUN_RANK/TSRUN_SIZE set by hand win over Slurm\'s', async () => {
-  const run = await srun(['-N', '1', '-n', '1'], () => [process.execPath, '--import', 'tsx', fixture('singleton.ts')], 60_000, { TSRUN_RANK: '0', TSRUN_SIZE: '1' })
+test("TSRUN_RANK/TSRUN_SIZE set by hand win over Slurm's", async () => {
+  const run = await srun(['-N', '1', '-n', '1'], () => [process.execPath, '--import', 'tsx', fixture('singleton.ts')], 60_000, {
+    TSRUN_RANK: '0',
+    TSRUN_SIZE: '1',
+  })
   expect(run.exitCode).toBe(0)
   expect(run.cases).toEqual([{ rank: 0, size: 1, echo: 42 }])
 })
@@ -49,18 +56,32 @@ function batchScript(body: string): { script: string; out: string } {
 
 test('sbatch --wait with tsrun inside: tsrun uses the allocation and starts the ranks with srun', async () => {
   const job = batchScript(`"${process.execPath}" "${BIN}" "${fixture('env-report.ts')}"`)
-  const run = await runProcess('sbatch', () => ['-N', '3', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], { env: cluster.slurmEnv, timeoutMs: 120_000 })
+  const run = await runProcess('sbatch', () => ['-N', '3', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], {
+    env: cluster.slurmEnv,
+    timeoutMs: 120_000,
+  })
   expect(run.exitCode).toBe(0)
-  const lines = readFileSync(job.out, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+  const lines = readFileSync(job.out, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
   expect(ranksOf(lines).map((r) => [r.rank, r.size, r.hostname])).toEqual([
-    [0, 6, 'node1'], [1, 6, 'node1'], [2, 6, 'node2'], [3, 6, 'node2'], [4, 6, 'node3'], [5, 6, 'node3'],
+    [0, 6, 'node1'],
+    [1, 6, 'node1'],
+    [2, 6, 'node2'],
+    [3, 6, 'node2'],
+    [4, 6, 'node3'],
+    [5, 6, 'node3'],
   ])
   for (const r of lines) expect(r.hasSecret).toBe(true) // tsrun made a secret for the step
 })
 
 test('sbatch: a failing rank fails the job, and the output names it', async () => {
   const job = batchScript(`FAIL_RANK=3 "${process.execPath}" "${BIN}" "${fixture('exit-code.ts')}"`)
-  const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], { env: cluster.slurmEnv, timeoutMs: 120_000 })
+  const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], {
+    env: cluster.slurmEnv,
+    timeoutMs: 120_000,
+  })
   expect(run.exitCode).not.toBe(0)
   expect(readFileSync(job.out, 'utf8')).toMatch(/tsrun: rank 3 \(pid \d+, host node2\) exited with code 3/)
 })
@@ -68,7 +89,11 @@ test('sbatch: a failing rank fails the job, and the output names it', async () =
 test('the example job script in examples/slurm runs', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsrun-example-'))
   const out = join(dir, 'out.txt')
-  const run = await runProcess('sbatch', () => ['-N', '3', '--ntasks-per-node', '1', '-O', '--wait', '-o', out, '--chdir', ROOT, join(ROOT, 'examples', 'slurm', 'job.sh')], { env: cluster.slurmEnv, timeoutMs: 120_000 })
+  const run = await runProcess(
+    'sbatch',
+    () => ['-N', '3', '--ntasks-per-node', '1', '-O', '--wait', '-o', out, '--chdir', ROOT, join(ROOT, 'examples', 'slurm', 'job.sh')],
+    { env: cluster.slurmEnv, timeoutMs: 120_000 },
+  )
   expect(run.exitCode).toBe(0)
   expect(readFileSync(out, 'utf8')).toMatch(/ring: the token came back as 3 \(expected 3\) ok/)
 })
@@ -76,10 +101,29 @@ test('the example job script in examples/slurm runs', async () => {
 test('the example training job in examples/slurm trains across 3 nodes and, submitted again, resumes from its checkpoint', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsrun-example-'))
   const submit = (out: string) =>
-    runProcess('sbatch', () => ['-N', '3', '--ntasks-per-node', '1', '-O', '--wait', '-o', out, '--chdir', ROOT, join(ROOT, 'examples', 'slurm', 'train.sh'), '--epochs', '2', '--json'], {
-      env: { ...cluster.slurmEnv, CKPT: join(dir, 'ckpt') },
-      timeoutMs: 150_000,
-    })
+    runProcess(
+      'sbatch',
+      () => [
+        '-N',
+        '3',
+        '--ntasks-per-node',
+        '1',
+        '-O',
+        '--wait',
+        '-o',
+        out,
+        '--chdir',
+        ROOT,
+        join(ROOT, 'examples', 'slurm', 'train.sh'),
+        '--epochs',
+        '2',
+        '--json',
+      ],
+      {
+        env: { ...cluster.slurmEnv, CKPT: join(dir, 'ckpt') },
+        timeoutMs: 150_000,
+      },
+    )
   const first = await submit(join(dir, 'first.txt'))
   expect(first.exitCode).toBe(0)
   const one = readFileSync(join(dir, 'first.txt'), 'utf8')
@@ -93,11 +137,18 @@ test('the example training job in examples/slurm trains across 3 nodes and, subm
 })
 
 test('srun without --kill-on-bad-exit: a killed rank does not leave the others hanging (the transport notices)', async () => {
-  const run = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, fixture('allreduce-loop.ts')], 60_000, { KILL_RANK: '2', KILL_AFTER: '2', MIB: '4' })
+  const run = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, fixture('allreduce-loop.ts')], 60_000, {
+    KILL_RANK: '2',
+    KILL_AFTER: '2',
+    MIB: '4',
+  })
   expect(run.timedOut).toBe(false)
   const killed = run.cases.find((c) => c.killedAt)!
   const survivors = run.cases.filter((c) => c.code)
-  expect(survivors.map((s) => [s.rank, s.code, s.peer]).sort()).toEqual([[0, 'TSRUN_PEER_LOST', 2], [1, 'TSRUN_PEER_LOST', 2]])
+  expect(survivors.map((s) => [s.rank, s.code, s.peer]).sort()).toEqual([
+    [0, 'TSRUN_PEER_LOST', 2],
+    [1, 'TSRUN_PEER_LOST', 2],
+  ])
   for (const s of survivors) {
     expect(s.message).toMatch(/lost rank 2 \(pid \d+, host node3\)/)
     expect(s.at - killed.killedAt).toBeLessThan(5000)
@@ -129,19 +180,26 @@ test('srun without tsrun: a script that never calls finalize() still exits once 
   expect(run.elapsedMs).toBeLessThan(20_000)
 })
 
-test('srun -N 3 -n 3 tsrun --timeline --report: rank 0 merges every node\'s file at finalize and prints the report', async () => {
+test("srun -N 3 -n 3 tsrun --timeline --report: rank 0 merges every node's file at finalize and prints the report", async () => {
   const trace = join(mkdtempSync(join(tmpdir(), 'tsrun-srun-trace-')), 'srun.json')
   const run = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, '--timeline', trace, '--report', fixture('timeline-job.ts')])
   expect(run.exitCode, run.stderr).toBe(0)
   const t = JSON.parse(readFileSync(trace, 'utf8'))
-  expect(t.otherData.tsrun.ranks.map((r: any) => [r.rank, r.host, r.complete])).toEqual([[0, 'node1', true], [1, 'node2', true], [2, 'node3', true]])
+  expect(t.otherData.tsrun.ranks.map((r: any) => [r.rank, r.host, r.complete])).toEqual([
+    [0, 'node1', true],
+    [1, 'node2', true],
+    [2, 'node3', true],
+  ])
   expect(run.stderr).toMatch(/stragglers on world \(12 collectives\): rank 2 last in/)
   expect(await leftoversAfter(run.mark, 5000)).toEqual([])
 })
 
 test('tsrun --max-restarts inside sbatch: a failed srun step is run again, then the job gives up naming each attempt', async () => {
   const job = batchScript(`FAIL_RANK=3 "${process.execPath}" "${BIN}" --max-restarts 1 "${fixture('exit-code.ts')}"`)
-  const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], { env: cluster.slurmEnv, timeoutMs: 120_000 })
+  const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], {
+    env: cluster.slurmEnv,
+    timeoutMs: 120_000,
+  })
   expect(run.exitCode).not.toBe(0)
   const out = readFileSync(job.out, 'utf8')
   expect(out.match(/"failAt"/g)).toHaveLength(2)
@@ -152,7 +210,10 @@ test('tsrun --max-restarts inside sbatch: a failed srun step is run again, then 
 test('examples/slurm/train.sbatch runs as written (one short epoch)', async () => {
   const script = join(ROOT, 'examples', 'slurm', 'train.sbatch')
   const out = join(mkdtempSync(join(tmpdir(), 'tsrun-sbatch-')), 'out.txt')
-  const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '1', '-O', '--wait', '-o', out, '-D', ROOT, script], { env: { ...cluster.slurmEnv, EPOCHS: '1' }, timeoutMs: 170_000 })
+  const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '1', '-O', '--wait', '-o', out, '-D', ROOT, script], {
+    env: { ...cluster.slurmEnv, EPOCHS: '1' },
+    timeoutMs: 170_000,
+  })
   expect(run.exitCode, readFileSync(out, 'utf8')).toBe(0)
   expect(readFileSync(out, 'utf8')).toMatch(/test accuracy: 0\.\d+/)
 })

@@ -10,34 +10,37 @@ test.each([
   [4, 'unix streams and shared memory', {}],
   [3, 'ZeroMQ ipc:// and shared memory', { TSRUN_TRANSPORT: 'ipc' }],
   [2, 'ZeroMQ only', { TSRUN_TRANSPORT: 'ipc', TSRUN_SHM: '0' }],
-])('kill -9 of one rank in a 64 MiB allreduce loop on %i ranks, %s: the others fail with PeerLostError within 5 s', async (np, _path, env: Record<string, string>) => {
-  const killRank = np - 1
-  const shm = env.TSRUN_SHM !== '0'
-  const run = await runRanks(np, 'allreduce-loop.ts', {
-    env: { TSRUN_SUPERVISE: '0', KILL_RANK: String(killRank), KILL_AFTER: '2', ...env },
-    timeoutMs: 60_000,
-  })
-  expect(run.timedOut).toBe(false)
-  const killed = run.cases.find((c) => c.killedAt)!
-  // The data went the way this case says (the killed rank counted its sends before it died).
-  expect(killed.sent.shm > 0).toBe(shm)
-  expect(killed.sent.zeroCopy > 0).toBe(!shm)
-  // The job's shared files are gone once the job has ended, though a rank died holding them.
-  const shmDir = run.cases.find((c) => c.shmDir)?.shmDir
-  expect(shmDir).toBeDefined()
-  expect(existsSync(shmDir)).toBe(false)
-  const survivors = run.cases.filter((c) => c.code)
-  expect(survivors.map((s) => s.rank).sort()).toEqual([...Array(np).keys()].filter((r) => r !== killRank))
-  for (const s of survivors) {
-    expect(s.code).toBe('TSRUN_PEER_LOST')
-    expect(s.isPeerLost).toBe(true)
-    expect(s.message).toMatch(new RegExp(`lost rank ${killRank} \\(pid \\d+, host \\S+\\): its connection closed before it called finalize\\(\\)`))
-    expect(s.at - killed.killedAt).toBeLessThan(5000)
-  }
-  expect(run.stderr).toMatch(new RegExp(`rank ${killRank} .* was killed by SIGKILL; supervision is off`))
-  expect(run.exitCode).not.toBe(0)
-  expect(await leftoversAfter(run.mark)).toEqual([])
-})
+])(
+  'kill -9 of one rank in a 64 MiB allreduce loop on %i ranks, %s: the others fail with PeerLostError within 5 s',
+  async (np, _path, env: Record<string, string>) => {
+    const killRank = np - 1
+    const shm = env.TSRUN_SHM !== '0'
+    const run = await runRanks(np, 'allreduce-loop.ts', {
+      env: { TSRUN_SUPERVISE: '0', KILL_RANK: String(killRank), KILL_AFTER: '2', ...env },
+      timeoutMs: 60_000,
+    })
+    expect(run.timedOut).toBe(false)
+    const killed = run.cases.find((c) => c.killedAt)!
+    // The data went the way this case says (the killed rank counted its sends before it died).
+    expect(killed.sent.shm > 0).toBe(shm)
+    expect(killed.sent.zeroCopy > 0).toBe(!shm)
+    // The job's shared files are gone once the job has ended, though a rank died holding them.
+    const shmDir = run.cases.find((c) => c.shmDir)?.shmDir
+    expect(shmDir).toBeDefined()
+    expect(existsSync(shmDir)).toBe(false)
+    const survivors = run.cases.filter((c) => c.code)
+    expect(survivors.map((s) => s.rank).sort()).toEqual([...Array(np).keys()].filter((r) => r !== killRank))
+    for (const s of survivors) {
+      expect(s.code).toBe('TSRUN_PEER_LOST')
+      expect(s.isPeerLost).toBe(true)
+      expect(s.message).toMatch(new RegExp(`lost rank ${killRank} \\(pid \\d+, host \\S+\\): its connection closed before it called finalize\\(\\)`))
+      expect(s.at - killed.killedAt).toBeLessThan(5000)
+    }
+    expect(run.stderr).toMatch(new RegExp(`rank ${killRank} .* was killed by SIGKILL; supervision is off`))
+    expect(run.exitCode).not.toBe(0)
+    expect(await leftoversAfter(run.mark)).toEqual([])
+  },
+)
 
 test('a rank that exits without finalize() while the others wait on it is reported the same way', async () => {
   const run = await runRanks(3, 'allreduce-loop.ts', {
@@ -83,7 +86,10 @@ test('a rank killed while the others wait in join(): they fail with PeerLostErro
   expect(run.timedOut).toBe(false)
   const killed = run.cases.find((c) => c.killedAt)!
   const survivors = run.cases.filter((c) => c.name).sort((a, b) => a.rank - b.rank)
-  expect(survivors.map((s) => [s.rank, s.name, s.isPeerLost])).toEqual([[0, 'PeerLostError', true], [1, 'PeerLostError', true]])
+  expect(survivors.map((s) => [s.rank, s.name, s.isPeerLost])).toEqual([
+    [0, 'PeerLostError', true],
+    [1, 'PeerLostError', true],
+  ])
   for (const s of survivors) expect(s.at - killed.killedAt).toBeLessThan(5000)
   expect(await leftoversAfter(run.mark)).toEqual([])
 })

@@ -22,11 +22,27 @@ test('a loss and an uncaught error, written by the rank, read back by the launch
   const peer = { rank: 1, pid: 4242, host: 'node2', tcp: 'tcp://10.0.0.2:5000' }
   const at = Date.UTC(2026, 0, 2, 3, 4, 5)
   rec.doing = { op: 'allreduce', seq: 7, comm: 'world' }
-  const a = rec.peerLost({ rank: 0, peer, kind: 'silent', at, lastHeard: at - 10_000, error: new PeerLostError(1, 'rank 0: lost rank 1\nmore', { kind: 'silent' }) })
+  const a = rec.peerLost({
+    rank: 0,
+    peer,
+    kind: 'silent',
+    at,
+    lastHeard: at - 10_000,
+    error: new PeerLostError(1, 'rank 0: lost rank 1\nmore', { kind: 'silent' }),
+  })
   rec.doing = undefined
   const b = rec.write('timeout', { error: new TimeoutError('recv timed out'), uncaught: true })
   expect(readdirSync(dir).sort()).toEqual(['rank-0-0.json', 'rank-0-1.json']) // no temporary file left
-  expect(a).toMatchObject({ v: 1, kind: 'peer-silent', rank: 0, pid: 11, host: 'node1', n: 0, lost: { rank: 1, pid: 4242, host: 'node2' }, doing: { op: 'allreduce', seq: 7, comm: 'world' } })
+  expect(a).toMatchObject({
+    v: 1,
+    kind: 'peer-silent',
+    rank: 0,
+    pid: 11,
+    host: 'node1',
+    n: 0,
+    lost: { rank: 1, pid: 4242, host: 'node2' },
+    doing: { op: 'allreduce', seq: 7, comm: 'world' },
+  })
   expect(a.lost).toEqual({ rank: 1, pid: 4242, host: 'node2' }) // the address's other fields stay out
   expect(a.at.ms).toBe(at)
   expect(a.at.time).toMatch(/^\d\d:\d\d:\d\d$/)
@@ -34,7 +50,9 @@ test('a loss and an uncaught error, written by the rank, read back by the launch
   expect(a.error).toEqual({ name: 'PeerLostError', code: 'TSRUN_PEER_LOST', message: 'rank 0: lost rank 1' })
   expect(b).toMatchObject({ kind: 'timeout', n: 1, uncaught: true, error: { name: 'TimeoutError', code: 'TSRUN_TIMEOUT' } })
   expect(b.doing).toBeUndefined()
-  expect(ownRootCauseLine(rec.firstLoss()!)).toBe(`rank 1 (pid 4242, host node2) stopped answering at about ${a.lastHeard!.time} (host down or network cut); rank 0 lost it`)
+  expect(ownRootCauseLine(rec.firstLoss()!)).toBe(
+    `rank 1 (pid 4242, host node2) stopped answering at about ${a.lastHeard!.time} (host down or network cut); rank 0 lost it`,
+  )
 
   // A file being written (temporary name) and a stranger's file are not records.
   writeFileSync(join(dir, '.rank-0-2.json.99.tmp'), '{')

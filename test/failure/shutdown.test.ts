@@ -32,7 +32,10 @@ test('SIGTERM to one rank ends it at once; the job stops, names it, and leaves n
     onStart: (child, output) => {
       child.on('exit', () => (exitedAt = Date.now()))
       const t = setInterval(() => {
-        const ready = output().split('\n').filter((l) => l.startsWith('{"ready"')).map((l) => JSON.parse(l))
+        const ready = output()
+          .split('\n')
+          .filter((l) => l.startsWith('{"ready"'))
+          .map((l) => JSON.parse(l))
         const one = ready.find((r) => r.ready === 1)
         if (ready.length < 2 || !one) return
         clearInterval(t)

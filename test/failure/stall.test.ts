@@ -35,7 +35,9 @@ test('SIGSTOP of one rank: the warning names it as not answering; --op-timeout 5
     timeoutMs: 30_000,
   })
   const output = run.stdout + run.stderr
-  expect(run.stderr, output).toMatch(/tsrun: rank [02]: allreduce #2 on world waiting 2 s for ranks \[1\], which do not answer \(stopped, hung, or busy without yielding\)/)
+  expect(run.stderr, output).toMatch(
+    /tsrun: rank [02]: allreduce #2 on world waiting 2 s for ranks \[1\], which do not answer \(stopped, hung, or busy without yielding\)/,
+  )
   const failed = run.cases.filter((c) => c.code)
   expect(failed.map((c) => c.rank).sort(), output).toEqual([0, 2])
   for (const f of failed) {

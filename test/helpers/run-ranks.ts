@@ -152,5 +152,8 @@ function killMarked(mark: string): void {
 /** TCP ports that process `pid` listens on (from `ss`). */
 export function tcpPorts(pid: number): number[] {
   const out = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
-  return out.split('\n').filter((l) => l.includes(`pid=${pid},`)).map((l) => Number(/:(\d+)\s/.exec(l)![1]))
+  return out
+    .split('\n')
+    .filter((l) => l.includes(`pid=${pid},`))
+    .map((l) => Number(/:(\d+)\s/.exec(l)![1]))
 }

@@ -18,7 +18,16 @@ function run(cmd: string, args: string[], timeoutMs = 120_000) {
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
-const strict = { strict: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, skipLibCheck: true, noEmit: true, target: 'es2022', lib: ['es2023'], types: ['node'] }
+const strict = {
+  strict: true,
+  noUncheckedIndexedAccess: true,
+  exactOptionalPropertyTypes: true,
+  skipLibCheck: true,
+  noEmit: true,
+  target: 'es2022',
+  lib: ['es2023'],
+  types: ['node'],
+}
 
 beforeAll(() => {
   packDir = mkdtempSync(join(tmpdir(), 'tsrun-pack-'))
@@ -27,13 +36,36 @@ beforeAll(() => {
   project = mkdtempSync(join(tmpdir(), 'tsrun-user-'))
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user-project', private: true, type: 'module' }))
   const own = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
-  const r = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `typescript@${own.devDependencies.typescript}`, `@types/node@${own.devDependencies['@types/node']}`], 300_000)
+  const r = run(
+    'npm',
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      tarball,
+      `typescript@${own.devDependencies.typescript}`,
+      `@types/node@${own.devDependencies['@types/node']}`,
+    ],
+    300_000,
+  )
   if (r.code !== 0) throw new Error(`npm install of the tarball failed:\n${r.err}`)
-  for (const [dir, file] of [['quickstart', 'job.ts'], ['quickstart', 'job.mjs'], ['quickstart', 'job.cjs'], ['custom-loop', 'train.ts']]) {
+  for (const [dir, file] of [
+    ['quickstart', 'job.ts'],
+    ['quickstart', 'job.mjs'],
+    ['quickstart', 'job.cjs'],
+    ['custom-loop', 'train.ts'],
+  ]) {
     copyFileSync(join(ROOT, 'examples', dir!, file!), join(project, file!))
   }
-  for (const [name, moduleResolution, module] of [['nodenext', 'nodenext', 'nodenext'], ['bundler', 'bundler', 'esnext']]) {
-    writeFileSync(join(project, `tsconfig.${name}.json`), JSON.stringify({ compilerOptions: { ...strict, module, moduleResolution }, files: ['job.ts', 'train.ts'] }))
+  for (const [name, moduleResolution, module] of [
+    ['nodenext', 'nodenext', 'nodenext'],
+    ['bundler', 'bundler', 'esnext'],
+  ]) {
+    writeFileSync(
+      join(project, `tsconfig.${name}.json`),
+      JSON.stringify({ compilerOptions: { ...strict, module, moduleResolution }, files: ['job.ts', 'train.ts'] }),
+    )
   }
 }, 600_000)
 
@@ -79,11 +111,14 @@ test('CommonJS: require("tsrun") under the launcher and alone', () => {
   expect(two.out).toContain('rank 1 of 2: 3')
 })
 
-test.each(['nodenext', 'bundler'])('tsc --noEmit in the user project (%s, strict, noUncheckedIndexedAccess, exactOptionalPropertyTypes, skipLibCheck)', (name) => {
-  const r = run('npx', ['tsc', '-p', `tsconfig.${name}.json`])
-  expect(r.out + r.err).toBe('')
-  expect(r.code).toBe(0)
-})
+test.each(['nodenext', 'bundler'])(
+  'tsc --noEmit in the user project (%s, strict, noUncheckedIndexedAccess, exactOptionalPropertyTypes, skipLibCheck)',
+  (name) => {
+    const r = run('npx', ['tsc', '-p', `tsconfig.${name}.json`])
+    expect(r.out + r.err).toBe('')
+    expect(r.code).toBe(0)
+  },
+)
 
 test('the tsrun/dl custom loop from the README trains on 2 ranks', () => {
   const r = run('npx', ['tsrun', '-np', '2', 'train.ts'], 180_000)

@@ -23,11 +23,16 @@ test('bench/collectives.ts prints CSV rows for every op and writes a plot', asyn
 
 test('bench/p2p.ts measures ping-pong and streaming over ipc and tcp', async () => {
   for (const transport of ['ipc', 'tcp']) {
-    const run = await runRanks(2, join(ROOT, 'bench', 'p2p.ts'), { args: ['--transport', transport, '--sizes', '8,128K', '--seconds', '0.01', '--reps', '1', '--csv'] })
+    const run = await runRanks(2, join(ROOT, 'bench', 'p2p.ts'), {
+      args: ['--transport', transport, '--sizes', '8,128K', '--seconds', '0.01', '--reps', '1', '--csv'],
+    })
     expect(run.exitCode).toBe(0)
     const rows = run.stdout.trim().split('\n').slice(1)
     expect(rows.map((r) => r.split(',').slice(0, 4).join())).toEqual([
-      `tsrun-${transport},pingpong,2,8`, `tsrun-${transport},pingpong,2,131072`, `tsrun-${transport},bw,2,8`, `tsrun-${transport},bw,2,131072`,
+      `tsrun-${transport},pingpong,2,8`,
+      `tsrun-${transport},pingpong,2,131072`,
+      `tsrun-${transport},bw,2,8`,
+      `tsrun-${transport},bw,2,131072`,
     ])
     for (const row of rows) expect(row).toMatch(ROW)
   }
@@ -44,9 +49,28 @@ test('bench/memory.ts reports the peak RSS growth of a large allreduce', async (
 
 test('bench/train.ts measures samples/s, comm share and efficiency per mode and rank count, and plots them', async () => {
   const svg = join(mkdtempSync(join(tmpdir(), 'tsrun-bench-')), 'train.svg')
-  const run = await runProcess(process.execPath, () => [
-    '--import', 'tsx', join(ROOT, 'bench', 'train.ts'), '--np', '1,2', '--models', 'mnist', '--steps', '3', '--warmup', '1', '--reps', '1', '--json', '--plot', svg,
-  ], { timeoutMs: 120_000 })
+  const run = await runProcess(
+    process.execPath,
+    () => [
+      '--import',
+      'tsx',
+      join(ROOT, 'bench', 'train.ts'),
+      '--np',
+      '1,2',
+      '--models',
+      'mnist',
+      '--steps',
+      '3',
+      '--warmup',
+      '1',
+      '--reps',
+      '1',
+      '--json',
+      '--plot',
+      svg,
+    ],
+    { timeoutMs: 120_000 },
+  )
   expect(run.exitCode).toBe(0)
   const rows = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, any>[]
   expect(rows.map((r) => `${r.mode}@${r.np}`)).toEqual(['sync@1', 'sync@2', 'hybrid@2', 'local@2'])
@@ -66,7 +90,9 @@ test('--compare-mpi without Open MPI on PATH: one line saying what to install, e
   symlinkSync(process.execPath, join(bin, 'node'))
   const run = await runRanks(2, join(ROOT, 'bench', 'collectives.ts'), { args: ['--compare-mpi', '--sizes', '4'], env: { PATH: bin } })
   expect(run.exitCode).toBe(2)
-  expect(run.stderr.split('\n')[0]).toBe('bench/collectives.ts: --compare-mpi: no mpicc on PATH; install Open MPI first, e.g. apt-get install -y openmpi-bin libopenmpi-dev')
+  expect(run.stderr.split('\n')[0]).toBe(
+    'bench/collectives.ts: --compare-mpi: no mpicc on PATH; install Open MPI first, e.g. apt-get install -y openmpi-bin libopenmpi-dev',
+  )
   expect(run.stderr).not.toMatch(/^\s+at /m)
   expect(run.stdout).toBe('')
 })

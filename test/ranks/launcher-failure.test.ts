@@ -126,14 +126,16 @@ test.each([
   }
 })
 
-test('--max-restarts 2 with a rank that fails every time: three attempts, then one line listing each attempt\'s root cause', async () => {
+test("--max-restarts 2 with a rank that fails every time: three attempts, then one line listing each attempt's root cause", async () => {
   const run = await runRanks(3, 'exit-code.ts', { flags: ['--max-restarts', '2'], env: { FAIL_RANK: '2' }, timeoutMs: 60_000 })
   expect(run.exitCode).toBe(3)
   expect(run.cases.filter((c) => c.failAt)).toHaveLength(3) // started three times
   expect(run.stderr.match(/tsrun: restarting the job/g)).toHaveLength(2)
   expect(run.stderr).toMatch(/restarting the job \(restart 2 of 2, TSRUN_RESTART_COUNT=2\) after: rank 2 \(pid \d+, host [^)]+\) exited with code 3/)
   const last = run.stderr.trim().split('\n').at(-1)!
-  expect(last).toMatch(/^tsrun: the job failed 3 times \(--max-restarts 2\); giving up\. Attempt 1: rank 2 \(pid \d+, host [^)]+\) exited with code 3\. Attempt 2: rank 2 .* exited with code 3\. Attempt 3: rank 2 .* exited with code 3$/)
+  expect(last).toMatch(
+    /^tsrun: the job failed 3 times \(--max-restarts 2\); giving up\. Attempt 1: rank 2 \(pid \d+, host [^)]+\) exited with code 3\. Attempt 2: rank 2 .* exited with code 3\. Attempt 3: rank 2 .* exited with code 3$/,
+  )
   expect(await leftoversAfter(run.mark)).toEqual([])
 })
 

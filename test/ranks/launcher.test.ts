@@ -101,8 +101,18 @@ test('never a silent singleton: a task of a Slurm step with several tasks forms 
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx')
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TSRUN_') && !k.startsWith('SLURM_')))
   // Task 0 of a 2-task step whose task 1 never comes: it serves the store, waits, and names rank 1.
-  const slurm = { SLURM_JOB_ID: '99', SLURM_STEP_ID: '0', SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_NODEID: '0', SLURM_LOCALID: '0',
-    SLURM_STEP_NODELIST: 'localhost', SLURM_STEP_TASKS_PER_NODE: '2', TSRUN_RENDEZVOUS_TIMEOUT: '1', TSRUN_STORE_PORT: String(21000 + Math.floor(Math.random() * 8000)) }
+  const slurm = {
+    SLURM_JOB_ID: '99',
+    SLURM_STEP_ID: '0',
+    SLURM_PROCID: '0',
+    SLURM_NTASKS: '2',
+    SLURM_NODEID: '0',
+    SLURM_LOCALID: '0',
+    SLURM_STEP_NODELIST: 'localhost',
+    SLURM_STEP_TASKS_PER_NODE: '2',
+    TSRUN_RENDEZVOUS_TIMEOUT: '1',
+    TSRUN_STORE_PORT: String(21000 + Math.floor(Math.random() * 8000)),
+  }
   const r = spawnSync(tsx, [fixture('singleton.ts')], { cwd: ROOT, encoding: 'utf8', env: { ...clean, ...slurm }, timeout: 30_000 })
   expect(r.status).not.toBe(0)
   expect(r.stderr).toMatch(/rendezvous timed out after 1 s: ranks \[1\] never arrived \(1 of 2 did\)/)

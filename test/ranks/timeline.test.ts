@@ -44,7 +44,11 @@ test('--timeline, --report and --report-json on 3 ranks: a valid Chrome trace, o
   }
   // One process (this host), one named track per rank.
   const tracks = events.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => [e.tid, e.args.name])
-  expect(tracks).toEqual([[0, 'rank 0'], [1, 'rank 1'], [2, 'rank 2']])
+  expect(tracks).toEqual([
+    [0, 'rank 0'],
+    [1, 'rank 1'],
+    [2, 'rank 2'],
+  ])
   expect(events.filter((e) => e.ph === 'M' && e.name === 'process_name')).toHaveLength(1)
   // 6 allreduces and 6 barriers per rank, each numbered on the world, with bytes and algorithm.
   for (const r of [0, 1, 2]) {
@@ -60,7 +64,12 @@ test('--timeline, --report and --report-json on 3 ranks: a valid Chrome trace, o
   expect(Math.max(...waits.map((w) => w.dur))).toBeGreaterThan(20_000)
   checkNesting(events)
   // The 256 KiB message from rank 0 to rank 1 has a span on both sides.
-  expect(events.filter((e) => e.cat === 'p2p').map((e) => [e.tid, e.name, e.args.bytes])).toEqual(expect.arrayContaining([[0, 'send → 1', 1 << 18], [1, 'recv ← 0', 1 << 18]]))
+  expect(events.filter((e) => e.cat === 'p2p').map((e) => [e.tid, e.name, e.args.bytes])).toEqual(
+    expect.arrayContaining([
+      [0, 'send → 1', 1 << 18],
+      [1, 'recv ← 0', 1 << 18],
+    ]),
+  )
   expect(existsSync(`${trace}.parts`)).toBe(false)
 
   // The report: rank 2 arrived last at (nearly) every collective, and the others' wait is on its account.

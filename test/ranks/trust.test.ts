@@ -10,7 +10,10 @@ import { NO_SIGNATURE } from '../../src/transport/transport.ts'
 import { runRanks, tcpPorts } from '../helpers/run-ranks.ts'
 
 async function intrude(port: number): Promise<void> {
-  const forged = [encodeHeader({ commId: 0, tag: 5, source: 1, dtype: 2, kind: KIND_DATA, flags: 0, seq: 0, bytes: 3, ...NO_SIGNATURE }), Buffer.from([6, 6, 6])]
+  const forged = [
+    encodeHeader({ commId: 0, tag: 5, source: 1, dtype: 2, kind: KIND_DATA, flags: 0, seq: 0, bytes: 3, ...NO_SIGNATURE }),
+    Buffer.from([6, 6, 6]),
+  ]
   const sockets = [
     new zmq.Push({ linger: 0 }), // no credentials
     new zmq.Push({ linger: 0, plainUsername: 'tsrun', plainPassword: 'not-the-secret' }),
@@ -62,7 +65,10 @@ test('a process without the job secret cannot deliver a message to a rank; garba
 
 /** A unix-domain hello from "rank 1" with a proof made from the wrong secret, then a forged frame, then garbage. */
 async function intrudeUnix(path: string): Promise<void> {
-  const frame = Buffer.concat([encodeHeader({ commId: 0, tag: 5, source: 1, dtype: 2, kind: KIND_DATA, flags: 0, seq: 0, bytes: 3, ...NO_SIGNATURE }), Buffer.from([6, 6, 6])])
+  const frame = Buffer.concat([
+    encodeHeader({ commId: 0, tag: 5, source: 1, dtype: 2, kind: KIND_DATA, flags: 0, seq: 0, bytes: 3, ...NO_SIGNATURE }),
+    Buffer.from([6, 6, 6]),
+  ])
   const record = Buffer.alloc(8)
   record.writeUInt32LE(frame.length, 0)
   const hello = Buffer.alloc(40)

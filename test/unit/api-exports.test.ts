@@ -59,15 +59,70 @@ test('tsrun/dl exports', () => {
 })
 
 test('every public method of Communicator is still there', () => {
-  const methods = (proto: object): string[] => (proto === Object.prototype ? [] : [...Object.getOwnPropertyNames(proto), ...methods(Object.getPrototypeOf(proto))])
+  const methods = (proto: object): string[] =>
+    proto === Object.prototype ? [] : [...Object.getOwnPropertyNames(proto), ...methods(Object.getPrototypeOf(proto))]
   const names = new Set(methods(tsrun.WorldCommunicator.prototype))
-  for (const m of ['send', 'recv', 'sendObject', 'recvObject', 'barrier', 'broadcast', 'reduce', 'allreduce', 'gather', 'allgather', 'scatter',
-    'reduceScatter', 'alltoall', 'broadcastObject', 'gatherObject', 'allgatherObject', 'scatterObject', 'allreduceObject', 'split', 'dup', 'free', 'finalize',
+  for (const m of [
+    'send',
+    'recv',
+    'sendObject',
+    'recvObject',
+    'barrier',
+    'broadcast',
+    'reduce',
+    'allreduce',
+    'gather',
+    'allgather',
+    'scatter',
+    'reduceScatter',
+    'alltoall',
+    'broadcastObject',
+    'gatherObject',
+    'allgatherObject',
+    'scatterObject',
+    'allreduceObject',
+    'split',
+    'dup',
+    'free',
+    'finalize',
     // Completeness against mpi4py, gloo and Horovod (#14)
-    'allgatherv', 'gatherv', 'scatterv', 'alltoallv', 'reduceScatterv', 'scan', 'exscan', 'groupedAllreduce', 'reduceObject',
-    'alltoallObject', 'scanObject', 'exscanObject', 'probe', 'iprobe', 'sendrecv', 'sendrecvReplace', 'sendrecvObject', 'isend', 'irecv', 'isendObject',
-    'irecvObject', 'ibarrier', 'ibroadcast', 'iallreduce', 'ireduce', 'iallgather', 'join', 'igather', 'iscatter', 'ialltoall',
-    'ireduceScatter', 'iallgatherv', 'ialltoallv', 'iscan', 'iexscan', 'splitShared']) {
+    'allgatherv',
+    'gatherv',
+    'scatterv',
+    'alltoallv',
+    'reduceScatterv',
+    'scan',
+    'exscan',
+    'groupedAllreduce',
+    'reduceObject',
+    'alltoallObject',
+    'scanObject',
+    'exscanObject',
+    'probe',
+    'iprobe',
+    'sendrecv',
+    'sendrecvReplace',
+    'sendrecvObject',
+    'isend',
+    'irecv',
+    'isendObject',
+    'irecvObject',
+    'ibarrier',
+    'ibroadcast',
+    'iallreduce',
+    'ireduce',
+    'iallgather',
+    'join',
+    'igather',
+    'iscatter',
+    'ialltoall',
+    'ireduceScatter',
+    'iallgatherv',
+    'ialltoallv',
+    'iscan',
+    'iexscan',
+    'splitShared',
+  ]) {
     expect(names, m).toContain(m)
   }
 })

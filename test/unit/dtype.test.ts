@@ -2,8 +2,19 @@ import { expect, test } from 'vitest'
 import { asBytes, describe as describeValue, dtypeName, dtypeOf, viewAs } from '../../src/dtype.ts'
 
 test('every TypedArray kind round-trips through its wire code', () => {
-  const samples = [new Int8Array([-1]), new Uint8Array([1]), new Uint8ClampedArray([2]), new Int16Array([-3]), new Uint16Array([4]),
-    new Int32Array([-5]), new Uint32Array([6]), new Float32Array([0.5]), new Float64Array([Math.PI]), new BigInt64Array([-7n]), new BigUint64Array([8n])]
+  const samples = [
+    new Int8Array([-1]),
+    new Uint8Array([1]),
+    new Uint8ClampedArray([2]),
+    new Int16Array([-3]),
+    new Uint16Array([4]),
+    new Int32Array([-5]),
+    new Uint32Array([6]),
+    new Float32Array([0.5]),
+    new Float64Array([Math.PI]),
+    new BigInt64Array([-7n]),
+    new BigUint64Array([8n]),
+  ]
   for (const a of samples) {
     const back = viewAs(dtypeOf(a), asBytes(a)) as typeof a
     expect(back.constructor).toBe(a.constructor)

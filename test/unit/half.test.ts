@@ -3,9 +3,23 @@ import { BFloat16Bits, Float16Bits, fromHalf, halfBits, halfValue as halfValueOf
 
 test('float16: known bit patterns, rounding to nearest even, subnormals, overflow, NaN and -0', () => {
   const cases: [number, number][] = [
-    [1, 0x3c00], [-2, 0xc000], [0.1, 0x2e66], [65504, 0x7bff], [65519, 0x7bff], [65520, 0x7c00], [Infinity, 0x7c00],
-    [2 ** -24, 0x0001], [2 ** -25, 0x0000], [3 * 2 ** -26, 0x0001], [2 ** -14, 0x0400], [-0, 0x8000], [0, 0],
-    [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [2047, 0x67ff], [2049, 0x6800],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [0.1, 0x2e66],
+    [65504, 0x7bff],
+    [65519, 0x7bff],
+    [65520, 0x7c00],
+    [Infinity, 0x7c00],
+    [2 ** -24, 0x0001],
+    [2 ** -25, 0x0000],
+    [3 * 2 ** -26, 0x0001],
+    [2 ** -14, 0x0400],
+    [-0, 0x8000],
+    [0, 0],
+    [1 + 2 ** -11, 0x3c00],
+    [1 + 3 * 2 ** -11, 0x3c02],
+    [2047, 0x67ff],
+    [2049, 0x6800],
   ]
   for (const [x, bits] of cases) expect([x, halfBits(x, false)]).toEqual([x, bits])
   expect(halfBits(NaN, false)).toBe(0x7e00)
@@ -50,10 +64,14 @@ test('the native converter rounds exactly as the JavaScript one, on random doubl
   f32[0] = NaN
   f32[1] = -Infinity
   f32[2] = 65520 // rounds to Infinity in float16
-  for (const [format, bf] of [['fp16', false], ['bf16', true]] as const) {
+  for (const [format, bf] of [
+    ['fp16', false],
+    ['bf16', true],
+  ] as const) {
     for (const src of [xs, f32]) {
       const native = toHalf(src, format) // long enough for the native path when it is built
-      for (let i = 0; i < src.length; i++) if (native[i] !== halfBits(src[i]!, bf)) expect([format, src[i], native[i]]).toEqual([format, src[i], halfBits(src[i]!, bf)])
+      for (let i = 0; i < src.length; i++)
+        if (native[i] !== halfBits(src[i]!, bf)) expect([format, src[i], native[i]]).toEqual([format, src[i], halfBits(src[i]!, bf)])
       // and back: exact
       const back = fromHalf(native)
       for (let i = 0; i < 50; i++) expect(Object.is(back[i], Math.fround(halfValueOf(native[i]!, bf)))).toBe(true)

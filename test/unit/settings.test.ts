@@ -43,7 +43,12 @@ function sources(): string[] {
 function tableRows(markdown: string, first: string): string[][] {
   const rows: string[][] = []
   let inTable = false
-  const cells = (line: string) => line.trim().replace(/^\||\|$/g, '').split(/(?<!\\)\|/).map((c) => c.trim())
+  const cells = (line: string) =>
+    line
+      .trim()
+      .replace(/^\||\|$/g, '')
+      .split(/(?<!\\)\|/)
+      .map((c) => c.trim())
   for (const line of markdown.split('\n')) {
     if (!line.trim().startsWith('|')) {
       inTable = false
@@ -80,7 +85,8 @@ describe('docs/configuration.md', () => {
       expect(setBy, name).toMatch(new RegExp(`^${s.setBy}\\b`))
       for (const flag of s.flag?.split(', ') ?? []) expect(setBy, name).toContain(`\`${flag}\``)
       const expected =
-        s.defaultText ?? (!('default' in s) || s.default === undefined ? '—' : s.type === 'bool' ? (s.default ? '1' : '0') : s.default === '' ? '(empty)' : String(s.default))
+        s.defaultText ??
+        (!('default' in s) || s.default === undefined ? '—' : s.type === 'bool' ? (s.default ? '1' : '0') : s.default === '' ? '(empty)' : String(s.default))
       expect(dflt!.replace(/`/g, ''), name).toContain(expected)
       if (s.defaultText === undefined && !('default' in s && s.default !== undefined)) expect(dflt, name).toBe('—')
     }
@@ -149,7 +155,11 @@ describe('names in the code', () => {
   })
 
   test('the launcher sets only protocol variables for its ranks', () => {
-    const vars = rankVars({ rank: 0, host: 'h', nodeRank: 0, localRank: 0, localSize: 1 }, 1, { id: 'j', dir: '/d', shmDir: '/s' } as never, 'tcp://h:1', { multiHost: true, routeTarget: 'r', iface: 'eth0' })
+    const vars = rankVars({ rank: 0, host: 'h', nodeRank: 0, localRank: 0, localSize: 1 }, 1, { id: 'j', dir: '/d', shmDir: '/s' } as never, 'tcp://h:1', {
+      multiHost: true,
+      routeTarget: 'r',
+      iface: 'eth0',
+    })
     for (const name of Object.keys(vars)) expect(PROTOCOL_VARIABLES, name).toContain(name)
     for (const name of PROTOCOL_VARIABLES) expect(spec(name as SettingName).readBy, name).not.toBe('launcher')
   })
@@ -182,7 +192,13 @@ describe('parsing', () => {
   })
 
   /** A value each type rejects (strings and paths take anything). */
-  const bad: Partial<Record<SettingSpec['type'], string[]>> = { int: ['abc', '1.5', '-1'], number: ['abc'], duration: ['abc', '0', '-2'], bool: ['maybe'], enum: ['nope'] }
+  const bad: Partial<Record<SettingSpec['type'], string[]>> = {
+    int: ['abc', '1.5', '-1'],
+    number: ['abc'],
+    duration: ['abc', '0', '-2'],
+    bool: ['maybe'],
+    enum: ['nope'],
+  }
 
   test.each(SETTING_NAMES.filter((n) => bad[spec(n).type]))('%s: a bad value is a UsageError naming the variable and the value', (name) => {
     for (const raw of bad[spec(name).type]!) {

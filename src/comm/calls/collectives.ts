@@ -156,7 +156,10 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
     checkOp(op, data)
     if (prescale === undefined && postscale === undefined && compression === 'none') return allreducePlain(this.state, data, op, options)
     const floats = data instanceof Float32Array || data instanceof Float64Array
-    for (const [k, v] of [['prescale', prescale], ['postscale', postscale]] as const) {
+    for (const [k, v] of [
+      ['prescale', prescale],
+      ['postscale', postscale],
+    ] as const) {
       if (v === undefined) continue
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new UsageError(`${k} must be a finite number, got ${describe(v)}`)
       if (!floats) throw new UsageError(`${k} needs a Float32Array or Float64Array, got ${describe(data)}`)

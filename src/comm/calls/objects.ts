@@ -162,7 +162,14 @@ export const objectCalls: ObjectCalls & ThisType<Self> = {
     const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
     parts.reduce((at, p) => (bytes.set(p, at), at + p.byteLength), 0)
     const { ctx, tag, guard } = begin(c, 'alltoallObject', options, signatureOf('alltoallObject', UNKNOWN_DTYPE, -1), 'pairwise', bytes.byteLength)
-    const got = await guard(alltoallvPairwise(ctx, bytes, parts.map((p) => p.byteLength), tag))
+    const got = await guard(
+      alltoallvPairwise(
+        ctx,
+        bytes,
+        parts.map((p) => p.byteLength),
+        tag,
+      ),
+    )
     let at = 0
     return got.counts.map((n, r) => {
       const piece = got.data.subarray(at, (at += n)) as Uint8Array

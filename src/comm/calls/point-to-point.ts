@@ -218,7 +218,8 @@ function recvRaw(c: CommState, source: number, options: P2POptions, into?: Uint8
   return c.world.transport.recv(c.commId, from, tag, {
     timeoutMs,
     into,
-    describeWait: () => `rank ${c.rank} of ${c.name}: recv from ${peerName(source)} with ${tag === ANY_TAG ? 'any tag' : `tag ${tag}`} timed out after ${timeoutMs} ms`,
+    describeWait: () =>
+      `rank ${c.rank} of ${c.name}: recv from ${peerName(source)} with ${tag === ANY_TAG ? 'any tag' : `tag ${tag}`} timed out after ${timeoutMs} ms`,
   })
 }
 
@@ -229,6 +230,7 @@ async function traceP2p<T>(c: CommState, k: 'send' | 'recv', peer: number, tag: 
   const m = out as unknown as Message | undefined
   const n = k === 'send' ? bytes : (m?.payload.byteLength ?? 0)
   recorder.count(k === 'send' ? 'sent' : 'recv', n)
-  if (n >= recorder.p2pBytes) recorder.record({ t: 'p', k, peer: m ? c.rankOf(m.source) : peer, tag: m ? m.tag : tag, bytes: n, s, e: recorder.now(), comm: c.name })
+  if (n >= recorder.p2pBytes)
+    recorder.record({ t: 'p', k, peer: m ? c.rankOf(m.source) : peer, tag: m ? m.tag : tag, bytes: n, s, e: recorder.now(), comm: c.name })
   return out
 }

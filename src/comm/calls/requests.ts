@@ -49,7 +49,12 @@ export interface RequestCalls {
   /** `allgatherv` as a Request (MPI_Iallgatherv). @example `const req = world.iallgatherv(myRows)` */
   iallgatherv<T extends TypedArray>(data: T, counts?: readonly number[], options?: OutputOptions<T>): Request<T>
   /** `alltoallv` as a Request (MPI_Ialltoallv). @example `const req = world.ialltoallv(tokens, splits)` */
-  ialltoallv<T extends TypedArray>(data: T, sendCounts: readonly number[], recvCounts?: readonly number[], options?: OutputOptions<T>): Request<{ data: T; counts: number[] }>
+  ialltoallv<T extends TypedArray>(
+    data: T,
+    sendCounts: readonly number[],
+    recvCounts?: readonly number[],
+    options?: OutputOptions<T>,
+  ): Request<{ data: T; counts: number[] }>
   /** `scan` as a Request (MPI_Iscan). @example `const req = world.iscan(new Int32Array([n]), 'sum')` */
   iscan<T extends TypedArray>(data: T, op: ReduceOp, options?: CollectiveOptions): Request<T>
   /** `exscan` as a Request (MPI_Iexscan). @example `const req = world.iexscan(new Int32Array([n]), 'sum')` */

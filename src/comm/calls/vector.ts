@@ -62,7 +62,12 @@ export interface VectorCalls {
    *   Array(world.size).fill(world.rank + 1))
    * ```
    */
-  alltoallv<T extends TypedArray>(data: T, sendCounts: readonly number[], recvCounts?: readonly number[], options?: OutputOptions<T>): Promise<{ data: T; counts: number[] }>
+  alltoallv<T extends TypedArray>(
+    data: T,
+    sendCounts: readonly number[],
+    recvCounts?: readonly number[],
+    options?: OutputOptions<T>,
+  ): Promise<{ data: T; counts: number[] }>
   /**
    * Combines `data` of every rank with `op` and gives rank i the `counts[i]` elements of block i of the result
    * (MPI_Reduce_scatter; `reduceScatter` picks even blocks itself). `data` is used as scratch space.
@@ -157,7 +162,14 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
     if (total !== data.length) throw new UsageError(`alltoallv: sendCounts add up to ${total} but data is ${describe(data)}`)
     if (recvCounts !== undefined) checkCounts(c, 'alltoallv (recvCounts)', recvCounts)
     if (options.into !== undefined && recvCounts === undefined) throw new UsageError("alltoallv: into needs recvCounts (the result's length)")
-    const into = options.into && outputFor('alltoallv', data, recvCounts!.reduce((a, b) => a + b, 0), options.into)
+    const into =
+      options.into &&
+      outputFor(
+        'alltoallv',
+        data,
+        recvCounts!.reduce((a, b) => a + b, 0),
+        options.into,
+      )
     const algo = pick('alltoallv', ALGORITHMS.alltoallv, c.size, data.byteLength, options.algorithm)
     const { ctx, tag, guard } = begin(c, 'alltoallv', options, signatureOf('alltoallv', dtypeOf(data), -1), algo.name, data.byteLength)
     return (await guard(algo.run(ctx, data, sendCounts, tag, recvCounts, into))) as { data: T; counts: number[] }
@@ -191,7 +203,7 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
 
   async groupedAllreduce<T extends TypedArray>(arrays: T[], op: ReduceOp, options: ReduceOptions = {}) {
     if (!Array.isArray(arrays)) throw new UsageError(`groupedAllreduce needs an array of TypedArrays, got ${describe(arrays)}`)
-    for (const a of arrays) (checkTyped(a), checkOp(op, a))
+    for (const a of arrays) checkTyped(a), checkOp(op, a)
     // One buffer per element type, in order of first appearance (the same on every rank that passes the same list).
     const byType = new Map<Function, T[]>()
     for (const a of arrays) byType.set(a.constructor, [...(byType.get(a.constructor) ?? []), a])
@@ -202,10 +214,10 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
       }
       const packed = new (Type as Ctor<T>)(group.reduce((n, a) => n + a.length, 0))
       let at = 0
-      for (const a of group) (packed.set(a as never, at), (at += a.length))
+      for (const a of group) packed.set(a as never, at), (at += a.length)
       await this.allreduce(packed, op, options)
       at = 0
-      for (const a of group) (a.set(packed.subarray(at, at + a.length) as never), (at += a.length))
+      for (const a of group) a.set(packed.subarray(at, at + a.length) as never), (at += a.length)
     }
     return arrays
   },

@@ -61,7 +61,9 @@ export async function startZapHandler(secret: string, rank: number): Promise<voi
       const ok =
         domain?.toString() === ZAP_DOMAIN &&
         (name === 'CURVE' ||
-          (name === 'PLAIN' && username !== undefined && password !== undefined &&
+          (name === 'PLAIN' &&
+            username !== undefined &&
+            password !== undefined &&
             state.checker.check(purpose(state.rank), username.toString(), password.toString()) === undefined))
       if (!ok) state.rejected++
       try {

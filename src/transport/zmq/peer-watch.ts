@@ -41,7 +41,13 @@ const lastHeard = new WeakMap<PeerAddress, number>()
  * Watches `push`, the connection to `peer`. `lost(why, kind)` is called FIN_GRACE_MS after a suspicious event
  * (and after the probe) unless `settled()` (the peer's FIN arrived, or the transport closed or failed) by then.
  */
-export function watchPeer(peer: PeerAddress, push: zmq.Push, settled: () => boolean, lost: (why: string, kind: LossKind) => void, heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS): void {
+export function watchPeer(
+  peer: PeerAddress,
+  push: zmq.Push,
+  settled: () => boolean,
+  lost: (why: string, kind: LossKind) => void,
+  heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS,
+): void {
   const since = Date.now()
   let connected = false
   push.events.on('connect', () => {
@@ -59,7 +65,8 @@ export function watchPeer(peer: PeerAddress, push: zmq.Push, settled: () => bool
     })
   })
   push.events.on('connect:retry', () => {
-    if (!connected && Date.now() - since > CONNECT_LOST_MS) suspectPeer(settled, (why) => lost(why, 'silent'), `it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
+    if (!connected && Date.now() - since > CONNECT_LOST_MS)
+      suspectPeer(settled, (why) => lost(why, 'silent'), `it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
   })
 }
 

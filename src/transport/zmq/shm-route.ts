@@ -33,7 +33,9 @@ export class ShmRoute {
     const out = new ShmOutbox(this.native, this.dir, this.rank, peer, SLOTS, SLOT_BYTES)
     this.outboxes.push(out)
     link.outbox = out
-    link.push([encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_SHM_OPEN, flags: 0, seq: 0, bytes: SLOT_BYTES, ...NO_SIGNATURE, count: SLOTS })])
+    link.push([
+      encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_SHM_OPEN, flags: 0, seq: 0, bytes: SLOT_BYTES, ...NO_SIGNATURE, count: SLOTS }),
+    ])
   }
 
   /** An SHM_OPEN from `h.source`. False if malformed. */
@@ -50,7 +52,7 @@ export class ShmRoute {
    * it. Undefined if malformed.
    */
   segment(h: Header, first: boolean): Uint8Array | undefined {
-    const done = first ? 0 : this.received[h.source] ?? 0
+    const done = first ? 0 : (this.received[h.source] ?? 0)
     const slotBytes = this.inbox.slotBytes(h.source)
     const len = Math.min(slotBytes, h.bytes - done)
     if (slotBytes === 0 || len <= 0) return undefined

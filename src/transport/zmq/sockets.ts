@@ -67,7 +67,12 @@ export async function bindPull(opts: ZmqTransportOptions, address: PeerAddress):
 }
 
 /** A PUSH socket toward `peer` (not yet connected), presenting a one-time proof of the secret (PLAIN) or our CURVE keys. */
-export function pushSocket(peer: PeerAddress, secret: string, curveClient: { publicKey: string; secretKey: string } | undefined, heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS): zmq.Push {
+export function pushSocket(
+  peer: PeerAddress,
+  secret: string,
+  curveClient: { publicKey: string; secretKey: string } | undefined,
+  heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS,
+): zmq.Push {
   return new zmq.Push({
     sendHighWaterMark: 0,
     linger: LINGER_MS,

@@ -37,7 +37,7 @@ import {
 } from '../transport.ts'
 import { stopZapHandler } from './auth.ts'
 import { ControlChannel } from './control.ts'
-import { chooseEndpoint } from './endpoints.ts'
+import { endpointFor } from './endpoints.ts'
 import { PeerLink } from './peer-link.ts'
 import { lostPeer, suspectPeer, watchPeer, type LossKind } from './peer-watch.ts'
 import { PendingAcks } from './pending-acks.ts'
@@ -56,7 +56,9 @@ export class ZmqTransport implements Transport {
   /** What this rank publishes for its peers. */
   readonly address: PeerAddress
   /** Frames dropped because they were malformed (counted, never fatal). */
-  get droppedFrames(): number { return this.inbound.dropped }
+  get droppedFrames(): number {
+    return this.inbound.dropped
+  }
   /** Messages sent by each path: one eager frame, shared-memory slots, zero-copy segments with an ACK. */
   readonly sent = { eager: 0, shm: 0, zeroCopy: 0 }
 
@@ -131,7 +133,8 @@ export class ZmqTransport implements Transport {
     // Ranks of one host talk over unix-domain streams unless a ZeroMQ transport is asked for by name.
     if (opts.jobDir && (opts.kind ?? 'auto') === 'auto') {
       const path = unixPath(opts.jobDir, opts.rank)
-      t.unix = await listenUnix(path, opts.secret ?? '', opts.size, (source, frames) => t.inbound.onFrames(frames, source), () => t.inbound.dropped++).catch((err: Error) => {
+      const onFrames = (source: number, frames: Buffer[]) => t.inbound.onFrames(frames, source)
+      t.unix = await listenUnix(path, opts.secret ?? '', opts.size, onFrames, () => t.inbound.dropped++).catch((err: Error) => {
         t.close()
         throw new TransportError(`rank ${opts.rank}: could not listen on ${path}: ${err.message}`, { cause: err })
       })
@@ -144,16 +147,7 @@ export class ZmqTransport implements Transport {
   connect(peers: PeerAddress[]): void {
     for (const peer of peers) {
       if (peer.rank === this.rank) continue
-      const endpoint = chooseEndpoint(this.address, peer, this.kind)
-      if (!endpoint) {
-        throw new TransportError(
-          `rank ${this.rank}: no way to reach rank ${peer.rank} on host ${peer.host} ` +
-            `(it published ${JSON.stringify(peer)}); set TSRUN_TRANSPORT=tcp for ranks on different hosts`,
-        )
-      }
-      if (this.encrypt && !peer.curve) {
-        throw new TransportError(`rank ${this.rank}: rank ${peer.rank} did not publish an encryption key; start every rank with the same --encrypt setting`)
-      }
+      const endpoint = endpointFor(this.address, peer, this.kind, this.rank, this.encrypt)
       const settled = () => this.closed || this.failure !== undefined || this.control.hasFin(peer.rank)
       const lost = (why: string, kind?: LossKind) => this.fail(lostPeer(this.rank, peer, why, kind))
       let queue: FrameQueue
@@ -188,7 +182,8 @@ export class ZmqTransport implements Transport {
     const link = this.links[peer]!
     const seq = this.nextSeq[peer]++
     // Only the signature's fields: a caller's richer object (with its own dtype) must not override ours.
-    const header: Header = { commId, tag, source: this.rank, dtype, kind: KIND_DATA, flags: 0, seq, bytes, coll: sig.coll, op: sig.op, root: sig.root, count: sig.count }
+    const { coll, op, root, count } = sig
+    const header: Header = { commId, tag, source: this.rank, dtype, kind: KIND_DATA, flags: 0, seq, bytes, coll, op, root, count }
     const viaShm = bytes >= SHM_MIN_BYTES && this.shmPeers.has(peer)
     if (!viaShm && bytes <= COPY_MAX_BYTES) {
       // Header and payload in one frame: one allocation, one ZeroMQ message.

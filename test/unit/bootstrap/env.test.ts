@@ -6,8 +6,17 @@ test('no launcher variables: a world of one', () => {
 })
 
 test('launcher variables are read', () => {
-  const env = readJobEnv({ TSRUN_RANK: '2', TSRUN_SIZE: '4', TSRUN_LOCAL_RANK: '0', TSRUN_LOCAL_SIZE: '2', TSRUN_NODE_RANK: '1',
-    TSRUN_STORE: 'tcp://127.0.0.1:5000', TSRUN_JOB_ID: 'j', TSRUN_JOB_SECRET: 's', TSRUN_RENDEZVOUS_TIMEOUT: '5' })
+  const env = readJobEnv({
+    TSRUN_RANK: '2',
+    TSRUN_SIZE: '4',
+    TSRUN_LOCAL_RANK: '0',
+    TSRUN_LOCAL_SIZE: '2',
+    TSRUN_NODE_RANK: '1',
+    TSRUN_STORE: 'tcp://127.0.0.1:5000',
+    TSRUN_JOB_ID: 'j',
+    TSRUN_JOB_SECRET: 's',
+    TSRUN_RENDEZVOUS_TIMEOUT: '5',
+  })
   expect(env).toMatchObject({ rank: 2, size: 4, localRank: 0, localSize: 2, nodeRank: 1, store: 'tcp://127.0.0.1:5000', rendezvousTimeoutMs: 5000 })
 })
 
@@ -25,19 +34,39 @@ test.each([
 })
 
 test('timeouts are seconds in the environment and milliseconds in the job; unset ones take their defaults', () => {
-  expect(readJobEnv({})).toMatchObject({ rendezvousTimeoutMs: 60_000, stallWarningMs: 60_000, opTimeoutMs: undefined, finalizeTimeoutMs: undefined, shm: true, encrypt: false, transport: 'auto' })
+  expect(readJobEnv({})).toMatchObject({
+    rendezvousTimeoutMs: 60_000,
+    stallWarningMs: 60_000,
+    opTimeoutMs: undefined,
+    finalizeTimeoutMs: undefined,
+    shm: true,
+    encrypt: false,
+    transport: 'auto',
+  })
   expect(readJobEnv({ TSRUN_OP_TIMEOUT: '1.5' })).toMatchObject({ opTimeoutMs: 1500, finalizeTimeoutMs: 1500 })
-  expect(readJobEnv({ TSRUN_OP_TIMEOUT: '2', TSRUN_FINALIZE_TIMEOUT: '3', TSRUN_HEARTBEAT_TIMEOUT: '4' })).toMatchObject({ opTimeoutMs: 2000, finalizeTimeoutMs: 3000, heartbeatTimeoutMs: 4000 })
+  expect(readJobEnv({ TSRUN_OP_TIMEOUT: '2', TSRUN_FINALIZE_TIMEOUT: '3', TSRUN_HEARTBEAT_TIMEOUT: '4' })).toMatchObject({
+    opTimeoutMs: 2000,
+    finalizeTimeoutMs: 3000,
+    heartbeatTimeoutMs: 4000,
+  })
 })
 
-test('a batch script\'s own shell (no step) is a world of one, not a task', () => {
+test("a batch script's own shell (no step) is a world of one, not a task", () => {
   expect(readJobEnv({ SLURM_NTASKS: '1', SLURM_PROCID: '0' }).size).toBe(1)
   expect(readJobEnv({ SLURM_NTASKS: '8', SLURM_PROCID: '0', SLURM_JOB_ID: '5' }).size).toBe(1)
 })
 
 test('a task of srun -n 3 across two nodes joins from Slurm variables; rank 0 serves the store', () => {
-  const slurm = { SLURM_JOB_ID: '12', SLURM_STEP_ID: '0', SLURM_NTASKS: '3', SLURM_STEP_NUM_TASKS: '3', SLURM_STEP_NODELIST: 'node[1-2]',
-    SLURM_STEP_TASKS_PER_NODE: '2,1', SLURM_NODEID: '1', SLURM_LOCALID: '0' }
+  const slurm = {
+    SLURM_JOB_ID: '12',
+    SLURM_STEP_ID: '0',
+    SLURM_NTASKS: '3',
+    SLURM_STEP_NUM_TASKS: '3',
+    SLURM_STEP_NODELIST: 'node[1-2]',
+    SLURM_STEP_TASKS_PER_NODE: '2,1',
+    SLURM_NODEID: '1',
+    SLURM_LOCALID: '0',
+  }
   const r2 = readJobEnv({ ...slurm, SLURM_PROCID: '2' })
   expect(r2).toMatchObject({ rank: 2, size: 3, nodeRank: 1, localRank: 0, localSize: 1, multiHost: true, routeTarget: 'node1', serveStore: undefined })
   expect(r2.store).toMatch(/^tcp:\/\/node1:\d+$/)

@@ -13,7 +13,10 @@ afterEach(() => cleanups.splice(0).forEach((f) => f()))
 async function setup(secret = 's3cret') {
   const server = await StoreServer.start({ endpoint: 'tcp://127.0.0.1:*', secret })
   const client = new StoreClient(server.endpoint, secret)
-  cleanups.push(() => client.close(), () => server.close())
+  cleanups.push(
+    () => client.close(),
+    () => server.close(),
+  )
   return { server, client }
 }
 
@@ -70,7 +73,13 @@ test('unknown commands and garbage frames get an error or are ignored; the store
   expect(status.toString()).toBe('error')
   expect(body.toString()).toMatch(/unknown store command 'explode'/)
   await raw.send([Buffer.from('junk')])
-  await raw.send([id, Buffer.from(requestProof('k', id, 'wait', 'not json', Buffer.from('10'))), Buffer.from('wait'), Buffer.from('not json'), Buffer.from('10')])
+  await raw.send([
+    id,
+    Buffer.from(requestProof('k', id, 'wait', 'not json', Buffer.from('10'))),
+    Buffer.from('wait'),
+    Buffer.from('not json'),
+    Buffer.from('10'),
+  ])
   const [, status2] = await raw.receive()
   expect(status2.toString()).toBe('error')
   await client.set('still', 'fine')
@@ -90,10 +99,10 @@ test('requests prove the secret without carrying it; a recorded request sent aga
   expect((await raw.receive())[1]!.toString()).toBe('ok')
   await raw.send(frames) // replayed as recorded
   const [, status, body] = await raw.receive()
-  expect([status!.toString(), body!.toString()]).toEqual(['denied', 'claim used before (not this job\'s secret?)'])
+  expect([status!.toString(), body!.toString()]).toEqual(['denied', "claim used before (not this job's secret?)"])
   // Changing the argument breaks the proof.
   await raw.send([id, frames[1]!, Buffer.from('set'), Buffer.from('k'), Buffer.from('other')])
-  expect((await raw.receive())[2]!.toString()).toBe('wrong proof (not this job\'s secret?)')
+  expect((await raw.receive())[2]!.toString()).toBe("wrong proof (not this job's secret?)")
 })
 
 test('a store that does not answer becomes a clear error, not a hang', async () => {

@@ -45,9 +45,13 @@ describe('checkpoints (a world of one)', () => {
     const d = join(dir, 'bad')
     const path = await saveCheckpoint(d, model(), tf.train.sgd(0.1), { step: 7 })
     const other = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2 }), tf.layers.dense({ units: 1 })] })
-    await expect(restoreCheckpoint(d, other, tf.train.sgd(0.1), world)).rejects.toThrow(/has 2 model variables, the model has 4; it was saved from another architecture/)
+    await expect(restoreCheckpoint(d, other, tf.train.sgd(0.1), world)).rejects.toThrow(
+      /has 2 model variables, the model has 4; it was saved from another architecture/,
+    )
     truncateSync(join(path, 'tensors.bin'), 4)
-    await expect(restoreCheckpoint(d, model(), tf.train.sgd(0.1), world)).rejects.toThrow(/tensors.bin has 4 bytes, its manifest says \d+; the checkpoint is damaged/)
+    await expect(restoreCheckpoint(d, model(), tf.train.sgd(0.1), world)).rejects.toThrow(
+      /tensors.bin has 4 bytes, its manifest says \d+; the checkpoint is damaged/,
+    )
     writeFileSync(join(path, 'manifest.json'), '{"format":"something-else"}')
     await expect(restoreCheckpoint(d, model(), tf.train.sgd(0.1), world)).rejects.toThrow(/is not a tsrun checkpoint/)
     expect(readdirSync(d)).toEqual(['ckpt-000000007'])

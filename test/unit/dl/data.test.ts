@@ -4,7 +4,12 @@ import { ProgressBar } from '../../../src/dl/progress.ts'
 
 describe('shardIndices', () => {
   it('splits an epoch into disjoint shards that cover every sample, padded to equal length', () => {
-    for (const [n, size] of [[12, 3], [97, 4], [5, 8], [1, 2]] as const) {
+    for (const [n, size] of [
+      [12, 3],
+      [97, 4],
+      [5, 8],
+      [1, 2],
+    ] as const) {
       const shards = Array.from({ length: size }, (_, rank) => shardIndices(n, { rank, size, seed: 1, epoch: 2 }))
       const per = Math.ceil(n / size)
       for (const s of shards) expect(s.length).toBe(per)
@@ -45,7 +50,7 @@ describe('shardIndices', () => {
     expect(() => [...epochBatches(ds(4), 0, { rank: 0, size: 1 })]).toThrow('batchSize must be a positive integer, got 0')
   })
 
-  it('shardDataset copies this rank\'s rows in epoch order', () => {
+  it("shardDataset copies this rank's rows in epoch order", () => {
     const shard = shardDataset(ds(10), { rank: 1, size: 3, shuffle: false })
     expect(shard.length).toBe(4) // ceil(10 / 3), the last one wrapped around
     expect([...shard.x]).toEqual([1, 4, 7, 0])
@@ -136,7 +141,7 @@ describe('ProgressBar', () => {
     }
     const lines = out.trimEnd().split('\n')
     expect(lines).toHaveLength(11)
-    expect(lines[0]).toMatch(/^epoch 1\/2 \[=* *\] 1\/20  \d+ samples\/s  loss 1\.0000$/)
+    expect(lines[0]).toMatch(/^epoch 1\/2 \[=* *\] 1\/20 {2}\d+ samples\/s {2}loss 1\.0000$/)
     expect(lines[10]).toBe('epoch 1/2 [========================] 20/20  loss 0.0500')
     expect(out).not.toContain('\r')
   })

@@ -16,8 +16,18 @@ describe('FusedLayout', () => {
   })
 
   it('round-trips tensors through the fused buffer', () => {
-    const tensors = [tf.tensor([1, 2, 3]), tf.tensor([[4, 5], [6, 7]]), tf.tensor([8])]
-    const layout = new FusedLayout(tensors.map((t) => t.shape), 8)
+    const tensors = [
+      tf.tensor([1, 2, 3]),
+      tf.tensor([
+        [4, 5],
+        [6, 7],
+      ]),
+      tf.tensor([8]),
+    ]
+    const layout = new FusedLayout(
+      tensors.map((t) => t.shape),
+      8,
+    )
     const buf = new Float32Array(layout.length)
     for (const b of layout.buckets) layout.pack(buf, tensors, b)
     expect([...buf]).toEqual([1, 2, 3, 4, 5, 6, 7, 8])

@@ -33,8 +33,14 @@ describe('hostfiles', () => {
   })
 
   test('-H lists', () => {
-    expect(parseHostList('node1:2,node2:2')).toEqual([{ name: 'node1', slots: 2 }, { name: 'node2', slots: 2 }])
-    expect(parseHostList('a,a,b')).toEqual([{ name: 'a', slots: 2 }, { name: 'b', slots: 1 }])
+    expect(parseHostList('node1:2,node2:2')).toEqual([
+      { name: 'node1', slots: 2 },
+      { name: 'node2', slots: 2 },
+    ])
+    expect(parseHostList('a,a,b')).toEqual([
+      { name: 'a', slots: 2 },
+      { name: 'b', slots: 1 },
+    ])
     expect(() => parseHostList('a,,b')).toThrow(/-H: empty host name/)
     expect(() => parseHostList('a:0')).toThrow(/slot count of 'a' must be a whole number >= 1/)
   })

@@ -2,7 +2,17 @@ import { expect, test } from 'vitest'
 import { modeOf } from '../../../launcher/launch.ts'
 import type { LaunchOptions } from '../../../launcher/options.ts'
 
-const base: LaunchOptions = { script: '/x.ts', args: [], tagOutput: false, env: {}, mapBy: 'slot', oversubscribe: false, launchAgent: ['ssh'], trace: { report: false }, maxRestarts: 0 }
+const base: LaunchOptions = {
+  script: '/x.ts',
+  args: [],
+  tagOutput: false,
+  env: {},
+  mapBy: 'slot',
+  oversubscribe: false,
+  launchAgent: ['ssh'],
+  trace: { report: false },
+  maxRestarts: 0,
+}
 const step = { SLURM_JOB_ID: '7', SLURM_STEP_ID: '0', SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_NODEID: '0', SLURM_LOCALID: '1', SLURM_STEP_NODELIST: 'n1' }
 
 test('how tsrun decides what to do', () => {

@@ -47,9 +47,15 @@ describe('parseArgs', () => {
   test('hosts: --hostfile, -H, --map-by, --oversubscribe, --launch-agent, --iface', async () => {
     writeFileSync(join(dir, 'hosts'), 'a slots=2\nb:1\n')
     const o = await run('--hostfile', 'hosts', '--map-by', 'node', '--oversubscribe', '--launch-agent', 'ssh -p 2222', '--iface', 'eth0', 'job.ts')
-    expect(o.hosts).toEqual([{ name: 'a', slots: 2, maxSlots: undefined }, { name: 'b', slots: 1, maxSlots: undefined }])
+    expect(o.hosts).toEqual([
+      { name: 'a', slots: 2, maxSlots: undefined },
+      { name: 'b', slots: 1, maxSlots: undefined },
+    ])
     expect([o.mapBy, o.oversubscribe, o.launchAgent, o.iface]).toEqual(['node', true, ['ssh', '-p', '2222'], 'eth0'])
-    expect((await run('-H', 'x:2,y', 'job.ts')).hosts).toEqual([{ name: 'x', slots: 2 }, { name: 'y', slots: 1 }])
+    expect((await run('-H', 'x:2,y', 'job.ts')).hosts).toEqual([
+      { name: 'x', slots: 2 },
+      { name: 'y', slots: 1 },
+    ])
     await expect(parse('--hostfile', 'hosts', '-H', 'x', 'job.ts')).rejects.toThrow(/either --hostfile or -H/)
     await expect(parse('--map-by', 'core', 'job.ts')).rejects.toThrow(/--map-by must be 'slot' or 'node', got 'core'/)
     await expect(parse('--hostfile', 'nope', 'job.ts')).rejects.toThrow(/cannot read hostfile/)

@@ -86,11 +86,13 @@ test('a survivor catches the error and exits 1 while the lost rank is not seen t
     setTimeout(() => r0!.end(1, null, [lostRec(0, 2)], dir), 20)
     setTimeout(() => r1!.end(1, null, [lostRec(1, 2)], dir), 25)
   })
-  expect(r.lines).toEqual(['rank 2 (pid 4002, host node3) ended before it called finalize() (its connection closed); ranks 0 and 1 lost it; stopped the other 1 rank'])
+  expect(r.lines).toEqual([
+    'rank 2 (pid 4002, host node3) ended before it called finalize() (its connection closed); ranks 0 and 1 lost it; stopped the other 1 rank',
+  ])
   expect(r.code).toBe(1)
 })
 
-test('a follower exits first, the lost rank\'s end comes soon after: that end names it, with its exit code', async () => {
+test("a follower exits first, the lost rank's end comes soon after: that end names it, with its exit code", async () => {
   const r = await run(3, ([r0, , r2], dir) => {
     setTimeout(() => r0!.end(1, null, [lostRec(0, 2)], dir), 20)
     setTimeout(() => r2!.end(null, 'SIGKILL'), 400)
@@ -100,11 +102,17 @@ test('a follower exits first, the lost rank\'s end comes soon after: that end na
 })
 
 test('two ranks lose the same silent one (records on stderr, as from other hosts): named once, then both', async () => {
-  const r = await run(3, ([r0, , r2]) => {
-    setTimeout(() => r2!.end(1, null, [lostRec(2, 1, true)]), 20)
-    setTimeout(() => r0!.end(1, null, [lostRec(0, 1, true)]), 30)
-  }, { withDir: false })
-  expect(r.lines).toEqual(['rank 1 (pid 4001, host node2) stopped answering at about 14:02:11 (host down or network cut); ranks 0 and 2 lost it; stopped the other 1 rank'])
+  const r = await run(
+    3,
+    ([r0, , r2]) => {
+      setTimeout(() => r2!.end(1, null, [lostRec(2, 1, true)]), 20)
+      setTimeout(() => r0!.end(1, null, [lostRec(0, 1, true)]), 30)
+    },
+    { withDir: false },
+  )
+  expect(r.lines).toEqual([
+    'rank 1 (pid 4001, host node2) stopped answering at about 14:02:11 (host down or network cut); ranks 0 and 2 lost it; stopped the other 1 rank',
+  ])
   expect(r.code).toBe(1)
 })
 
@@ -116,7 +124,9 @@ test('a rank killed by a signal: named by its signal, at once, though the others
       r1!.end(1, null, [lostRec(1, 2)], dir)
     }, 100)
   })
-  expect(r.lines).toEqual([expect.stringMatching(/^rank 2 \(pid 902, host node3\) was killed by SIGKILL; (stopped the other [12] ranks?|no other rank was running)$/)])
+  expect(r.lines).toEqual([
+    expect.stringMatching(/^rank 2 \(pid 902, host node3\) was killed by SIGKILL; (stopped the other [12] ranks?|no other rank was running)$/),
+  ])
   expect(r.code).toBe(137)
   expect(r.ms).toBeLessThan(1000)
 })
@@ -133,7 +143,7 @@ test('one rank under srun that lost another: the lost rank first, without waitin
   expect(r.ms).toBeLessThan(900)
 })
 
-test('a record line from another rank\'s stream is not taken for that rank\'s', async () => {
+test("a record line from another rank's stream is not taken for that rank's", async () => {
   const r = await run(2, ([r0]) => setTimeout(() => r0!.end(1, null, [{ ...lostRec(1, 0) }]), 20), { withDir: false })
   expect(r.lines).toEqual(['rank 0 (pid 900, host node1) exited with code 1; stopped the other 1 rank'])
 })
@@ -151,7 +161,7 @@ async function filtered(chunks: string[]): Promise<{ text: string; records: Fail
   return { text, records }
 }
 
-test('record lines are taken out of a rank\'s stderr, whole or in pieces; everything else passes as it was', async () => {
+test("record lines are taken out of a rank's stderr, whole or in pieces; everything else passes as it was", async () => {
   const r = lostRec(3, 1)
   const line = `${RECORD_LINE_PREFIX}${JSON.stringify(r)}\n`
   const a = await filtered(['before\n', line.slice(0, 10), line.slice(10, 40), line.slice(40), 'after\n'])
