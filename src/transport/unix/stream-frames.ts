@@ -102,16 +102,20 @@ export class StreamReader {
       else this.chunks[0] = c.subarray(n)
       return c.subarray(0, n)
     }
+    // Chunks used up are dropped with one splice at the end: a shift per chunk is quadratic in their number
+    // (a large record that came in many small pieces).
     const out = Buffer.allocUnsafe(n)
     let off = 0
+    let used = 0
     while (off < n) {
-      const head = this.chunks[0]!
+      const head = this.chunks[used]!
       const k = Math.min(head.length, n - off)
       head.copy(out, off, 0, k)
       off += k
-      if (k === head.length) this.chunks.shift()
-      else this.chunks[0] = head.subarray(k)
+      if (k === head.length) used++
+      else this.chunks[used] = head.subarray(k)
     }
+    this.chunks.splice(0, used)
     return out
   }
 }

@@ -302,3 +302,20 @@ describe('StreamWriter', () => {
     expect(sock.writes).toEqual([])
   })
 })
+
+// A record that arrives in many small pieces is put together in work linear in their number: with a shift per
+// piece it was quadratic (a 64 KiB record in 1-byte pieces took about 18 s, the event loop blocked). The bound is
+// the test's timeout, far above the linear time (well under a second) and far below the quadratic one.
+test('a 64 KiB record pushed one byte at a time is delivered whole, without quadratic work', () => {
+  const n = 1 << 16
+  const rec = Buffer.alloc(8 + n, 0x5a)
+  rec.writeUInt32LE(n, 0)
+  rec.writeUInt32LE(0, 4)
+  const got: number[] = []
+  const r = new StreamReader(
+    (frames) => got.push(frames[0]!.length),
+    () => got.push(-1),
+  )
+  for (let i = 0; i < rec.length; i++) r.push(rec.subarray(i, i + 1))
+  expect(got).toEqual([n])
+}, 8_000)
