@@ -14,7 +14,7 @@ export interface Host {
   maxSlots?: number
 }
 
-const NAME = /^[A-Za-z0-9_.\-\[\]:]+$/
+const NAME = /^[A-Za-z0-9_.\-[\]:]+$/
 
 function positive(text: string, what: string, where: string): number {
   const n = Number(text)

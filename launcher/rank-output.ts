@@ -34,7 +34,7 @@ export class LineForwarder {
     const text = this.partial + chunk
     const nl = text.lastIndexOf('\n')
     const cr = text.lastIndexOf('\r')
-    const cut = cr > nl + 1 ? cr : nl + 1
+    const cut = Math.max(cr, nl + 1)
     if (cut === 0) {
       this.partial = text
       return

@@ -94,7 +94,10 @@ async function srunStep(options: LaunchOptions, attempt: number, outcome: Outcom
   // A fresh secret for the step's store, passed in the environment (srun exports it to every task).
   const env = { ...process.env, TSRUN_JOB_SECRET: setting('TSRUN_JOB_SECRET') ?? randomBytes(32).toString('hex'), TSRUN_RESTART_COUNT: restartCount(attempt) }
   const srun = spawn(setting('TSRUN_SRUN'), srunArgs, { stdio: 'inherit', env })
-  const forward = (signal: NodeJS.Signals) => ((outcome.final = true), srun.kill(signal))
+  const forward = (signal: NodeJS.Signals) => {
+    outcome.final = true
+    srun.kill(signal)
+  }
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, forward)
   const timer =
     options.timeoutSec === undefined

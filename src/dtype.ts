@@ -101,6 +101,16 @@ export function viewAs(code: number, bytes: Uint8Array): Sendable {
   return new Ctor(copy.buffer, 0, bytes.byteLength / size)
 }
 
+/**
+ * `dst.set(src, offset)` for two arrays of the same element kind (bigint into bigint, number into number;
+ * mixing them throws TypeError, as `set` does).
+ */
+export function copyInto(dst: TypedArray, src: TypedArray, offset = 0): void {
+  // On the union, TypeScript intersects the members' `set` parameters to `ArrayLike<number> & ArrayLike<bigint>`,
+  // which no array satisfies; the cast is type-only, and callers pass matching kinds.
+  dst.set(src as never, offset)
+}
+
 /** A byte view of a sendable value over the same memory. */
 export function asBytes(data: Sendable): Uint8Array {
   return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)

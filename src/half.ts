@@ -34,7 +34,7 @@ const scratch = new Float64Array(1)
 const scratchHi = new Uint32Array(scratch.buffer, 4, 1) // little-endian: the sign and exponent word
 
 function encode(x: number, f: Format): number {
-  if (x !== x) return f.nan
+  if (Number.isNaN(x)) return f.nan
   scratch[0] = x
   const hi = scratchHi[0]!
   const sign = (hi >>> 16) & 0x8000

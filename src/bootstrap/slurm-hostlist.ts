@@ -25,7 +25,7 @@ function topLevel(text: string): string[] {
 }
 
 function expandOne(item: string, whole: string): string[] {
-  const m = /^([^\[]*)\[([^\]]+)\](.*)$/.exec(item)
+  const m = /^([^[]*)\[([^\]]+)\](.*)$/.exec(item)
   if (!m) return [item]
   const [, prefix, ranges, suffix] = m
   const out: string[] = []

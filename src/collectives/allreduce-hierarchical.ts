@@ -22,7 +22,7 @@ export const LEADERS_RING_MIN_BYTES = 512 * 1024
 /** The ranks of each host (ascending), hosts ordered by their lowest rank. */
 export function hostGroups(nodes: readonly number[]): number[][] {
   const byNode = new Map<number, number[]>()
-  nodes.forEach((n, r) => byNode.set(n, [...(byNode.get(n) ?? []), r]))
+  for (const [r, n] of nodes.entries()) byNode.set(n, [...(byNode.get(n) ?? []), r])
   return [...byNode.values()].sort((a, b) => a[0]! - b[0]!)
 }
 

@@ -3,7 +3,7 @@
  * block (r-s) from rank r-s. Steps: P-1. Bytes sent per rank: S(P-1)/P. One peer per step keeps every link
  * busy without contention. Ref: Thakur, Rabenseifner & Gropp 2005.
  */
-import type { TypedArray } from '../dtype.ts'
+import { copyInto, type TypedArray } from '../dtype.ts'
 import type { CollectiveContext } from './context.ts'
 import { mod } from './partition.ts'
 
@@ -16,7 +16,7 @@ export async function alltoallPairwise(
 ): Promise<TypedArray> {
   const { rank, size } = ctx
   const n = data.length / size
-  out.set(data.subarray(rank * n, (rank + 1) * n) as any, rank * n)
+  copyInto(out, data.subarray(rank * n, (rank + 1) * n), rank * n)
   for (let s = 1; s < size; s++) {
     const to = mod(rank + s, size)
     const from = mod(rank - s, size)

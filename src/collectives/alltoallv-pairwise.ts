@@ -4,7 +4,7 @@
  * Steps: P-1. Bytes sent per rank: what it sends. One peer per step keeps links free of contention.
  * Ref: Thakur, Rabenseifner & Gropp 2005 (pairwise exchange); MPI 4.0 standard, section 6.8.
  */
-import type { TypedArray } from '../dtype.ts'
+import { copyInto, type TypedArray } from '../dtype.ts'
 import type { CollectiveContext } from './context.ts'
 import { concat } from './gatherv-linear.ts'
 import { mod } from './partition.ts'
@@ -29,7 +29,7 @@ export async function alltoallvPairwise(
   if (recvCounts) {
     const recvAt = offsets(recvCounts)
     const out = into ?? new Ctor(recvAt[size]!)
-    out.set(block(rank) as any, recvAt[rank]!)
+    copyInto(out, block(rank), recvAt[rank]!)
     for (let s = 1; s < size; s++) {
       const to = mod(rank + s, size)
       const from = mod(rank - s, size)

@@ -4,7 +4,7 @@
  * receives S(P-1) bytes in log2 P messages instead of P-1.
  * Ref: Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations in MPICH", IJHPCA 2005.
  */
-import type { TypedArray } from '../dtype.ts'
+import { copyInto, type TypedArray } from '../dtype.ts'
 import { binomialTree, subtreeSize } from './bcast-binomial.ts'
 import type { CollectiveContext } from './context.ts'
 import { mod } from './partition.ts'
@@ -19,7 +19,7 @@ export async function gatherBinomial(ctx: CollectiveContext, data: TypedArray, r
   const mine = subtreeSize(v, size)
   // Blocks of our subtree in relative order: ours first, then each child's subtree at (child - v) blocks in.
   const buf = new Ctor(mine * n)
-  buf.set(data as any)
+  copyInto(buf, data)
   await Promise.all(
     children.map((c) => {
       const cv = mod(c - root, size)
@@ -34,6 +34,6 @@ export async function gatherBinomial(ctx: CollectiveContext, data: TypedArray, r
   if (root === 0) return buf
   // Relative order → rank order: relative block w belongs to rank (w + root) mod P.
   const out = new Ctor(size * n)
-  for (let w = 0; w < size; w++) out.set(buf.subarray(w * n, (w + 1) * n) as any, mod(w + root, size) * n)
+  for (let w = 0; w < size; w++) copyInto(out, buf.subarray(w * n, (w + 1) * n), mod(w + root, size) * n)
   return out
 }

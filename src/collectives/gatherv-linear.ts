@@ -5,7 +5,7 @@
  * basic gatherv and gloo's gatherv are: the blocks' lengths differ, so a tree would forward unknown amounts.
  * Ref: MPI 4.0 standard, section 6.5 (MPI_Gatherv).
  */
-import type { TypedArray } from '../dtype.ts'
+import { copyInto, type TypedArray } from '../dtype.ts'
 import type { CollectiveContext } from './context.ts'
 
 type Ctor = new (n: number) => TypedArray
@@ -29,7 +29,7 @@ export async function gathervLinear(
     const pending: Promise<void>[] = []
     for (let r = 0, at = 0; r < size; at += counts[r]!, r++) {
       const block = out.subarray(at, at + counts[r]!)
-      if (r === root) block.set(data as any)
+      if (r === root) copyInto(block, data)
       else pending.push(ctx.recv(r, tag, block))
     }
     await Promise.all(pending)
@@ -44,7 +44,7 @@ export function concat(Ctor: Ctor, parts: TypedArray[]): TypedArray {
   const out = new Ctor(parts.reduce((a, p) => a + p.length, 0))
   let at = 0
   for (const p of parts) {
-    out.set(p as any, at)
+    copyInto(out, p, at)
     at += p.length
   }
   return out

@@ -4,7 +4,7 @@
  * rank: at most S. A non-root's `data` is left unchanged; inner ranks use one scratch copy.
  * Ref: Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations in MPICH", IJHPCA 2005.
  */
-import type { TypedArray } from '../dtype.ts'
+import { copyInto, type TypedArray } from '../dtype.ts'
 import { binomialTree } from './bcast-binomial.ts'
 import { avgDivisor, type CollectiveContext } from './context.ts'
 import { finishAvg, type ReduceOp } from './reduce-ops.ts'
@@ -18,7 +18,7 @@ export async function reduceBinomial(ctx: CollectiveContext, data: TypedArray, o
   if (children.length > 0) {
     if (parent >= 0) {
       acc = scratchLike(data)
-      acc.set(data as any)
+      copyInto(acc, data)
     }
     // Smallest subtree first: it is ready first. Combine in a fixed order, so the result does not depend on timing.
     for (const c of [...children].reverse()) await ctx.recvReduce(c, tag, acc, op)

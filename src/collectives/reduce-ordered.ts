@@ -5,7 +5,7 @@
  * Allreduce: then a binomial broadcast from rank 0 (+ ceil(log2 P) steps).
  * Ref: MPI 4.0 standard, section 6.9.1 (the order of a non-commutative reduction).
  */
-import type { TypedArray } from '../dtype.ts'
+import { copyInto, type TypedArray } from '../dtype.ts'
 import { bcastBinomial } from './bcast-binomial.ts'
 import type { CollectiveContext } from './context.ts'
 import { finishAvg, reduceInto, type ReduceOp } from './reduce-ops.ts'
@@ -20,7 +20,7 @@ export async function reduceOrdered(ctx: CollectiveContext, data: TypedArray, op
   await Promise.all(parts.map((p, r) => (r === root ? undefined : ctx.recv(r, tag, p))))
   const acc = parts[0] === data ? data.slice() : parts[0]!
   for (let r = 1; r < size; r++) reduceInto(op, acc, parts[r]!)
-  data.set(acc as any)
+  copyInto(data, acc)
   finishAvg(op, data, size)
 }
 

@@ -5,7 +5,7 @@
  * combined lower ranks first, so non-commutative ops get r0 ∘ r1 ∘ … ∘ r.
  * Ref: MPICH src/mpi/coll/scan/scan_intra_recursive_doubling.c (the algorithm; Thakur, Rabenseifner & Gropp 2005).
  */
-import type { TypedArray } from '../dtype.ts'
+import { copyInto, type TypedArray } from '../dtype.ts'
 import type { CollectiveContext } from './context.ts'
 import { fillIdentity, finishAvg, isUserOp, reduceInto, type ReduceOp } from './reduce-ops.ts'
 import { giveScratch, scratchLike } from './scratch.ts'
@@ -15,7 +15,7 @@ function foldBelow(op: ReduceOp, lower: TypedArray, upper: TypedArray): void {
   if (!isUserOp(op) || op.commutative) return reduceInto(op, upper, lower)
   const t = lower.slice()
   reduceInto(op, t, upper)
-  upper.set(t as any)
+  copyInto(upper, t)
 }
 
 /**
@@ -26,7 +26,7 @@ export async function scanRecursiveDoubling(ctx: CollectiveContext, data: TypedA
   const { rank, size } = ctx
   // partial: the combination of this rank's block of 2^k ranks; prefix: what this rank has from below so far.
   const partial = scratchLike(data)
-  partial.set(data as any)
+  copyInto(partial, data)
   let prefix: TypedArray | undefined = exclusive ? undefined : data
   const tmp = scratchLike(data)
   for (let mask = 1; mask < size && data.length > 0; mask <<= 1) {
@@ -42,7 +42,7 @@ export async function scanRecursiveDoubling(ctx: CollectiveContext, data: TypedA
     }
   }
   if (exclusive) {
-    if (prefix !== undefined) data.set(prefix as any)
+    if (prefix !== undefined) copyInto(data, prefix)
     else if (!isUserOp(op)) fillIdentity(data, op)
   }
   giveScratch(partial)

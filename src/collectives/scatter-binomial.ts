@@ -4,7 +4,7 @@
  * message itself.
  * Ref: Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations in MPICH", IJHPCA 2005.
  */
-import type { TypedArray } from '../dtype.ts'
+import { copyInto, type TypedArray } from '../dtype.ts'
 import { binomialTree, subtreeSize } from './bcast-binomial.ts'
 import type { CollectiveContext } from './context.ts'
 import { mod } from './partition.ts'
@@ -23,7 +23,7 @@ export async function scatterBinomial(ctx: CollectiveContext, data: TypedArray |
     else {
       // Rank order → relative order, so that every subtree's blocks are contiguous.
       buf = new (all.constructor as new (n: number) => TypedArray)(all.length)
-      for (let w = 0; w < size; w++) buf.set(all.subarray(mod(w + root, size) * n, (mod(w + root, size) + 1) * n) as any, w * n)
+      for (let w = 0; w < size; w++) copyInto(buf, all.subarray(mod(w + root, size) * n, (mod(w + root, size) + 1) * n), w * n)
     }
   } else {
     buf = await ctx.recvAny(parent, tag)

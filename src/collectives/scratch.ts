@@ -38,7 +38,10 @@ export function giveScratch(a: TypedArray): void {
     }
     pool.set(bytes, (list = []))
   }
-  if (list.length < PER_SIZE) list.push(a.buffer), (pooled += bytes)
+  if (list.length < PER_SIZE) {
+    list.push(a.buffer)
+    pooled += bytes
+  }
 }
 
 /** A scratch array like `like` (same type), of `n` elements (default: the same length). */

@@ -33,6 +33,7 @@ export interface Communicator extends PointToPointCalls, CollectiveCalls, Vector
  * const pairs = await world.split(Math.floor(world.rank / 2))
  * ```
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface's methods are installed on the prototype by Object.assign below, each family type-checked against its interface
 export class Communicator {
   /** @internal Everything the calls share: members, tags, mismatch detector, joins, tracer, the world. */
   readonly state: CommState

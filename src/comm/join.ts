@@ -115,7 +115,12 @@ export class Joins {
     if (this.joined.size < this.host.scope.members.length) return undefined
     let last = 0
     let at = -1
-    for (const [r, a] of this.joined) if (a > at || (a === at && r > last)) (at = a), (last = r)
+    for (const [r, a] of this.joined) {
+      if (a > at || (a === at && r > last)) {
+        at = a
+        last = r
+      }
+    }
     return { at, last }
   }
 
@@ -130,7 +135,11 @@ export class Joins {
   next(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => done(), ms)
-      const done = () => ((this.wake = undefined), clearTimeout(timer), resolve())
+      const done = () => {
+        this.wake = undefined
+        clearTimeout(timer)
+        resolve()
+      }
       this.wake = done
     })
   }

@@ -30,8 +30,14 @@ export class Request<T = unknown> implements PromiseLike<T> {
     this.promise = operation
     // Settles the state; also keeps a failure that nobody has asked for yet from being an unhandled rejection.
     operation.then(
-      (v) => ((this.state = 'done'), (this.value = v)),
-      (e) => ((this.state = 'failed'), (this.error = e)),
+      (v) => {
+        this.state = 'done'
+        this.value = v
+      },
+      (e) => {
+        this.state = 'failed'
+        this.error = e
+      },
     )
   }
 
@@ -66,6 +72,7 @@ export class Request<T = unknown> implements PromiseLike<T> {
     return this.promise
   }
 
+  // biome-ignore lint/suspicious/noThenProperty: a Request is a thenable on purpose, so `await req` works (see the class doc)
   then<A = T, B = never>(onFulfilled?: ((v: T) => A | PromiseLike<A>) | null, onRejected?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
     return this.promise.then(onFulfilled, onRejected)
   }

@@ -30,8 +30,14 @@ export function watchStall<T>(p: Promise<T>, scope: CommScope, w: StallWatch): P
       for (const t of timers) clearTimeout(t)
     }
     p.then(
-      (v) => (finish(), resolve(v)),
-      (e) => (finish(), reject(e)),
+      (v) => {
+        finish()
+        resolve(v)
+      },
+      (e) => {
+        finish()
+        reject(e)
+      },
     )
     const report = async (fatal: boolean) => {
       const waited = Math.round((Date.now() - started) / 1000)

@@ -257,7 +257,7 @@ export class DistributedOptimizer {
     const values = layout.unpack(buffer)
     // tfjs optimizers hand out their slot variables themselves: assign in place (setWeights would make new ones).
     if (floats.every((n) => typeof (n.tensor as Variable).assign === 'function')) {
-      floats.forEach((n, i) => (n.tensor as Variable).assign(values[i]!))
+      for (const [i, n] of floats.entries()) (n.tensor as Variable).assign(values[i]!)
     } else {
       const byName = new Map(floats.map((n, i) => [n.name, values[i]!]))
       await this.optimizer.setWeights(named.map((n) => ({ name: n.name, tensor: byName.get(n.name) ?? n.tensor })))

@@ -128,6 +128,6 @@ export function readInto(layout: FusedLayout, buffer: Float32Array, vars: readon
 /** Assigns `buffer`'s values to `vars`. */
 export function assignFrom(layout: FusedLayout, buffer: Float32Array, vars: readonly Variable[]): void {
   const values = layout.unpack(buffer)
-  vars.forEach((v, i) => v.assign(values[i]!))
+  for (const [i, v] of vars.entries()) v.assign(values[i]!)
   tf.dispose(values)
 }

@@ -99,7 +99,10 @@ export function toChromeTrace(byRank: Map<number, TraceEvent[]>): ChromeTrace {
       for (let i = 0; ; i++) {
         const open = (lanes[i] ??= [])
         while (open.length && open[open.length - 1]! <= s) open.pop()
-        if (open.length === 0 || open[open.length - 1]! >= e) return (open.push(e), i)
+        if (open.length === 0 || open[open.length - 1]! >= e) {
+          open.push(e)
+          return i
+        }
       }
     }
     const tidOf = (lane: number) => (lane === 0 ? rank : rank + 10000 * lane)
@@ -150,7 +153,12 @@ export function toChromeTrace(byRank: Map<number, TraceEvent[]>): ChromeTrace {
         traceEvents.push({ ph: 'X', name: e.name, cat: e.cat, pid, tid, ts, dur, ...(e.args ? { args: e.args } : {}) })
       }
     }
-    for (const e of events) if (e.t === 'totals') (totals = e), (last = Math.max(last, e.e))
+    for (const e of events) {
+      if (e.t === 'totals') {
+        totals = e
+        last = Math.max(last, e.e)
+      }
+    }
     ranks.push({
       rank,
       host: meta?.host ?? '?',

@@ -78,7 +78,10 @@ export function jobReport(trace: ChromeTrace): JobReport {
     let lastAt = -Infinity
     let firstAt = Infinity
     for (const [r, t] of arrivals) {
-      if (t > lastAt || (t === lastAt && r > lastRank)) (lastAt = t), (lastRank = r)
+      if (t > lastAt || (t === lastAt && r > lastRank)) {
+        lastAt = t
+        lastRank = r
+      }
       firstAt = Math.min(firstAt, t)
     }
     const skew = lastAt - firstAt

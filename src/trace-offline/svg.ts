@@ -34,12 +34,24 @@ export function traceSvg(trace: ChromeTrace, opts: { fromMs?: number; toMs?: num
   const x = (t: number) => LEFT + (Math.min(Math.max(t, from), to) - from) * scale
   const height = TOP + tracks.length * ROW + 70
   const colour = new Map<string, string>()
-  const colourOf = (op: string) => colour.get(op) ?? (colour.set(op, PALETTE[colour.size % PALETTE.length]!), colour.get(op)!)
+  const colourOf = (op: string) => {
+    let c = colour.get(op)
+    if (c === undefined) {
+      c = PALETTE[colour.size % PALETTE.length]!
+      colour.set(op, c)
+    }
+    return c
+  }
   // Spans of tsrun/dl and the user: one colour per name, buckets ("gradient bucket 3") sharing one.
   const spanColour = new Map<string, string>()
   const spanColourOf = (name: string) => {
     const key = name.replace(/ \d+$/, '')
-    return spanColour.get(key) ?? (spanColour.set(key, SPAN_PALETTE[spanColour.size % SPAN_PALETTE.length]!), spanColour.get(key)!)
+    let c = spanColour.get(key)
+    if (c === undefined) {
+      c = SPAN_PALETTE[spanColour.size % SPAN_PALETTE.length]!
+      spanColour.set(key, c)
+    }
+    return c
   }
 
   const out: string[] = []

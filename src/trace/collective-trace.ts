@@ -17,7 +17,10 @@ export class CollectiveTracer {
   /** Starts the record of collective `tag`. */
   start(tag: number, t: Omit<CollectiveTrace, 't' | 's' | 'e' | 'r'>): CollectiveTrace {
     const rec: CollectiveTrace = { t: 'c', ...t, s: recorder.now(), e: 0, r: 0 }
-    if (this.early.has(tag)) (rec.w = rec.s), this.early.delete(tag)
+    if (this.early.has(tag)) {
+      rec.w = rec.s
+      this.early.delete(tag)
+    }
     this.running.set(tag, rec)
     return rec
   }
@@ -41,8 +44,14 @@ export class CollectiveTracer {
       recorder.record(rec)
     }
     return p.then(
-      (v) => (end(), v),
-      (e) => (end(e), Promise.reject(e)),
+      (v) => {
+        end()
+        return v
+      },
+      (e) => {
+        end(e)
+        return Promise.reject(e)
+      },
     )
   }
 }

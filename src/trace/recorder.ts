@@ -67,8 +67,13 @@ export class Recorder {
 
   /** Counts a message this rank sent or received. */
   count(dir: 'sent' | 'recv', bytes: number): void {
-    if (dir === 'sent') (this.totals.sentBytes += bytes), this.totals.sentMsgs++
-    else (this.totals.recvBytes += bytes), this.totals.recvMsgs++
+    if (dir === 'sent') {
+      this.totals.sentBytes += bytes
+      this.totals.sentMsgs++
+    } else {
+      this.totals.recvBytes += bytes
+      this.totals.recvMsgs++
+    }
   }
 
   /** Writes what is buffered. */

@@ -21,7 +21,10 @@ function cutter(ready: (output: string) => boolean, also?: OnStart): { onStart: 
       const poll = setInterval(() => {
         if (!ready(output())) return
         clearInterval(poll)
-        setTimeout(() => ((at = Date.now()), cut('node2')), 500)
+        setTimeout(() => {
+          at = Date.now()
+          cut('node2')
+        }, 500)
       }, 100)
       also?.(child, output)
     },

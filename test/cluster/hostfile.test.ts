@@ -3,11 +3,12 @@ import { expect, test } from 'vitest'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fixture, leftoversAfter, ROOT, runRanks } from '../helpers/run-ranks.ts'
+import type { ChromeTrace } from '../../src/trace-offline/merge.ts'
+import { fixture, leftoversAfter, ROOT, type Run, runRanks } from '../helpers/run-ranks.ts'
 import { clusterEnv } from './cluster-env.ts'
 
 const cluster = clusterEnv()
-const byRank = (cases: Record<string, any>[]) => cases.filter((c) => c.env).sort((a, b) => a.rank - b.rank)
+const byRank = (cases: Run['cases']) => cases.filter((c) => c.env).sort((a, b) => a.rank - b.rank)
 
 test('Open MPI hostfile, 6 ranks by slot: each rank on its host with the right node and local ranks', async () => {
   const run = await runRanks(undefined, 'env-report.ts', { flags: ['--hostfile', cluster.hostfile] })
@@ -183,10 +184,10 @@ test('the timeline across three hosts: a process per host, clock offsets within 
     timeoutMs: 90_000,
   })
   expect(run.exitCode, run.stderr).toBe(0)
-  const t = JSON.parse(readFileSync(trace, 'utf8'))
-  const processes = t.traceEvents.filter((e: any) => e.ph === 'M' && e.name === 'process_name').map((e: any) => e.args.name)
+  const t = JSON.parse(readFileSync(trace, 'utf8')) as ChromeTrace
+  const processes = t.traceEvents.filter((e) => e.ph === 'M' && e.name === 'process_name').map((e) => e.args?.name)
   expect(processes).toEqual(['host node1', 'host node2', 'host node3'])
-  for (const r of t.otherData.tsrun.ranks.filter((x: any) => x.rank > 0)) {
+  for (const r of t.otherData.tsrun.ranks.filter((x) => x.rank > 0)) {
     expect(r.rttUs).toBeGreaterThan(0)
     expect(r.rttUs).toBeLessThan(20_000)
     expect(Math.abs(r.offsetUs)).toBeLessThanOrEqual(r.rttUs / 2)

@@ -3,13 +3,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
-import { BIN, fixture, leftoversAfter, ROOT, runProcess } from '../helpers/run-ranks.ts'
+import type { ChromeTrace } from '../../src/trace-offline/merge.ts'
+import { BIN, fixture, leftoversAfter, ROOT, type Run, runProcess } from '../helpers/run-ranks.ts'
 import { clusterEnv } from './cluster-env.ts'
 
 const cluster = clusterEnv()
 const srun = (args: string[], script: (mark: string) => string[], timeoutMs = 90_000, env: Record<string, string> = {}) =>
   runProcess('srun', (mark) => [...args, ...script(mark), mark], { env: { ...cluster.slurmEnv, ...env }, timeoutMs })
-const ranksOf = (cases: Record<string, any>[]) => cases.filter((c) => c.env).sort((a, b) => a.rank - b.rank)
+const ranksOf = (cases: Run['cases']) => cases.filter((c) => c.env).sort((a, b) => a.rank - b.rank)
 
 test('srun -N 3 -n 3 tsrun: each task is one rank; collectives work across the nodes', async () => {
   const run = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, fixture('collective-cases.ts')], 150_000)
@@ -184,8 +185,8 @@ test("srun -N 3 -n 3 tsrun --timeline --report: rank 0 merges every node's file 
   const trace = join(mkdtempSync(join(tmpdir(), 'tsrun-srun-trace-')), 'srun.json')
   const run = await srun(['-N', '3', '-n', '3'], () => [process.execPath, BIN, '--timeline', trace, '--report', fixture('timeline-job.ts')])
   expect(run.exitCode, run.stderr).toBe(0)
-  const t = JSON.parse(readFileSync(trace, 'utf8'))
-  expect(t.otherData.tsrun.ranks.map((r: any) => [r.rank, r.host, r.complete])).toEqual([
+  const t = JSON.parse(readFileSync(trace, 'utf8')) as ChromeTrace
+  expect(t.otherData.tsrun.ranks.map((r) => [r.rank, r.host, r.complete])).toEqual([
     [0, 'node1', true],
     [1, 'node2', true],
     [2, 'node3', true],

@@ -103,8 +103,8 @@ export function runProcess(command: string, argv: (mark: string) => string[], op
   })
 }
 
-function parseCases(stdout: string): Record<string, any>[] {
-  const out: Record<string, any>[] = []
+function parseCases(stdout: string): Run['cases'] {
+  const out: Run['cases'] = []
   for (const raw of stdout.split('\n')) {
     const line = raw.replace(/^\[\d+,\d+\]<std(out|err)>: /, '')
     if (!line.startsWith('{')) continue

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
+import type { TrainRow } from '../../bench/train-plot.ts'
 import { ROOT, runProcess, runRanks } from '../helpers/run-ranks.ts'
 
 const ROW = /^tsrun(-ipc|-tcp)?,[a-z_]+,2,\d+,\d+\.\d+,(\d+\.\d+)?,(\d+\.\d+)?$/
@@ -72,7 +73,7 @@ test('bench/train.ts measures samples/s, comm share and efficiency per mode and 
     { timeoutMs: 120_000 },
   )
   expect(run.exitCode).toBe(0)
-  const rows = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, any>[]
+  const rows = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as TrainRow[]
   expect(rows.map((r) => `${r.mode}@${r.np}`)).toEqual(['sync@1', 'sync@2', 'hybrid@2', 'local@2'])
   for (const r of rows) {
     expect(r.samplesPerSec).toBeGreaterThan(0)

@@ -4,12 +4,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, test } from 'vitest'
+import type { ChromeTrace } from '../../src/trace-offline/merge.ts'
+import type { JobReport } from '../../src/trace-offline/report.ts'
 import { leftoversAfter, ROOT, runRanks } from '../helpers/run-ranks.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-timeline-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-type Ev = { ph: string; name: string; pid: number; tid: number; ts: number; dur: number; cat?: string; args?: any }
+type Ev = { ph: string; name: string; pid: number; tid: number; ts: number; dur: number; cat?: string; args?: Record<string, unknown> }
+/** The trace file as these tests read it: the events with their times (tsrun writes ts and dur on every span). */
+type Trace = Omit<ChromeTrace, 'traceEvents'> & { traceEvents: Ev[] }
 
 /** Every two spans on one track are either apart or one inside the other; events are in time order per track. */
 function checkNesting(events: Ev[]): void {
@@ -34,7 +38,7 @@ test('--timeline, --report and --report-json on 3 ranks: a valid Chrome trace, o
   expect(run.exitCode, run.stderr).toBe(0)
   expect(run.cases.filter((c) => c.done).map((c) => c.enabled)).toEqual([true, true, true])
 
-  const t = JSON.parse(readFileSync(trace, 'utf8'))
+  const t = JSON.parse(readFileSync(trace, 'utf8')) as Trace
   const events: Ev[] = t.traceEvents
   expect(t.displayTimeUnit).toBe('ms')
   for (const e of events.filter((x) => x.ph === 'X')) {
@@ -43,7 +47,7 @@ test('--timeline, --report and --report-json on 3 ranks: a valid Chrome trace, o
     expect(e.dur).toBeGreaterThanOrEqual(0)
   }
   // One process (this host), one named track per rank.
-  const tracks = events.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => [e.tid, e.args.name])
+  const tracks = events.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => [e.tid, e.args?.name])
   expect(tracks).toEqual([
     [0, 'rank 0'],
     [1, 'rank 1'],
@@ -54,7 +58,7 @@ test('--timeline, --report and --report-json on 3 ranks: a valid Chrome trace, o
   for (const r of [0, 1, 2]) {
     const colls = events.filter((e) => e.cat === 'collective' && e.tid === r)
     expect(colls.map((e) => e.name)).toEqual(Array(6).fill(['allreduce', 'barrier']).flat())
-    expect(colls.map((e) => e.args.seq)).toEqual([...Array(12).keys()].map((i) => i + 1))
+    expect(colls.map((e) => e.args?.seq)).toEqual([...Array(12).keys()].map((i) => i + 1))
     expect(colls[0]!.args).toMatchObject({ comm: 'world', bytes: 1 << 18, algorithm: expect.any(String) })
     expect(events.filter((e) => e.cat === 'user' && e.tid === r && e.name === 'compute')).toHaveLength(6)
   }
@@ -64,7 +68,7 @@ test('--timeline, --report and --report-json on 3 ranks: a valid Chrome trace, o
   expect(Math.max(...waits.map((w) => w.dur))).toBeGreaterThan(20_000)
   checkNesting(events)
   // The 256 KiB message from rank 0 to rank 1 has a span on both sides.
-  expect(events.filter((e) => e.cat === 'p2p').map((e) => [e.tid, e.name, e.args.bytes])).toEqual(
+  expect(events.filter((e) => e.cat === 'p2p').map((e) => [e.tid, e.name, e.args?.bytes])).toEqual(
     expect.arrayContaining([
       [0, 'send → 1', 1 << 18],
       [1, 'recv ← 0', 1 << 18],
@@ -75,18 +79,18 @@ test('--timeline, --report and --report-json on 3 ranks: a valid Chrome trace, o
   // The report: rank 2 arrived last at (nearly) every collective, and the others' wait is on its account.
   expect(run.stderr).toMatch(/tsrun report: 3 ranks on 1 host/)
   expect(run.stderr).toMatch(/stragglers on world \(12 collectives\): rank 2 last in (1[0-2]|[6-9]) /)
-  const report = JSON.parse(readFileSync(reportJson, 'utf8'))
+  const report = JSON.parse(readFileSync(reportJson, 'utf8')) as JobReport
   expect(report.stragglers[0].comm).toBe('world')
   expect(report.stragglers[0].ranks[0].rank).toBe(2)
   expect(report.stragglers[0].ranks[0].othersWaitedMs).toBeGreaterThan(6 * 2 * 20)
-  expect(report.ranks.map((r: any) => r.rank)).toEqual([0, 1, 2])
+  expect(report.ranks.map((r) => r.rank)).toEqual([0, 1, 2])
   for (const r of report.ranks) {
     expect(r.complete).toBe(true)
     expect(r.inCollectivesMs).toBeGreaterThan(0)
     expect(r.sentBytes).toBeGreaterThan(6 * (1 << 18))
   }
-  expect(report.algorithms.map((a: any) => a.op).sort()).toEqual(['allreduce', 'barrier'])
-  expect(report.slowest.map((s: any) => s.op).sort()).toEqual(['allreduce', 'barrier'])
+  expect(report.algorithms.map((a) => a.op).sort()).toEqual(['allreduce', 'barrier'])
+  expect(report.slowest.map((s) => s.op).sort()).toEqual(['allreduce', 'barrier'])
 
   // A picture without a browser.
   const svg = join(dir, 'job.svg')
@@ -105,9 +109,9 @@ test('a rank killed mid-run leaves a readable partial trace: its events until sh
   const run = await runRanks(3, 'timeline-job.ts', { flags: ['--timeline', trace], env: { KILL_RANK: '1', KILL_AT: '3', DELAY_MS: '5' }, timeoutMs: 60_000 })
   expect(run.exitCode).not.toBe(0)
   expect(run.stderr).toMatch(/rank 1 .* killed by SIGKILL/)
-  const t = JSON.parse(readFileSync(trace, 'utf8'))
-  const rank1 = t.otherData.tsrun.ranks.find((r: any) => r.rank === 1)
-  expect(rank1.complete).toBe(false)
+  const t = JSON.parse(readFileSync(trace, 'utf8')) as Trace
+  const rank1 = t.otherData.tsrun.ranks.find((r) => r.rank === 1)
+  expect(rank1?.complete).toBe(false)
   const colls = t.traceEvents.filter((e: Ev) => e.cat === 'collective' && e.tid === 1)
   expect(colls.length).toBeGreaterThanOrEqual(6) // the rounds before the kill: 3 allreduces and 3 barriers
   checkNesting(t.traceEvents)
@@ -118,8 +122,8 @@ test('TSRUN_TIMELINE alone (a job under srun): rank 0 merges the files in finali
   const trace = join(dir, 'env.json')
   const run = await runRanks(2, 'timeline-job.ts', { env: { TSRUN_TIMELINE: trace, STEPS: '2' }, timeoutMs: 60_000 })
   expect(run.exitCode, run.stderr).toBe(0)
-  const t = JSON.parse(readFileSync(trace, 'utf8'))
-  expect(t.otherData.tsrun.ranks.map((r: any) => r.complete)).toEqual([true, true])
+  const t = JSON.parse(readFileSync(trace, 'utf8')) as Trace
+  expect(t.otherData.tsrun.ranks.map((r) => r.complete)).toEqual([true, true])
   expect(existsSync(`${trace}.parts`)).toBe(false)
 })
 

@@ -30,7 +30,7 @@ test('float16: known bit patterns, rounding to nearest even, subnormals, overflo
 test('bfloat16: the top half of float32 rounded to nearest even', () => {
   const f32 = new Float32Array(1)
   const u32 = new Uint32Array(f32.buffer)
-  for (const x of [1, -3.14159, 1e30, 1e-40, 65504, 0.1, 3.3895313892515355e38]) {
+  for (const x of [1, -Math.PI, 1e30, 1e-40, 65504, 0.1, 3.3895313892515355e38]) {
     f32[0] = x
     const hi = u32[0]! >>> 16
     const lo = u32[0]! & 0xffff
@@ -48,8 +48,8 @@ test('every float16 pattern decodes and encodes back to itself (NaNs to the cano
   const all = new Float16Bits(65536).map((_, i) => i)
   const back = toHalf(fromHalf(all))
   for (let i = 0; i < 65536; i++) {
-    const isNaN = (i & 0x7c00) === 0x7c00 && (i & 0x3ff) !== 0
-    expect(back[i]).toBe(isNaN ? 0x7e00 : i)
+    const nanPattern = (i & 0x7c00) === 0x7c00 && (i & 0x3ff) !== 0
+    expect(back[i]).toBe(nanPattern ? 0x7e00 : i)
   }
 })
 

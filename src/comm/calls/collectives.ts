@@ -6,7 +6,7 @@
 import { blockRange } from '../../collectives/partition.ts'
 import { checkOp, finishAvg, isUserOp, type ReduceOp } from '../../collectives/reduce-ops.ts'
 import { giveScratch, takeScratch } from '../../collectives/scratch.ts'
-import { describe, dtypeOf, type TypedArray } from '../../dtype.ts'
+import { copyInto, describe, dtypeOf, type TypedArray } from '../../dtype.ts'
 import { UsageError } from '../../errors.ts'
 import { BFloat16Bits, Float16Bits, fromHalf, toHalf } from '../../half.ts'
 import { begin } from '../begin.ts'
@@ -205,7 +205,7 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
     const algo = pick('allgather', ALGORITHMS.allgather, c.size, data.byteLength, options.algorithm)
     const n = data.length
     const out = outputFor('allgather', data, c.size * n, options.into)
-    out.set(data as never, c.rank * n)
+    copyInto(out, data, c.rank * n)
     const { ctx, tag, guard } = begin(c, 'allgather', options, signatureOf('allgather', dtypeOf(data), n), algo.name, data.byteLength)
     await guard(algo.run(ctx, out, tag, (r) => [r * n, (r + 1) * n]))
     return out

@@ -160,7 +160,11 @@ export const objectCalls: ObjectCalls & ThisType<Self> = {
     }
     const parts = values.map((v, r) => (r === c.rank ? new Uint8Array(0) : encodeJson(v)))
     const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-    parts.reduce((at, p) => (bytes.set(p, at), at + p.byteLength), 0)
+    let offset = 0
+    for (const p of parts) {
+      bytes.set(p, offset)
+      offset += p.byteLength
+    }
     const { ctx, tag, guard } = begin(c, 'alltoallObject', options, signatureOf('alltoallObject', UNKNOWN_DTYPE, -1), 'pairwise', bytes.byteLength)
     const got = await guard(
       alltoallvPairwise(

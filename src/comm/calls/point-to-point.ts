@@ -127,7 +127,11 @@ export const pointToPointCalls: PointToPointCalls & ThisType<Self> = {
 
   async recv(source = ANY_SOURCE, options = {}) {
     const c = this.state
-    const into = options.into === undefined ? undefined : (dtypeOf(options.into, 'into'), asBytes(options.into))
+    let into: Uint8Array | undefined
+    if (options.into !== undefined) {
+      dtypeOf(options.into, 'into') // a UsageError unless a TypedArray or an ArrayBuffer
+      into = asBytes(options.into)
+    }
     if (source === PROC_NULL) {
       c.checkUsable()
       const empty = options.into === undefined ? new Uint8Array(0) : options.into instanceof ArrayBuffer ? new ArrayBuffer(0) : options.into.subarray(0, 0)
@@ -161,7 +165,10 @@ export const pointToPointCalls: PointToPointCalls & ThisType<Self> = {
 
   async probe(source = ANY_SOURCE, options = {}) {
     const c = this.state
-    if (source === PROC_NULL) return (c.checkUsable(), { ...NULL_STATUS })
+    if (source === PROC_NULL) {
+      c.checkUsable()
+      return { ...NULL_STATUS }
+    }
     const { from, tag } = envelope(c, source, options)
     const { timeoutMs } = options
     const describeWait = () => `rank ${c.rank} of ${c.name}: probe for a message from ${peerName(source)} timed out after ${timeoutMs} ms`
@@ -170,7 +177,10 @@ export const pointToPointCalls: PointToPointCalls & ThisType<Self> = {
 
   iprobe(source = ANY_SOURCE, options = {}) {
     const c = this.state
-    if (source === PROC_NULL) return (c.checkUsable(), { ...NULL_STATUS })
+    if (source === PROC_NULL) {
+      c.checkUsable()
+      return { ...NULL_STATUS }
+    }
     const { from, tag } = envelope(c, source, options)
     const m = c.world.transport.iprobe(c.commId, from, tag)
     return m && status(c, m)

@@ -5,7 +5,7 @@
  */
 import { offsets } from '../../collectives/alltoallv-pairwise.ts'
 import { checkOp, finishAvg, type ReduceOp } from '../../collectives/reduce-ops.ts'
-import { describe, dtypeOf, type TypedArray } from '../../dtype.ts'
+import { copyInto, describe, dtypeOf, type TypedArray } from '../../dtype.ts'
 import { UsageError } from '../../errors.ts'
 import { begin } from '../begin.ts'
 import { LENGTHS_ROOT } from '../join.ts'
@@ -119,7 +119,7 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
     const lengths = counts === undefined ? await exchangeLengths(c, data.length, dtypeOf(data), options) : checkCounts(c, 'allgatherv', counts, data.length)
     const at = offsets(lengths)
     const out = outputFor('allgatherv', data, at[c.size]!, options.into)
-    out.set(data as never, at[c.rank])
+    copyInto(out, data, at[c.rank])
     const algo = pick('allgatherv', ALGORITHMS.allgatherv, c.size, out.byteLength, options.algorithm)
     const { ctx, tag, guard } = begin(c, 'allgatherv', options, signatureOf('allgatherv', dtypeOf(data), -1), algo.name, out.byteLength)
     await guard(algo.run(ctx, out, tag, (r) => [at[r]!, at[r + 1]!]))
@@ -183,7 +183,10 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
     const at = offsets(counts)
     if (at[c.size] !== data.length) throw new UsageError(`reduceScatterv: counts add up to ${at[c.size]} but data is ${describe(data)}`)
     const mine = () => data.slice(at[c.rank]!, at[c.rank + 1]!) as T
-    if (inOrder(op)) return (await this.allreduce(data, op, options), mine())
+    if (inOrder(op)) {
+      await this.allreduce(data, op, options)
+      return mine()
+    }
     const algo = pick('reduceScatterv', ALGORITHMS.reduceScatterv, c.size, data.byteLength, options.algorithm)
     const sig = signatureOf('reduceScatterv', dtypeOf(data), data.length, undefined, op)
     const { ctx, tag, seq, guard } = begin(c, 'reduceScatterv', options, sig, algo.name, data.byteLength)
@@ -203,7 +206,10 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
 
   async groupedAllreduce<T extends TypedArray>(arrays: T[], op: ReduceOp, options: ReduceOptions = {}) {
     if (!Array.isArray(arrays)) throw new UsageError(`groupedAllreduce needs an array of TypedArrays, got ${describe(arrays)}`)
-    for (const a of arrays) checkTyped(a), checkOp(op, a)
+    for (const a of arrays) {
+      checkTyped(a)
+      checkOp(op, a)
+    }
     // One buffer per element type, in order of first appearance (the same on every rank that passes the same list).
     const byType = new Map<Function, T[]>()
     for (const a of arrays) byType.set(a.constructor, [...(byType.get(a.constructor) ?? []), a])
@@ -214,10 +220,16 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
       }
       const packed = new (Type as Ctor<T>)(group.reduce((n, a) => n + a.length, 0))
       let at = 0
-      for (const a of group) packed.set(a as never, at), (at += a.length)
+      for (const a of group) {
+        copyInto(packed, a, at)
+        at += a.length
+      }
       await this.allreduce(packed, op, options)
       at = 0
-      for (const a of group) a.set(packed.subarray(at, at + a.length) as never), (at += a.length)
+      for (const a of group) {
+        copyInto(a, packed.subarray(at, at + a.length))
+        at += a.length
+      }
     }
     return arrays
   },

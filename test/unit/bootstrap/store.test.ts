@@ -8,7 +8,9 @@ import { StoreServer } from '../../../src/bootstrap/zmq/store-server.ts'
 import { StoreTimeoutError } from '../../../src/bootstrap/store.ts'
 
 const cleanups: (() => void)[] = []
-afterEach(() => cleanups.splice(0).forEach((f) => f()))
+afterEach(() => {
+  for (const f of cleanups.splice(0)) f()
+})
 
 async function setup(secret = 's3cret') {
   const server = await StoreServer.start({ endpoint: 'tcp://127.0.0.1:*', secret })

@@ -129,7 +129,13 @@ describe('prefetch', () => {
 describe('ProgressBar', () => {
   it('prints a line per tenth of the epoch to a log file, with samples/s and the values', () => {
     let out = ''
-    const sink = { write: (s: string) => ((out += s), true), isTTY: false } as unknown as NodeJS.WritableStream
+    const sink = {
+      write: (s: string) => {
+        out += s
+        return true
+      },
+      isTTY: false,
+    } as unknown as NodeJS.WritableStream
     const saved = process.env.TSRUN_TTY
     delete process.env.TSRUN_TTY
     try {
@@ -148,7 +154,12 @@ describe('ProgressBar', () => {
 
   it('prints nothing when disabled (ranks other than 0)', () => {
     let out = ''
-    const sink = { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream
+    const sink = {
+      write: (s: string) => {
+        out += s
+        return true
+      },
+    } as unknown as NodeJS.WritableStream
     const bar = new ProgressBar('x', 3, false, sink)
     bar.update({ step: 1, samples: 1, values: {} })
     bar.done({ step: 3, samples: 3, values: {} })
