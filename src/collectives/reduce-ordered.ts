@@ -7,7 +7,7 @@
  */
 import { copyInto, type TypedArray } from '../dtype.ts'
 import { bcastBinomial } from './bcast-binomial.ts'
-import type { CollectiveContext } from './context.ts'
+import { avgDivisor, type CollectiveContext } from './context.ts'
 import { finishAvg, reduceInto, type ReduceOp } from './reduce-ops.ts'
 
 /** The result lands in `data` on `root`; other ranks' `data` is unchanged. */
@@ -21,7 +21,7 @@ export async function reduceOrdered(ctx: CollectiveContext, data: TypedArray, op
   const acc = parts[0] === data ? data.slice() : parts[0]!
   for (let r = 1; r < size; r++) reduceInto(op, acc, parts[r]!)
   copyInto(data, acc)
-  finishAvg(op, data, size)
+  finishAvg(op, data, avgDivisor(ctx))
 }
 
 /** Allreduce in rank order: the ordered reduce to rank 0, then a binomial broadcast of the result. */

@@ -2,6 +2,9 @@
 // nor associative (f(a, b) = 2a + b) and only associative (2x2 matrix products), so the result is exactly the
 // left fold ((r0 ∘ r1) ∘ r2) ∘ … and any other order or grouping is caught.
 import { describe, expect, test } from 'vitest'
+import { allreduceRing } from '../../../src/collectives/allreduce-ring.ts'
+import type { CollectiveContext } from '../../../src/collectives/context.ts'
+import { reduceBinomial } from '../../../src/collectives/reduce-binomial.ts'
 import { defineOp } from '../../../src/collectives/reduce-ops.ts'
 import { allreduceOrdered, reduceOrdered } from '../../../src/collectives/reduce-ordered.ts'
 import { memoryWorld, onAll } from '../../helpers/memory-context.ts'
@@ -91,4 +94,23 @@ describe.each(SIZES)('on %i ranks', (P) => {
 test('the ops used here really depend on order and grouping', () => {
   expect([1, 2, 3].reduce((a, b) => 2 * a + b)).not.toBe(2 * 1 + (2 * 2 + 3))
   expect(matmul(mat(0, 0), mat(1, 0))).not.toEqual(matmul(mat(1, 0), mat(0, 0)))
+})
+
+// The divisor of an avg is the ranks that contributed (a joined rank does not): the ordered algorithms divide like
+// the others (they divided by size).
+test.each([2, 3, 4, 5])('avg on %i ranks, one joined: ordered reduce and allreduce divide like binomial and ring', async (P) => {
+  const contributors = P - 1
+  const data = (r: number) => new Float64Array(4).map((_, i) => (r === P - 1 ? 0 : (r + 1) * 12 + i)) // the joined rank gives 0
+  const run = (algo: (ctx: CollectiveContext, d: Float64Array) => Promise<void>) =>
+    onAll(memoryWorld(P, undefined, { contributors }), async (ctx) => {
+      const d = data(ctx.rank)
+      await algo(ctx, d)
+      return [...d]
+    })
+  const binomial = await run((ctx, d) => reduceBinomial(ctx, d, 'avg', 0, -2))
+  const ordered = await run((ctx, d) => reduceOrdered(ctx, d, 'avg', 0, -2))
+  expect(ordered[0]).toEqual(binomial[0])
+  const ring = await run((ctx, d) => allreduceRing(ctx, d, 'avg', -2))
+  const allOrdered = await run((ctx, d) => allreduceOrdered(ctx, d, 'avg', -2))
+  expect(allOrdered).toEqual(ring)
 })
