@@ -6,7 +6,7 @@
  */
 import type { CollectiveContext } from '../../src/collectives/context.ts'
 import { reduceInto } from '../../src/collectives/reduce-ops.ts'
-import type { TypedArray } from '../../src/dtype.ts'
+import { copyInto, type TypedArray } from '../../src/dtype.ts'
 
 export interface MemoryWorld {
   contexts: CollectiveContext[]
@@ -53,43 +53,46 @@ export function memoryWorld(size: number, segmentBytes = 1 << 20, options: Memor
     return b.queue.length > 0 ? Promise.resolve(b.queue.shift()!) : new Promise<TypedArray>((resolve) => b.waiters.push(resolve))
   }
   const sent = Array.from({ length: size }, () => ({ messages: 0, elements: 0 }))
-  const contexts = Array.from({ length: size }, (_, rank): CollectiveContext => ({
-    rank,
-    size,
-    ...(options.contributors === undefined ? {} : { contributors: () => options.contributors! }),
-    segmentElements: (bpe) => Math.max(1, Math.floor(segmentBytes / bpe)),
-    async send(peer, tag, data) {
-      if (peer < 0 || peer >= size || peer === rank) throw new Error(`rank ${rank} sent to bad peer ${peer}`)
-      sent[rank].messages++
-      sent[rank].elements += data.length
-      const b = box(rank, peer, tag)
-      const copy = data.slice()
-      const deliver = () => {
-        const w = b.waiters.shift()
-        if (w) w(copy)
-        else b.queue.push(copy)
-      }
-      if (!rand) return deliver()
-      const turns = Math.floor(rand() * 4)
-      b.last = b.last.then(async () => {
-        for (let i = 0; i < turns; i++) await turn()
-        deliver()
-      })
-    },
-    async recv(peer, tag, into) {
-      const m = await take(peer, rank, tag)
-      if (m.length !== into.length || m.constructor !== into.constructor) {
-        throw new Error(`rank ${rank} expected ${into.constructor.name}[${into.length}] from ${peer}, got ${m.constructor.name}[${m.length}]`)
-      }
-      into.set(m as any)
-    },
-    async recvReduce(peer, tag, dst, op) {
-      const m = await take(peer, rank, tag)
-      if (m.length !== dst.length || m.constructor !== dst.constructor) throw new Error(`rank ${rank}: bad message for recvReduce from ${peer}`)
-      reduceInto(op, dst, m)
-    },
-    recvAny: (peer, tag) => take(peer, rank, tag),
-  }))
+  const contexts = Array.from(
+    { length: size },
+    (_, rank): CollectiveContext => ({
+      rank,
+      size,
+      ...(options.contributors === undefined ? {} : { contributors: () => options.contributors! }),
+      segmentElements: (bpe) => Math.max(1, Math.floor(segmentBytes / bpe)),
+      async send(peer, tag, data) {
+        if (peer < 0 || peer >= size || peer === rank) throw new Error(`rank ${rank} sent to bad peer ${peer}`)
+        sent[rank].messages++
+        sent[rank].elements += data.length
+        const b = box(rank, peer, tag)
+        const copy = data.slice()
+        const deliver = () => {
+          const w = b.waiters.shift()
+          if (w) w(copy)
+          else b.queue.push(copy)
+        }
+        if (!rand) return deliver()
+        const turns = Math.floor(rand() * 4)
+        b.last = b.last.then(async () => {
+          for (let i = 0; i < turns; i++) await turn()
+          deliver()
+        })
+      },
+      async recv(peer, tag, into) {
+        const m = await take(peer, rank, tag)
+        if (m.length !== into.length || m.constructor !== into.constructor) {
+          throw new Error(`rank ${rank} expected ${into.constructor.name}[${into.length}] from ${peer}, got ${m.constructor.name}[${m.length}]`)
+        }
+        copyInto(into, m)
+      },
+      async recvReduce(peer, tag, dst, op) {
+        const m = await take(peer, rank, tag)
+        if (m.length !== dst.length || m.constructor !== dst.constructor) throw new Error(`rank ${rank}: bad message for recvReduce from ${peer}`)
+        reduceInto(op, dst, m)
+      },
+      recvAny: (peer, tag) => take(peer, rank, tag),
+    }),
+  )
   return { contexts, sent }
 }
 

@@ -22,6 +22,7 @@ export interface Run {
   /** Milliseconds from start to exit. */
   elapsedMs: number
   /** Every stdout line that parses as a JSON object (optionally after an Open MPI tag). */
+  // biome-ignore lint/suspicious/noExplicitAny: JSON the fixtures print, of as many shapes as there are fixtures; each test reads the fields its own fixture writes
   cases: Record<string, any>[]
   /** A string passed as the script's last argument; `leftovers(mark)` finds processes that still carry it. */
   mark: string

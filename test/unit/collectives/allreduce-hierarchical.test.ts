@@ -2,6 +2,7 @@
 // the hosts' leaders talking across hosts.
 import { describe, expect, test } from 'vitest'
 import { allreduceHierarchical, hostGroups } from '../../../src/collectives/allreduce-hierarchical.ts'
+import type { TypedArray } from '../../../src/dtype.ts'
 import { memoryWorld, onAll } from '../../helpers/memory-context.ts'
 
 const PLACEMENTS: number[][] = [
@@ -42,7 +43,7 @@ test('only leaders send across hosts: 2 hosts x 3 ranks, 4 elements', async () =
   const spied = w.contexts.map((ctx) => ({
     ...ctx,
     nodes,
-    send: (peer: number, tag: number, data: any) => {
+    send: (peer: number, tag: number, data: TypedArray) => {
       if (nodes[peer] !== nodes[ctx.rank]) across.push(`${ctx.rank}>${peer}`)
       return ctx.send(peer, tag, data)
     },

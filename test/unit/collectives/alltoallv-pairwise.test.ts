@@ -50,7 +50,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
             expect(got.counts).toEqual(ranks.map((s) => c(s, d)))
           })
           // P-1 steps, one message each (empty blocks too: the receiver waits for one); only others' blocks travel.
-          w.sent.forEach((s, r) => expect(s).toEqual({ messages: P - 1, elements: ranks.filter((d) => d !== r).reduce((e, d) => e + c(r, d), 0) }))
+          w.sent.forEach((s, r) => {
+            expect(s).toEqual({ messages: P - 1, elements: ranks.filter((d) => d !== r).reduce((e, d) => e + c(r, d), 0) })
+          })
         }
       }
     }
@@ -59,7 +61,12 @@ describe.each(SIZES)('on %i ranks', (P) => {
   test('bigint blocks, counts unknown', async () => {
     const c = PATTERNS['mod 4 (zeros among them)']!
     const outs = await onAll(memoryWorld(P), (ctx) =>
-      alltoallvPairwise(ctx, BigInt64Array.from(sendData(Float64Array, c, ctx.rank, P) as Float64Array, (x) => BigInt(x) * 2n ** 32n), Array.from({ length: P }, (_, d) => c(ctx.rank, d)), -2),
+      alltoallvPairwise(
+        ctx,
+        BigInt64Array.from(sendData(Float64Array, c, ctx.rank, P) as Float64Array, (x) => BigInt(x) * 2n ** 32n),
+        Array.from({ length: P }, (_, d) => c(ctx.rank, d)),
+        -2,
+      ),
     )
     outs.forEach((got, d) => {
       expect(got.data).toBeInstanceOf(BigInt64Array)

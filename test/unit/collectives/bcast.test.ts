@@ -31,7 +31,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
       for (const [r, c] of edges) expect(nodes[c].parent).toBe(r)
       const depth = (r: number): number => (nodes[r].parent < 0 ? 0 : 1 + depth(nodes[r].parent))
       const popcount = (v: number) => v.toString(2).split('1').length - 1
-      nodes.forEach((_, r) => expect(depth(r)).toBe(popcount((r - root + P) % P)))
+      nodes.forEach((_, r) => {
+        expect(depth(r)).toBe(popcount((r - root + P) % P))
+      })
     }
   })
 })

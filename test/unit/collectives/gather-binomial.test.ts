@@ -9,7 +9,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
   test('gather to every root', async () => {
     for (let root = 0; root < P; root++) {
       const g = await onAll(memoryWorld(P), (ctx) => gatherBinomial(ctx, new Uint16Array([ctx.rank, ctx.rank + 100]), root, -2))
-      g.forEach((got, r) => expect(got && [...got]).toEqual(r === root ? Array.from({ length: P }, (_, q) => [q, q + 100]).flat() : undefined))
+      g.forEach((got, r) => {
+        expect(got && [...got]).toEqual(r === root ? Array.from({ length: P }, (_, q) => [q, q + 100]).flat() : undefined)
+      })
     }
   })
 })

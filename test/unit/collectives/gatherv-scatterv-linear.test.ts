@@ -27,7 +27,11 @@ const all = (c: (r: number) => number, P: number) => Array.from({ length: P }, (
 const TYPES: { name: string; make: (xs: number[]) => TypedArray; plain: (a: TypedArray) => number[] }[] = [
   { name: 'Float64Array', make: (xs) => Float64Array.from(xs), plain: (a) => [...(a as Float64Array)] },
   { name: 'Int32Array', make: (xs) => Int32Array.from(xs), plain: (a) => [...(a as Int32Array)] },
-  { name: 'BigInt64Array', make: (xs) => BigInt64Array.from(xs, (x) => BigInt(x) * -(2n ** 33n)), plain: (a) => [...(a as BigInt64Array)].map((x) => Number(x / -(2n ** 33n))) },
+  {
+    name: 'BigInt64Array',
+    make: (xs) => BigInt64Array.from(xs, (x) => BigInt(x) * -(2n ** 33n)),
+    plain: (a) => [...(a as BigInt64Array)].map((x) => Number(x / -(2n ** 33n))),
+  },
 ]
 
 describe.each(SIZES)('on %i ranks', (P) => {
@@ -40,12 +44,17 @@ describe.each(SIZES)('on %i ranks', (P) => {
           const w = memoryWorld(P, undefined, { jitterSeed: root % 2 ? root * 31 + P : undefined })
           const outs = await onAll(w, (ctx) => gathervLinear(ctx, T.make(blockOf(c, ctx.rank)), root, -2, known && ctx.rank === root ? counts : undefined))
           outs.forEach((got, r) => {
-            if (r !== root) return expect(got).toBeUndefined()
+            if (r !== root) {
+              expect(got).toBeUndefined()
+              return
+            }
             expect(got?.constructor).toBe(T.make([]).constructor)
             expect(T.plain(got!)).toEqual(all(c, P))
           })
           // Every other rank sends its block, even an empty one (the root waits for it); the root sends nothing.
-          w.sent.forEach((s, r) => expect(s).toEqual(r === root ? { messages: 0, elements: 0 } : { messages: 1, elements: c(r) }))
+          w.sent.forEach((s, r) => {
+            expect(s).toEqual(r === root ? { messages: 0, elements: 0 } : { messages: 1, elements: c(r) })
+          })
         }
       }
     }
@@ -59,7 +68,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
         // The root's buffer may be longer than the blocks: the tail is never sent.
         const data = T.make([...all(c, P), -1, -2])
         const w = memoryWorld(P, undefined, { jitterSeed: root % 2 ? undefined : root * 17 + P })
-        const outs = await onAll(w, (ctx) => (ctx.rank === root ? scattervLinear(ctx, data, counts, root, -2) : scattervLinear(ctx, undefined, undefined, root, -2)))
+        const outs = await onAll(w, (ctx) =>
+          ctx.rank === root ? scattervLinear(ctx, data, counts, root, -2) : scattervLinear(ctx, undefined, undefined, root, -2),
+        )
         outs.forEach((got, r) => {
           expect(got.constructor).toBe(data.constructor)
           expect(T.plain(got)).toEqual(blockOf(c, r))
@@ -67,7 +78,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
         // The root's own block is a copy: changing the root's buffer afterwards leaves it alone.
         data.fill(T.make([7])[0] as never)
         expect(T.plain(outs[root]!)).toEqual(blockOf(c, root))
-        w.sent.forEach((s, r) => expect(s).toEqual(r === root ? { messages: P - 1, elements: counts.reduce((a, n, q) => a + (q === root ? 0 : n), 0) } : { messages: 0, elements: 0 }))
+        w.sent.forEach((s, r) => {
+          expect(s).toEqual(r === root ? { messages: P - 1, elements: counts.reduce((a, n, q) => a + (q === root ? 0 : n), 0) } : { messages: 0, elements: 0 })
+        })
       }
     }
   })

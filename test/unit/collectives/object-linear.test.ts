@@ -11,9 +11,15 @@ describe.each(SIZES)('on %i ranks', (P) => {
     for (let root = 0; root < P; root++) {
       const bytesOf = (r: number) => new Uint8Array(r + 1).fill(r + 1)
       const g = await onAll(memoryWorld(P), (ctx) => gatherLinear(ctx, bytesOf(ctx.rank), root, -2))
-      g.forEach((got, r) => expect(got?.map((b) => [...b])).toEqual(r === root ? Array.from({ length: P }, (_, q) => [...bytesOf(q)]) : undefined))
-      const s = await onAll(memoryWorld(P), (ctx) => scatterLinear(ctx, ctx.rank === root ? Array.from({ length: P }, (_, q) => bytesOf(q)) : undefined, root, -2))
-      s.forEach((got, r) => expect([...got]).toEqual([...bytesOf(r)]))
+      g.forEach((got, r) => {
+        expect(got?.map((b) => [...b])).toEqual(r === root ? Array.from({ length: P }, (_, q) => [...bytesOf(q)]) : undefined)
+      })
+      const s = await onAll(memoryWorld(P), (ctx) =>
+        scatterLinear(ctx, ctx.rank === root ? Array.from({ length: P }, (_, q) => bytesOf(q)) : undefined, root, -2),
+      )
+      s.forEach((got, r) => {
+        expect([...got]).toEqual([...bytesOf(r)])
+      })
     }
   })
 })

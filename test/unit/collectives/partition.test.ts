@@ -5,16 +5,27 @@ test('blocks are as even as possible, the first count % parts one larger, and co
   expect(blockSizes(10, 3)).toEqual([4, 3, 3])
   expect(blockSizes(2, 4)).toEqual([1, 1, 0, 0])
   expect(blockSizes(0, 3)).toEqual([0, 0, 0])
-  for (const [count, parts] of [[100_003, 7], [5, 5], [1, 9]]) {
+  for (const [count, parts] of [
+    [100_003, 7],
+    [5, 5],
+    [1, 9],
+  ]) {
     expect(blockStart(count, parts, parts)).toBe(count)
     for (let i = 0; i < parts; i++) expect(blockRange(count, parts, i)[1]).toBe(blockRange(count, parts, i + 1)[0])
   }
 })
 
 test('segments cut a range into pieces of at most the segment size', () => {
-  expect(segments(3, 10, 3)).toEqual([[3, 6], [6, 9], [9, 10]])
+  expect(segments(3, 10, 3)).toEqual([
+    [3, 6],
+    [6, 9],
+    [9, 10],
+  ])
   expect(segments(5, 5, 3)).toEqual([])
-  expect(segments(0, 2, 0)).toEqual([[0, 1], [1, 2]])
+  expect(segments(0, 2, 0)).toEqual([
+    [0, 1],
+    [1, 2],
+  ])
 })
 
 test('floorPow2 and mod', () => {

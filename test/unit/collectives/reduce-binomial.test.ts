@@ -14,7 +14,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
         await reduceBinomial(ctx, d, 'max', root, -2)
         return d
       })
-      out.forEach((d, r) => expect([...d]).toEqual(Array.from({ length: 5 }, (_, i) => (r === root ? (P - 1) * 10 : r * 10) + i)))
+      out.forEach((d, r) => {
+        expect([...d]).toEqual(Array.from({ length: 5 }, (_, i) => (r === root ? (P - 1) * 10 : r * 10) + i))
+      })
     }
   })
 })

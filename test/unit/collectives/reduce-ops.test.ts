@@ -1,12 +1,13 @@
 import { expect, test } from 'vitest'
-import { checkOp, defineOp, fillIdentity, finishAvg, reduceInto, reduceIntoJs } from '../../../src/collectives/reduce-ops.ts'
+import { checkOp, defineOp, fillIdentity, finishAvg, reduceInto, reduceIntoJs, type ReduceOp } from '../../../src/collectives/reduce-ops.ts'
+import type { TypedArray } from '../../../src/dtype.ts'
 import { BFloat16Bits, Float16Bits, halfBits, halfValue } from '../../../src/half.ts'
 import { native, nativeUnavailable } from '../../../src/native/native.ts'
 
 test('kernels', () => {
   const a = () => new Float64Array([1, -2, 3])
   const b = new Float64Array([4, 5, -6])
-  const run = (op: any) => {
+  const run = (op: ReduceOp) => {
     const d = a()
     reduceInto(op, d, b)
     return [...d]
@@ -56,32 +57,46 @@ test('integer avg floor-divides (toward minus infinity), as Python // and Tensor
 })
 
 test('identity elements leave every value unchanged', () => {
-  for (const [op, T, v] of [['sum', Int8Array, 0], ['prod', Float32Array, 1], ['min', Int16Array, 32767], ['max', Int16Array, -32768],
-    ['min', Uint32Array, 2 ** 32 - 1], ['max', Float64Array, -Infinity], ['band', Uint8Array, 255], ['band', Int32Array, -1]] as const) {
-    expect([...fillIdentity(new (T as any)(2), op)]).toEqual([v, v])
+  for (const [op, T, v] of [
+    ['sum', Int8Array, 0],
+    ['prod', Float32Array, 1],
+    ['min', Int16Array, 32767],
+    ['max', Int16Array, -32768],
+    ['min', Uint32Array, 2 ** 32 - 1],
+    ['max', Float64Array, -Infinity],
+    ['band', Uint8Array, 255],
+    ['band', Int32Array, -1],
+  ] as const) {
+    expect([...fillIdentity(new (T as new (n: number) => TypedArray)(2), op)]).toEqual([v, v])
   }
   expect([...fillIdentity(new BigUint64Array(1), 'min')]).toEqual([2n ** 64n - 1n])
   expect([...fillIdentity(new BigInt64Array(1), 'max')]).toEqual([-(2n ** 63n)])
 })
 
 test('a user op combines with its function; defineOp checks its arguments', () => {
-  const op = defineOp<Float64Array>('sumsq', (a, b) => { for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]! * b[i]! })
+  const op = defineOp<Float64Array>('sumsq', (a, b) => {
+    for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]! * b[i]!
+  })
   const d = new Float64Array([1, 2])
   reduceInto(op, d, new Float64Array([3, 4]))
   expect([...d]).toEqual([10, 18])
   expect(op.commutative).toBe(true)
   expect(() => defineOp('', () => {})).toThrow(/name must be a non-empty string/)
-  expect(() => defineOp('x', 3 as any)).toThrow(/fn must be a function/)
+  expect(() => defineOp('x', 3 as never)).toThrow(/fn must be a function/)
   expect(() => checkOp(op, new Int8Array(1))).not.toThrow()
 })
 
 test('half kernels: float32 arithmetic rounded to the half format, and the native kernel gives the same bits', () => {
   const a = new Float16Bits(4096)
   const b = new Float16Bits(4096)
-  for (let i = 0; i < a.length; i++) (a[i] = (i * 7919) & 0xffff), (b[i] = (i * 104729 + 3) & 0xffff)
+  for (let i = 0; i < a.length; i++) {
+    a[i] = (i * 7919) & 0xffff
+    b[i] = (i * 104729 + 3) & 0xffff
+  }
   for (const op of ['sum', 'prod', 'min', 'max'] as const) {
     for (const T of [Float16Bits, BFloat16Bits]) {
-      const x = new T(a), y = new T(b)
+      const x = new T(a),
+        y = new T(b)
       const js = x.slice() as typeof x
       reduceIntoJs(op, js, y)
       const nat = x.slice() as typeof x
@@ -97,11 +112,23 @@ test('half kernels: float32 arithmetic rounded to the half format, and the nativ
   }
 })
 
-const TYPES = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array]
+const TYPES = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+]
 const isFloat = (T: unknown) => T === Float32Array || T === Float64Array
 
 /** Random bits, plus the values where kernels differ most easily: extremes, zeros of both signs, NaN, infinities. */
-function randomArray(T: (typeof TYPES)[number], n: number, seed: number): any {
+function randomArray(T: (typeof TYPES)[number], n: number, seed: number): TypedArray {
   const a = new T(n)
   const bytes = new Uint8Array(a.buffer)
   let x = seed
@@ -109,7 +136,10 @@ function randomArray(T: (typeof TYPES)[number], n: number, seed: number): any {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0
     bytes[i] = x >>> 24
   }
-  if (isFloat(T)) [NaN, -0, 0, Infinity, -Infinity, 1e-40, -1].forEach((v, i) => ((a as Float64Array)[i * 7 + (seed % 5)] = v))
+  if (isFloat(T))
+    [NaN, -0, 0, Infinity, -Infinity, 1e-40, -1].forEach((v, i) => {
+      ;(a as Float64Array)[i * 7 + (seed % 5)] = v
+    })
   return a
 }
 

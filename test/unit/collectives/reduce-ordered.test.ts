@@ -14,11 +14,18 @@ const COUNTS = [0, 1, 2, 7, 13]
 const ranks = (P: number) => Array.from({ length: P }, (_, r) => r)
 
 /** a ∘ b = 2a + b: ((x0 ∘ x1) ∘ x2) = 4x0 + 2x1 + x2, but x0 ∘ (x1 ∘ x2) = 2x0 + 2x1 + x2. */
-const twiceLeft = defineOp<Int32Array>('twice-left-plus', (a, b) => {
-  for (let i = 0; i < a.length; i++) a[i] = 2 * a[i]! + b[i]!
-}, { commutative: false })
-const x = (r: number, i: number) => (r * 7 + i * 3) % 10 - 4 // small, signed, differing per rank and element
-const leftFold = (P: number, i: number) => ranks(P).map((r) => x(r, i)).reduce((a, b) => 2 * a + b)
+const twiceLeft = defineOp<Int32Array>(
+  'twice-left-plus',
+  (a, b) => {
+    for (let i = 0; i < a.length; i++) a[i] = 2 * a[i]! + b[i]!
+  },
+  { commutative: false },
+)
+const x = (r: number, i: number) => ((r * 7 + i * 3) % 10) - 4 // small, signed, differing per rank and element
+const leftFold = (P: number, i: number) =>
+  ranks(P)
+    .map((r) => x(r, i))
+    .reduce((a, b) => 2 * a + b)
 
 // 2x2 matrices mod 101 (four Int32 elements each, row-major).
 const M = 101
@@ -28,12 +35,21 @@ const matmul = (a: number[], b: number[]) => [
   (a[2]! * b[0]! + a[3]! * b[2]!) % M,
   (a[2]! * b[1]! + a[3]! * b[3]!) % M,
 ]
-const matOp = defineOp<Int32Array>('matmul-mod-101', (inout, incoming) => {
-  for (let i = 0; i < inout.length; i += 4) inout.set(matmul([...inout.subarray(i, i + 4)], [...incoming.subarray(i, i + 4)]), i)
-}, { commutative: false })
-const mat = (r: number, m: number) => [(r + m) % 3 + 1, r + 1, (m * 7 + r) % 5, (2 * r + m) % 4 + 1]
+const matOp = defineOp<Int32Array>(
+  'matmul-mod-101',
+  (inout, incoming) => {
+    for (let i = 0; i < inout.length; i += 4) inout.set(matmul([...inout.subarray(i, i + 4)], [...incoming.subarray(i, i + 4)]), i)
+  },
+  { commutative: false },
+)
+const mat = (r: number, m: number) => [((r + m) % 3) + 1, r + 1, (m * 7 + r) % 5, ((2 * r + m) % 4) + 1]
 const mats = (r: number, n: number) => Int32Array.from(ranks(n).flatMap((m) => mat(r, m)))
-const product = (P: number, n: number) => ranks(n).flatMap((m) => ranks(P).map((r) => mat(r, m)).reduce(matmul))
+const product = (P: number, n: number) =>
+  ranks(n).flatMap((m) =>
+    ranks(P)
+      .map((r) => mat(r, m))
+      .reduce(matmul),
+  )
 
 describe.each(SIZES)('on %i ranks', (P) => {
   test.each(COUNTS)('reduce of %i elements with 2a + b, to every root: the left fold in rank order', async (n) => {
@@ -44,9 +60,13 @@ describe.each(SIZES)('on %i ranks', (P) => {
         await reduceOrdered(ctx, d, twiceLeft, root, -2)
         return d
       })
-      out.forEach((d, r) => expect([...d]).toEqual(Array.from({ length: n }, (_, i) => (r === root ? leftFold(P, i) : x(r, i)))))
+      out.forEach((d, r) => {
+        expect([...d]).toEqual(Array.from({ length: n }, (_, i) => (r === root ? leftFold(P, i) : x(r, i))))
+      })
       // Every other rank sends its vector once (nothing when it is empty); the root sends nothing.
-      w.sent.forEach((s, r) => expect(s).toEqual(r === root || n === 0 ? { messages: 0, elements: 0 } : { messages: 1, elements: n }))
+      w.sent.forEach((s, r) => {
+        expect(s).toEqual(r === root || n === 0 ? { messages: 0, elements: 0 } : { messages: 1, elements: n })
+      })
     }
   })
 
@@ -57,7 +77,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
         await reduceOrdered(ctx, d, matOp, root, -2)
         return d
       })
-      out.forEach((d, r) => expect([...d]).toEqual(r === root ? product(P, n) : [...mats(r, n)]))
+      out.forEach((d, r) => {
+        expect([...d]).toEqual(r === root ? product(P, n) : [...mats(r, n)])
+      })
     }
   })
 

@@ -22,7 +22,11 @@ function evenBlock(n: number, P: number, r: number): [number, number] {
 }
 /** Ragged blocks, zeros included: block b has (7b + k) % 5 elements. */
 const raggedCounts = (P: number, k: number) => Array.from({ length: P }, (_, b) => (7 * b + k) % 5)
-const starts = (counts: number[]) => counts.reduce((a, c) => (a.push(a[a.length - 1]! + c), a), [0])
+const starts = (counts: number[]) => {
+  const at = [0]
+  for (const c of counts) at.push(at[at.length - 1]! + c)
+  return at
+}
 
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, j) => a + j)
 
@@ -42,7 +46,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
       // Each rank sends every block but its own, once, cut into segments of at most `seg` elements.
       const seg = Math.floor(segmentBytes / 8)
       w.sent.forEach((s, r) => {
-        const others = range(0, P).filter((q) => q !== r).map((q) => evenBlock(n, P, q))
+        const others = range(0, P)
+          .filter((q) => q !== r)
+          .map((q) => evenBlock(n, P, q))
         expect(s).toEqual({
           messages: others.reduce((m, [a, b]) => m + Math.ceil((b - a) / seg), 0),
           elements: others.reduce((e, [a, b]) => e + b - a, 0),
@@ -77,9 +83,13 @@ describe.each(SIZES)('on %i ranks', (P) => {
         await reduceScatterRingInPlace(ctx, d, 'sum', -2, (b) => [at[b]!, at[b + 1]!])
         return d
       })
-      out.forEach((d, r) => expect([...d.subarray(at[r]!, at[r + 1]!)]).toEqual(range(at[r]!, at[r + 1]!).map((i) => 10_000 * tri(P) + P * i)))
+      out.forEach((d, r) => {
+        expect([...d.subarray(at[r]!, at[r + 1]!)]).toEqual(range(at[r]!, at[r + 1]!).map((i) => 10_000 * tri(P) + P * i))
+      })
       // Empty blocks travel as no message at all.
-      w.sent.forEach((s, r) => expect(s.elements).toBe(n - counts[r]!))
+      w.sent.forEach((s, r) => {
+        expect(s.elements).toBe(n - counts[r]!)
+      })
     }
   })
 
@@ -92,9 +102,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
       await reduceScatterRingInPlace(ctx, d, 'sum', -2, (b) => [at[b]!, at[b + 1]!])
       return d
     })
-    big.forEach((d, r) =>
-      expect([...d.subarray(at[r]!, at[r + 1]!)]).toEqual(range(at[r]!, at[r + 1]!).map((i) => BigInt(tri(P)) * 2n ** 40n + BigInt(P * i))),
-    )
+    for (const [r, d] of big.entries()) {
+      expect([...d.subarray(at[r]!, at[r + 1]!)]).toEqual(range(at[r]!, at[r + 1]!).map((i) => BigInt(tri(P)) * 2n ** 40n + BigInt(P * i)))
+    }
     // x ∘ y = x + y + x·y is commutative and associative (it is (1+x)(1+y) - 1): the result is Π(1 + x_r) - 1.
     const op = defineOp<Float64Array>('plus-times', (a, b) => {
       for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]! + a[i]! * b[i]!
@@ -105,8 +115,8 @@ describe.each(SIZES)('on %i ranks', (P) => {
       await reduceScatterRingInPlace(ctx, d, op, -2, (b) => [at[b]!, at[b + 1]!])
       return d
     })
-    user.forEach((d, r) =>
-      expect([...d.subarray(at[r]!, at[r + 1]!)]).toEqual(range(at[r]!, at[r + 1]!).map((i) => range(0, P).reduce((p, q) => p * (1 + x(q, i)), 1) - 1)),
-    )
+    for (const [r, d] of user.entries()) {
+      expect([...d.subarray(at[r]!, at[r + 1]!)]).toEqual(range(at[r]!, at[r + 1]!).map((i) => range(0, P).reduce((p, q) => p * (1 + x(q, i)), 1) - 1))
+    }
   })
 })

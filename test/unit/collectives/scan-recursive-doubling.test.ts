@@ -14,7 +14,13 @@ const ranks = (P: number) => Array.from({ length: P }, (_, r) => r)
 /** Messages rank r sends: one per step whose partner r ^ 2^k exists. */
 const partners = (r: number, P: number) => ranks(Math.ceil(Math.log2(Math.max(1, P)))).filter((k) => (r ^ (1 << k)) < P).length
 
-async function scan<T extends TypedArray>(P: number, make: (r: number) => T, op: Parameters<typeof scanRecursiveDoubling>[2], exclusive: boolean, jitterSeed?: number) {
+async function scan<T extends TypedArray>(
+  P: number,
+  make: (r: number) => T,
+  op: Parameters<typeof scanRecursiveDoubling>[2],
+  exclusive: boolean,
+  jitterSeed?: number,
+) {
   const w = memoryWorld(P, undefined, { jitterSeed })
   const out = await onAll(w, async (ctx) => {
     const d = make(ctx.rank)
@@ -40,10 +46,15 @@ const matOp = defineOp<Int32Array>(
   { commutative: false },
 )
 /** Rank r's matrix number m. */
-const mat = (r: number, m: number) => [(r + m) % 3 + 1, r + 1, (m * 7 + r) % 5, (2 * r + m) % 4 + 1].map((x) => x % M)
+const mat = (r: number, m: number) => [((r + m) % 3) + 1, r + 1, (m * 7 + r) % 5, ((2 * r + m) % 4) + 1].map((x) => x % M)
 const mats = (r: number, n: number) => Int32Array.from(ranks(n).flatMap((m) => mat(r, m)))
 /** M(lo) · M(lo+1) · … · M(hi), per matrix index. */
-const product = (lo: number, hi: number, n: number) => ranks(n).flatMap((m) => ranks(hi - lo + 1).map((k) => mat(lo + k, m)).reduce(matmul))
+const product = (lo: number, hi: number, n: number) =>
+  ranks(n).flatMap((m) =>
+    ranks(hi - lo + 1)
+      .map((k) => mat(lo + k, m))
+      .reduce(matmul),
+  )
 
 describe.each(SIZES)('on %i ranks', (P) => {
   test.each(COUNTS)('inclusive and exclusive sum of %i elements (values differ per rank and element)', async (n) => {
@@ -55,7 +66,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
         const k = exclusive ? r : r + 1
         expect([...d]).toEqual(Array.from({ length: n }, (_, i) => 10_000 * tri(k) + k * i))
       })
-      sent.forEach((s, r) => expect(s).toEqual(n === 0 ? { messages: 0, elements: 0 } : { messages: partners(r, P), elements: partners(r, P) * n }))
+      sent.forEach((s, r) => {
+        expect(s).toEqual(n === 0 ? { messages: 0, elements: 0 } : { messages: partners(r, P), elements: partners(r, P) * n })
+      })
     }
   })
 
@@ -81,26 +94,41 @@ describe.each(SIZES)('on %i ranks', (P) => {
         })
       }
       const fmax = await scan(P, (r) => new Float64Array(n).map((_, i) => f(r, i)), 'max', exclusive)
-      fmax.out.forEach((d, r) => expect([...d]).toEqual(Array.from({ length: n }, (_, i) => (exclusive ? (r === 0 ? -Infinity : fold(r - 1, i, Math.max)) : fold(r, i, Math.max)))))
+      fmax.out.forEach((d, r) => {
+        expect([...d]).toEqual(Array.from({ length: n }, (_, i) => (exclusive ? (r === 0 ? -Infinity : fold(r - 1, i, Math.max)) : fold(r, i, Math.max))))
+      })
       // avg divides each prefix by the ranks it holds (r + 1, or r; rank 0 of an exscan: 0).
       const avg = await scan(P, (r) => new Float64Array(n).map((_, i) => r * 1_000 + i), 'avg', exclusive)
-      avg.out.forEach((d, r) => expect([...d]).toEqual(Array.from({ length: n }, (_, i) => (exclusive ? (r === 0 ? 0 : 500 * (r - 1) + i) : 500 * r + i))))
+      avg.out.forEach((d, r) => {
+        expect([...d]).toEqual(Array.from({ length: n }, (_, i) => (exclusive ? (r === 0 ? 0 : 500 * (r - 1) + i) : 500 * r + i)))
+      })
     }
   })
 
   test.each([0, 1, 2, 5, 13])('a non-commutative user op (products of %i 2x2 matrices) combines r0 · r1 · … in rank order', async (n) => {
     for (const jitterSeed of [undefined, 7 * P + n]) {
       const inc = await scan(P, (r) => mats(r, n), matOp, false, jitterSeed)
-      inc.out.forEach((d, r) => expect([...d]).toEqual(product(0, r, n)))
+      inc.out.forEach((d, r) => {
+        expect([...d]).toEqual(product(0, r, n))
+      })
       // Exclusive: rank r gets r0 · … · r(r-1); rank 0 keeps its data (a user op has no identity).
       const exc = await scan(P, (r) => mats(r, n), matOp, true, jitterSeed)
-      exc.out.forEach((d, r) => expect([...d]).toEqual(r === 0 ? [...mats(0, n)] : product(0, r - 1, n)))
+      exc.out.forEach((d, r) => {
+        expect([...d]).toEqual(r === 0 ? [...mats(0, n)] : product(0, r - 1, n))
+      })
     }
   })
 
   test('the matrices really do not commute: the reversed order gives other results', () => {
     if (P < 2) return
-    expect(product(0, P - 1, 3)).not.toEqual(ranks(3).flatMap((m) => ranks(P).reverse().map((k) => mat(k, m)).reduce(matmul)))
+    expect(product(0, P - 1, 3)).not.toEqual(
+      ranks(3).flatMap((m) =>
+        ranks(P)
+          .reverse()
+          .map((k) => mat(k, m))
+          .reduce(matmul),
+      ),
+    )
   })
 
   test('a commutative user op and a bigint sum', async () => {
@@ -129,6 +157,8 @@ describe.each(SIZES)('on %i ranks', (P) => {
     const a = await scan(P, make, 'sum', true)
     const b = await scan(P, make, 'sum', true)
     expect(b.out.map((d) => [...d])).toEqual(a.out.map((d) => [...d]))
-    a.out.forEach((d, r) => expect(d[16]).toBe(tri(r + 1) * 16))
+    a.out.forEach((d, r) => {
+      expect(d[16]).toBe(tri(r + 1) * 16)
+    })
   })
 })

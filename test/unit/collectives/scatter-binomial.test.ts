@@ -9,7 +9,9 @@ describe.each(SIZES)('on %i ranks', (P) => {
   test('scatter from every root', async () => {
     for (let root = 0; root < P; root++) {
       const s = await onAll(memoryWorld(P), (ctx) => scatterBinomial(ctx, ctx.rank === root ? new Float32Array(3 * P).map((_, j) => j) : undefined, root, -2))
-      s.forEach((got, r) => expect([...got]).toEqual([3 * r, 3 * r + 1, 3 * r + 2]))
+      s.forEach((got, r) => {
+        expect([...got]).toEqual([3 * r, 3 * r + 1, 3 * r + 2])
+      })
     }
   })
 })

@@ -13,7 +13,7 @@ test('a scratch buffer given back is handed out again for the same size; small o
   expect(takeScratch(Int8Array, 100, 1).buffer).not.toBe(small.buffer)
 })
 
-test('a view that does not start at the buffer start is not pooled (it is someone else\'s memory)', () => {
+test("a view that does not start at the buffer start is not pooled (it is someone else's memory)", () => {
   const owner = new Float64Array(1 << 16)
   giveScratch(owner.subarray(8))
   expect(takeScratch(Float64Array, (1 << 16) - 8, 8).buffer).not.toBe(owner.buffer)

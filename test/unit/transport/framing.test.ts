@@ -1,7 +1,21 @@
 import { expect, test } from 'vitest'
 import { decodeHeader, encodeHeader, writeHeader, HEADER_BYTES, KIND_CONT, KIND_DATA, MAGIC, type Header } from '../../../src/transport/framing.ts'
 
-const h: Header = { commId: 0xdeadbeef, tag: -7, source: 3, dtype: 8, kind: KIND_CONT, flags: 1, seq: 2 ** 32 - 1, bytes: 2 ** 33 + 5, coll: 4, op: 1, root: 0xffff, count: 1000, aux: 7 }
+const h: Header = {
+  commId: 0xdeadbeef,
+  tag: -7,
+  source: 3,
+  dtype: 8,
+  kind: KIND_CONT,
+  flags: 1,
+  seq: 2 ** 32 - 1,
+  bytes: 2 ** 33 + 5,
+  coll: 4,
+  op: 1,
+  root: 0xffff,
+  count: 1000,
+  aux: 7,
+}
 
 test('a header round-trips through 48 bytes', () => {
   const buf = encodeHeader(h)

@@ -39,7 +39,7 @@ test('wildcards take the earliest match; ANY_TAG never matches collective (negat
   expect((await m.receive(0, ANY_SOURCE, -4)).source).toBe(2)
 })
 
-test('communicators never see each other\'s messages', async () => {
+test("communicators never see each other's messages", async () => {
   const m = new Matcher()
   m.deliver(msg(1, 0, 7))
   const other = m.receive(8, 1, 0, { timeoutMs: 50 })

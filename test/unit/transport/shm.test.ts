@@ -9,7 +9,11 @@ import { ShmOutbox } from '../../../src/transport/shm/outbox.ts'
 import { channelPath } from '../../../src/transport/shm/slots.ts'
 
 const dirs: string[] = []
-afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })))
+afterEach(() =>
+  dirs.splice(0).forEach((d) => {
+    rmSync(d, { recursive: true, force: true })
+  }),
+)
 const shmDir = () => {
   const d = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : '/tmp', 'tsrun-test-'))
   dirs.push(d)

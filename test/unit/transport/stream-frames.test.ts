@@ -83,7 +83,10 @@ describe('well-formed streams', () => {
 
   test('whole, in 1-byte chunks, and cut at every offset', () => {
     feedAndCheck(GOOD, [])
-    feedAndCheck(GOOD, Array.from({ length: GOOD.length - 1 }, (_, i) => i + 1))
+    feedAndCheck(
+      GOOD,
+      Array.from({ length: GOOD.length - 1 }, (_, i) => i + 1),
+    )
     const failures: string[] = []
     for (let k = 0; k <= GOOD.length; k++) failures.push(mismatch(GOOD, [k]) ?? '')
     expect(failures.filter(Boolean)).toEqual([])
@@ -135,7 +138,7 @@ describe('well-formed streams', () => {
     expect(x.messages.map((m) => m.length)).toEqual([1])
   })
 
-  test('what is inside a frame is not the reader\'s business: garbage headers are delivered as they are', () => {
+  test("what is inside a frame is not the reader's business: garbage headers are delivered as they are", () => {
     const rand = seeded(42)
     const garbage = Buffer.from(Array.from({ length: HEADER_BYTES + 20 }, () => Math.floor(rand() * 256)))
     const x = reader()
@@ -204,7 +207,9 @@ describe('malformed and hostile streams', () => {
     let delivered = 0
     const t0 = performance.now()
     for (let iter = 0; iter < 3000; iter++) {
-      const recs = Array.from({ length: 1 + int(6) }, () => (rand() < 0.5 ? record(bytes(HEADER_BYTES + int(40))) : record(bytes(HEADER_BYTES + int(8)), bytes(1 + int(60)))))
+      const recs = Array.from({ length: 1 + int(6) }, () =>
+        rand() < 0.5 ? record(bytes(HEADER_BYTES + int(40))) : record(bytes(HEADER_BYTES + int(8)), bytes(1 + int(60))),
+      )
       const starts = recs.map((_, i) => recs.slice(0, i).reduce((a, r) => a + r.length, 0))
       let s = Buffer.concat(recs)
       switch (int(7)) {

@@ -6,7 +6,11 @@ import { afterEach, expect, test } from 'vitest'
 import { ZmqTransport } from '../../../src/transport/zmq/zmq-transport.ts'
 
 const open: ZmqTransport[] = []
-afterEach(() => open.splice(0).forEach((t) => t.close()))
+afterEach(() =>
+  open.splice(0).forEach((t) => {
+    t.close()
+  }),
+)
 
 async function pair(kind: 'tcp' | 'ipc') {
   const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
@@ -73,12 +77,18 @@ test('a reducing receive (sink) gets whole elements in every segment, whatever T
   b!.connect([a!.address, b!.address])
   const data = new Float64Array(100_000).map((_, i) => i + 0.5)
   const dst = new Float64Array(100_000).fill(1)
-  const got = b!.recv(0, 0, 9, { sink: { bytes: dst.byteLength, dtype: 9, write: (seg, off) => {
-    expect(off % 8).toBe(0)
-    expect(seg.byteLength % 8).toBe(0)
-    const src = new Float64Array(seg.buffer.slice(seg.byteOffset, seg.byteOffset + seg.byteLength))
-    for (let i = 0; i < src.length; i++) dst[off / 8 + i]! += src[i]!
-  } } })
+  const got = b!.recv(0, 0, 9, {
+    sink: {
+      bytes: dst.byteLength,
+      dtype: 9,
+      write: (seg, off) => {
+        expect(off % 8).toBe(0)
+        expect(seg.byteLength % 8).toBe(0)
+        const src = new Float64Array(seg.buffer.slice(seg.byteOffset, seg.byteOffset + seg.byteLength))
+        for (let i = 0; i < src.length; i++) dst[off / 8 + i]! += src[i]!
+      },
+    },
+  })
   await a!.send(1, 0, 9, 9, new Uint8Array(data.buffer))
   await got
   expect(dst.every((v, i) => v === i + 1.5)).toBe(true)
