@@ -44,7 +44,9 @@ test('the call wins over the environment, the environment over the table', () =>
 
 test('an unknown name says where it came from and what exists', () => {
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow(UsageError)
-  expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow('algorithm for allreduce must be one of "hierarchical", "recursive-doubling", "ring", "ordered" or "auto", got "tree"')
+  expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow(
+    'algorithm for allreduce must be one of "hierarchical", "recursive-doubling", "ring", "ordered" or "auto", got "tree"',
+  )
   process.env.TSRUN_ALLREDUCE_ALGORITHM = 'tree'
   resetSettingsForTests()
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4)).toThrow('TSRUN_ALLREDUCE_ALGORITHM for allreduce')
