@@ -24,11 +24,17 @@ export interface Posted {
 }
 
 function matches(commId: number, source: number, tag: number, m: { commId: number; source: number; tag: number }): boolean {
-  return (
-    m.commId === commId &&
-    (source === ANY_SOURCE || source === m.source) &&
-    (tag === ANY_TAG ? m.tag >= 0 : tag === m.tag)
-  )
+  return m.commId === commId && (source === ANY_SOURCE || source === m.source) && (tag === ANY_TAG ? m.tag >= 0 : tag === m.tag)
+}
+
+/**
+ * A message that does not fit the receive that took it (a sink of another size or element type, a buffer too
+ * small): a UsageError whose `got` says what came, so that a collective can tell its peers what did not match.
+ */
+export type MisfitError = UsageError & { got: { bytes: number; dtype: number } }
+
+function misfit(message: string, m: Message): MisfitError {
+  return Object.assign(new UsageError(message), { got: { bytes: m.payload.byteLength, dtype: m.dtype } })
 }
 
 /** True when a message of `bytes` bytes of `dtype` can go to `p`'s sink. */
@@ -40,7 +46,8 @@ export function sinkFits(p: Posted | undefined, bytes: number, dtype: number): p
 export function fulfil(p: Posted, m: Message): void {
   if (p.sink) {
     if (!sinkFits(p, m.payload.byteLength, m.dtype)) {
-      return p.reject(new UsageError(`expected ${p.sink.bytes} bytes of type #${p.sink.dtype} from world rank ${m.source} (tag ${m.tag}) but got ${m.payload.byteLength} bytes of type #${m.dtype}`))
+      const got = `${m.payload.byteLength} bytes of type #${m.dtype}`
+      return p.reject(misfit(`expected ${p.sink.bytes} bytes of type #${p.sink.dtype} from world rank ${m.source} (tag ${m.tag}) but got ${got}`, m))
     }
     p.sink.write(m.payload, 0)
     return p.resolve({ ...m, payload: EMPTY })
@@ -48,9 +55,10 @@ export function fulfil(p: Posted, m: Message): void {
   if (!p.into) return p.resolve(m)
   if (p.into.byteLength < m.payload.byteLength) {
     return p.reject(
-      new UsageError(
+      misfit(
         `receive buffer of ${p.into.byteLength} bytes is smaller than the message of ${m.payload.byteLength} bytes ` +
           `from world rank ${m.source} (tag ${m.tag}); the message was dropped`,
+        m,
       ),
     )
   }
