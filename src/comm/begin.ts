@@ -36,7 +36,21 @@ export function begin(c: CommState, what: CollectiveName, options: CollectiveOpt
   const { commId, name, rank, members, nodes } = c
   const contributors = () => c.contributors(seq)
   const trace = recorder.on ? c.tracer.start(tag, { comm: name, seq, op: what, bytes, algo }) : undefined
-  const ctx = collectiveContext({ transport, commId, name, rank, members, nodes, what: `${what} #${seq}`, segmentBytes, timeoutMs, sig, contributors, trace })
+  const ctx = collectiveContext({
+    transport,
+    commId,
+    name,
+    rank,
+    members,
+    nodes,
+    what: `${what} #${seq}`,
+    segmentBytes,
+    timeoutMs,
+    sig,
+    contributors,
+    trace,
+    mismatch: c.mismatch,
+  })
   const watch = { what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
   const done = c.world.failures.running({ op: what, comm: name, seq })
   const guard = <T>(p: Promise<T>) => {

@@ -7,9 +7,29 @@ import { dtypeName } from '../dtype.ts'
 import type { Signature } from '../transport/transport.ts'
 import { opCode, REDUCE_OPS, USER_OP_CODE, type ReduceOp } from '../collectives/reduce-ops.ts'
 
-export const COLLECTIVES = ['', 'barrier', 'broadcast', 'reduce', 'allreduce', 'gather', 'allgather', 'scatter',
-  'reduceScatter', 'alltoall', 'gatherObject', 'scatterObject', 'allgatherv', 'gatherv', 'scatterv', 'alltoallv',
-  'reduceScatterv', 'scan', 'exscan', 'alltoallObject', 'join'] as const
+export const COLLECTIVES = [
+  '',
+  'barrier',
+  'broadcast',
+  'reduce',
+  'allreduce',
+  'gather',
+  'allgather',
+  'scatter',
+  'reduceScatter',
+  'alltoall',
+  'gatherObject',
+  'scatterObject',
+  'allgatherv',
+  'gatherv',
+  'scatterv',
+  'alltoallv',
+  'reduceScatterv',
+  'scan',
+  'exscan',
+  'alltoallObject',
+  'join',
+] as const
 export type CollectiveName = Exclude<(typeof COLLECTIVES)[number], ''>
 
 /** A signature with the element type it was sent with (255: not known to every rank). */

@@ -4,7 +4,10 @@ import { expect, test } from 'vitest'
 import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
 test.each([
-  ['op', /rank 1 called broadcast\(root=0, Float32Array\[10\]\) while rank 0 called allreduce\(sum, Float32Array\[10\]\)|rank 0 called allreduce\(sum, Float32Array\[10\]\) while rank 1 called broadcast\(root=0, Float32Array\[10\]\)/],
+  [
+    'op',
+    /rank 1 called broadcast\(root=0, Float32Array\[10\]\) while rank 0 called allreduce\(sum, Float32Array\[10\]\)|rank 0 called allreduce\(sum, Float32Array\[10\]\) while rank 1 called broadcast\(root=0, Float32Array\[10\]\)/,
+  ],
   ['dtype', /called allreduce\(sum, Float(32|64)Array\[10\]\) while rank \d called allreduce\(sum, Float(64|32)Array\[10\]\)/],
   ['length', /called allreduce\(max, Float32Array\[(10|12)\]\) while rank \d called allreduce\(max, Float32Array\[(12|10)\]\)/],
   ['root', /called broadcast\(root=(0|1), Int32Array\[4\]\) while rank \d called broadcast\(root=(1|0), Int32Array\[4\]\)/],

@@ -119,7 +119,7 @@ export class ControlChannel {
       }
       case KIND_STATUS: {
         const q = this.queries.get(h.seq)
-        if (!q || !q.waiting.has(h.source)) return false
+        if (!q?.waiting.has(h.source)) return false
         q.waiting.delete(h.source)
         q.answers.set(h.source, h.bytes === 0 ? -1 : h.bytes - 1)
         if (q.waiting.size === 0) q.done()
