@@ -1,7 +1,7 @@
 /**
  * The state of one communicator, shared by all its calls: who its members are, its collective sequence
- * (tags), its mismatch detector, joins and timeline tracer, and the process-wide World it lives in. The call
- * families (calls/*.ts) are functions of this state; the Communicator class (communicator.ts) only holds one.
+ * (tags), its mismatch detector, joins and timeline tracer, and the process-wide World it lives in. The
+ * Communicator class (communicator.ts) holds one; the call families (calls/*.ts) read it as `this.state`.
  */
 import { FinalizedError } from '../errors.ts'
 import type { Transport } from '../transport/transport.ts'
