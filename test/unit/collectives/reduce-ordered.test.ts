@@ -8,6 +8,7 @@ import { reduceBinomial } from '../../../src/collectives/reduce-binomial.ts'
 import { defineOp } from '../../../src/collectives/reduce-ops.ts'
 import { allreduceOrdered, reduceOrdered } from '../../../src/collectives/reduce-ordered.ts'
 import { memoryWorld, onAll } from '../../helpers/memory-context.ts'
+import { matmul, matOp } from '../../helpers/matrices.ts'
 
 const SIZES = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 const COUNTS = [0, 1, 2, 7, 13]
@@ -27,21 +28,6 @@ const leftFold = (P: number, i: number) =>
     .map((r) => x(r, i))
     .reduce((a, b) => 2 * a + b)
 
-// 2x2 matrices mod 101 (four Int32 elements each, row-major).
-const M = 101
-const matmul = (a: number[], b: number[]) => [
-  (a[0]! * b[0]! + a[1]! * b[2]!) % M,
-  (a[0]! * b[1]! + a[1]! * b[3]!) % M,
-  (a[2]! * b[0]! + a[3]! * b[2]!) % M,
-  (a[2]! * b[1]! + a[3]! * b[3]!) % M,
-]
-const matOp = defineOp<Int32Array>(
-  'matmul-mod-101',
-  (inout, incoming) => {
-    for (let i = 0; i < inout.length; i += 4) inout.set(matmul([...inout.subarray(i, i + 4)], [...incoming.subarray(i, i + 4)]), i)
-  },
-  { commutative: false },
-)
 const mat = (r: number, m: number) => [((r + m) % 3) + 1, r + 1, (m * 7 + r) % 5, ((2 * r + m) % 4) + 1]
 const mats = (r: number, n: number) => Int32Array.from(ranks(n).flatMap((m) => mat(r, m)))
 const product = (P: number, n: number) =>

@@ -5,6 +5,7 @@ import { defineOp } from '../../../src/collectives/reduce-ops.ts'
 import { scanRecursiveDoubling } from '../../../src/collectives/scan-recursive-doubling.ts'
 import type { TypedArray } from '../../../src/dtype.ts'
 import { memoryWorld, onAll } from '../../helpers/memory-context.ts'
+import { M, matmul, matOp } from '../../helpers/matrices.ts'
 
 const SIZES = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 const COUNTS = [0, 1, 2, 7, 13, 2053] // 2053 doubles: the scratch buffers come from the pool (>= 16 KiB)
@@ -30,21 +31,6 @@ async function scan<T extends TypedArray>(
   return { out, sent: w.sent }
 }
 
-// 2x2 matrices mod 101, four Int32 elements each (row-major): associative, not commutative.
-const M = 101
-const matmul = (a: number[], b: number[]) => [
-  (a[0]! * b[0]! + a[1]! * b[2]!) % M,
-  (a[0]! * b[1]! + a[1]! * b[3]!) % M,
-  (a[2]! * b[0]! + a[3]! * b[2]!) % M,
-  (a[2]! * b[1]! + a[3]! * b[3]!) % M,
-]
-const matOp = defineOp<Int32Array>(
-  'matmul-mod-101',
-  (inout, incoming) => {
-    for (let i = 0; i < inout.length; i += 4) inout.set(matmul([...inout.subarray(i, i + 4)], [...incoming.subarray(i, i + 4)]), i)
-  },
-  { commutative: false },
-)
 /** Rank r's matrix number m. */
 const mat = (r: number, m: number) => [((r + m) % 3) + 1, r + 1, (m * 7 + r) % 5, ((2 * r + m) % 4) + 1].map((x) => x % M)
 const mats = (r: number, n: number) => Int32Array.from(ranks(n).flatMap((m) => mat(r, m)))
