@@ -42,3 +42,18 @@ test('broadcasts where every rank names itself as root never leave a rank waitin
   // A root that only sends may finish before the others' messages show the disagreement; no call may time out.
   for (const c of codes) expect(Object.keys(c).filter((k) => k !== 'ok' && k !== 'TSRUN_COLLECTIVE_MISMATCH')).toEqual([])
 })
+
+test('a gatherv whose root counts fewer elements than a sender sends fails on the root and on the sender, not only where it was found', async () => {
+  const run = await runRanks(2, 'mismatch.ts', { env: { CASE: 'counts' }, timeoutMs: 30_000 })
+  const output = run.stdout + run.stderr
+  const byRank = new Map(run.cases.filter((c) => c.code).map((c) => [c.rank, c]))
+  expect([...byRank.keys()].sort(), output).toEqual([0, 1])
+  for (const c of byRank.values()) expect(c.code, output).toBe('TSRUN_COLLECTIVE_MISMATCH')
+  // The root finds it (a 5-element block where its counts say 4); the sender, which only sent, is told and
+  // fails at its next call (the barrier), instead of waiting there forever.
+  expect(byRank.get(0)!.message).toMatch(/gatherv #2 expected 16 bytes of Int32Array from rank 1 but got 20 bytes of Int32Array/)
+  expect(byRank.get(1)!.message).toMatch(
+    /collective #2 does not match: rank 1 called gatherv\(root=0, Int32Array\[5\]\) while rank 0 called gatherv\(root=0, Int32Array\)/,
+  )
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})
