@@ -44,7 +44,10 @@ async function cutWhile(script: string, ready: (output: string) => boolean, flag
 }
 
 test('a host cut off mid-allreduce (supervision off): the others fail within the bound with "stopped answering"', async () => {
-  const { run, cutAt } = await cutWhile('allreduce-loop.ts', allReady, ['-x', 'KILL_RANK=-1', '-x', 'MIB=4'], { TSRUN_SUPERVISE: '0' })
+  // Each survivor's heartbeats find the silence on their own clock: one that exits at once would end the other's
+  // wait with "connection closed" first. Lingering one heartbeat bound lets each find rank 1 by itself.
+  const flags = ['-x', 'KILL_RANK=-1', '-x', 'MIB=4', '-x', 'LINGER_MS=3000']
+  const { run, cutAt } = await cutWhile('allreduce-loop.ts', allReady, flags, { TSRUN_SUPERVISE: '0' })
   // ssh's own keep-alive (ServerAlive, the same bound) ends the cut-off rank's connection: the launcher is not stuck.
   expect(run.timedOut).toBe(false)
   const survivors = run.cases.filter((c) => c.code).sort((a, b) => a.rank - b.rank)
