@@ -14,7 +14,7 @@ try {
   }
 } catch (err) {
   // A bad setting met while the launcher's modules load (a value src/settings.ts rejects, such as
-  // TSRUN_SHM_MIN_BYTES=abc): one line and exit 2, like a bad flag, instead of a stack trace.
+  // TSRUN_SHM_BYTES=abc): one line and exit 2, like a bad flag, instead of a stack trace.
   if (err?.code !== 'TSRUN_USAGE') throw err
   process.stderr.write(`tsrun: ${err.message}\n`)
   process.exit(2)

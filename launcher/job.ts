@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StoreServer } from '../src/bootstrap/zmq/store-server.ts'
 import { setting } from '../src/settings.ts'
-import { shmDirOf } from '../src/transport/shm/slots.ts'
+import { shmDirOf } from '../src/transport/shm/files.ts'
 
 export interface Job {
   id: string

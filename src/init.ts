@@ -17,9 +17,10 @@ import type { World } from './comm/state.ts'
 import { Finalizer, UNWRAPPED_IDLE_CHECKS } from './finalize.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
 import { armFailureRecords, failureWitness } from './failure/record.ts'
-import { makeShmDir, shmDirOf } from './transport/shm/slots.ts'
+import { makeShmDir, shmDirOf } from './transport/shm/files.ts'
 import type { PeerAddress } from './transport/transport.ts'
-import { ZmqTransport } from './transport/zmq/zmq-transport.ts'
+import { RankTransport } from './transport/rank-transport.ts'
+import { setting } from './settings.ts'
 import { nativeUnavailable } from './native/native.ts'
 import { startTimeline, timelinePlan } from './timeline/session.ts'
 
@@ -94,7 +95,7 @@ async function start(options: InitOptions): Promise<Communicator> {
     }
   }
   const shmDir = sharedMemoryDir(env)
-  const transport = await ZmqTransport.create({
+  const transport = await RankTransport.create({
     rank: env.rank,
     size: env.size,
     host: env.host,
@@ -106,6 +107,9 @@ async function start(options: InitOptions): Promise<Communicator> {
     secret: env.size > 1 ? env.secret : undefined,
     encrypt: env.encrypt,
     shmDir,
+    localSize: env.localSize,
+    shmBytes: setting('TSRUN_SHM_BYTES'),
+    spinUs: setting('TSRUN_SPIN_US'),
     heartbeatTimeoutMs: env.heartbeatTimeoutMs,
   })
   // Installed before the rendezvous: a peer that is through it first may already be talking about a communicator

@@ -83,7 +83,8 @@ export const SETTINGS = {
   TSRUN_ENCRYPT: { group: 'network', type: 'bool', default: false, readBy: 'rank', setBy: 'user', flag: '--encrypt', meaning: '1: encrypt connections between ranks (CURVE instead of PLAIN); costs bandwidth' },
   TSRUN_SHM: { group: 'network', type: 'bool', default: true, readBy: 'rank', setBy: 'user', meaning: '0: no shared memory between ranks of a host (large messages go through sockets), and no notice about it' },
   TSRUN_SHM_DIR: { group: 'network', type: 'path', readBy: 'rank', setBy: 'launcher', defaultText: '/dev/shm/tsrun-<job id>', meaning: "the job's directory of shared-memory files on this host" },
-  TSRUN_SHM_MIN_BYTES: { group: 'network', type: 'int', min: 1, default: 4 * 1024, readBy: 'rank', setBy: 'user', meaning: 'messages from this size on go through shared memory, smaller ones inline (for measuring)' },
+  TSRUN_SHM_BYTES: { group: 'network', type: 'int', min: 0, readBy: 'rank', setBy: 'user', defaultText: 'half the free space of /dev/shm, at most 1 GiB', meaning: "bytes of shared memory the job's ranks on one host may take together (each rank at most 4.3 MiB: a 256 KiB queue and four 1 MiB fragments); a rank whose share is too small talks to its host over unix streams" },
+  TSRUN_SPIN_US: { group: 'network', type: 'int', min: 0, readBy: 'rank', setBy: 'user', defaultText: '200, or 0 when a host runs more ranks than cores', meaning: 'µs a rank waiting on a rank of its host polls shared memory before it sleeps (0: never poll)' },
   TSRUN_SEGMENT_BYTES: { group: 'network', type: 'int', min: 1024, default: DEFAULT_SEGMENT_BYTES, readBy: 'rank', setBy: 'user', meaning: 'the segment size large messages are cut into' },
   TSRUN_STORE_PORT: { group: 'network', type: 'int', min: 1, max: 65535, readBy: 'rank', setBy: 'user', defaultText: 'derived from the Slurm job and step ids', meaning: 'under srun, the port rank 0 serves the rendezvous store on' },
 

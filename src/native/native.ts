@@ -28,8 +28,23 @@ export interface NativeModule {
   halfConvert?(format: number, src: ArrayBufferView, dst: ArrayBufferView): void
   /** Node-API's code of a TypedArray's type (0 Int8Array … 10 BigUint64Array). */
   typeOf(array: ArrayBufferView): number
-  /** Maps `path` shared and read-write; `create` makes a new file of `bytes` (failing if it exists). */
+  /**
+   * Maps `path` shared and read-write; `create` makes a new file of `bytes` (failing if it exists) and reserves
+   * its pages (a full tmpfs throws, code ENOSPC); opening, 0 bytes maps the whole file.
+   */
   mapShared(path: string, bytes: number, create: boolean): ArrayBuffer
+  /** The shared-memory queue and fragment pool of transport/shm (shm.h says what each does). */
+  shmInit(segment: ArrayBuffer, cells: number, cellBytes: number, frags: number, fragBytes: number, world: number): void
+  shmPush(segment: ArrayBuffer, head: Uint8Array, body: Uint8Array): number
+  shmPop(segment: ArrayBuffer, dst: Uint8Array): number
+  shmArm(segment: ArrayBuffer, on: boolean): number
+  shmWait(segment: ArrayBuffer, ns: number): number
+  shmTake(segment: ArrayBuffer, hint: number): number
+  shmFree(segment: ArrayBuffer, fragment: number): number
+  shmWantSpace(segment: ArrayBuffer, rank: number): number
+  shmSpaceWaiters(segment: ArrayBuffer, out: Int32Array): number
+  shmMapped(segment: ArrayBuffer): number
+  shmGeometry(segment: ArrayBuffer, out: Float64Array): number
 }
 
 /** Op codes of `reduce`. */
@@ -78,6 +93,7 @@ function load(): { mod?: NativeModule; why?: string } {
     const key = createHash('sha256')
       .update(readFileSync(source))
       .update(readFileSync(fileURLToPath(new URL('./half.h', import.meta.url))))
+      .update(readFileSync(fileURLToPath(new URL('./shm.h', import.meta.url))))
       .update(`${process.platform}/${process.arch}/${process.versions.modules}/${cc}`)
       .digest('hex')
       .slice(0, 16)

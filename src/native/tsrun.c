@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- Node-API declarations (js_native_api.h / node_api.h, version 1) ---- */
@@ -125,6 +126,7 @@ static int kernel(int type, int op, void *d, const void *s, size_t n) {
 }
 
 #include "half.h" /* float16 / bfloat16 kernels and conversions */
+#include "shm.h"  /* the intra-host transport's queues and fragment pools */
 
 /* halfConvert(format, src, dst): Float32Array/Float64Array -> Uint16Array of half patterns (rounded), or back. */
 static napi_value js_half_convert(napi_env env, napi_callback_info info) {
@@ -196,7 +198,7 @@ static napi_value js_map_shared(napi_env env, napi_callback_info info) {
   _Bool create;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) || argc < 3 ||
       napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) || len >= sizeof path - 1 ||
-      napi_get_value_double(env, argv[1], &bytes_d) || bytes_d <= 0 || napi_get_value_bool(env, argv[2], &create)) {
+      napi_get_value_double(env, argv[1], &bytes_d) || bytes_d < 0 || (bytes_d == 0 && create) || napi_get_value_bool(env, argv[2], &create)) {
     napi_throw_error(env, "TSRUN_NATIVE", "mapShared(path, bytes, create) needs a path, a size and a boolean");
     return NULL;
   }
@@ -208,8 +210,18 @@ static napi_value js_map_shared(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "TSRUN_NATIVE", msg);
     return NULL;
   }
+  /* The pages are reserved now: a full tmpfs is an error here, never a SIGBUS at the first touch later. */
+  int rc = create ? posix_fallocate(fd, 0, (off_t)bytes) : 0;
+  if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
+    snprintf(msg, sizeof msg, "cannot reserve %zu bytes for %s: %s", bytes, path, strerror(rc));
+    close(fd);
+    unlink(path);
+    napi_throw_error(env, "ENOSPC", msg);
+    return NULL;
+  }
   struct stat st;
-  if (fstat(fd, &st) != 0 || (size_t)st.st_size < bytes) {
+  if (!create && bytes == 0 && fstat(fd, &st) == 0) bytes = (size_t)st.st_size; /* 0: the whole file */
+  if (fstat(fd, &st) != 0 || (size_t)st.st_size < bytes || bytes == 0) {
     close(fd);
     napi_throw_error(env, "TSRUN_NATIVE", "shared file is smaller than expected");
     return NULL;
@@ -240,5 +252,16 @@ napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   export_fn(env, exports, "halfConvert", js_half_convert);
   export_fn(env, exports, "typeOf", js_type_of);
   export_fn(env, exports, "mapShared", js_map_shared);
+  export_fn(env, exports, "shmInit", js_shm_init);
+  export_fn(env, exports, "shmPush", js_shm_push);
+  export_fn(env, exports, "shmPop", js_shm_pop);
+  export_fn(env, exports, "shmArm", js_shm_arm);
+  export_fn(env, exports, "shmWait", js_shm_wait);
+  export_fn(env, exports, "shmTake", js_shm_take);
+  export_fn(env, exports, "shmFree", js_shm_free);
+  export_fn(env, exports, "shmWantSpace", js_shm_want_space);
+  export_fn(env, exports, "shmSpaceWaiters", js_shm_space_waiters);
+  export_fn(env, exports, "shmMapped", js_shm_mapped);
+  export_fn(env, exports, "shmGeometry", js_shm_geometry);
   return exports;
 }

@@ -8,7 +8,7 @@
  * | 8      | tag    | i32  | user tags are >= 0; collectives use negative tags                |
  * | 12     | source | u32  | sender's rank in the world                                       |
  * | 16     | dtype  | u8   | element type code (dtype.ts)                                     |
- * | 17     | kind   | u8   | DATA, CONT, ACK, FIN, QUERY, STATUS, NOTICE, SHM_* (below)       |
+ * | 17     | kind   | u8   | DATA, CONT, ACK, FIN, QUERY, STATUS, NOTICE, DOORBELL, SHM       |
  * | 18     | flags  | u16  | WANT_ACK: sender waits for an ACK; FIRST: first shm segment      |
  * | 20     | seq    | u32  | per (sender, receiver) message number, echoed by ACK             |
  * | 24     | bytes  | f64  | total payload bytes of the message (all segments)                |
@@ -16,7 +16,7 @@
  * | 33     | op     | u8   |   reduction op (0: none)                                         |
  * | 34     | root   | u16  |   root rank (0xffff: none)                                       |
  * | 36     | count  | f64  |   elements the caller passed (-1: not known to every rank)       |
- * | 44     | aux    | u32  | shared-memory slot of an SHM / SHM_FREE frame, else 0            |
+ * | 44     | aux    | u32  | the sender's shared-memory fragment of an SHM frame, else 0      |
  *
  * A message travels as one frame (header and payload together: small messages, and every shared-memory
  * notice) or as two (header, then the payload straight from the sender's memory: segments of large ones).
@@ -37,13 +37,11 @@ export const KIND_QUERY = 4
 export const KIND_STATUS = 5
 /** A fact about communicator commId, as JSON: a mismatch ("collective #n does not match"), a join, ... (comm/). */
 export const KIND_NOTICE = 6
-/** "My shared-memory slots toward you are ready": count = slots, bytes = bytes per slot (transport/shm). */
-export const KIND_SHM_OPEN = 7
-/** A segment of a message waits in shared-memory slot `aux`; bytes = the whole message's length. */
+/** "Look at your shared-memory queue" (or "a fragment or cell you waited for is free"): the doorbell (transport/shm). */
+export const KIND_DOORBELL = 7
+/** A segment of a message waits in the sender's shared-memory fragment `aux`; bytes = the whole message's length. */
 export const KIND_SHM = 8
-/** "Slot `aux` is free again" (the receiver has copied the segment out). */
-export const KIND_SHM_FREE = 9
-const LAST_KIND = KIND_SHM_FREE
+const LAST_KIND = KIND_SHM
 
 export const FLAG_WANT_ACK = 1
 /** The first segment of a message sent through shared memory. */
@@ -61,7 +59,7 @@ export interface Header extends Signature {
   flags: number
   seq: number
   bytes: number
-  /** Shared-memory slot (SHM, SHM_FREE); 0 otherwise. */
+  /** The sender's shared-memory fragment (SHM); 0 otherwise. */
   aux?: number
 }
 

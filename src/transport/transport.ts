@@ -1,8 +1,8 @@
 /**
  * What communicators, collectives and the bootstrap see of a transport, split as Horovod splits its runtime:
  * a data plane that moves tagged messages (send, receive, match) and a control plane that moves facts about
- * the job (how far each peer is, mismatch notices, the finalize handshake). Only transport/zmq/ knows
- * ZeroMQ; another transport would implement the same two interfaces. The types every layer shares live here.
+ * the job (how far each peer is, mismatch notices, the finalize handshake). rank-transport.ts implements both
+ * over shared memory (shm/), unix streams (unix/) and ZeroMQ (zmq/, the only folder that knows ZeroMQ). The types every layer shares live here.
  */
 
 /** Receive from any source (MPI_ANY_SOURCE). */
@@ -24,8 +24,10 @@ export interface PeerAddress {
   tcp?: string
   /** CURVE public key of the rank's receive socket (with --encrypt). */
   curve?: string
-  /** True if the rank takes large messages from ranks on its host through shared memory. */
+  /** True if the rank has a shared-memory segment (a receive queue and fragments) for the ranks of its host. */
   shm?: boolean
+  /** Why it has none, where it tried (budget too small, /dev/shm full): its host's lowest rank says so once. */
+  shmOff?: string
   /** Unix-domain socket for ranks on its host (transport/unix). */
   unix?: string
 }

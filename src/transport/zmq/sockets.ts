@@ -4,7 +4,8 @@
  */
 import * as zmq from 'zeromq'
 import { TransportError } from '../../errors.ts'
-import type { PeerAddress, TransportKind } from '../transport.ts'
+import type { TransportOptions } from '../options.ts'
+import type { PeerAddress } from '../transport.ts'
 import { connectionProof, startZapHandler, ZAP_DOMAIN } from './auth.ts'
 import { bindEndpoints } from './endpoints.ts'
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, heartbeat } from './peer-watch.ts'
@@ -12,29 +13,8 @@ import { DEFAULT_HEARTBEAT_TIMEOUT_MS, heartbeat } from './peer-watch.ts'
 /** How long closing sockets may keep trying to deliver queued frames. */
 const LINGER_MS = 2000
 
-export interface ZmqTransportOptions {
-  rank: number
-  size: number
-  host: string
-  /** Private per-job directory for ipc socket files. */
-  jobDir?: string
-  kind?: TransportKind
-  multiHost?: boolean
-  /** Address to bind tcp:// on (default 127.0.0.1). */
-  tcpAddress?: string
-  segmentBytes?: number
-  /** Job secret: every connection to this rank must present it (PLAIN), unless it is empty. */
-  secret?: string
-  /** Use CURVE (authenticated and encrypted) instead of PLAIN. */
-  encrypt?: boolean
-  /** The job's directory of shared-memory files on this host; without it every byte goes through the sockets. */
-  shmDir?: string
-  /** A peer on another host that stops answering for this long is lost (default 10 s). */
-  heartbeatTimeoutMs?: number
-}
-
 /** Binds the receive socket on every endpoint this rank needs, filling in `address` with what was bound. */
-export async function bindPull(opts: ZmqTransportOptions, address: PeerAddress): Promise<zmq.Pull> {
+export async function bindPull(opts: TransportOptions, address: PeerAddress): Promise<zmq.Pull> {
   const secured = Boolean(opts.secret) || Boolean(opts.encrypt)
   if (secured) await startZapHandler(opts.secret ?? '', opts.rank)
   const server = opts.encrypt ? zmq.curveKeyPair() : undefined
@@ -83,4 +63,18 @@ export function pushSocket(
         ? connectionProof(secret, peer.rank)
         : {}),
   })
+}
+
+/** Hands every message of `pull` to `onFrames` until the socket closes or fails (`onError`). */
+export async function receiveAll(pull: zmq.Pull, onFrames: (frames: Buffer[]) => void, onError: (err: Error) => void): Promise<void> {
+  for (;;) {
+    let frames: Buffer[]
+    try {
+      frames = await pull.receive()
+    } catch (err) {
+      onError(err as Error)
+      return
+    }
+    onFrames(frames)
+  }
 }

@@ -1,7 +1,8 @@
 /**
- * Everything that arrives on a rank's PULL socket, frame by frame: data (whole, in ZeroMQ segments, or in
- * shared-memory slots) goes to the matcher, acknowledgements and slot credits to the senders waiting for them,
- * control frames to the control channel. Frames come from outside the process: anything malformed is
+ * Everything that arrives for a rank, frame by frame, from any pipe (its ZeroMQ PULL socket, its unix streams,
+ * its shared-memory queue): data (whole, in ZeroMQ segments, or in a sender's shared-memory fragments) goes to
+ * the matcher, acknowledgements to the senders waiting for them, doorbells to the shared-memory side, control
+ * frames to the control channel. Frames come from outside the process: anything malformed is
  * counted and dropped, never thrown.
  */
 import {
@@ -13,35 +14,29 @@ import {
   KIND_ACK,
   KIND_CONT,
   KIND_DATA,
+  KIND_DOORBELL,
   KIND_SHM,
-  KIND_SHM_FREE,
-  KIND_SHM_OPEN,
   type Header,
-} from '../framing.ts'
-import { fulfil, type Matcher, type Posted } from '../matcher.ts'
-import type { Message } from '../transport.ts'
+} from './framing.ts'
+import { fulfil, type Matcher, type Posted } from './matcher.ts'
+import type { Message } from './transport.ts'
 import type { ControlChannel } from './control.ts'
-import type { PeerLink } from './peer-link.ts'
 import type { PendingAcks } from './pending-acks.ts'
 import { Reassembly, type Assembled } from './reassembly.ts'
-import type { ShmRoute } from './shm-route.ts'
+import type { ShmInbox } from './shm/shm-inbox.ts'
 
 export interface InboundDeps {
   rank: number
   size: number
   matcher: Matcher
   control: ControlChannel
-  shm: ShmRoute | undefined
+  /** Set once the rank's shared memory is up (after connect). */
+  shm: () => ShmInbox | undefined
   acks: PendingAcks
-  /** The link toward a peer, once connected. */
-  link: (peer: number) => PeerLink | undefined
   /** Sends frames to a peer in order (held until we are connected to it). */
   pushTo: (peer: number, frames: Buffer[]) => void
-  /**
-   * Sends frames to a peer ahead of anything waiting for shared-memory slots (held until we are connected):
-   * slot credits, which must never wait behind a send that itself waits for credits from that peer.
-   */
-  pushNow: (peer: number, frames: Buffer[]) => void
+  /** A peer rang: look at the shared-memory queue and the sends waiting for room. */
+  doorbell: () => void
 }
 
 export class Inbound {
@@ -72,18 +67,17 @@ export class Inbound {
         return this.assembled(this.reassembly.next(h, payload))
       case KIND_SHM: {
         const first = (h.flags & FLAG_FIRST) !== 0
-        const seg = this.d.shm?.segment(h, first)
+        const shm = this.d.shm()
+        const seg = shm?.segment(h, first)
         if (!seg || first === this.reassembly.busy(h.source)) return this.drop()
         if (first && h.coll !== 0 && h.tag < -1) this.d.control.handlers.onCollective(h.commId, h.tag, h.source, h)
         const done = first ? this.reassembly.first(h, seg) : this.reassembly.next(h, seg)
-        // The segment has been copied (or reduced) out: the slot is free again.
-        this.d.pushNow(h.source, this.d.shm!.freeFrame(h.aux ?? 0))
+        // The segment has been copied (or reduced) out: the fragment goes back to its sender.
+        shm!.release(h)
         return this.assembled(done)
       }
-      case KIND_SHM_OPEN:
-        return this.d.shm?.open(h) ? undefined : this.drop()
-      case KIND_SHM_FREE:
-        return this.d.link(h.source)?.credit(h.aux ?? 0) ? undefined : this.drop()
+      case KIND_DOORBELL:
+        return this.d.doorbell()
       case KIND_ACK:
         return this.d.acks.resolve(h.source, h.seq) ? undefined : this.drop()
       default:

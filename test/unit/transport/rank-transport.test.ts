@@ -1,11 +1,11 @@
-// The ZeroMQ transport between two endpoints in this process, over real tcp and ipc sockets.
+// The rank transport between two endpoints in this process, over real tcp and ipc sockets.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, expect, test } from 'vitest'
-import { ZmqTransport } from '../../../src/transport/zmq/zmq-transport.ts'
+import { RankTransport } from '../../../src/transport/rank-transport.ts'
 
-const open: ZmqTransport[] = []
+const open: RankTransport[] = []
 afterEach(() =>
   open.splice(0).forEach((t) => {
     t.close()
@@ -14,7 +14,7 @@ afterEach(() =>
 
 async function pair(kind: 'tcp' | 'ipc') {
   const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
-  const [a, b] = await Promise.all([0, 1].map((rank) => ZmqTransport.create({ rank, size: 2, host: 'h', jobDir, kind })))
+  const [a, b] = await Promise.all([0, 1].map((rank) => RankTransport.create({ rank, size: 2, host: 'h', jobDir, kind })))
   open.push(a, b)
   return [a, b]
 }
@@ -44,15 +44,15 @@ test.each(['tcp', 'ipc'] as const)('%s: 0 bytes, small, and multi-segment messag
   expect(a.droppedFrames + b.droppedFrames).toBe(0)
 })
 
-test('shared memory: a message larger than all the slots, sent before the receiver has connected back, still completes', async () => {
+test('shared memory: a message larger than the whole fragment pool, sent before the receiver has connected back, still completes', async () => {
   const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
   const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tsrun-shm-'))
   try {
-    const [a, b] = await Promise.all([0, 1].map((rank) => ZmqTransport.create({ rank, size: 2, host: 'h', jobDir, shmDir })))
+    const [a, b] = await Promise.all([0, 1].map((rank) => RankTransport.create({ rank, size: 2, host: 'h', jobDir, shmDir })))
     open.push(a!, b!)
     a!.connect([a!.address, b!.address])
-    // 16 segments of 512 KiB through 8 slots: b takes the first 8 before it has a link to a; the slots it gives
-    // back then must wait for that link, not be lost, or the other 8 segments never come.
+    // 8 fragments of 1 MiB through a pool of 4: b takes nothing before it has mapped a's segment (connect);
+    // then the fragments it frees must ring a, or the other 4 never come.
     const payload = new Uint8Array(8 << 20).map((_, i) => i % 251)
     const sent = a!.send(1, 0, 5, 2, payload)
     const got = b!.recv(0, 0, 5)
@@ -71,7 +71,7 @@ test('shared memory: a message larger than all the slots, sent before the receiv
 
 test('a reducing receive (sink) gets whole elements in every segment, whatever TSRUN_SEGMENT_BYTES says', async () => {
   const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
-  const [a, b] = await Promise.all([0, 1].map((rank) => ZmqTransport.create({ rank, size: 2, host: 'h', jobDir, kind: 'ipc', segmentBytes: 1029 })))
+  const [a, b] = await Promise.all([0, 1].map((rank) => RankTransport.create({ rank, size: 2, host: 'h', jobDir, kind: 'ipc', segmentBytes: 1029 })))
   open.push(a!, b!)
   a!.connect([a!.address, b!.address])
   b!.connect([a!.address, b!.address])

@@ -5,9 +5,9 @@
  * buffer. Segments of one message arrive in order and unmixed with other segmented messages from the same peer
  * (one FIFO pipe per pair, one ordered send queue per peer), so one assembly per source is enough.
  */
-import { TransportError } from '../../errors.ts'
-import type { Header } from '../framing.ts'
-import { sinkFits, type Matcher, type Posted } from '../matcher.ts'
+import { TransportError } from '../errors.ts'
+import type { Header } from './framing.ts'
+import { sinkFits, type Matcher, type Posted } from './matcher.ts'
 
 /** A message whose last segment has arrived. */
 export interface Assembled {

@@ -5,9 +5,9 @@
  * - MISMATCH: "collective #n on this communicator does not match between us" (JSON facts);
  * - FIN: this rank has called finalize(); after it nothing more comes from that peer.
  */
-import { TimeoutError } from '../../errors.ts'
-import { encodeHeader, KIND_FIN, KIND_NOTICE, KIND_QUERY, KIND_STATUS, type Header } from '../framing.ts'
-import { NO_SIGNATURE, type ControlHandlers } from '../transport.ts'
+import { TimeoutError } from '../errors.ts'
+import { encodeHeader, KIND_FIN, KIND_NOTICE, KIND_QUERY, KIND_STATUS, type Header } from './framing.ts'
+import { NO_SIGNATURE, type ControlHandlers } from './transport.ts'
 
 const EMPTY = Buffer.alloc(0)
 

@@ -1,0 +1,161 @@
+/**
+ * The intra-host transport's shared-memory side for one rank (ARCHITECTURE.md says why it is built so): its
+ * segment (a receive queue for every rank of the host, and its fragment pool), the segments of the host's other
+ * ranks, mapped at connect, and how the rank waits for them:
+ * - a receive posted while nothing has come schedules a poll (setImmediate: only once the script's own
+ *   microtasks are done, so a rank never polls for a message it has not sent the request for yet) that spins on
+ *   the queue for up to TSRUN_SPIN_US without a system call, and stops at the first frame;
+ * - otherwise the rank sleeps "armed": the first producer that finds it so rings its doorbell, a frame on the
+ *   unix stream (UCX's mm transport does the same with its "armed" flag and an eventfd). A rank that polls is
+ *   not rung, so a message between two polling ranks costs no system call at all.
+ * No polling where a host runs more ranks than it has cores (like Open MPI's yield when oversubscribed), and never
+ * for longer than the spin bound, so timers, heartbeats and ZeroMQ traffic are late by at most that.
+ */
+import { availableParallelism } from 'node:os'
+import { rmSync } from 'node:fs'
+import type { NativeModule } from '../../native/native.ts'
+import { segmentPath } from './files.ts'
+import { geometryFor, ShmSegment } from './segment.ts'
+import { ShmInbox } from './shm-inbox.ts'
+import { ShmLink } from './shm-link.ts'
+
+/** The default poll bound, in µs, where a host has a core for each of its ranks. */
+export const DEFAULT_SPIN_US = 200
+/** Longest single native poll: the loop looks at the clock and at freed fragments between them. */
+const SLICE_NS = 50_000
+
+export interface IntraHostOptions {
+  rank: number
+  size: number
+  dir: string
+  /** Ranks of the job on this host (the budget's divisor). */
+  localSize: number
+  /** TSRUN_SHM_BYTES, the host's budget; undefined: from the free space of /dev/shm. */
+  budget?: number
+  /** TSRUN_SPIN_US; undefined: DEFAULT_SPIN_US, or 0 when oversubscribed. */
+  spinUs?: number
+  /** Hands a frame taken from the queue to the receive path. */
+  onFrame: (frame: Buffer) => void
+  /** True while a receive or probe is posted: the poll goes on after the script has seen what came. */
+  waiting: () => boolean
+}
+
+export class IntraHost {
+  readonly inbox: ShmInbox
+  private readonly n: NativeModule
+  private readonly mine: ShmSegment
+  private readonly rank: number
+  private readonly dir: string
+  private readonly onFrame: (frame: Buffer) => void
+  private readonly stillWaiting: () => boolean
+  private readonly spinOption: number | undefined
+  private spinNs = 0
+  private readonly doorbells: ((() => void) | undefined)[] = []
+  private readonly blocked = new Set<ShmLink>()
+  private scheduled = false
+  private closed = false
+  /** Nothing is taken from the queue before connect: a notice may point into a segment not mapped yet. */
+  private connected = false
+  private readonly poll = () => this.progress(true)
+
+  private constructor(n: NativeModule, mine: ShmSegment, opts: IntraHostOptions) {
+    this.n = n
+    this.mine = mine
+    this.rank = opts.rank
+    this.dir = opts.dir
+    this.onFrame = opts.onFrame
+    this.stillWaiting = opts.waiting
+    this.spinOption = opts.spinUs
+    this.inbox = new ShmInbox(n, mine, (peer) => this.doorbells[peer]?.())
+  }
+
+  /** Makes this rank's segment; a string says why it cannot (budget too small, /dev/shm full). */
+  static create(n: NativeModule, opts: IntraHostOptions): IntraHost | string {
+    const g = geometryFor(opts.dir, opts.localSize, opts.size, opts.budget)
+    if (typeof g === 'string') return g
+    try {
+      return new IntraHost(n, ShmSegment.create(n, segmentPath(opts.dir, opts.rank), g), opts)
+    } catch (err) {
+      return (err as Error).message
+    }
+  }
+
+  /**
+   * Maps the segments of `peers` (the ranks of this host that have one, this rank among them) and returns a link
+   * to each. `ring(peer)` rings a peer's doorbell. The last rank to map a segment unlinks its file.
+   */
+  connect(peers: number[], ring: (peer: number) => () => void): Map<number, ShmLink> {
+    const links = new Map<number, ShmLink>()
+    const ranks = peers.length
+    const spin = this.spinOption ?? (ranks > availableParallelism() ? 0 : DEFAULT_SPIN_US)
+    this.spinNs = spin * 1000
+    if (ranks === 1) rmSync(this.mine.path, { force: true })
+    for (const peer of peers) {
+      if (peer === this.rank) continue
+      const seg = ShmSegment.open(this.n, segmentPath(this.dir, peer))
+      if (this.n.shmMapped(seg.memory) === ranks) rmSync(seg.path, { force: true })
+      this.inbox.attach(peer, seg)
+      const bell = ring(peer)
+      this.doorbells[peer] = bell
+      links.set(peer, new ShmLink(this.n, this.mine, seg, this.rank, bell, (l) => this.blocked.add(l)))
+    }
+    this.connected = true
+    this.progress(false) // what faster peers wrote before we were here
+    return links
+  }
+
+  /** A receive is waiting: poll for it once the script's microtasks are done. */
+  waiting(): void {
+    if (this.spinNs === 0 || this.scheduled || this.closed || !this.connected) return
+    this.scheduled = true
+    setImmediate(this.poll)
+  }
+
+  /** Takes what has arrived, without waiting (a receive or probe being posted). */
+  drain(): number {
+    if (!this.connected) return 0
+    const k = this.inbox.drain(this.onFrame)
+    if (this.blocked.size > 0) this.pump()
+    return k
+  }
+
+  /** A doorbell: take what came, go on with waiting sends, sleep armed again. */
+  doorbell(): void {
+    this.progress(false)
+  }
+
+  /** Removes this rank's file if some peer never mapped it. */
+  close(): void {
+    this.closed = true
+    rmSync(this.mine.path, { force: true })
+  }
+
+  private progress(spin: boolean): void {
+    this.scheduled = false
+    if (this.closed) return
+    if (spin && (this.drain() > 0 || this.spin())) {
+      // Something came: the script runs on it first (it may send); then, if it still waits, the poll goes on.
+      if (this.stillWaiting()) this.waiting()
+    } else if (!spin) this.drain()
+    // Armed again: from now on the first producer rings. A frame that came in between is taken now.
+    while (this.n.shmArm(this.mine.memory, true) === 1 && this.drain() > 0) {}
+  }
+
+  /** Polls the queue without system calls until a frame comes (true) or the bound is spent. */
+  private spin(): boolean {
+    const mem = this.mine.memory
+    this.n.shmArm(mem, false)
+    const end = performance.now() + this.spinNs / 1e6
+    for (;;) {
+      const left = Math.round((end - performance.now()) * 1e6)
+      if (left <= 0) return false
+      const r = this.n.shmWait(mem, Math.min(left, SLICE_NS))
+      if (r === 1 && this.drain() > 0) return true
+      if (r === 2) this.pump()
+    }
+  }
+
+  private pump(): void {
+    for (const l of this.blocked) if (l.pump()) this.blocked.delete(l)
+  }
+}
