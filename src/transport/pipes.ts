@@ -3,7 +3,6 @@
  * socket into the peer's PULL socket, watched for loss (zmq/peer-watch.ts).
  */
 import type { Socket } from 'node:net'
-import type * as zmq from 'zeromq'
 import { TransportError } from '../errors.ts'
 import type { FrameQueue } from './frame-queue.ts'
 import { encodeHeader, FLAG_WANT_ACK, HEADER_BYTES, KIND_CONT, writeHeader, type Header } from './framing.ts'
@@ -13,7 +12,7 @@ import { connectUnix } from './unix/unix-peers.ts'
 import { endpointFor } from './zmq/endpoints.ts'
 import { suspectPeer, watchPeer, type LossKind } from './zmq/peer-watch.ts'
 import { SendQueue } from './zmq/send-queue.ts'
-import { pushSocket } from './zmq/sockets.ts'
+import { pushSocket, type PushSocket } from './zmq/sockets.ts'
 
 export interface PipeContext {
   rank: number
@@ -31,7 +30,7 @@ export interface PipeContext {
   fail: (err: Error) => void
 }
 
-export function openPipe(c: PipeContext, peer: PeerAddress): { queue: FrameQueue; push?: zmq.Push; socket?: Socket } {
+export function openPipe(c: PipeContext, peer: PeerAddress): { queue: FrameQueue; push?: PushSocket; socket?: Socket } {
   if (c.unix && peer.unix && peer.host === c.address.host) {
     const { writer, socket } = connectUnix(peer.unix, c.rank, c.secret, (why) => suspectPeer(c.settled, c.lost, why))
     return { queue: writer, socket }

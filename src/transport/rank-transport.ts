@@ -9,7 +9,6 @@
  * the peer's FIN, unanswered heartbeats or a peer never reached fail every operation with PeerLostError.
  */
 import type { Socket } from 'node:net'
-import * as zmq from 'zeromq'
 import { DEFAULT_SEGMENT_BYTES } from '../constants.ts'
 import { FinalizedError, TransportError } from '../errors.ts'
 import { native } from '../native/native.ts'
@@ -30,7 +29,7 @@ import { PendingAcks } from './pending-acks.ts'
 import { reportShmOff } from './shm/report.ts'
 import { stopZapHandler } from './zmq/auth.ts'
 import { lostPeer } from './zmq/peer-watch.ts'
-import { bindPull, receiveAll } from './zmq/sockets.ts'
+import { bindPull, curveKeys, receiveAll, type PullSocket, type PushSocket } from './zmq/sockets.ts'
 export type { TransportOptions }
 
 export class RankTransport implements Transport {
@@ -51,8 +50,8 @@ export class RankTransport implements Transport {
   private readonly segmentBytes: number
   /** How pipes to peers are opened (pipes.ts). */
   private readonly pipeOpts: Omit<PipeContext, 'unix' | 'settled' | 'lost' | 'fail'>
-  private readonly pull: zmq.Pull | undefined
-  private readonly pushes: (zmq.Push | undefined)[] = []
+  private readonly pull: PullSocket | undefined
+  private readonly pushes: (PushSocket | undefined)[] = []
   /** What each peer's messages go through: its shared-memory queue, or a pipe. */
   private readonly links: (Link | undefined)[] = []
   /** The pipe to each peer (for a peer with shared memory: its doorbell, and control frames too large for a cell). */
@@ -72,13 +71,13 @@ export class RankTransport implements Transport {
   private failure: Error | undefined
   private closed = false
 
-  private constructor(opts: TransportOptions, pull: zmq.Pull | undefined, address: PeerAddress) {
+  private constructor(opts: TransportOptions, pull: PullSocket | undefined, address: PeerAddress) {
     this.rank = opts.rank
     this.size = opts.size
     // Whole elements per segment (8 bytes is the largest element): a sink reduces each segment on its own.
     this.segmentBytes = Math.max(8, (opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES) & ~7)
     const encrypt = opts.encrypt ?? false
-    const curveClient = encrypt ? zmq.curveKeyPair() : undefined
+    const curveClient = encrypt ? curveKeys() : undefined
     this.pipeOpts = {
       rank: opts.rank,
       address,
@@ -93,7 +92,14 @@ export class RankTransport implements Transport {
     const n = pull && opts.shmDir ? native() : undefined
     const intra =
       n &&
-      IntraHost.create(n, { ...opts, dir: opts.shmDir!, localSize: opts.localSize ?? 1, budget: opts.shmBytes, onFrame: (f) => this.inbound.onFrames([f]), waiting: () => this.matcher.depth.posted > 0 })
+      IntraHost.create(n, {
+        ...opts,
+        dir: opts.shmDir!,
+        localSize: opts.localSize ?? 1,
+        budget: opts.shmBytes,
+        onFrame: (f) => this.inbound.onFrames([f]),
+        waiting: () => this.matcher.depth.posted > 0,
+      })
     if (typeof intra === 'string') address.shmOff = intra
     else if (intra) address.shm = true
     this.intra = typeof intra === 'string' ? undefined : intra

@@ -78,3 +78,12 @@ export async function receiveAll(pull: zmq.Pull, onFrames: (frames: Buffer[]) =>
     onFrames(frames)
   }
 }
+
+/** The socket types, for the transport that holds them (only zmq/ imports zeromq). */
+export type PullSocket = zmq.Pull
+export type PushSocket = zmq.Push
+
+/** A fresh CURVE key pair for this rank's outgoing connections (--encrypt). */
+export function curveKeys(): { publicKey: string; secretKey: string } {
+  return zmq.curveKeyPair()
+}
