@@ -1,5 +1,5 @@
 /**
- * Reassembly of messages that arrive in segments: ZeroMQ frames (CONT) or shared-memory slots (SHM). The
+ * Reassembly of messages that arrive in segments: ZeroMQ frames (CONT) or shared-memory fragments (SHM). The
  * first segment is matched with a posted receive at once (`claim`), so every segment goes straight where that
  * receive wants it: into its buffer, or through its sink (a reduction); an unexpected message gets a fresh
  * buffer. Segments of one message arrive in order and unmixed with other segmented messages from the same peer
@@ -42,7 +42,7 @@ export class Reassembly {
   }
 
   /**
-   * The first segment of a message of `h.bytes` bytes. Its memory may be reused after the call (a slot), so
+   * The first segment of a message of `h.bytes` bytes. Its memory may be reused after the call (a fragment), so
    * it is always copied or sunk. The whole message if this was all of it, null if more is to come, false if
    * malformed (the caller drops it).
    */

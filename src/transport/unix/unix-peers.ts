@@ -2,8 +2,9 @@
  * Unix-domain streams between the ranks of one host: Node's own sockets, served by libuv on the JavaScript
  * thread, carry a message from rank to rank in about half the time of a ZeroMQ ipc:// pipe, whose messages
  * pass through ZeroMQ's I/O thread on each side (8 B half round trip about 45 µs against 85 µs:
- * `tsrun -np 2 bench/p2p.ts --sizes 8` with `--transport auto`, then `--transport ipc`). Large messages still go through the shared-memory slots; these streams carry small messages
- * and the slots' notices.
+ * `tsrun -np 2 bench/p2p.ts --sizes 8` with `--transport auto`, then `--transport ipc`, as measured before shared memory carried them). Where both ranks
+ * have shared memory (transport/shm) these streams only ring doorbells and carry long control notices; where
+ * one has none, they carry everything.
  *
  * Each rank listens on `<job dir>/rank-N.unix` (a directory only the user can enter) and connects to each peer
  * of its host; each connection carries one direction (like a PUSH/PULL pipe), so each ordered pair has its
