@@ -7,8 +7,6 @@ import type { FrameQueue } from './frame-queue.ts'
 export interface Link {
   /** Queues one message of one or two frames after everything pushed before it. */
   push(frames: Buffer[]): void
-  /** Sends frames that may pass a waiting backlog (status answers): nothing is matched against them. */
-  pushNow(frames: Buffer[]): void
   /** True while something pushed has not been handed over. */
   readonly pending: boolean
   /** Resolves once everything pushed has been handed over. */
@@ -26,10 +24,6 @@ export class PipeLink implements Link {
   }
 
   push(frames: Buffer[]): void {
-    this.queue.push(frames)
-  }
-
-  pushNow(frames: Buffer[]): void {
     this.queue.push(frames)
   }
 

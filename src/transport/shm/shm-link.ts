@@ -50,28 +50,15 @@ export class ShmLink implements Link {
     this.blocked = blocked
   }
 
-  /** True if a frame of this many bytes travels inline in one cell. */
-  static fits(frameBytes: number): boolean {
-    return frameBytes <= CELL_FRAME_BYTES
-  }
-
   /** Queues one frame (one or two buffers, HEADER_BYTES first) after everything before it. */
   push(frames: Buffer[]): void {
-    if (this.at < this.backlog.length || !this.cell(frames)) this.wait(frames)
-  }
-
-  /** A frame that may pass the backlog (status answers): nothing is matched against it. */
-  pushNow(frames: Buffer[]): void {
-    if (!this.cell(frames)) {
-      this.backlog.splice(this.at, 0, frames)
-      this.blocked(this)
-    }
+    if (this.at < this.backlog.length || !this.frame(frames)) this.wait(frames)
   }
 
   /** A message: inline if it fits a cell, else in fragments. Resolves once the caller may reuse `data`. */
   send(header: Header, data: Uint8Array): Promise<void> | undefined {
     if (data.byteLength + HEADER_BYTES <= CELL_FRAME_BYTES) {
-      if (this.at === this.backlog.length && this.inline(header, data)) return undefined
+      if (this.at === this.backlog.length && this.cell(writeHeader(this.head, header), data)) return undefined
       const copy = Buffer.allocUnsafe(HEADER_BYTES + data.byteLength)
       writeHeader(copy, header)
       copy.set(data, HEADER_BYTES)
@@ -88,7 +75,7 @@ export class ShmLink implements Link {
   pump(): boolean {
     while (this.at < this.backlog.length) {
       const item = this.backlog[this.at]!
-      if (Array.isArray(item) ? !this.cell(item) : !this.fragments(item)) return false
+      if (Array.isArray(item) ? !this.frame(item) : !this.fragments(item)) return false
       this.backlog[this.at++] = undefined as unknown as Item
     }
     this.backlog = []
@@ -128,23 +115,16 @@ export class ShmLink implements Link {
     this.blocked(this)
   }
 
-  private pushed(r: number): boolean {
+  private frame(frames: Buffer[]): boolean {
+    return this.cell(frames[0]!, frames.length > 1 ? frames[1]! : EMPTY)
+  }
+
+  /** One frame into a cell of the peer's queue (asking to be rung if it is full); rings a sleeping peer. */
+  private cell(head: Uint8Array, body: Uint8Array): boolean {
+    let r = this.n.shmPush(this.peer.memory, head, body)
+    if (r === 0 && this.n.shmWantSpace(this.peer.memory, this.rank) === 1) r = this.n.shmPush(this.peer.memory, head, body)
     if (r === RING) this.ring()
     return r !== 0
-  }
-
-  private cell(frames: Buffer[]): boolean {
-    const body = frames.length > 1 ? frames[1]! : EMPTY
-    let r = this.n.shmPush(this.peer.memory, frames[0]!, body)
-    if (r === 0 && this.n.shmWantSpace(this.peer.memory, this.rank) === 1) r = this.n.shmPush(this.peer.memory, frames[0]!, body)
-    return this.pushed(r)
-  }
-
-  private inline(header: Header, data: Uint8Array): boolean {
-    writeHeader(this.head, header)
-    let r = this.n.shmPush(this.peer.memory, this.head, data)
-    if (r === 0 && this.n.shmWantSpace(this.peer.memory, this.rank) === 1) r = this.n.shmPush(this.peer.memory, this.head, data)
-    return this.pushed(r)
   }
 
   /** Copies what it can of `job` into fragments and announces them; true once all of it is out. */
@@ -164,10 +144,7 @@ export class ShmLink implements Link {
       h.kind = KIND_SHM
       h.flags = job.offset === 0 ? FLAG_FIRST : 0
       h.aux = f
-      writeHeader(this.head, h)
-      let r = this.n.shmPush(this.peer.memory, this.head, EMPTY)
-      if (r === 0 && this.n.shmWantSpace(this.peer.memory, this.rank) === 1) r = this.n.shmPush(this.peer.memory, this.head, EMPTY)
-      if (!this.pushed(r)) {
+      if (!this.cell(writeHeader(this.head, h), EMPTY)) {
         job.filled = f
         return false
       }
