@@ -15,7 +15,7 @@ export interface CollectiveContext {
    * How many ranks' data an `avg` sum holds when it is divided: `size`, less the ranks that have joined (Horovod
    * join). Asked only after every rank's data has reached the caller. Absent: `size`.
    */
-  readonly contributors?: () => number
+  contributors?(): number
   /** Elements per segment for pipelined algorithms, for an element of `bytesPerElement` bytes. */
   segmentElements(bytesPerElement: number): number
   /** Sends `data`; resolves when `data` may be changed again. */
@@ -43,7 +43,7 @@ export function subgroup(ctx: CollectiveContext, ranks: readonly number[]): Coll
     rank: me,
     size: ranks.length,
     nodes: ctx.nodes && ranks.map((r) => ctx.nodes![r]!),
-    contributors: ctx.contributors,
+    contributors: ctx.contributors ? () => ctx.contributors!() : undefined,
     segmentElements: (bpe) => ctx.segmentElements(bpe),
     send: (peer, tag, data) => ctx.send(ranks[peer]!, tag, data),
     recv: (peer, tag, into) => ctx.recv(ranks[peer]!, tag, into),

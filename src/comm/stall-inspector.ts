@@ -6,6 +6,7 @@
  */
 import { TimeoutError } from '../errors.ts'
 import type { CommScope } from './scope.ts'
+import type { Activity, FailureWitness } from './state.ts'
 
 /** How long a stalled rank waits for peers to say how far they are. */
 const STATUS_QUERY_MS = 1000
@@ -19,43 +20,107 @@ export interface StallWatch {
   opTimeoutMs: number | undefined
 }
 
-/** Resolves or rejects as `p` does, with warnings while it waits and a TimeoutError after the op timeout. */
-export function watchStall<T>(p: Promise<T>, scope: CommScope, w: StallWatch): Promise<T> {
-  const started = Date.now()
-  return new Promise<T>((resolve, reject) => {
-    let settled = false
-    const timers: NodeJS.Timeout[] = []
-    const finish = () => {
-      settled = true
-      for (const t of timers) clearTimeout(t)
+/** A call under watch: when it warns next, when it fails, and how. */
+interface Watched {
+  w: StallWatch
+  started: number
+  warnAt: number
+  failAt: number
+  settled: boolean
+  reject: (e: Error) => void
+  /** What the failure records say this rank is doing while the call runs. */
+  activity: Activity
+}
+
+/**
+ * Watches the running collectives of one communicator with a single timer, armed for the earliest time a call
+ * must warn or fail. A call that ends before its time costs no timer at all: a job's small collectives run at tens
+ * of thousands a second, and a timer set and cleared for each was a measurable part of every call.
+ */
+export class StallInspector {
+  private readonly scope: CommScope
+  private readonly failures: FailureWitness
+  private readonly calls = new Set<Watched>()
+  private timer: NodeJS.Timeout | undefined
+  private due = Infinity
+  private readonly tick = () => this.fire()
+
+  constructor(scope: CommScope, failures: FailureWitness) {
+    this.scope = scope
+    this.failures = failures
+  }
+
+  /**
+   * Resolves or rejects as `p` does, with warnings while it waits and a TimeoutError after the op timeout. The
+   * failure records name `activity` as what this rank does until the call has settled.
+   */
+  watch<T>(p: Promise<T>, w: StallWatch, activity: Activity): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const started = Date.now()
+      const fail = w.opTimeoutMs !== undefined && Number.isFinite(w.opTimeoutMs) ? started + w.opTimeoutMs : Infinity
+      const call: Watched = { w, started, warnAt: started + w.stallWarningMs, failAt: fail, settled: false, reject, activity }
+      this.calls.add(call)
+      this.failures.running(activity)
+      this.arm(Math.min(call.warnAt, call.failAt))
+      p.then(
+        (v) => {
+          this.settle(call)
+          resolve(v)
+        },
+        (e) => {
+          this.settle(call)
+          reject(e)
+        },
+      )
+    })
+  }
+
+  private settle(call: Watched): void {
+    if (call.settled) return
+    call.settled = true
+    this.calls.delete(call)
+    this.failures.ended(call.activity)
+  }
+
+  /** Makes sure the timer goes off by `at`. */
+  private arm(at: number): void {
+    if (at >= this.due || at === Infinity) return
+    if (this.timer) clearTimeout(this.timer)
+    this.due = at
+    this.timer = setTimeout(this.tick, Math.max(0, at - Date.now())).unref()
+  }
+
+  private fire(): void {
+    this.timer = undefined
+    this.due = Infinity
+    const now = Date.now()
+    let next = Infinity
+    for (const call of this.calls) {
+      if (now >= call.failAt) {
+        this.calls.delete(call)
+        void this.report(call, true)
+        continue
+      }
+      if (now >= call.warnAt) {
+        void this.report(call, false)
+        call.warnAt = now + call.w.stallWarningMs
+      }
+      next = Math.min(next, call.warnAt, call.failAt)
     }
-    p.then(
-      (v) => {
-        finish()
-        resolve(v)
-      },
-      (e) => {
-        finish()
-        reject(e)
-      },
-    )
-    const report = async (fatal: boolean) => {
-      const waited = Math.round((Date.now() - started) / 1000)
-      const facts = await stallFacts(scope, w.seq)
-      if (settled) return
-      const line = `${w.what} #${w.seq} on ${scope.name} waiting ${waited} s for ${facts}`
-      if (!fatal) return void process.stderr.write(`tsrun: rank ${scope.rank}: ${line}\n`)
-      finish()
-      reject(new TimeoutError(`rank ${scope.rank}: ${line}; gave up after the op timeout of ${w.opTimeoutMs! / 1000} s (--op-timeout / TSRUN_OP_TIMEOUT)`))
-    }
-    const warn = () => {
-      if (settled) return
-      void report(false)
-      timers.push(setTimeout(warn, w.stallWarningMs).unref())
-    }
-    timers.push(setTimeout(warn, w.stallWarningMs).unref())
-    if (w.opTimeoutMs !== undefined && Number.isFinite(w.opTimeoutMs)) timers.push(setTimeout(() => void report(true), w.opTimeoutMs).unref())
-  })
+    this.arm(next)
+  }
+
+  private async report(call: Watched, fatal: boolean): Promise<void> {
+    const { w } = call
+    const { scope } = this
+    const waited = Math.round((Date.now() - call.started) / 1000)
+    const facts = await stallFacts(scope, w.seq)
+    if (call.settled) return
+    const line = `${w.what} #${w.seq} on ${scope.name} waiting ${waited} s for ${facts}`
+    if (!fatal) return void process.stderr.write(`tsrun: rank ${scope.rank}: ${line}\n`)
+    call.reject(new TimeoutError(`rank ${scope.rank}: ${line}; gave up after the op timeout of ${w.opTimeoutMs! / 1000} s (--op-timeout / TSRUN_OP_TIMEOUT)`))
+    this.settle(call)
+  }
 }
 
 /** Which ranks hold up collective #seq: those that have not called it, and those that do not answer. */

@@ -8,6 +8,7 @@ import type { Transport } from '../transport/transport.ts'
 import { CollectiveTracer } from '../trace/collective-trace.ts'
 import { isJoinNotice, Joins } from './join.ts'
 import { MismatchDetector, type MismatchInfo } from './mismatch.ts'
+import { StallInspector } from './stall-inspector.ts'
 import type { CommScope } from './scope.ts'
 import { TagSequence } from './tags.ts'
 import { checkRank } from './validate.ts'
@@ -23,10 +24,19 @@ export interface Placement {
   nodeRank: number
 }
 
+/** A collective as the failure records name it. */
+export interface Activity {
+  op: string
+  comm: string
+  seq: number
+}
+
 /** What the failure records learn from the communicators. */
 export interface FailureWitness {
-  /** A collective has started on this rank; the function returned says it has ended. */
-  running(activity: { op: string; comm: string; seq: number }): () => void
+  /** A collective has started on this rank. */
+  running(activity: Activity): void
+  /** That collective has ended (the same object). */
+  ended(activity: Activity): void
   /** A mismatch this rank found or was told of (recorded once, even if the script catches it). */
   mismatch(err: Error): void
 }
@@ -67,6 +77,8 @@ export class CommState {
   /** What the mismatch detector, stall inspector and joins know of this communicator. */
   readonly scope: CommScope
   readonly mismatch: MismatchDetector
+  /** Watches this communicator's running collectives (one timer for all of them). */
+  readonly stalls: StallInspector
   /** One fresh tag per collective call (its sequence number is `tags.count`). */
   readonly tags = new TagSequence()
   readonly tracer = new CollectiveTracer()
@@ -90,6 +102,7 @@ export class CommState {
     this.topology = { hosts: new Set(this.nodes).size }
     this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }
     this.mismatch = new MismatchDetector(this.scope)
+    this.stalls = new StallInspector(this.scope, world.failures)
     this.joins = new Joins({ scope: this.scope, started: () => this.started, told: (seq) => this.mismatch.signatureAt(-1 - seq) })
     world.registry.add(this)
   }

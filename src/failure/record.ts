@@ -194,21 +194,20 @@ export function failureRecords(): readonly FailureRecord[] {
  * What the communicators tell the records (init.ts hands it to them): each collective while it runs, so a
  * record names the latest one still under way; and each mismatch seen, recorded even if the script catches it.
  */
-export function failureWitness(): { running(activity: Activity): () => void; mismatch(err: Error): void } {
-  const running = new Set<Activity>()
-  const latest = (): Activity | undefined => {
-    let last: Activity | undefined
-    for (const a of running) last = a
-    return last
-  }
+export function failureWitness(): { running(activity: Activity): void; ended(activity: Activity): void; mismatch(err: Error): void } {
+  // In start order; usually one. The records name the latest still under way.
+  const running: Activity[] = []
   return {
     running(activity) {
-      running.add(activity)
+      running.push(activity)
       noteActivity(activity)
-      return () => {
-        running.delete(activity)
-        noteActivity(latest())
-      }
+    },
+    ended(activity) {
+      const i = running.lastIndexOf(activity)
+      if (i < 0) return
+      if (i === running.length - 1) running.pop()
+      else running.splice(i, 1)
+      noteActivity(running[running.length - 1])
     },
     mismatch: recordMismatch,
   }

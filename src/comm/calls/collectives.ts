@@ -125,8 +125,9 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
   async barrier(options = {}) {
     const c = this.state
     const algo = pick('barrier', ALGORITHMS.barrier, c.size, 0, options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'barrier', options, signatureOf('barrier', 2, 0), algo.name, 0)
-    await guard(algo.run(ctx, tag))
+    const run = begin(c, 'barrier', options, signatureOf('barrier', 2, 0), algo.name, 0)
+    const { ctx, tag } = run
+    await run.guard(algo.run(ctx, tag))
   },
 
   async broadcast(data, root, options = {}) {
@@ -134,8 +135,9 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
     checkTyped(data)
     c.checkRank(root, 'root')
     const algo = pick('broadcast', ALGORITHMS.broadcast, c.size, data.byteLength, options.algorithm, c.topology)
-    const { ctx, tag, guard } = begin(c, 'broadcast', options, signatureOf('broadcast', dtypeOf(data), data.length, root), algo.name, data.byteLength)
-    await guard(algo.run(ctx, data, root, tag))
+    const run = begin(c, 'broadcast', options, signatureOf('broadcast', dtypeOf(data), data.length, root), algo.name, data.byteLength)
+    const { ctx, tag } = run
+    await run.guard(algo.run(ctx, data, root, tag))
     return data
   },
 
@@ -145,8 +147,9 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
     checkOp(op, data)
     c.checkRank(root, 'root')
     const algo = pick('reduce', ALGORITHMS.reduce, c.size, data.byteLength, inOrder(op) ?? options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'reduce', options, signatureOf('reduce', dtypeOf(data), data.length, root, op), algo.name, data.byteLength)
-    await guard(algo.run(ctx, data, op, root, tag))
+    const run = begin(c, 'reduce', options, signatureOf('reduce', dtypeOf(data), data.length, root, op), algo.name, data.byteLength)
+    const { ctx, tag } = run
+    await run.guard(algo.run(ctx, data, op, root, tag))
     return data
   },
 
@@ -195,8 +198,9 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
     checkTyped(data)
     c.checkRank(root, 'root')
     const algo = pick('gather', ALGORITHMS.gather, c.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'gather', options, signatureOf('gather', dtypeOf(data), data.length, root), algo.name, data.byteLength)
-    return (await guard(algo.run(ctx, data, root, tag))) as T | undefined
+    const run = begin(c, 'gather', options, signatureOf('gather', dtypeOf(data), data.length, root), algo.name, data.byteLength)
+    const { ctx, tag } = run
+    return (await run.guard(algo.run(ctx, data, root, tag))) as T | undefined
   },
 
   async allgather(data, options = {}) {
@@ -206,8 +210,9 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
     const n = data.length
     const out = outputFor('allgather', data, c.size * n, options.into)
     copyInto(out, data, c.rank * n)
-    const { ctx, tag, guard } = begin(c, 'allgather', options, signatureOf('allgather', dtypeOf(data), n), algo.name, data.byteLength)
-    await guard(algo.run(ctx, out, tag, (r) => [r * n, (r + 1) * n]))
+    const run = begin(c, 'allgather', options, signatureOf('allgather', dtypeOf(data), n), algo.name, data.byteLength)
+    const { ctx, tag } = run
+    await run.guard(algo.run(ctx, out, tag, (r) => [r * n, (r + 1) * n]))
     return out
   },
 
@@ -222,8 +227,9 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
     }
     const bytes = data?.byteLength ?? 0
     const algo = pick('scatter', ALGORITHMS.scatter, c.size, bytes, options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'scatter', options, signatureOf('scatter', UNKNOWN_DTYPE, -1, root), algo.name, bytes)
-    return (await guard(algo.run(ctx, data, root, tag))) as T
+    const run = begin(c, 'scatter', options, signatureOf('scatter', UNKNOWN_DTYPE, -1, root), algo.name, bytes)
+    const { ctx, tag } = run
+    return (await run.guard(algo.run(ctx, data, root, tag))) as T
   },
 
   async reduceScatter<T extends TypedArray>(data: T, op: ReduceOp, options: CollectiveOptions = {}) {
@@ -233,8 +239,9 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
     if (inOrder(op)) return (await this.allreduce(data, op, options)).slice(...blockRange(data.length, c.size, c.rank)) as T
     const algo = pick('reduceScatter', ALGORITHMS.reduceScatter, c.size, data.byteLength, options.algorithm)
     const sig = signatureOf('reduceScatter', dtypeOf(data), data.length, undefined, op)
-    const { ctx, tag, seq, guard } = begin(c, 'reduceScatter', options, sig, algo.name, data.byteLength)
-    await guard(algo.run(ctx, data, op, tag))
+    const run = begin(c, 'reduceScatter', options, sig, algo.name, data.byteLength)
+    const { ctx, tag, seq } = run
+    await run.guard(algo.run(ctx, data, op, tag))
     const mine = data.slice(...blockRange(data.length, c.size, c.rank)) as T
     finishAvg(op, mine, c.contributors(seq))
     return mine
@@ -247,9 +254,10 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
       throw new UsageError(`alltoall: data.length must be a multiple of size ${c.size}, got ${describe(data)}`)
     }
     const algo = pick('alltoall', ALGORITHMS.alltoall, c.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'alltoall', options, signatureOf('alltoall', dtypeOf(data), data.length), algo.name, data.byteLength)
+    const run = begin(c, 'alltoall', options, signatureOf('alltoall', dtypeOf(data), data.length), algo.name, data.byteLength)
+    const { ctx, tag } = run
     const out = outputFor('alltoall', data, data.length, options.into)
-    return (await guard(algo.run(ctx, data, tag, out))) as T
+    return (await run.guard(algo.run(ctx, data, tag, out))) as T
   },
 }
 
@@ -257,7 +265,8 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
 async function allreducePlain<T extends TypedArray>(c: CommState, data: T, op: ReduceOp, options: CollectiveOptions): Promise<T> {
   const algo = pick('allreduce', ALGORITHMS.allreduce, c.size, data.byteLength, inOrder(op) ?? options.algorithm, c.topology)
   const sig = signatureOf('allreduce', dtypeOf(data), data.length, undefined, op)
-  const { ctx, tag, guard } = begin(c, 'allreduce', options, sig, algo.name, data.byteLength)
-  await guard(algo.run(ctx, data, op, tag))
+  const run = begin(c, 'allreduce', options, sig, algo.name, data.byteLength)
+  const { ctx, tag } = run
+  await run.guard(algo.run(ctx, data, op, tag))
   return data
 }

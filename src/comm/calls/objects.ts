@@ -118,8 +118,9 @@ export const objectCalls: ObjectCalls & ThisType<Self> = {
     c.checkRank(root, 'root')
     const bytes = encodeJson(value)
     const algo = pick('gatherObject', ALGORITHMS.gatherObject, c.size, bytes.byteLength, options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'gatherObject', options, signatureOf('gatherObject', UNKNOWN_DTYPE, -1, root), algo.name, bytes.byteLength)
-    const parts = await guard(algo.run(ctx, bytes, root, tag))
+    const run = begin(c, 'gatherObject', options, signatureOf('gatherObject', UNKNOWN_DTYPE, -1, root), algo.name, bytes.byteLength)
+    const { ctx, tag } = run
+    const parts = await run.guard(algo.run(ctx, bytes, root, tag))
     return parts?.map((p, r) => (r === root ? value : (decodeJson(p) as T)))
   },
 
@@ -136,8 +137,9 @@ export const objectCalls: ObjectCalls & ThisType<Self> = {
     }
     const parts = c.rank === root ? values!.map((v, r) => (r === root ? new Uint8Array(0) : encodeJson(v))) : undefined
     const algo = pick('scatterObject', ALGORITHMS.scatterObject, c.size, 0, options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'scatterObject', options, signatureOf('scatterObject', UNKNOWN_DTYPE, -1, root), algo.name, 0)
-    const mine = await guard(algo.run(ctx, parts, root, tag))
+    const run = begin(c, 'scatterObject', options, signatureOf('scatterObject', UNKNOWN_DTYPE, -1, root), algo.name, 0)
+    const { ctx, tag } = run
+    const mine = await run.guard(algo.run(ctx, parts, root, tag))
     return c.rank === root ? values![root] : (decodeJson(mine) as T)
   },
 
@@ -165,8 +167,9 @@ export const objectCalls: ObjectCalls & ThisType<Self> = {
       bytes.set(p, offset)
       offset += p.byteLength
     }
-    const { ctx, tag, guard } = begin(c, 'alltoallObject', options, signatureOf('alltoallObject', UNKNOWN_DTYPE, -1), 'pairwise', bytes.byteLength)
-    const got = await guard(
+    const run = begin(c, 'alltoallObject', options, signatureOf('alltoallObject', UNKNOWN_DTYPE, -1), 'pairwise', bytes.byteLength)
+    const { ctx, tag } = run
+    const got = await run.guard(
       alltoallvPairwise(
         ctx,
         bytes,

@@ -121,8 +121,9 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
     const out = outputFor('allgatherv', data, at[c.size]!, options.into)
     copyInto(out, data, at[c.rank])
     const algo = pick('allgatherv', ALGORITHMS.allgatherv, c.size, out.byteLength, options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'allgatherv', options, signatureOf('allgatherv', dtypeOf(data), -1), algo.name, out.byteLength)
-    await guard(algo.run(ctx, out, tag, (r) => [at[r]!, at[r + 1]!]))
+    const run = begin(c, 'allgatherv', options, signatureOf('allgatherv', dtypeOf(data), -1), algo.name, out.byteLength)
+    const { ctx, tag } = run
+    await run.guard(algo.run(ctx, out, tag, (r) => [at[r]!, at[r + 1]!]))
     return out
   },
 
@@ -132,8 +133,9 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
     c.checkRank(root, 'root')
     if (c.rank === root && counts !== undefined) checkCounts(c, 'gatherv', counts, data.length)
     const algo = pick('gatherv', ALGORITHMS.gatherv, c.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'gatherv', options, signatureOf('gatherv', dtypeOf(data), -1, root), algo.name, data.byteLength)
-    return (await guard(algo.run(ctx, data, root, tag, c.rank === root ? counts : undefined))) as T | undefined
+    const run = begin(c, 'gatherv', options, signatureOf('gatherv', dtypeOf(data), -1, root), algo.name, data.byteLength)
+    const { ctx, tag } = run
+    return (await run.guard(algo.run(ctx, data, root, tag, c.rank === root ? counts : undefined))) as T | undefined
   },
 
   async scatterv<T extends TypedArray>(data: T | undefined, counts: readonly number[] | undefined, root: number, options: CollectiveOptions = {}) {
@@ -150,8 +152,9 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
     }
     const algo = pick('scatterv', ALGORITHMS.scatterv, c.size, data?.byteLength ?? 0, options.algorithm)
     const sig = signatureOf('scatterv', data === undefined ? UNKNOWN_DTYPE : dtypeOf(data), -1, root)
-    const { ctx, tag, guard } = begin(c, 'scatterv', options, sig, algo.name, data?.byteLength ?? 0)
-    return (await guard(algo.run(ctx, data, counts, root, tag))) as T
+    const run = begin(c, 'scatterv', options, sig, algo.name, data?.byteLength ?? 0)
+    const { ctx, tag } = run
+    return (await run.guard(algo.run(ctx, data, counts, root, tag))) as T
   },
 
   async alltoallv<T extends TypedArray>(data: T, sendCounts: readonly number[], recvCounts?: readonly number[], options: OutputOptions<T> = {}) {
@@ -171,8 +174,9 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
         options.into,
       )
     const algo = pick('alltoallv', ALGORITHMS.alltoallv, c.size, data.byteLength, options.algorithm)
-    const { ctx, tag, guard } = begin(c, 'alltoallv', options, signatureOf('alltoallv', dtypeOf(data), -1), algo.name, data.byteLength)
-    return (await guard(algo.run(ctx, data, sendCounts, tag, recvCounts, into))) as { data: T; counts: number[] }
+    const run = begin(c, 'alltoallv', options, signatureOf('alltoallv', dtypeOf(data), -1), algo.name, data.byteLength)
+    const { ctx, tag } = run
+    return (await run.guard(algo.run(ctx, data, sendCounts, tag, recvCounts, into))) as { data: T; counts: number[] }
   },
 
   async reduceScatterv<T extends TypedArray>(data: T, counts: readonly number[], op: ReduceOp, options: CollectiveOptions = {}) {
@@ -189,8 +193,9 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
     }
     const algo = pick('reduceScatterv', ALGORITHMS.reduceScatterv, c.size, data.byteLength, options.algorithm)
     const sig = signatureOf('reduceScatterv', dtypeOf(data), data.length, undefined, op)
-    const { ctx, tag, seq, guard } = begin(c, 'reduceScatterv', options, sig, algo.name, data.byteLength)
-    await guard(algo.run(ctx, data, op, tag, (b) => [at[b]!, at[b + 1]!]))
+    const run = begin(c, 'reduceScatterv', options, sig, algo.name, data.byteLength)
+    const { ctx, tag, seq } = run
+    await run.guard(algo.run(ctx, data, op, tag, (b) => [at[b]!, at[b + 1]!]))
     const out = mine()
     finishAvg(op, out, c.contributors(seq))
     return out
@@ -242,8 +247,9 @@ async function exchangeLengths(c: CommState, length: number, dataType: number, o
   const algo = pick('allgather', ALGORITHMS.allgather, c.size, all.byteLength)
   // A rank that has joined learns the data's element type from `extra` (join.ts).
   const sig = { ...signatureOf('allgatherv', dtypeOf(all), 1, LENGTHS_ROOT), extra: dataType } as FullSignature
-  const { ctx, tag, guard } = begin(c, 'allgatherv', options, sig, algo.name, all.byteLength)
-  await guard(algo.run(ctx, all, tag, (r) => [r, r + 1]))
+  const run = begin(c, 'allgatherv', options, sig, algo.name, all.byteLength)
+  const { ctx, tag } = run
+  await run.guard(algo.run(ctx, all, tag, (r) => [r, r + 1]))
   return [...all]
 }
 
@@ -251,8 +257,9 @@ async function prefix<T extends TypedArray>(c: CommState, what: 'scan' | 'exscan
   checkTyped(data)
   checkOp(op, data)
   const algo = pick(what, ALGORITHMS.scan, c.size, data.byteLength, options.algorithm)
-  const { ctx, tag, guard } = begin(c, what, options, signatureOf(what, dtypeOf(data), data.length, undefined, op), algo.name, data.byteLength)
-  await guard(algo.run(ctx, data, op, tag, what === 'exscan'))
+  const run = begin(c, what, options, signatureOf(what, dtypeOf(data), data.length, undefined, op), algo.name, data.byteLength)
+  const { ctx, tag } = run
+  await run.guard(algo.run(ctx, data, op, tag, what === 'exscan'))
   return data
 }
 

@@ -3,7 +3,7 @@
 // communicator's detector, or is held while the communicator is not made yet, before it is matched).
 import { expect, test } from 'vitest'
 import { gathervLinear } from '../../../src/collectives/gatherv-linear.ts'
-import { collectiveContext } from '../../../src/comm/collective-context.ts'
+import { CommContext } from '../../../src/comm/collective-context.ts'
 import { EarlyNotices, MismatchDetector, type MismatchInfo } from '../../../src/comm/mismatch.ts'
 import type { CommScope } from '../../../src/comm/scope.ts'
 import { type FullSignature, signatureOf, UNKNOWN_DTYPE } from '../../../src/comm/signature.ts'
@@ -183,7 +183,7 @@ function callGatherv(ranks: Rank[], r: number, data: TypedArray, counts?: number
   d.called(TAG, sig)
   if (d.error) return Promise.reject(d.error)
   const members = ranks.map((_, i) => i)
-  const ctx = collectiveContext({ transport: ranks[r]!.transport, commId: COMM, name: 'world.dup()', rank: r, members, what: 'gatherv #1', sig, mismatch: d })
+  const ctx = new CommContext({ transport: ranks[r]!.transport, commId: COMM, name: 'world.dup()', rank: r, members, what: 'gatherv #1', sig, mismatch: d })
   return gathervLinear(ctx, data, 0, TAG, counts)
 }
 
@@ -239,7 +239,7 @@ test('a reducing receive (sink) that gets another element type fails the communi
   const sig = signatureOf('allreduce', UNKNOWN_DTYPE, -1, undefined, 'sum')
   for (const r of [0, 1]) ranks[r]!.detectors.get(COMM)!.called(TAG, sig)
   const ctx = (r: number) =>
-    collectiveContext({
+    new CommContext({
       transport: ranks[r]!.transport,
       commId: COMM,
       name: 'world.dup()',
