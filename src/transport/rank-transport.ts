@@ -43,9 +43,9 @@ export class RankTransport implements Transport {
   }
   /**
    * Messages sent by each path: one eager frame on a pipe, one shared-memory cell, shared-memory fragments,
-   * zero-copy segments with an ACK.
+   * zero-copy segments with an ACK; and the doorbells rung (frames on a pipe that wake a sleeping local peer).
    */
-  readonly sent = { eager: 0, cell: 0, shm: 0, zeroCopy: 0 }
+  readonly sent = { eager: 0, cell: 0, shm: 0, zeroCopy: 0, doorbells: 0 }
 
   private readonly segmentBytes: number
   /** How pipes to peers are opened (pipes.ts). */
@@ -165,7 +165,10 @@ export class RankTransport implements Transport {
     if (this.intra) {
       const ring = (peer: number) => {
         const bell = [encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_DOORBELL, flags: 0, seq: 0, bytes: 0, ...NO_SIGNATURE })]
-        return () => this.pipes[peer]!.push(bell)
+        return () => {
+          this.sent.doorbells++
+          this.pipes[peer]!.push(bell)
+        }
       }
       try {
         const shm = this.intra.connect(

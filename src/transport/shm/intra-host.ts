@@ -133,12 +133,22 @@ export class IntraHost {
   private progress(spin: boolean): void {
     this.scheduled = false
     if (this.closed) return
-    if (spin && (this.drain() > 0 || this.spin())) {
-      // Something came: the script runs on it first (it may send); then, if it still waits, the poll goes on.
-      if (this.stillWaiting()) this.waiting()
-    } else if (!spin) this.drain()
+    const came = this.drain() > 0 || (spin && this.stillWaiting() && this.spin())
+    if (came) {
+      // Something came: the script runs on it first (it may send and post the next receive), and the rank stays
+      // unarmed until the poll after it, so a peer's reply in between needs no doorbell.
+      this.linger()
+      return
+    }
     // Armed again: from now on the first producer rings. A frame that came in between is taken now.
     while (this.n.shmArm(this.mine.memory, true) === 1 && this.drain() > 0) {}
+  }
+
+  /** One more poll once the script has run on what came: it spins if a receive waits, else arms. */
+  private linger(): void {
+    if (this.scheduled || this.closed) return
+    this.scheduled = true
+    setImmediate(this.poll)
   }
 
   /** Polls the queue without system calls until a frame comes (true) or the bound is spent. */
