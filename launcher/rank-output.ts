@@ -9,6 +9,19 @@ import type { Readable, Writable } from 'node:stream'
  * tsrun ends that line before it prints one of its own.
  */
 const openLines = new WeakSet<Writable>()
+/** Output streams whose reader has gone (`tsrun ... | head`): the job goes on, and what it prints is dropped. */
+const closed = new WeakSet<Writable>()
+const guarded = new WeakSet<Writable>()
+
+/** From now on, a closed pipe on `out` drops the ranks' output instead of ending tsrun with an EPIPE. */
+function guard(out: Writable): void {
+  if (guarded.has(out)) return
+  guarded.add(out)
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err
+    closed.add(out)
+  })
+}
 
 /** Ends a progress bar's line on `out`, if one is open, before tsrun writes there. */
 export function endOpenLine(out: Writable = process.stderr): void {
@@ -24,6 +37,7 @@ export class LineForwarder {
   constructor(out: Writable, prefix: string) {
     this.out = out
     this.prefix = prefix
+    guard(out)
   }
 
   /**
@@ -31,6 +45,7 @@ export class LineForwarder {
    * line (a progress bar redrawing itself): what came before it is written, the redraw waits for its own end.
    */
   push(chunk: string): void {
+    if (closed.has(this.out)) return
     const text = this.partial + chunk
     const nl = text.lastIndexOf('\n')
     const cr = text.lastIndexOf('\r')
@@ -48,7 +63,7 @@ export class LineForwarder {
 
   /** Writes what is left as a last line. */
   flush(): void {
-    if (this.partial) {
+    if (this.partial && !closed.has(this.out)) {
       this.out.write(this.prefix + this.partial + '\n')
       this.partial = ''
       openLines.delete(this.out)

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
@@ -56,6 +56,21 @@ test('output of several ranks is never mixed inside a line, and a last line with
     return !(parts[0] === parts[parts.length - 1] || l.endsWith(':no-newline-at-end'))
   })
   expect(torn).toEqual([])
+})
+
+test('a reader that closes early (tsrun ... | head) neither crashes tsrun nor stops the job', async () => {
+  const child = spawn(process.execPath, [BIN, '-np', '2', fixture('chatty.ts')], {
+    env: { ...process.env, LINES: '3000', WIDTH: '2000' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => (stderr += d))
+  child.stdout.once('data', () => child.stdout.destroy()) // the reader goes away after its first chunk
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+  clearTimeout(killer)
+  expect(stderr).not.toMatch(/EPIPE|Unhandled|rank-output/)
+  expect(code).toBe(0)
 })
 
 test('stdin goes to rank 0 only', async () => {
