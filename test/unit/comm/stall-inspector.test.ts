@@ -34,6 +34,13 @@ const never = () => new Promise<never>(() => {})
 
 afterEach(() => vi.restoreAllMocks())
 
+function captureStderr(lines: string[]): void {
+  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    lines.push(String(s))
+    return true
+  })
+}
+
 test('a call with a short op timeout fails on time although an earlier call armed the timer for later', async () => {
   const w = witness()
   const s = new StallInspector(scope(4), w)
@@ -54,7 +61,7 @@ test('a call with a short op timeout fails on time although an earlier call arme
 
 test('a stalled call warns every stallWarningMs until it ends, and says nothing after', async () => {
   const lines: string[] = []
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (lines.push(String(s)), true))
+  captureStderr(lines)
   const w = witness()
   const s = new StallInspector(scope(5), w)
   let finish!: (v: number) => void
@@ -72,7 +79,7 @@ test('a stalled call warns every stallWarningMs until it ends, and says nothing 
 
 test('calls that end before their time never warn, and a rejection passes through unchanged', async () => {
   const lines: string[] = []
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (lines.push(String(s)), true))
+  captureStderr(lines)
   const w = witness()
   const s = new StallInspector(scope(5), w)
   for (let i = 1; i <= 100; i++) expect(await s.watch(Promise.resolve(i), watch(i, 30, 50), { op: 'barrier', comm: 'world', seq: i })).toBe(i)
