@@ -220,13 +220,13 @@ export class RankTransport implements Transport {
     return this.matcher.peek(commId, source, tag)
   }
 
-  /** What shared memory holds already is taken now; a receive still waiting makes the rank poll for it. */
+  /**
+   * What shared memory holds already is taken once the script's synchronous code is done (a microtask), and a
+   * receive still waiting then makes the rank poll for it. Not at once: an algorithm posts several receives in a
+   * row, and a message taken before its receive is posted is copied twice, into memory of its own first.
+   */
   private waitFor(p: Promise<Message>): Promise<Message> {
-    const intra = this.intra
-    if (intra) {
-      intra.drain()
-      if (this.matcher.depth.posted > 0) intra.waiting()
-    }
+    this.intra?.soon()
     return p
   }
 

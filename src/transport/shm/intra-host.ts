@@ -57,6 +57,13 @@ export class IntraHost {
   /** Nothing is taken from the queue before connect: a notice may point into a segment not mapped yet. */
   private connected = false
   private readonly poll = () => this.progress(true)
+  private soonQueued = false
+  private readonly takeSoon = () => {
+    this.soonQueued = false
+    if (this.closed) return
+    this.drain()
+    if (this.stillWaiting()) this.waiting()
+  }
 
   private constructor(n: NativeModule, mine: ShmSegment, opts: IntraHostOptions) {
     this.n = n
@@ -111,7 +118,14 @@ export class IntraHost {
     setImmediate(this.poll)
   }
 
-  /** Takes what has arrived, without waiting (a receive or probe being posted). */
+  /** A receive or probe was posted: once the script's synchronous code is done, take what came, then poll. */
+  soon(): void {
+    if (this.soonQueued || this.closed || !this.connected) return
+    this.soonQueued = true
+    queueMicrotask(this.takeSoon)
+  }
+
+  /** Takes what has arrived, without waiting (iprobe; a receive being posted). */
   drain(): number {
     if (!this.connected) return 0
     const k = this.inbox.drain(this.onFrame)

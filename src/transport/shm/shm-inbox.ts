@@ -12,6 +12,12 @@ import type { ShmSegment } from './segment.ts'
 const BAD_CELL = 0xffffffff
 /** Most frames taken per drain, so that one busy queue cannot hold the event loop. */
 const DRAIN_MAX = 256
+/**
+ * Most fragments taken per drain. A drain runs before the script's promises do: without a bound, a peer that
+ * refills its fragments as fast as they are freed kept this rank copying its messages (as unexpected ones, into
+ * fresh memory) and never let the script post the receives they were meant for.
+ */
+const FRAGMENTS_PER_DRAIN = 2
 
 export class ShmInbox {
   /** Cells and notices dropped because they were malformed. */
@@ -24,6 +30,8 @@ export class ShmInbox {
   private readonly received: number[] = []
   private readonly scratch: Buffer
   private readonly waiters: Int32Array
+  /** Fragments taken in the current drain. */
+  private fragments = 0
 
   constructor(n: NativeModule, mine: ShmSegment, ring: (peer: number) => void) {
     this.n = n
@@ -42,7 +50,8 @@ export class ShmInbox {
   drain(onFrame: (frame: Buffer) => void): number {
     const mem = this.mine.memory
     let taken = 0
-    while (taken < DRAIN_MAX) {
+    this.fragments = 0
+    while (taken < DRAIN_MAX && this.fragments < FRAGMENTS_PER_DRAIN) {
       const len = this.n.shmPop(mem, this.scratch)
       if (len === 0) break
       taken++
@@ -70,6 +79,7 @@ export class ShmInbox {
     const done = first ? 0 : (this.received[h.source] ?? 0)
     const len = Math.min(seg.geometry.fragBytes, h.bytes - done)
     if (len <= 0) return undefined
+    this.fragments++
     this.received[h.source] = done + len === h.bytes ? 0 : done + len
     return seg.fragment(f, len)
   }

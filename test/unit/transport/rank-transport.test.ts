@@ -69,6 +69,40 @@ test('shared memory: a message larger than the whole fragment pool, sent before 
   }
 })
 
+test('shared memory: receives posted in a row take messages already waiting as posted ones, never as unexpected copies', async () => {
+  const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
+  const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tsrun-shm-'))
+  try {
+    const [a, b] = await Promise.all([0, 1].map((rank) => RankTransport.create({ rank, size: 2, host: 'h', jobDir, shmDir })))
+    open.push(a!, b!)
+    a!.connect([a!.address, b!.address])
+    b!.connect([a!.address, b!.address])
+    // Four messages of one fragment each, all in b's queue before b posts anything.
+    const blocks = [0, 1, 2, 3].map((i) => new Uint8Array(512 * 1024).fill(i + 1))
+    await Promise.all(blocks.map((blk) => a!.send(1, 0, 5, 2, blk)))
+    const matcher = (b as unknown as { matcher: { deliver: (...args: unknown[]) => void } }).matcher
+    let unexpected = 0
+    const deliver = matcher.deliver.bind(matcher)
+    matcher.deliver = (...args: unknown[]) => {
+      unexpected++
+      deliver(...args)
+    }
+    const into = blocks.map(() => new Uint8Array(512 * 1024))
+    const got = await Promise.all(into.map((buf) => b!.recv(0, 0, 5, { into: buf })))
+    expect(got.map((m) => m.payload.byteLength)).toEqual([524288, 524288, 524288, 524288])
+    expect(into.map((buf) => [buf[0], buf[buf.length - 1]])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+    ])
+    expect(unexpected).toBe(0)
+    expect(a!.sent.shm).toBe(4)
+  } finally {
+    rmSync(shmDir, { recursive: true, force: true })
+  }
+})
+
 test('a reducing receive (sink) gets whole elements in every segment, whatever TSRUN_SEGMENT_BYTES says', async () => {
   const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
   const [a, b] = await Promise.all([0, 1].map((rank) => RankTransport.create({ rank, size: 2, host: 'h', jobDir, kind: 'ipc', segmentBytes: 1029 })))
