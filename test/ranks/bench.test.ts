@@ -48,6 +48,17 @@ test('bench/memory.ts reports the peak RSS growth of a large allreduce', async (
   expect(summary.maxGrowthTimesN).toBeLessThan(4)
 })
 
+test('bench/first-calls.ts reports the first calls against the warmed-up ones, the max over ranks', async () => {
+  const run = await runRanks(2, join(ROOT, 'bench', 'first-calls.ts'), { args: ['--calls', '50', '--warm', '200', '--json'] })
+  expect(run.exitCode).toBe(0)
+  const row = run.cases.find((c) => c.firstCalls === 50)!
+  expect([row.np, row.bytes]).toEqual([2, 4])
+  expect(row.firstMeanUs).toBeGreaterThan(0)
+  expect(row.warmMeanUs).toBeGreaterThan(0)
+  expect(row.ratio).toBeCloseTo(row.firstMeanUs / row.warmMeanUs, 1)
+  expect(row.callsOver500us).toBeLessThanOrEqual(50)
+})
+
 test('bench/train.ts measures samples/s, comm share and efficiency per mode and rank count, and plots them', async () => {
   const svg = join(mkdtempSync(join(tmpdir(), 'tsrun-bench-')), 'train.svg')
   const run = await runProcess(
