@@ -116,9 +116,9 @@ export const SETTINGS = {
   TSRUN_DL_QUIET: { group: 'runtime', type: 'bool', default: false, readBy: 'rank', setBy: 'user', meaning: '1: rank 0 does not say which TensorFlow.js backend it uses' },
 
   // Algorithm overrides, one per collective (comm/select.ts; the call's `{ algorithm }` wins).
-  TSRUN_ALLREDUCE_ALGORITHM: algorithm('allreduce', 'hierarchical, recursive-doubling, ring, ordered'),
-  TSRUN_BROADCAST_ALGORITHM: algorithm('broadcast', 'scatter-allgather, binomial'),
-  TSRUN_BARRIER_ALGORITHM: algorithm('barrier', 'dissemination'),
+  TSRUN_ALLREDUCE_ALGORITHM: algorithm('allreduce', 'hierarchical, shm, recursive-doubling, ring, ordered'),
+  TSRUN_BROADCAST_ALGORITHM: algorithm('broadcast', 'scatter-allgather, shm, binomial'),
+  TSRUN_BARRIER_ALGORITHM: algorithm('barrier', 'shm, dissemination'),
   TSRUN_REDUCE_ALGORITHM: algorithm('reduce', 'binomial, ordered'),
   TSRUN_GATHER_ALGORITHM: algorithm('gather', 'binomial'),
   TSRUN_ALLGATHER_ALGORITHM: algorithm('allgather', 'ring'),

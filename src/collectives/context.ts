@@ -29,6 +29,22 @@ export interface CollectiveContext {
   recvReduce(peer: number, tag: number, dst: TypedArray, op: ReduceOp): Promise<void>
   /** Receives a message of unknown length from `peer` (scatter's non-roots). */
   recvAny(peer: number, tag: number): Promise<TypedArray>
+  /**
+   * Rounds through shared memory among all ranks, when every rank of the job is on one host (the world
+   * communicator only; host-shared.ts). Absent elsewhere.
+   */
+  readonly host?: HostRounds
+}
+
+/** One round of a host collective per call: each rank writes its data, then reads everyone's. */
+export interface HostRounds {
+  /** Most bytes of data a rank can write in one round. */
+  readonly maxBytes: number
+  /**
+   * Writes this rank's `data` (or nothing), waits until every rank has written this call's, and returns what
+   * `read` returns; `read` gets each rank's data as a view of shared memory, valid only while it runs.
+   */
+  round<T>(tag: number, data: Uint8Array | undefined, read: (dataOf: (rank: number) => Uint8Array) => T): Promise<T>
 }
 
 /**

@@ -51,6 +51,7 @@ export class Running {
       sig,
       contributors: this,
       trace,
+      host: c.host,
       mismatch: c.mismatch,
     })
     this.watch = { what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }

@@ -1,13 +1,13 @@
 /** The CollectiveContext of a communicator's call: typed-array sends and receives between its ranks, on the transport. */
-import type { CollectiveContext } from '../collectives/context.ts'
+import type { CollectiveContext, HostRounds } from '../collectives/context.ts'
 import type { ReduceOp } from '../collectives/reduce-ops.ts'
 import { DEFAULT_SEGMENT_BYTES } from '../constants.ts'
 import { asBytes, bytesPerElement, dtypeName, dtypeOf, viewAs, type TypedArray } from '../dtype.ts'
 import { CollectiveMismatchError, TimeoutError, UsageError } from '../errors.ts'
 import { reduceInto } from '../collectives/reduce-ops.ts'
 import type { MismatchDetector } from './mismatch.ts'
-import type { Signature } from '../transport/transport.ts'
-import type { Transport } from '../transport/transport.ts'
+import type { HostCollectives, Transport } from '../transport/transport.ts'
+import { compatible, describeSignature, type FullSignature } from './signature.ts'
 import { recorder } from '../trace/recorder.ts'
 
 export interface ContextSpec {
@@ -27,7 +27,9 @@ export interface ContextSpec {
   /** The collective's timeline record when recording: reduction time is added to `r` (µs). */
   trace?: { r?: number }
   /** Carried by every message of this collective, for the other ranks to compare with their call. */
-  sig: Signature
+  sig: FullSignature
+  /** The host collectives, where this communicator has them (the world of a one-host job). */
+  host?: HostCollectives
   /**
    * The communicator's mismatch detector: a block that does not fit its receive (counts that disagree with the
    * sender's length) fails the communicator and is told to every member, as a signature that does not match
@@ -45,6 +47,7 @@ export class CommContext implements CollectiveContext {
   readonly rank: number
   readonly size: number
   readonly nodes?: readonly number[]
+  readonly host?: HostRounds
   private readonly spec: ContextSpec
   private readonly transport: Transport
   private readonly commId: number
@@ -58,6 +61,7 @@ export class CommContext implements CollectiveContext {
     this.rank = spec.rank
     this.size = spec.members.length
     this.nodes = spec.nodes
+    if (spec.host) this.host = new CallRounds(spec, spec.host)
   }
 
   contributors(): number {
@@ -121,6 +125,38 @@ export class CommContext implements CollectiveContext {
       )
     }
     return err
+  }
+}
+
+/** The host rounds of one call: each checks that every rank called the same collective, as messages do. */
+class CallRounds implements HostRounds {
+  readonly maxBytes: number
+  private readonly spec: ContextSpec
+  private readonly hc: HostCollectives
+
+  constructor(spec: ContextSpec, hc: HostCollectives) {
+    this.spec = spec
+    this.hc = hc
+    this.maxBytes = hc.maxBytes
+  }
+
+  round<T>(tag: number, data: Uint8Array | undefined, read: (dataOf: (rank: number) => Uint8Array) => T): Promise<T> {
+    const { spec } = this
+    const mine = spec.sig
+    return this.hc.round([mine.coll, mine.op, mine.root, mine.count, mine.dtype], data, (r) => {
+      for (let p = 0; p < r.size; p++) {
+        if (p === spec.rank) continue
+        const theirs = { coll: r.signature(p, 0), op: r.signature(p, 1), root: r.signature(p, 2), count: r.signature(p, 3), dtype: r.signature(p, 4) }
+        if (compatible(mine, theirs)) continue
+        // Fails the communicator on every member, as a message with another signature does.
+        spec.mismatch?.found(tag, spec.members[p]!, theirs)
+        throw new CollectiveMismatchError(
+          `rank ${spec.rank} of ${spec.name}: ${spec.what} (${describeSignature(mine)}) met rank ${p}'s ${describeSignature(theirs)}; ` +
+            'every rank must call the same collectives in the same order',
+        )
+      }
+      return read((q) => r.data(q))
+    })
   }
 }
 

@@ -6,6 +6,7 @@
 import { allgatherRingInPlace } from '../collectives/allgather-ring.ts'
 import { allreduceHierarchical } from '../collectives/allreduce-hierarchical.ts'
 import { allreduceRecursiveDoubling } from '../collectives/allreduce-recursive-doubling.ts'
+import { allreduceHost, barrierHost, bcastHost } from '../collectives/host-shared.ts'
 import { allreduceRing } from '../collectives/allreduce-ring.ts'
 import { alltoallPairwise } from '../collectives/alltoall-pairwise.ts'
 import { alltoallvPairwise } from '../collectives/alltoallv-pairwise.ts'
@@ -28,6 +29,8 @@ import { algorithmSetting, algorithmVariable } from '../settings.ts'
 /** Where a communicator's ranks run: how many hosts they span. */
 export interface Topology {
   hosts: number
+  /** Bytes a host collective's round carries per rank, where the communicator has them (host-shared.ts). */
+  hostBytes?: number
 }
 
 export interface Candidate<F> {
@@ -63,6 +66,7 @@ export const ALGORITHMS = {
       enabled: (size: number, bytes: number, topo: Topology) => topo.hosts > 1 && topo.hosts < size && bytes >= ALLREDUCE_HIERARCHICAL_MIN_BYTES,
       run: allreduceHierarchical,
     },
+    { name: 'shm', enabled: (_size: number, bytes: number, topo: Topology) => bytes <= (topo.hostBytes ?? -1), run: allreduceHost },
     { name: 'recursive-doubling', enabled: (size: number, bytes: number) => bytes < allreduceRingMinBytes(size), run: allreduceRecursiveDoubling },
     { name: 'ring', enabled: () => true, run: allreduceRing },
     // Rank order for user ops that are not commutative; the communicator asks for it by name.
@@ -74,9 +78,13 @@ export const ALGORITHMS = {
       enabled: (size: number, bytes: number, topo: Topology) => topo.hosts > 1 && size > 2 && bytes >= BCAST_SCATTER_ALLGATHER_MIN_BYTES,
       run: bcastScatterAllgather,
     },
+    { name: 'shm', enabled: (_size: number, bytes: number, topo: Topology) => bytes <= (topo.hostBytes ?? -1), run: bcastHost },
     { name: 'binomial', enabled: () => true, run: bcastBinomial },
   ],
-  barrier: only('dissemination', barrierDissemination),
+  barrier: [
+    { name: 'shm', enabled: (_size: number, _bytes: number, topo: Topology) => topo.hostBytes !== undefined, run: barrierHost },
+    { name: 'dissemination', enabled: () => true, run: barrierDissemination },
+  ],
   reduce: [
     { name: 'binomial', enabled: () => true, run: reduceBinomial },
     { name: 'ordered', enabled: () => false, run: reduceOrdered },

@@ -6,7 +6,7 @@
  */
 import { TimeoutError } from '../errors.ts'
 import type { CommScope } from './scope.ts'
-import type { Activity, FailureWitness } from './state.ts'
+import type { Activity, FailureWitness } from './failure-witness.ts'
 
 /** How long a stalled rank waits for peers to say how far they are. */
 const STATUS_QUERY_MS = 1000

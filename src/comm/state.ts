@@ -4,11 +4,13 @@
  * Communicator class (communicator.ts) holds one; the call families (calls/*.ts) read it as `this.state`.
  */
 import { FinalizedError } from '../errors.ts'
-import type { Transport } from '../transport/transport.ts'
+import type { HostCollectives, Transport } from '../transport/transport.ts'
 import { CollectiveTracer } from '../trace/collective-trace.ts'
 import { isJoinNotice, Joins } from './join.ts'
 import { MismatchDetector, type MismatchInfo } from './mismatch.ts'
+import type { FailureWitness } from './failure-witness.ts'
 import { StallInspector } from './stall-inspector.ts'
+export type { Activity, FailureWitness } from './failure-witness.ts'
 import type { CommScope } from './scope.ts'
 import { TagSequence } from './tags.ts'
 import { checkRank } from './validate.ts'
@@ -22,23 +24,6 @@ export interface Placement {
   localSize: number
   /** Index of this host among the job's hosts. */
   nodeRank: number
-}
-
-/** A collective as the failure records name it. */
-export interface Activity {
-  op: string
-  comm: string
-  seq: number
-}
-
-/** What the failure records learn from the communicators. */
-export interface FailureWitness {
-  /** A collective has started on this rank. */
-  running(activity: Activity): void
-  /** That collective has ended (the same object). */
-  ended(activity: Activity): void
-  /** A mismatch this rank found or was told of (recorded once, even if the script catches it). */
-  mismatch(err: Error): void
 }
 
 /** State shared by every communicator of one process. */
@@ -73,7 +58,9 @@ export class CommState {
   readonly world: World
   /** Host index of each member, and how many hosts the members span. */
   readonly nodes: readonly number[]
-  readonly topology: { hosts: number }
+  readonly topology: { hosts: number; hostBytes?: number }
+  /** Rounds through shared memory among all ranks: the world communicator of a one-host job only. */
+  readonly host: HostCollectives | undefined
   /** What the mismatch detector, stall inspector and joins know of this communicator. */
   readonly scope: CommScope
   readonly mismatch: MismatchDetector
@@ -99,7 +86,11 @@ export class CommState {
     const identity = members.every((w, i) => w === i)
     this.worldToRank = identity ? undefined : new Map(members.map((w, i) => [w, i]))
     this.nodes = members.map((w) => world.nodeOf[w] ?? 0)
-    this.topology = { hosts: new Set(this.nodes).size }
+    const hosts = new Set(this.nodes).size
+    // Only the world's: communicators may run their collectives in different orders on different ranks, and one
+    // set of flags must see every rank's calls in one order.
+    this.host = commId === 0 && hosts === 1 && this.size > 1 ? world.transport.hostCollectives?.(commId) : undefined
+    this.topology = { hosts, hostBytes: this.host?.maxBytes }
     this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }
     this.mismatch = new MismatchDetector(this.scope)
     this.stalls = new StallInspector(this.scope, world.failures)

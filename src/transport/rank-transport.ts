@@ -163,19 +163,14 @@ export class RankTransport implements Transport {
     const local = peers.filter((p) => p.host === this.address.host)
     reportShmOff(this.rank, local)
     if (this.intra) {
-      const ring = (peer: number) => {
-        const bell = [encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_DOORBELL, flags: 0, seq: 0, bytes: 0, ...NO_SIGNATURE })]
-        return () => {
-          this.sent.doorbells++
-          this.pipes[peer]!.push(bell)
-        }
+      const bell = [encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_DOORBELL, flags: 0, seq: 0, bytes: 0, ...NO_SIGNATURE })]
+      const ring = (peer: number) => () => {
+        this.sent.doorbells++
+        this.pipes[peer]!.push(bell)
       }
+      const withShm = local.filter((p) => p.shm).map((p) => p.rank)
       try {
-        const shm = this.intra.connect(
-          local.filter((p) => p.shm).map((p) => p.rank),
-          ring,
-        )
-        for (const [peer, link] of shm) this.links[peer] = link
+        for (const [peer, link] of this.intra.connect(withShm, ring)) this.links[peer] = link
       } catch (err) {
         throw new TransportError(`rank ${this.rank}: cannot map the shared memory of its host's ranks: ${(err as Error).message}`, { cause: err })
       }
@@ -241,7 +236,11 @@ export class RankTransport implements Transport {
   }
 
   notify = (peers: number[], commId: number, info: unknown) => this.control.notify(peers, commId, info)
-  failComm = (commId: number, err: Error) => this.matcher.failComm(commId, err)
+  failComm = (commId: number, err: Error) => {
+    this.matcher.failComm(commId, err)
+    this.intra?.fail(err, commId)
+  }
+  hostCollectives = (commId: number) => (this.failure ? undefined : this.intra?.hostCollectives(commId))
 
   async finalize(timeoutMs?: number): Promise<void> {
     if (this.closed) return
@@ -280,6 +279,7 @@ export class RankTransport implements Transport {
 
   private failAll(err: Error): void {
     this.matcher.fail(err)
+    this.intra?.fail(err)
     this.acks.fail(err)
     for (const l of this.links) l?.fail(err)
   }

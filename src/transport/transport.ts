@@ -144,7 +144,33 @@ export interface ControlPlane {
 }
 
 /** A transport: both planes. */
-export interface Transport extends DataPlane, ControlPlane {}
+/** One round of a host collective, as its `read` sees it (transport/shm/host-collectives.ts). */
+export interface HostRound {
+  readonly size: number
+  /** Rank r's data in this round: a view of shared memory, valid only while `read` runs. */
+  data(r: number): Uint8Array
+  /** Signature word `i` of rank r's call in this round. */
+  signature(r: number, i: number): number
+}
+
+/**
+ * Collectives among all the ranks of a one-host job through shared memory, without messages. `round` writes
+ * this rank's signature words and data, waits until every rank has, and runs `read` on what they wrote.
+ */
+export interface HostCollectives {
+  readonly size: number
+  /** Most data bytes a rank can write in one round. */
+  readonly maxBytes: number
+  round<T>(sig: ArrayLike<number>, data: Uint8Array | undefined, read: (r: HostRound) => T): Promise<T>
+}
+
+export interface Transport extends DataPlane, ControlPlane {
+  /**
+   * The host collectives, for the one communicator `commId` that may use them (the world of a one-host job whose
+   * ranks all have shared memory); undefined elsewhere.
+   */
+  hostCollectives?(commId: number): HostCollectives | undefined
+}
 
 /** What the rendezvous needs of a transport: its own address and a way to connect to the others. */
 export interface Connectable {

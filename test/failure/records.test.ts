@@ -24,6 +24,18 @@ test('np=3 on one host, rank 2 killed mid-allreduce, the others catch and exit 1
   expect(await leftoversAfter(run.mark)).toEqual([])
 })
 
+test('rank 2 killed while the others wait in a shared-memory round (a 4 B allreduce, no messages): they catch PeerLostError', async () => {
+  const run = await runRanks(3, 'catch-peer-lost.ts', { env: { BYTES: '4', KILL_AFTER: '200', TSRUN_SUPERVISE: '0' }, timeoutMs: 60_000 })
+  expect(run.timedOut).toBe(false)
+  expect(killedOf(run).rank, run.stdout + run.stderr).toBe(2)
+  const survivors = survivorsOf(run)
+  expect(survivors.map((c) => [c.rank, c.caught])).toEqual([
+    [0, 'PeerLostError'],
+    [1, 'PeerLostError'],
+  ])
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})
+
 test('each rank that lost rank 2 has its record on disk before its catch block runs: who, whom, when', async () => {
   const run = await runRanks(3, 'catch-peer-lost.ts', { env: { TSRUN_SUPERVISE: '0' }, timeoutMs: 60_000 })
   expect(run.timedOut).toBe(false)

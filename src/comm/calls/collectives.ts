@@ -124,7 +124,7 @@ export const inOrder = (op: ReduceOp) => (isUserOp(op) && !op.commutative ? 'ord
 export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
   async barrier(options = {}) {
     const c = this.state
-    const algo = pick('barrier', ALGORITHMS.barrier, c.size, 0, options.algorithm)
+    const algo = pick('barrier', ALGORITHMS.barrier, c.size, 0, options.algorithm, c.topology)
     const run = begin(c, 'barrier', options, signatureOf('barrier', 2, 0), algo.name, 0)
     const { ctx, tag } = run
     await run.guard(algo.run(ctx, tag))

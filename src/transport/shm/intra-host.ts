@@ -15,6 +15,7 @@ import { availableParallelism } from 'node:os'
 import { rmSync } from 'node:fs'
 import type { NativeModule } from '../../native/native.ts'
 import { segmentPath } from './files.ts'
+import { HostCollectives } from './host-collectives.ts'
 import { geometryFor, ShmSegment } from './segment.ts'
 import { ShmInbox } from './shm-inbox.ts'
 import { ShmLink } from './shm-link.ts'
@@ -23,6 +24,8 @@ import { ShmLink } from './shm-link.ts'
 export const DEFAULT_SPIN_US = 200
 /** Longest single native poll: the loop looks at the clock and at freed fragments between them. */
 const SLICE_NS = 50_000
+/** The same while a host collective's round is under way. */
+const ROUND_SLICE_NS = 1_000
 
 export interface IntraHostOptions {
   rank: number
@@ -42,9 +45,12 @@ export interface IntraHostOptions {
 
 export class IntraHost {
   readonly inbox: ShmInbox
+  /** Collectives through shared memory, when every rank of the job is on this host and has a segment. */
+  collectives: HostCollectives | undefined
   private readonly n: NativeModule
   private readonly mine: ShmSegment
   private readonly rank: number
+  private readonly size: number
   private readonly dir: string
   private readonly onFrame: (frame: Buffer) => void
   private readonly stillWaiting: () => boolean
@@ -69,6 +75,7 @@ export class IntraHost {
     this.n = n
     this.mine = mine
     this.rank = opts.rank
+    this.size = opts.size
     this.dir = opts.dir
     this.onFrame = opts.onFrame
     this.stillWaiting = opts.waiting
@@ -97,15 +104,25 @@ export class IntraHost {
     const spin = this.spinOption ?? (ranks > availableParallelism() ? 0 : DEFAULT_SPIN_US)
     this.spinNs = spin * 1000
     if (ranks === 1) rmSync(this.mine.path, { force: true })
+    const segments: ShmSegment[] = []
+    segments[this.rank] = this.mine
     for (const peer of peers) {
       if (peer === this.rank) continue
       const seg = ShmSegment.open(this.n, segmentPath(this.dir, peer))
+      segments[peer] = seg
       if (this.n.shmMapped(seg.memory) === ranks) rmSync(seg.path, { force: true })
       this.inbox.attach(peer, seg)
       const bell = ring(peer)
       this.doorbells[peer] = bell
       links.set(peer, new ShmLink(this.n, this.mine, seg, this.rank, bell, (l) => this.blocked.add(l)))
     }
+    if (ranks === this.size && ranks > 1)
+      this.collectives = new HostCollectives(
+        segments,
+        this.rank,
+        (p) => this.doorbells[p]?.(),
+        () => this.waiting(),
+      )
     this.connected = true
     this.progress(false) // what faster peers wrote before we were here
     return links
@@ -138,6 +155,18 @@ export class IntraHost {
     this.progress(false)
   }
 
+  /** The host collectives for communicator `commId`: the first communicator to ask takes them. */
+  hostCollectives(commId: number): HostCollectives | undefined {
+    const c = this.collectives
+    if (c && c.commId === undefined) c.commId = commId
+    return c?.commId === commId ? c : undefined
+  }
+
+  /** The transport failed (`commId` undefined) or one communicator did: its rounds fail with `err`. */
+  fail(err: Error, commId?: number): void {
+    if (commId === undefined || this.collectives?.commId === commId) this.collectives?.fail(err)
+  }
+
   /** Removes this rank's file if some peer never mapped it. */
   close(): void {
     this.closed = true
@@ -147,7 +176,7 @@ export class IntraHost {
   private progress(spin: boolean): void {
     this.scheduled = false
     if (this.closed) return
-    const came = this.drain() > 0 || (spin && this.stillWaiting() && this.spin())
+    const came = this.drain() > 0 || this.roundDone() || (spin && this.busy() && this.spin())
     if (came) {
       // Something came: the script runs on it first (it may send and post the next receive), and the rank stays
       // unarmed until the poll after it, so a peer's reply in between needs no doorbell.
@@ -156,6 +185,16 @@ export class IntraHost {
     }
     // Armed again: from now on the first producer rings. A frame that came in between is taken now.
     while (this.n.shmArm(this.mine.memory, true) === 1 && this.drain() > 0) {}
+    // A round the last rank completed before we armed: it found us unarmed and rang nothing.
+    if (this.roundDone()) this.linger()
+  }
+
+  private roundDone(): boolean {
+    return this.collectives?.poll() ?? false
+  }
+
+  private busy(): boolean {
+    return this.stillWaiting() || (this.collectives?.pending ?? false)
   }
 
   /** One more poll once the script has run on what came: it spins if a receive waits, else arms. */
@@ -170,12 +209,15 @@ export class IntraHost {
     const mem = this.mine.memory
     this.n.shmArm(mem, false)
     const end = performance.now() + this.spinNs / 1e6
+    // A round under way is polled between short native waits; its flags are not in the queue.
+    const slice = this.collectives?.pending ? ROUND_SLICE_NS : SLICE_NS
     for (;;) {
       const left = Math.round((end - performance.now()) * 1e6)
       if (left <= 0) return false
-      const r = this.n.shmWait(mem, Math.min(left, SLICE_NS))
+      const r = this.n.shmWait(mem, Math.min(left, slice))
       if (r === 1 && this.drain() > 0) return true
       if (r === 2) this.pump()
+      if (this.roundDone()) return true
     }
   }
 

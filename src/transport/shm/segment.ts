@@ -18,6 +18,8 @@ export const CELL_FRAME_BYTES = CELL_BYTES - 8
 /** Bytes per fragment, and the most fragments a rank keeps. */
 export const FRAG_BYTES = 1024 * 1024
 export const MAX_FRAGS = 4
+/** The host collectives' area at the end of each segment: a flag line and two slots (host-collectives.ts). */
+export const COLL_AREA_BYTES = 4096
 /** Fewer fragments than this, and the segment is not worth making. */
 const MIN_FRAGS = 2
 /** The budget of a host when TSRUN_SHM_BYTES does not set one: half of /dev/shm's free space, at most this. */
@@ -34,10 +36,12 @@ export interface Geometry {
 const align = (n: number) => Math.ceil(n / 4096) * 4096
 
 /** Bytes of a segment of this geometry, and where its fragments start (as shm.h computes them). */
-export function layout(g: Geometry): { bytes: number; fragsOffset: number } {
+export function layout(g: Geometry): { bytes: number; fragsOffset: number; collOffset: number } {
   const queue = align(384 + g.world)
   const fragsOffset = align(queue + g.cells * g.cellBytes + 4 * g.frags)
-  return { bytes: fragsOffset + g.frags * g.fragBytes, fragsOffset }
+  // After the fragments, where the native side never looks: the host collectives' area (host-collectives.ts).
+  const collOffset = align(fragsOffset + g.frags * g.fragBytes)
+  return { bytes: collOffset + COLL_AREA_BYTES, fragsOffset, collOffset }
 }
 
 /**
@@ -71,12 +75,16 @@ export class ShmSegment {
   readonly geometry: Geometry
   readonly path: string
   private readonly fragsOffset: number
+  /** Where the host collectives' area starts. */
+  readonly collOffset: number
 
   private constructor(memory: ArrayBuffer, geometry: Geometry, path: string) {
     this.memory = memory
     this.geometry = geometry
     this.path = path
-    this.fragsOffset = layout(geometry).fragsOffset
+    const l = layout(geometry)
+    this.fragsOffset = l.fragsOffset
+    this.collOffset = l.collOffset
   }
 
   /** Makes, reserves and maps this rank's segment. Throws (code ENOSPC for a full tmpfs) if it cannot. */

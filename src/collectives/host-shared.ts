@@ -1,0 +1,42 @@
+/**
+ * Barrier, allreduce and broadcast of small data among all the ranks of a one-host job, through shared memory:
+ * one round each (ctx.host: every rank writes its data beside a flag, then reads the others'), no messages.
+ * Every rank combines the ranks' data in rank order, so all get the same bits. The table (comm/select.ts) picks
+ * them where ctx.host exists and the data fits a round; forced by name elsewhere, they say why they cannot run.
+ */
+import { asBytes, dtypeOf, viewAs, type TypedArray } from '../dtype.ts'
+import { UsageError } from '../errors.ts'
+import { avgDivisor, type CollectiveContext, type HostRounds } from './context.ts'
+import { finishAvg, reduceInto, type ReduceOp } from './reduce-ops.ts'
+
+export async function barrierHost(ctx: CollectiveContext, tag: number): Promise<void> {
+  if (ctx.size === 1) return
+  await roundsOf(ctx, 0).round(tag, undefined, () => undefined)
+}
+
+export async function allreduceHost(ctx: CollectiveContext, data: TypedArray, op: ReduceOp, tag: number): Promise<void> {
+  const bytes = asBytes(data)
+  if (ctx.size > 1) {
+    const dtype = dtypeOf(data)
+    await roundsOf(ctx, bytes.byteLength).round(tag, bytes, (dataOf) => {
+      bytes.set(dataOf(0))
+      for (let r = 1; r < ctx.size; r++) reduceInto(op, data, viewAs(dtype, dataOf(r)) as TypedArray)
+    })
+  }
+  finishAvg(op, data, avgDivisor(ctx))
+}
+
+export async function bcastHost(ctx: CollectiveContext, data: TypedArray, root: number, tag: number): Promise<void> {
+  if (ctx.size === 1) return
+  const bytes = asBytes(data)
+  await roundsOf(ctx, bytes.byteLength).round(tag, ctx.rank === root ? bytes : undefined, (dataOf) => {
+    if (ctx.rank !== root) bytes.set(dataOf(root))
+  })
+}
+
+function roundsOf(ctx: CollectiveContext, bytes: number): HostRounds {
+  const host = ctx.host
+  if (!host) throw new UsageError('the "shm" algorithm needs every rank of the job on one host, each with shared memory, and the world communicator')
+  if (bytes > host.maxBytes) throw new UsageError(`the "shm" algorithm carries at most ${host.maxBytes} bytes per rank, got ${bytes}`)
+  return host
+}

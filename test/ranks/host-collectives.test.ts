@@ -1,0 +1,25 @@
+// Host collectives through shared memory on one host: every case of the fixture on every rank, the same bits
+// everywhere; with shared memory off the same calls go by messages; oversubscribed (no polling) they still end.
+import { expect, test } from 'vitest'
+import { runRanks } from '../helpers/run-ranks.ts'
+
+const CASES = 15 // per rank in fixtures/host-collectives.ts at np=2 (one broadcast case per root: one more per rank)
+
+test.each([2, 3, 4])('np=%i: every case passes on every rank, and the float sum has the same bits everywhere', async (np) => {
+  const run = await runRanks(np, 'host-collectives.ts', { timeoutMs: 90_000 })
+  const out = run.stdout + run.stderr
+  expect(run.exitCode, out).toBe(0)
+  const failed = run.cases.filter((c) => c.case && !c.ok)
+  expect(failed, out).toEqual([])
+  const done = run.cases.filter((c) => c.done)
+  expect(done.map((c) => c.count)).toEqual(Array(np).fill(CASES + np - 2))
+  expect(new Set(done.map((c) => c.digest)).size).toBe(1)
+})
+
+test('with shared memory off the same calls go by messages (the first case says they sent some)', async () => {
+  const run = await runRanks(2, 'host-collectives.ts', { timeoutMs: 90_000, env: { TSRUN_SHM: '0' } })
+  expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+  const bad = run.cases.filter((c) => c.case && !c.ok).map((c) => c.case)
+  // Only the case that asserts the shared-memory path fails, and the one that forces it.
+  expect([...new Set(bad)].sort()).toEqual(['"shm" forced past the limit says so', 'barrier, allreduce and broadcast of 8 B send no message'])
+})
