@@ -32,6 +32,19 @@ test('broadcast: binomial on one host at any size; scatter-allgather for large d
   expect(pick('broadcast', ALGORITHMS.broadcast, 3, BCAST_SCATTER_ALLGATHER_MIN_BYTES - 1, undefined, { hosts: 3 }).name).toBe('binomial')
 })
 
+test('with host collectives (the world of a one-host job): shm for barrier, and for allreduce and broadcast up to a round', () => {
+  const host = { hosts: 1, hostBytes: 1984 }
+  expect(pick('allreduce', ALGORITHMS.allreduce, 4, 1984, undefined, host).name).toBe('shm')
+  expect(pick('allreduce', ALGORITHMS.allreduce, 4, 1985, undefined, host).name).toBe('recursive-doubling')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 0, undefined, host).name).toBe('shm')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 1985, undefined, host).name).toBe('binomial')
+  expect(pick('barrier', ALGORITHMS.barrier, 4, 0, undefined, host).name).toBe('shm')
+  // Without them (other communicators, several hosts, shared memory off) nothing changes.
+  expect(pick('allreduce', ALGORITHMS.allreduce, 4, 4, undefined, { hosts: 1 }).name).toBe('recursive-doubling')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 4, undefined, { hosts: 2 }).name).toBe('binomial')
+  expect(pick('barrier', ALGORITHMS.barrier, 4, 0, undefined, { hosts: 1 }).name).toBe('dissemination')
+})
+
 test('the call wins over the environment, the environment over the table', () => {
   process.env.TSRUN_ALLREDUCE_ALGORITHM = 'ring'
   resetSettingsForTests()
@@ -45,7 +58,7 @@ test('the call wins over the environment, the environment over the table', () =>
 test('an unknown name says where it came from and what exists', () => {
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow(UsageError)
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow(
-    'algorithm for allreduce must be one of "hierarchical", "recursive-doubling", "ring", "ordered" or "auto", got "tree"',
+    'algorithm for allreduce must be one of "hierarchical", "shm", "recursive-doubling", "ring", "ordered" or "auto", got "tree"',
   )
   process.env.TSRUN_ALLREDUCE_ALGORITHM = 'tree'
   resetSettingsForTests()
