@@ -41,6 +41,8 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   private readonly ring: (peer: number) => void
   /** Makes the rank poll for a round that did not complete at once. */
   private readonly wait: () => void
+  /** How long a rank that arrives polls before it leaves that to the event loop (0 when oversubscribed). */
+  private readonly spinUs: number
   /** Per rank: its counter's word, its segment's words (armed flag), and per slot its header and data. */
   private readonly counters: Int32Array[]
   private readonly segWords: Int32Array[]
@@ -53,11 +55,12 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   private failure: Error | undefined
 
   /** `segments[r]` is rank r's segment (this rank's own among them); `ring(r)` wakes rank r. */
-  constructor(segments: ShmSegment[], rank: number, ring: (peer: number) => void, wait: () => void) {
+  constructor(segments: ShmSegment[], rank: number, ring: (peer: number) => void, wait: () => void, spinUs: number) {
     this.size = segments.length
     this.rank = rank
     this.ring = ring
     this.wait = wait
+    this.spinUs = spinUs
     this.counters = segments.map((s) => new Int32Array(s.memory, s.collOffset, 1))
     this.segWords = segments.map((s) => new Int32Array(s.memory, 0, 64))
     const slot = (s: ShmSegment, k: number) => s.collOffset + 64 + k * SLOT_BYTES
@@ -124,7 +127,11 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
       const w = this.segWords[p]!
       if (Atomics.load(w, ARMED) === 1 && Atomics.exchange(w, ARMED, 0) === 1) this.ring(p)
     }
-    if (!this.poll()) this.wait()
+    if (this.poll()) return
+    // The others are often a few µs behind: wait for them here first, before the event loop's poll.
+    const end = performance.now() + this.spinUs / 1000
+    while (performance.now() < end) if (this.poll()) return
+    this.wait()
   }
 
   private arrived(n: number): boolean {

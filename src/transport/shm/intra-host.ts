@@ -26,6 +26,8 @@ export const DEFAULT_SPIN_US = 200
 const SLICE_NS = 50_000
 /** The same while a host collective's round is under way. */
 const ROUND_SLICE_NS = 1_000
+/** How long a rank that arrives in a round waits for the others in the call itself (bench/collectives.ts, 8 B). */
+const ROUND_ARRIVE_SPIN_US = 20
 
 export interface IntraHostOptions {
   rank: number
@@ -116,13 +118,10 @@ export class IntraHost {
       this.doorbells[peer] = bell
       links.set(peer, new ShmLink(this.n, this.mine, seg, this.rank, bell, (l) => this.blocked.add(l)))
     }
-    if (ranks === this.size && ranks > 1)
-      this.collectives = new HostCollectives(
-        segments,
-        this.rank,
-        (p) => this.doorbells[p]?.(),
-        () => this.waiting(),
-      )
+    if (ranks === this.size && ranks > 1) {
+      const bell = (p: number) => this.doorbells[p]?.()
+      this.collectives = new HostCollectives(segments, this.rank, bell, () => this.waiting(), Math.min(ROUND_ARRIVE_SPIN_US, spin))
+    }
     this.connected = true
     this.progress(false) // what faster peers wrote before we were here
     return links
