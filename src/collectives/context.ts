@@ -30,14 +30,16 @@ export interface CollectiveContext {
   /** Receives a message of unknown length from `peer` (scatter's non-roots). */
   recvAny(peer: number, tag: number): Promise<TypedArray>
   /**
-   * Rounds through shared memory among all ranks, when every rank of the job is on one host (the world
-   * communicator only; host-shared.ts). Absent elsewhere.
+   * Rounds through shared memory among the ranks of this rank's host, when every rank of the job has shared
+   * memory (the world communicator only; host-shared.ts, allreduce-hierarchical.ts). Absent elsewhere.
    */
   readonly host?: HostRounds
 }
 
-/** One round of a host collective per call: each rank writes its data, then reads everyone's. */
+/** One round of a host collective per call: each rank of the host writes its data, then reads all of theirs. */
 export interface HostRounds {
+  /** The host's ranks (ranks of the communicator, ascending): `dataOf(i)` is `ranks[i]`'s. */
+  readonly ranks: readonly number[]
   /** Most bytes of data a rank can write in one round. */
   readonly maxBytes: number
   /**

@@ -36,7 +36,8 @@ export async function bcastHost(ctx: CollectiveContext, data: TypedArray, root: 
 
 function roundsOf(ctx: CollectiveContext, bytes: number): HostRounds {
   const host = ctx.host
-  if (!host) throw new UsageError('the "shm" algorithm needs every rank of the job on one host, each with shared memory, and the world communicator')
+  if (!host || host.ranks.length !== ctx.size)
+    throw new UsageError('the "shm" algorithm needs every rank of the job on one host, each with shared memory, and the world communicator')
   if (bytes > host.maxBytes) throw new UsageError(`the "shm" algorithm carries at most ${host.maxBytes} bytes per rank, got ${bytes}`)
   return host
 }

@@ -131,6 +131,7 @@ export class CommContext implements CollectiveContext {
 /** The host rounds of one call: each checks that every rank called the same collective, as messages do. */
 class CallRounds implements HostRounds {
   readonly maxBytes: number
+  readonly ranks: readonly number[]
   private readonly spec: ContextSpec
   private readonly hc: HostCollectives
 
@@ -138,6 +139,7 @@ class CallRounds implements HostRounds {
     this.spec = spec
     this.hc = hc
     this.maxBytes = hc.maxBytes
+    this.ranks = hc.ranks // world ranks; the world communicator's ranks are the same
   }
 
   round<T>(tag: number, data: Uint8Array | undefined, read: (dataOf: (rank: number) => Uint8Array) => T): Promise<T> {
@@ -145,13 +147,13 @@ class CallRounds implements HostRounds {
     const mine = spec.sig
     return this.hc.round([mine.coll, mine.op, mine.root, mine.count, mine.dtype], data, (r) => {
       for (let p = 0; p < r.size; p++) {
-        if (p === spec.rank) continue
+        if (this.ranks[p] === spec.rank) continue
         const theirs = { coll: r.signature(p, 0), op: r.signature(p, 1), root: r.signature(p, 2), count: r.signature(p, 3), dtype: r.signature(p, 4) }
         if (compatible(mine, theirs)) continue
         // Fails the communicator on every member, as a message with another signature does.
-        spec.mismatch?.found(tag, spec.members[p]!, theirs)
+        spec.mismatch?.found(tag, spec.members[this.ranks[p]!]!, theirs)
         throw new CollectiveMismatchError(
-          `rank ${spec.rank} of ${spec.name}: ${spec.what} (${describeSignature(mine)}) met rank ${p}'s ${describeSignature(theirs)}; ` +
+          `rank ${spec.rank} of ${spec.name}: ${spec.what} (${describeSignature(mine)}) met rank ${this.ranks[p]}'s ${describeSignature(theirs)}; ` +
             'every rank must call the same collectives in the same order',
         )
       }

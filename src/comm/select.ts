@@ -29,7 +29,7 @@ import { algorithmSetting, algorithmVariable } from '../settings.ts'
 /** Where a communicator's ranks run: how many hosts they span. */
 export interface Topology {
   hosts: number
-  /** Bytes a host collective's round carries per rank, where the communicator has them (host-shared.ts). */
+  /** Bytes a host collective's round carries per rank, where the communicator has them (every host does). */
   hostBytes?: number
 }
 
@@ -63,10 +63,12 @@ export const ALGORITHMS = {
   allreduce: [
     {
       name: 'hierarchical',
+      // Small data runs its host phases as host rounds when asked for by name; not picked for it until it has
+      // been measured faster than the flat algorithms on real hosts (docs/benchmarks.md).
       enabled: (size: number, bytes: number, topo: Topology) => topo.hosts > 1 && topo.hosts < size && bytes >= ALLREDUCE_HIERARCHICAL_MIN_BYTES,
       run: allreduceHierarchical,
     },
-    { name: 'shm', enabled: (_size: number, bytes: number, topo: Topology) => bytes <= (topo.hostBytes ?? -1), run: allreduceHost },
+    { name: 'shm', enabled: (_size: number, bytes: number, topo: Topology) => topo.hosts === 1 && bytes <= (topo.hostBytes ?? -1), run: allreduceHost },
     { name: 'recursive-doubling', enabled: (size: number, bytes: number) => bytes < allreduceRingMinBytes(size), run: allreduceRecursiveDoubling },
     { name: 'ring', enabled: () => true, run: allreduceRing },
     // Rank order for user ops that are not commutative; the communicator asks for it by name.
@@ -78,11 +80,11 @@ export const ALGORITHMS = {
       enabled: (size: number, bytes: number, topo: Topology) => topo.hosts > 1 && size > 2 && bytes >= BCAST_SCATTER_ALLGATHER_MIN_BYTES,
       run: bcastScatterAllgather,
     },
-    { name: 'shm', enabled: (_size: number, bytes: number, topo: Topology) => bytes <= (topo.hostBytes ?? -1), run: bcastHost },
+    { name: 'shm', enabled: (_size: number, bytes: number, topo: Topology) => topo.hosts === 1 && bytes <= (topo.hostBytes ?? -1), run: bcastHost },
     { name: 'binomial', enabled: () => true, run: bcastBinomial },
   ],
   barrier: [
-    { name: 'shm', enabled: (_size: number, _bytes: number, topo: Topology) => topo.hostBytes !== undefined, run: barrierHost },
+    { name: 'shm', enabled: (_size: number, _bytes: number, topo: Topology) => topo.hosts === 1 && topo.hostBytes !== undefined, run: barrierHost },
     { name: 'dissemination', enabled: () => true, run: barrierDissemination },
   ],
   reduce: [

@@ -59,7 +59,7 @@ export class CommState {
   /** Host index of each member, and how many hosts the members span. */
   readonly nodes: readonly number[]
   readonly topology: { hosts: number; hostBytes?: number }
-  /** Rounds through shared memory among all ranks: the world communicator of a one-host job only. */
+  /** Rounds through shared memory among the ranks of this host: the world communicator only. */
   readonly host: HostCollectives | undefined
   /** What the mismatch detector, stall inspector and joins know of this communicator. */
   readonly scope: CommScope
@@ -89,7 +89,7 @@ export class CommState {
     const hosts = new Set(this.nodes).size
     // Only the world's: communicators may run their collectives in different orders on different ranks, and one
     // set of flags must see every rank's calls in one order.
-    this.host = commId === 0 && hosts === 1 && this.size > 1 ? world.transport.hostCollectives?.(commId) : undefined
+    this.host = commId === 0 && this.size > 1 ? world.transport.hostCollectives?.(commId) : undefined
     this.topology = { hosts, hostBytes: this.host?.maxBytes }
     this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }
     this.mismatch = new MismatchDetector(this.scope)

@@ -169,8 +169,9 @@ export class RankTransport implements Transport {
         this.pipes[peer]!.push(bell)
       }
       const withShm = local.filter((p) => p.shm).map((p) => p.rank)
+      const everyone = peers.every((p) => p.shm)
       try {
-        for (const [peer, link] of this.intra.connect(withShm, ring)) this.links[peer] = link
+        for (const [peer, link] of this.intra.connect(withShm, ring, everyone)) this.links[peer] = link
       } catch (err) {
         throw new TransportError(`rank ${this.rank}: cannot map the shared memory of its host's ranks: ${(err as Error).message}`, { cause: err })
       }

@@ -147,17 +147,19 @@ export interface ControlPlane {
 /** One round of a host collective, as its `read` sees it (transport/shm/host-collectives.ts). */
 export interface HostRound {
   readonly size: number
-  /** Rank r's data in this round: a view of shared memory, valid only while `read` runs. */
+  /** The data of the host's rank number r in this round: a view of shared memory, valid only while `read` runs. */
   data(r: number): Uint8Array
-  /** Signature word `i` of rank r's call in this round. */
+  /** Signature word `i` of the host's rank number r in this round. */
   signature(r: number, i: number): number
 }
 
 /**
- * Collectives among all the ranks of a one-host job through shared memory, without messages. `round` writes
- * this rank's signature words and data, waits until every rank has, and runs `read` on what they wrote.
+ * Collectives among the ranks of this host through shared memory, without messages. `round` writes this rank's
+ * signature words and data, waits until every rank of the host has, and runs `read` on what they wrote.
  */
 export interface HostCollectives {
+  /** The host's ranks (world ranks, ascending): rank number r of a round is `ranks[r]`. */
+  readonly ranks: readonly number[]
   readonly size: number
   /** Most data bytes a rank can write in one round. */
   readonly maxBytes: number
@@ -166,8 +168,8 @@ export interface HostCollectives {
 
 export interface Transport extends DataPlane, ControlPlane {
   /**
-   * The host collectives, for the one communicator `commId` that may use them (the world of a one-host job whose
-   * ranks all have shared memory); undefined elsewhere.
+   * The host collectives, for the one communicator `commId` that may use them (the world, when every rank of the
+   * job has shared memory); undefined elsewhere.
    */
   hostCollectives?(commId: number): HostCollectives | undefined
 }

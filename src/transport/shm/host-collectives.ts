@@ -1,5 +1,5 @@
 /**
- * Collectives among all ranks of a one-host job through shared memory, without messages: the flags-and-slots
+ * Collectives among the ranks of one host through shared memory, without messages: the flags-and-slots
  * idea of MPICH's release/gather collectives, with one flag per rank. The last 4 KiB of each rank's segment hold
  * its arrival counter and two slots, used in turn. In round n a rank writes its signature and data into slot
  * n & 1, then n into its counter (a sequentially consistent store); the round is complete once every rank's
@@ -34,11 +34,13 @@ interface Round {
 
 export class HostCollectives implements HostCollectivesApi, HostRound {
   readonly size: number
+  readonly ranks: readonly number[]
   readonly maxBytes = HOST_ROUND_BYTES
   /** The communicator these rounds belong to (the world's), once one has taken them. */
   commId: number | undefined
+  /** This rank's index in `ranks`. */
   private readonly rank: number
-  private readonly ring: (peer: number) => void
+  private readonly ring: (index: number) => void
   /** Makes the rank poll for a round that did not complete at once. */
   private readonly wait: () => void
   /** How long a rank that arrives polls before it leaves that to the event loop (0 when oversubscribed). */
@@ -54,11 +56,15 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   private readonly queued: Round[] = []
   private failure: Error | undefined
 
-  /** `segments[r]` is rank r's segment (this rank's own among them); `ring(r)` wakes rank r. */
-  constructor(segments: ShmSegment[], rank: number, ring: (peer: number) => void, wait: () => void, spinUs: number) {
+  /**
+   * `segments[i]` is the segment of world rank `ranks[i]`, the host's ranks in ascending order (this rank, `rank`,
+   * among them); `ring(r)` wakes world rank r.
+   */
+  constructor(segments: ShmSegment[], ranks: number[], rank: number, ring: (peer: number) => void, wait: () => void, spinUs: number) {
     this.size = segments.length
-    this.rank = rank
-    this.ring = ring
+    this.ranks = ranks
+    this.rank = ranks.indexOf(rank)
+    this.ring = (i) => ring(ranks[i]!)
     this.wait = wait
     this.spinUs = spinUs
     this.counters = segments.map((s) => new Int32Array(s.memory, s.collOffset, 1))
@@ -83,14 +89,14 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     })
   }
 
-  /** Rank r's data in the round being read (a view of its slot: read it before the round ends). */
+  /** The data of the host's rank number r (index in `ranks`) in the round being read (a view of its slot). */
   data(r: number): Uint8Array {
     const k = this.current!.n & 1
     const len = this.heads[r]![k]![SIG_WORDS]! >>> 0
     return this.slots[r]![k]!.subarray(0, Math.min(len, HOST_ROUND_BYTES))
   }
 
-  /** Signature word i of rank r in the round being read. */
+  /** Signature word i of the host's rank number r in the round being read. */
   signature(r: number, i: number): number {
     return this.heads[r]![this.current!.n & 1]![i]!
   }

@@ -97,10 +97,11 @@ export class IntraHost {
   }
 
   /**
-   * Maps the segments of `peers` (the ranks of this host that have one, this rank among them) and returns a link
-   * to each. `ring(peer)` rings a peer's doorbell. The last rank to map a segment unlinks its file.
+   * Maps the segments of `peers` (the ranks of this host that have one, this rank among them, ascending) and
+   * returns a link to each. `ring(peer)` rings a peer's doorbell. The last rank to map a segment unlinks its file.
+   * `everyone`: every rank of the job has a segment, so every host can run host collectives among its ranks.
    */
-  connect(peers: number[], ring: (peer: number) => () => void): Map<number, ShmLink> {
+  connect(peers: number[], ring: (peer: number) => () => void, everyone = false): Map<number, ShmLink> {
     const links = new Map<number, ShmLink>()
     const ranks = peers.length
     const spin = this.spinOption ?? (ranks > availableParallelism() ? 0 : DEFAULT_SPIN_US)
@@ -118,9 +119,10 @@ export class IntraHost {
       this.doorbells[peer] = bell
       links.set(peer, new ShmLink(this.n, this.mine, seg, this.rank, bell, (l) => this.blocked.add(l)))
     }
-    if (ranks === this.size && ranks > 1) {
+    if (everyone && this.size > 1) {
       const bell = (p: number) => this.doorbells[p]?.()
-      this.collectives = new HostCollectives(segments, this.rank, bell, () => this.waiting(), Math.min(ROUND_ARRIVE_SPIN_US, spin))
+      const group = peers.map((p) => segments[p]!)
+      this.collectives = new HostCollectives(group, peers, this.rank, bell, () => this.waiting(), Math.min(ROUND_ARRIVE_SPIN_US, spin))
     }
     this.connected = true
     this.progress(false) // what faster peers wrote before we were here

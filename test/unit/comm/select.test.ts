@@ -39,6 +39,9 @@ test('with host collectives (the world of a one-host job): shm for barrier, and 
   expect(pick('broadcast', ALGORITHMS.broadcast, 4, 0, undefined, host).name).toBe('shm')
   expect(pick('broadcast', ALGORITHMS.broadcast, 4, 1985, undefined, host).name).toBe('binomial')
   expect(pick('barrier', ALGORITHMS.barrier, 4, 0, undefined, host).name).toBe('shm')
+  // Across hosts the flat algorithms stay (the hierarchical one uses rounds for small data only when asked).
+  expect(pick('allreduce', ALGORITHMS.allreduce, 6, 1984, undefined, { hosts: 3, hostBytes: 1984 }).name).toBe('recursive-doubling')
+  expect(pick('barrier', ALGORITHMS.barrier, 6, 0, undefined, { hosts: 3, hostBytes: 1984 }).name).toBe('dissemination')
   // Without them (other communicators, several hosts, shared memory off) nothing changes.
   expect(pick('allreduce', ALGORITHMS.allreduce, 4, 4, undefined, { hosts: 1 }).name).toBe('recursive-doubling')
   expect(pick('broadcast', ALGORITHMS.broadcast, 4, 4, undefined, { hosts: 2 }).name).toBe('binomial')
