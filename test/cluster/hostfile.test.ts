@@ -162,17 +162,23 @@ test('the MNIST example trains across three hosts to at least 90 % test accuracy
   expect(summary.testAccuracy).toBeGreaterThanOrEqual(0.9)
 })
 
-test('hierarchical allreduce across 3 hosts with 2 ranks each: right sums, identical bits, and the table picks it', async () => {
-  const run = await runRanks(6, 'hierarchical.ts', { flags: ['--hostfile', cluster.hostfile], timeoutMs: 120_000 })
-  expect(run.exitCode).toBe(0)
-  expect(run.cases.find((c) => c.picked)).toEqual({ picked: 'hierarchical', hosts: 3 })
-  const results = run.cases.filter((c) => c.algorithm)
+/** hierarchical.ts's rows: every algorithm right on every rank, with the same bits everywhere. */
+function sameResultsEverywhere(cases: Run['cases']): Run['cases'] {
+  const results = cases.filter((c) => c.algorithm)
   expect(results).toHaveLength(18)
   for (const algorithm of ['hierarchical', 'ring', 'auto']) {
     const mine = results.filter((c) => c.algorithm === algorithm)
     expect(mine.every((c) => c.ok)).toBe(true)
     expect(new Set(mine.map((c) => c.digest)).size).toBe(1)
   }
+  return results
+}
+
+test('hierarchical allreduce across 3 hosts with 2 ranks each: right sums, identical bits, and the table picks it', async () => {
+  const run = await runRanks(6, 'hierarchical.ts', { flags: ['--hostfile', cluster.hostfile], timeoutMs: 120_000 })
+  expect(run.exitCode).toBe(0)
+  expect(run.cases.find((c) => c.picked)).toEqual({ picked: 'hierarchical', hosts: 3 })
+  sameResultsEverywhere(run.cases)
 })
 
 test('small hierarchical allreduce across 3 hosts with 2 ranks each: its host phases are shared-memory rounds (no message from a non-leader)', async () => {
@@ -180,13 +186,7 @@ test('small hierarchical allreduce across 3 hosts with 2 ranks each: its host ph
   expect(run.exitCode, run.stderr).toBe(0)
   // Small data across hosts: the table keeps the flat algorithm (docs/benchmarks.md says why).
   expect(run.cases.find((c) => c.picked)).toEqual({ picked: 'recursive-doubling', hosts: 3 })
-  const results = run.cases.filter((c) => c.algorithm)
-  expect(results).toHaveLength(18)
-  for (const algorithm of ['hierarchical', 'ring', 'auto']) {
-    const mine = results.filter((c) => c.algorithm === algorithm)
-    expect(mine.every((c) => c.ok)).toBe(true)
-    expect(new Set(mine.map((c) => c.digest)).size).toBe(1)
-  }
+  const results = sameResultsEverywhere(run.cases)
   // Ranks by slot: 0,1 on node1, 2,3 on node2, 4,5 on node3; the leaders are 0, 2 and 4.
   const hier = results.filter((c) => c.algorithm === 'hierarchical').sort((a, b) => a.rank - b.rank)
   expect(hier.map((c) => c.sent > 0)).toEqual([true, false, true, false, true, false])

@@ -44,42 +44,44 @@ test.each(['tcp', 'ipc'] as const)('%s: 0 bytes, small, and multi-segment messag
   expect(a.droppedFrames + b.droppedFrames).toBe(0)
 })
 
-test('shared memory: a message larger than the whole fragment pool, sent before the receiver has connected back, still completes', async () => {
+/** Two ranks of one host with shared memory, in a fresh shared-memory directory (removed after `body`). */
+async function withShmPair(body: (a: RankTransport, b: RankTransport) => Promise<void>): Promise<void> {
   const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
   const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tsrun-shm-'))
   try {
     const [a, b] = await Promise.all([0, 1].map((rank) => RankTransport.create({ rank, size: 2, host: 'h', jobDir, shmDir })))
     open.push(a!, b!)
-    a!.connect([a!.address, b!.address])
+    await body(a!, b!)
+  } finally {
+    rmSync(shmDir, { recursive: true, force: true })
+  }
+}
+
+test('shared memory: a message larger than the whole fragment pool, sent before the receiver has connected back, still completes', () =>
+  withShmPair(async (a, b) => {
+    a.connect([a.address, b.address])
     // 8 fragments of 1 MiB through a pool of 4: b takes nothing before it has mapped a's segment (connect);
     // then the fragments it frees must ring a, or the other 4 never come.
     const payload = new Uint8Array(8 << 20).map((_, i) => i % 251)
-    const sent = a!.send(1, 0, 5, 2, payload)
-    const got = b!.recv(0, 0, 5)
+    const sent = a.send(1, 0, 5, 2, payload)
+    const got = b.recv(0, 0, 5)
     await new Promise((r) => setTimeout(r, 300))
-    b!.connect([a!.address, b!.address])
+    b.connect([a.address, b.address])
     const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 5000))])
     const m = await within(got)
     expect(m).not.toBe('stuck')
     expect(Buffer.compare(Buffer.from((m as { payload: Uint8Array }).payload), Buffer.from(payload))).toBe(0)
     await expect(within(sent.then(() => 'sent'))).resolves.toBe('sent')
-    expect(a!.sent.shm).toBe(1)
-  } finally {
-    rmSync(shmDir, { recursive: true, force: true })
-  }
-})
+    expect(a.sent.shm).toBe(1)
+  }))
 
-test('shared memory: receives posted in a row take messages already waiting as posted ones, never as unexpected copies', async () => {
-  const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
-  const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tsrun-shm-'))
-  try {
-    const [a, b] = await Promise.all([0, 1].map((rank) => RankTransport.create({ rank, size: 2, host: 'h', jobDir, shmDir })))
-    open.push(a!, b!)
-    a!.connect([a!.address, b!.address])
-    b!.connect([a!.address, b!.address])
+test('shared memory: receives posted in a row take messages already waiting as posted ones, never as unexpected copies', () =>
+  withShmPair(async (a, b) => {
+    a.connect([a.address, b.address])
+    b.connect([a.address, b.address])
     // Four messages of one fragment each, all in b's queue before b posts anything.
     const blocks = [0, 1, 2, 3].map((i) => new Uint8Array(512 * 1024).fill(i + 1))
-    await Promise.all(blocks.map((blk) => a!.send(1, 0, 5, 2, blk)))
+    await Promise.all(blocks.map((blk) => a.send(1, 0, 5, 2, blk)))
     const matcher = (b as unknown as { matcher: { deliver: (...args: unknown[]) => void } }).matcher
     let unexpected = 0
     const deliver = matcher.deliver.bind(matcher)
@@ -88,7 +90,7 @@ test('shared memory: receives posted in a row take messages already waiting as p
       deliver(...args)
     }
     const into = blocks.map(() => new Uint8Array(512 * 1024))
-    const got = await Promise.all(into.map((buf) => b!.recv(0, 0, 5, { into: buf })))
+    const got = await Promise.all(into.map((buf) => b.recv(0, 0, 5, { into: buf })))
     expect(got.map((m) => m.payload.byteLength)).toEqual([524288, 524288, 524288, 524288])
     expect(into.map((buf) => [buf[0], buf[buf.length - 1]])).toEqual([
       [1, 1],
@@ -97,11 +99,8 @@ test('shared memory: receives posted in a row take messages already waiting as p
       [4, 4],
     ])
     expect(unexpected).toBe(0)
-    expect(a!.sent.shm).toBe(4)
-  } finally {
-    rmSync(shmDir, { recursive: true, force: true })
-  }
-})
+    expect(a.sent.shm).toBe(4)
+  }))
 
 test('a reducing receive (sink) gets whole elements in every segment, whatever TSRUN_SEGMENT_BYTES says', async () => {
   const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
