@@ -57,6 +57,8 @@ test('bench/first-calls.ts reports the first calls against the warmed-up ones, t
   expect(row.warmMeanUs).toBeGreaterThan(0)
   expect(row.ratio).toBeCloseTo(row.firstMeanUs / row.warmMeanUs, 1)
   expect(row.callsOver500us).toBeLessThanOrEqual(50)
+  expect(row.doorbellsPer1000Warm).toBeGreaterThanOrEqual(0)
+  expect(row.doorbellsPer1000Warm).toBeLessThanOrEqual(2000) // at most one per call per peer and round
 })
 
 test('bench/train.ts measures samples/s, comm share and efficiency per mode and rank count, and plots them', async () => {
