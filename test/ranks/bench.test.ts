@@ -61,6 +61,16 @@ test('bench/first-calls.ts reports the first calls against the warmed-up ones, t
   expect(row.doorbellsPer1000Warm).toBeLessThanOrEqual(2000) // at most one per call per peer and round
 })
 
+test('bench/startup.ts reports descriptors, start-up time and CPU per rank', async () => {
+  const run = await runRanks(3, join(ROOT, 'bench', 'startup.ts'))
+  expect(run.exitCode).toBe(0)
+  const row = run.cases.find((c) => c.np === 3)!
+  expect(row.fdsMax).toBeGreaterThanOrEqual(row.fdsMean)
+  expect(row.fdsMean).toBeGreaterThan(3)
+  expect(row.initMsMax).toBeGreaterThan(0)
+  expect(row.cpuMsMean).toBeGreaterThan(0)
+})
+
 test('bench/train.ts measures samples/s, comm share and efficiency per mode and rank count, and plots them', async () => {
   const svg = join(mkdtempSync(join(tmpdir(), 'tsrun-bench-')), 'train.svg')
   const run = await runProcess(
