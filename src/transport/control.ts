@@ -27,6 +27,8 @@ export class ControlChannel {
   private readonly queries = new Map<number, Query>()
   private nextQuery = 1
   private readonly finsFrom = new Set<number>()
+  /** The peers whose FIN finalize waits for: the ones this rank is linked to (peer-links.ts). */
+  private readonly expected = new Set<number>()
   private finWaiter: ((err?: Error) => void) | undefined
 
   constructor(rank: number, size: number, pushTo: (peer: number, frames: Buffer[]) => void) {
@@ -70,9 +72,20 @@ export class ControlChannel {
     return [this.header(KIND_FIN, 0, 0, 0), EMPTY]
   }
 
-  /** Waits for every peer's FIN; `fail` ends the wait early. */
+  /** Finalize must wait for `peer`'s FIN: we are linked to it (it may send to us, or wait on us). */
+  expectFin(peer: number): void {
+    this.expected.add(peer)
+  }
+
+  /** True once every expected peer's FIN has come. */
+  private allFins(): boolean {
+    for (const p of this.expected) if (!this.finsFrom.has(p)) return false
+    return true
+  }
+
+  /** Waits for the FIN of every peer we are linked to (even ones linked while it waits); `fail` ends the wait early. */
   waitForFins(timeoutMs: number | undefined): Promise<void> {
-    if (this.finsFrom.size >= this.size - 1) return Promise.resolve()
+    if (this.allFins()) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       const timer =
         timeoutMs === undefined
@@ -104,8 +117,9 @@ export class ControlChannel {
     return this.finsFrom.has(peer)
   }
 
+  /** Linked peers whose FIN has not come. */
   finalizeMissing(): number[] {
-    return [...Array(this.size).keys()].filter((r) => r !== this.rank && !this.finsFrom.has(r))
+    return [...this.expected].filter((r) => !this.finsFrom.has(r)).sort((a, b) => a - b)
   }
 
   /** Handles one control frame; false if it is malformed or unasked for (the caller counts it as dropped). */
@@ -135,7 +149,7 @@ export class ControlChannel {
       }
       case KIND_FIN:
         this.finsFrom.add(h.source)
-        if (this.finsFrom.size === this.size - 1) this.finWaiter?.()
+        if (this.finWaiter && this.allFins()) this.finWaiter()
         return true
     }
     return false

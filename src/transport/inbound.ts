@@ -37,6 +37,10 @@ export interface InboundDeps {
   pushTo: (peer: number, frames: Buffer[]) => void
   /** A peer rang: look at the shared-memory queue and the sends waiting for room. */
   doorbell: () => void
+  /** 1 for each peer we are linked to (peer-links.ts). */
+  linked: Uint8Array
+  /** A peer we are not linked to has sent us something: link back to it. */
+  heard: (peer: number) => void
 }
 
 export class Inbound {
@@ -58,6 +62,7 @@ export class Inbound {
     // One frame: the payload follows the header. Two: the payload is the second frame.
     const payload = frames.length === 2 ? frames[1] : frames[0].subarray(HEADER_BYTES)
     if (frames.length === 2 && frames[0].length !== HEADER_BYTES) return this.drop()
+    if (this.d.linked[h.source] === 0) this.d.heard(h.source)
     switch (h.kind) {
       case KIND_DATA:
         if (h.coll !== 0 && h.tag < -1) this.d.control.handlers.onCollective(h.commId, h.tag, h.source, h)

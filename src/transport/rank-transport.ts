@@ -8,7 +8,6 @@
  * peer's FIN (per-pair FIFO: a peer's messages have all arrived when its FIN has). A connection that closes before
  * the peer's FIN, unanswered heartbeats or a peer never reached fail every operation with PeerLostError.
  */
-import type { Socket } from 'node:net'
 import { DEFAULT_SEGMENT_BYTES } from '../constants.ts'
 import { FinalizedError, TransportError } from '../errors.ts'
 import { native } from '../native/native.ts'
@@ -17,19 +16,20 @@ import { Matcher } from './matcher.ts'
 import { IntraHost } from './shm/intra-host.ts'
 import { CELL_FRAME_BYTES } from './shm/segment.ts'
 import { ShmLink } from './shm/shm-link.ts'
-import { COPY_MAX_BYTES, openPipe, sendOnPipe, type PipeContext } from './pipes.ts'
+import { COPY_MAX_BYTES, sendOnPipe, type PipeContext } from './pipes.ts'
 export { COPY_MAX_BYTES }
 import { listenUnix, unixPath, type UnixListener } from './unix/unix-peers.ts'
 import { NO_SIGNATURE, type ControlHandlers, type Message, type PeerAddress, type ReceiveOptions, type Signature, type Transport } from './transport.ts'
 import { ControlChannel } from './control.ts'
 import { Inbound } from './inbound.ts'
 import type { TransportOptions } from './options.ts'
-import { PipeLink, type Link } from './peer-link.ts'
+import type { Link } from './peer-link.ts'
+import { PeerLinks } from './peer-links.ts'
 import { PendingAcks } from './pending-acks.ts'
 import { reportShmOff } from './shm/report.ts'
 import { stopZapHandler } from './zmq/auth.ts'
 import { lostPeer } from './zmq/peer-watch.ts'
-import { bindPull, curveKeys, receiveAll, type PullSocket, type PushSocket } from './zmq/sockets.ts'
+import { bindPull, curveKeys, receiveAll, type PullSocket } from './zmq/sockets.ts'
 export type { TransportOptions }
 
 export class RankTransport implements Transport {
@@ -51,25 +51,21 @@ export class RankTransport implements Transport {
   /** How pipes to peers are opened (pipes.ts). */
   private readonly pipeOpts: Omit<PipeContext, 'unix' | 'settled' | 'lost' | 'fail'>
   private readonly pull: PullSocket | undefined
-  private readonly pushes: (PushSocket | undefined)[] = []
-  /** What each peer's messages go through: its shared-memory queue, or a pipe. */
-  private readonly links: (Link | undefined)[] = []
-  /** The pipe to each peer (for a peer with shared memory: its doorbell, and control frames too large for a cell). */
-  private readonly pipes: (PipeLink | undefined)[] = []
+  /** The links to peers, opened when first used. */
+  private readonly peers: PeerLinks
+  private readonly links: (Link | undefined)[]
   private readonly intra: IntraHost | undefined
-  /** This rank's unix-domain listener, and its connections to the ranks of its host. */
+  /** This rank's unix-domain listener. */
   private unix: UnixListener | undefined
-  private readonly unixSockets: Socket[] = []
   private readonly nextSeq: Uint32Array
   private readonly acks = new PendingAcks()
   private readonly matcher = new Matcher()
   /** @internal */
   readonly inbound: Inbound
   private readonly control: ControlChannel
-  /** Frames for peers we are not connected to yet: an ACK for a message that arrived during our rendezvous. */
-  private readonly early = new Map<number, Buffer[][]>()
   private failure: Error | undefined
   private closed = false
+  private finalizing = false
 
   private constructor(opts: TransportOptions, pull: PullSocket | undefined, address: PeerAddress) {
     this.rank = opts.rank
@@ -105,6 +101,21 @@ export class RankTransport implements Transport {
     this.intra = typeof intra === 'string' ? undefined : intra
     this.nextSeq = new Uint32Array(opts.size)
     this.control = new ControlChannel(this.rank, this.size, (peer, frames) => this.pushTo(peer, frames))
+    this.peers = new PeerLinks(opts.size, {
+      rank: opts.rank,
+      pipe: (peer) => ({
+        ...this.pipeOpts,
+        unix: this.unix !== undefined,
+        settled: () => this.closed || this.failure !== undefined || this.control.hasFin(peer.rank),
+        lost: (why, kind) => this.fail(lostPeer(this.rank, peer, why, kind)),
+        fail: (err) => this.fail(err),
+      }),
+      linked: (peer) => {
+        this.control.expectFin(peer)
+        if (this.finalizing) this.peers.push(peer, this.control.fin())
+      },
+    })
+    this.links = this.peers.links
     this.inbound = new Inbound({
       rank: this.rank,
       size: this.size,
@@ -114,6 +125,8 @@ export class RankTransport implements Transport {
       acks: this.acks,
       pushTo: (peer, frames) => this.pushTo(peer, frames),
       doorbell: () => this.intra?.doorbell(),
+      linked: this.peers.isLinked,
+      heard: (peer) => this.peers.watch(peer),
     })
     const failed = (err: Error) => this.closed || this.fail(new TransportError(`rank ${this.rank}: receive failed: ${err.message}`, { cause: err }))
     if (pull) void receiveAll(pull, (frames) => this.inbound.onFrames(frames), failed)
@@ -141,43 +154,28 @@ export class RankTransport implements Transport {
     return t
   }
 
-  /** Connects to every peer: `peers[r]` is rank r's published address. */
+  /**
+   * The rendezvous is done: `peers[r]` is rank r's published address. Maps the shared memory of this host's
+   * ranks; every other link opens when first used (peer-links.ts).
+   */
   connect(peers: PeerAddress[]): void {
-    for (const peer of peers) {
-      if (peer.rank === this.rank) continue
-      const { queue, push, socket } = openPipe(
-        {
-          ...this.pipeOpts,
-          unix: this.unix !== undefined,
-          settled: () => this.closed || this.failure !== undefined || this.control.hasFin(peer.rank),
-          lost: (why, kind) => this.fail(lostPeer(this.rank, peer, why, kind)),
-          fail: (err) => this.fail(err),
-        },
-        peer,
-      )
-      if (push) this.pushes[peer.rank] = push
-      if (socket) this.unixSockets.push(socket)
-      this.pipes[peer.rank] = new PipeLink(queue)
-      this.links[peer.rank] = this.pipes[peer.rank]
-    }
+    this.peers.setPeers(peers)
     const local = peers.filter((p) => p.host === this.address.host)
     reportShmOff(this.rank, local)
     if (this.intra) {
       const bell = [encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_DOORBELL, flags: 0, seq: 0, bytes: 0, ...NO_SIGNATURE })]
       const ring = (peer: number) => () => {
         this.sent.doorbells++
-        this.pipes[peer]!.push(bell)
+        this.peers.pipe(peer).push(bell)
       }
       const withShm = local.filter((p) => p.shm).map((p) => p.rank)
       const everyone = peers.every((p) => p.shm)
       try {
-        for (const [peer, link] of this.intra.connect(withShm, ring, everyone)) this.links[peer] = link
+        for (const [peer, link] of this.intra.connect(withShm, ring, everyone)) this.peers.attach(peer, link)
       } catch (err) {
         throw new TransportError(`rank ${this.rank}: cannot map the shared memory of its host's ranks: ${(err as Error).message}`, { cause: err })
       }
     }
-    for (const [peer, held] of this.early) for (const frames of held) this.pushTo(peer, frames)
-    this.early.clear()
   }
 
   send(peer: number, commId: number, tag: number, dtype: number, payload: Uint8Array, sig: Signature = NO_SIGNATURE): Promise<void> {
@@ -188,7 +186,7 @@ export class RankTransport implements Transport {
       this.matcher.deliver({ commId, source: this.rank, tag, dtype, payload: payload.slice() })
       return RESOLVED
     }
-    const link = this.links[peer]!
+    const link = this.links[peer] ?? this.peers.link(peer)!
     const seq = this.nextSeq[peer]++
     // Only the signature's fields: a caller's richer object (with its own dtype) must not override ours.
     const { coll, op, root, count } = sig
@@ -204,6 +202,7 @@ export class RankTransport implements Transport {
   }
 
   recv(commId: number, source: number, tag: number, opts?: ReceiveOptions): Promise<Message> {
+    if (source >= 0 && this.peers.isLinked[source] === 0) this.peers.watch(source)
     return this.waitFor(this.matcher.receive(commId, source, tag, opts))
   }
 
@@ -228,12 +227,11 @@ export class RankTransport implements Transport {
 
   busy(): boolean {
     if (this.closed) return false
-    const links = this.links.some((l) => l?.pending) || this.pipes.some((l) => l?.pending)
-    return this.matcher.depth.posted > 0 || this.acks.size > 0 || this.control.pendingQueries > 0 || links
+    return this.matcher.depth.posted > 0 || this.acks.size > 0 || this.control.pendingQueries > 0 || this.peers.pending
   }
 
   query(peers: number[], commId: number, timeoutMs: number): Promise<Map<number, number | undefined>> {
-    return this.control.query(peers, (p) => this.links[p] !== undefined, commId, timeoutMs)
+    return this.control.query(peers, () => this.peers.known, commId, timeoutMs)
   }
 
   notify = (peers: number[], commId: number, info: unknown) => this.control.notify(peers, commId, info)
@@ -245,12 +243,13 @@ export class RankTransport implements Transport {
 
   async finalize(timeoutMs?: number): Promise<void> {
     if (this.closed) return
+    // FIN to every linked peer, and to any linked while we wait (PeerLinks' `linked`).
+    this.finalizing = true
     const fin = this.control.fin()
-    for (const l of this.links) l?.push(fin)
+    for (const peer of this.peers.linkedPeers()) this.peers.push(peer, fin)
     // After a failure there is nobody to wait for: finalize just cleans up (the failure was reported already).
     if (!this.failure) await this.control.waitForFins(timeoutMs)
-    await Promise.all(this.links.map((l) => l?.drained()))
-    await Promise.all(this.pipes.map((l) => l?.drained()))
+    await this.peers.drained()
     this.close()
   }
 
@@ -262,9 +261,8 @@ export class RankTransport implements Transport {
     if (this.closed) return
     this.closed = true
     this.pull?.close()
-    for (const p of this.pushes) p?.close()
+    this.peers.close()
     this.unix?.close()
-    for (const s of this.unixSockets) s.destroy()
     if (this.pipeOpts.secret || this.pipeOpts.encrypt) stopZapHandler()
     this.intra?.close()
     this.failAll(this.failure ?? new FinalizedError(`rank ${this.rank}: the transport is closed (after finalize)`))
@@ -282,17 +280,14 @@ export class RankTransport implements Transport {
     this.matcher.fail(err)
     this.intra?.fail(err)
     this.acks.fail(err)
-    for (const l of this.links) l?.fail(err)
+    this.peers.fail(err)
   }
 
-  /** Queues frames for `peer` in order, held until we are connected; one too large for a cell takes the pipe. */
+  /** Queues frames for `peer` in order, held until we know its address; one too large for a cell takes the pipe. */
   private pushTo(peer: number, frames: Buffer[]): void {
-    let link = this.links[peer]
-    if (link instanceof ShmLink && frames[0]!.length + (frames[1]?.length ?? 0) > CELL_FRAME_BYTES) link = this.pipes[peer]
-    if (link) return link.push(frames)
-    const held = this.early.get(peer)
-    if (held) held.push(frames)
-    else this.early.set(peer, [frames])
+    const link = this.links[peer]
+    if (link instanceof ShmLink && frames[0]!.length + (frames[1]?.length ?? 0) > CELL_FRAME_BYTES) return this.peers.pipe(peer).push(frames)
+    this.peers.push(peer, frames)
   }
 }
 

@@ -1,0 +1,148 @@
+/**
+ * The links of a rank to its peers, opened when first used (as Open MPI's lazy add_procs and NCCL's lazy
+ * connections do), not at init: a job talks to its ring and tree neighbours, so a rank of a thousand-rank job
+ * holds a handful of connections, not a thousand.
+ * - A peer's link opens on the first frame sent to it, and on the first receive posted for it (so a rank that
+ *   waits on a peer watches it: a lost peer is found within the heartbeat bound by the ranks waiting on it).
+ * - A new pipe says HELLO (a doorbell frame, harmless to the peer), and a rank that hears from a peer it has no
+ *   link to opens one back: links come in pairs, so both ends know each other.
+ * - The ranks of a host that both have shared memory are linked at connect (mapping a segment costs no file
+ *   descriptor); their pipes, the doorbell and large control frames, open when first rung.
+ * The linked peers are the ones finalize exchanges FIN with (control.ts expectFin).
+ */
+import type { Socket } from 'node:net'
+import { encodeHeader, KIND_DOORBELL } from './framing.ts'
+import type { Link } from './peer-link.ts'
+import { PipeLink } from './peer-link.ts'
+import { openPipe, type PipeContext } from './pipes.ts'
+import { NO_SIGNATURE, type PeerAddress } from './transport.ts'
+import type { PushSocket } from './zmq/sockets.ts'
+
+export interface PeerLinksContext {
+  rank: number
+  /** How pipes to peers are opened, per peer (pipes.ts). */
+  pipe: (peer: PeerAddress) => PipeContext
+  /** A peer was linked (its link opened, or its shared memory mapped): finalize waits for its FIN. */
+  linked: (peer: number) => void
+}
+
+export class PeerLinks {
+  /** What each peer's messages go through: its shared-memory queue, or a pipe. */
+  readonly links: (Link | undefined)[] = []
+  /** The pipe to each peer (for a peer with shared memory: its doorbell, and control frames too large for a cell). */
+  readonly pipes: (PipeLink | undefined)[] = []
+  /** 1 for a peer we are linked to (hot path: one load), else 0. */
+  readonly isLinked: Uint8Array
+  /** Pipes opened so far (for reports). */
+  opened = 0
+
+  private readonly c: PeerLinksContext
+  private peers: PeerAddress[] | undefined
+  private readonly pushes: PushSocket[] = []
+  private readonly sockets: Socket[] = []
+  /** Frames for peers whose addresses we do not know yet: an ACK for a message that arrived during our rendezvous. */
+  private readonly early = new Map<number, Buffer[][]>()
+  private readonly hello: Buffer
+  /** Peers heard from before the rendezvous ended: linked back once their addresses are known. */
+  private readonly heard = new Set<number>()
+  private closed = false
+
+  constructor(size: number, c: PeerLinksContext) {
+    this.c = c
+    this.isLinked = new Uint8Array(size)
+    this.hello = encodeHeader({ commId: 0, tag: 0, source: c.rank, dtype: 0, kind: KIND_DOORBELL, flags: 0, seq: 0, bytes: 0, ...NO_SIGNATURE })
+  }
+
+  /** True once the peers' addresses are known (after the rendezvous). */
+  get known(): boolean {
+    return this.peers !== undefined
+  }
+
+  /** The rendezvous is done: `peers[r]` is rank r's address. Sends what was held for them. */
+  setPeers(peers: PeerAddress[]): void {
+    this.peers = peers
+    for (const [peer, held] of this.early) for (const frames of held) this.push(peer, frames)
+    this.early.clear()
+    for (const peer of this.heard) this.watch(peer)
+    this.heard.clear()
+  }
+
+  /** Links `peer` through `link` (its shared memory), keeping a pipe that may open later beside it. */
+  attach(peer: number, link: Link): void {
+    this.links[peer] = link
+    this.mark(peer)
+  }
+
+  /** The link to `peer`, opened now if there is none. Undefined before the rendezvous. */
+  link(peer: number): Link | undefined {
+    return this.links[peer] ?? (this.peers && !this.closed ? this.openPipe(peer) : undefined)
+  }
+
+  /** The pipe to `peer`, opened now if there is none (the peer's address must be known). */
+  pipe(peer: number): PipeLink {
+    return this.pipes[peer] ?? this.openPipe(peer)
+  }
+
+  /** Makes sure we are linked to `peer` (a receive waits on it, or it said HELLO). */
+  watch(peer: number): void {
+    if (this.isLinked[peer] !== 0 || this.closed || peer === this.c.rank) return
+    if (this.peers) this.openPipe(peer)
+    else this.heard.add(peer)
+  }
+
+  /** Queues frames for `peer` in order, held until its address is known. */
+  push(peer: number, frames: Buffer[]): void {
+    const link = this.link(peer)
+    if (link) return link.push(frames)
+    const held = this.early.get(peer)
+    if (held) held.push(frames)
+    else this.early.set(peer, [frames])
+  }
+
+  /** Peers we are linked to. */
+  linkedPeers(): number[] {
+    const out: number[] = []
+    for (let r = 0; r < this.isLinked.length; r++) if (this.isLinked[r]) out.push(r)
+    return out
+  }
+
+  /** True while something pushed has not been handed over. */
+  get pending(): boolean {
+    return this.links.some((l) => l?.pending) || this.pipes.some((l) => l?.pending)
+  }
+
+  async drained(): Promise<void> {
+    await Promise.all(this.links.map((l) => l?.drained()))
+    await Promise.all(this.pipes.map((l) => l?.drained()))
+  }
+
+  fail(err: Error): void {
+    for (const l of this.links) l?.fail(err)
+  }
+
+  close(): void {
+    this.closed = true
+    for (const p of this.pushes) p.close()
+    for (const s of this.sockets) s.destroy()
+  }
+
+  private openPipe(peer: number): PipeLink {
+    const address = this.peers![peer]!
+    const { queue, push, socket } = openPipe(this.c.pipe(address), address)
+    if (push) this.pushes.push(push)
+    if (socket) this.sockets.push(socket)
+    const pipe = new PipeLink(queue)
+    this.pipes[peer] = pipe
+    this.links[peer] ??= pipe
+    this.opened++
+    pipe.push([this.hello])
+    this.mark(peer)
+    return pipe
+  }
+
+  private mark(peer: number): void {
+    if (this.isLinked[peer]) return
+    this.isLinked[peer] = 1
+    this.c.linked(peer)
+  }
+}
