@@ -6,8 +6,8 @@
  *   waits on a peer watches it: a lost peer is found within the heartbeat bound by the ranks waiting on it).
  * - A new pipe says HELLO (a doorbell frame, harmless to the peer), and a rank that hears from a peer it has no
  *   link to opens one back: links come in pairs, so both ends know each other.
- * - The ranks of a host that both have shared memory are linked at connect (mapping a segment costs no file
- *   descriptor); their pipes, the doorbell and large control frames, open when first rung.
+ * - The ranks of one host are all linked at connect (shared memory and a unix stream each): a host has few
+ *   ranks, and a closed stream finds a local rank's crash at once. Only links across hosts wait for first use.
  * The linked peers are the ones finalize exchanges FIN with (control.ts expectFin).
  */
 import type { Socket } from 'node:net'

@@ -155,13 +155,15 @@ export class RankTransport implements Transport {
   }
 
   /**
-   * The rendezvous is done: `peers[r]` is rank r's published address. Maps the shared memory of this host's
-   * ranks; every other link opens when first used (peer-links.ts).
+   * The rendezvous is done: `peers[r]` is rank r's published address. Links this host's ranks (shared memory
+   * and pipes); a link to a rank of another host opens when first used (peer-links.ts).
    */
   connect(peers: PeerAddress[]): void {
     this.peers.setPeers(peers)
     const local = peers.filter((p) => p.host === this.address.host)
     reportShmOff(this.rank, local)
+    // The pipes to this host's ranks open now: they are cheap, and they find a local rank's crash at once.
+    for (const p of local) if (p.rank !== this.rank) this.peers.pipe(p.rank)
     if (this.intra) {
       const bell = [encodeHeader({ commId: 0, tag: 0, source: this.rank, dtype: 0, kind: KIND_DOORBELL, flags: 0, seq: 0, bytes: 0, ...NO_SIGNATURE })]
       const ring = (peer: number) => () => {
