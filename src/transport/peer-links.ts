@@ -33,8 +33,6 @@ export class PeerLinks {
   readonly pipes: (PipeLink | undefined)[] = []
   /** 1 for a peer we are linked to (hot path: one load), else 0. */
   readonly isLinked: Uint8Array
-  /** Pipes opened so far (for reports). */
-  opened = 0
 
   private readonly c: PeerLinksContext
   private peers: PeerAddress[] | undefined
@@ -134,7 +132,6 @@ export class PeerLinks {
     const pipe = new PipeLink(queue)
     this.pipes[peer] = pipe
     this.links[peer] ??= pipe
-    this.opened++
     pipe.push([this.hello])
     this.mark(peer)
     return pipe
