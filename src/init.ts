@@ -4,6 +4,7 @@
  * of one (MPI singleton init), so `npx tsx script.ts` just works.
  */
 import { mkdirSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { readJobEnv, type JobEnv } from './bootstrap/env.ts'
 import { bindAddress } from './bootstrap/iface.ts'
 import { PrefixStore } from './bootstrap/prefix-store.ts'
@@ -36,7 +37,8 @@ export interface InitOptions {
  */
 function sharedMemoryDir(env: JobEnv): string | undefined {
   if (env.size === 1 || !env.shm || env.transport === 'tcp') return undefined
-  const dir = env.shmDir ?? shmDirOf(env.jobId)
+  // Ranks that made the job's directories themselves (srun) name them per host too, as env.ts names jobDir.
+  const dir = env.shmDir ?? shmDirOf(env.ownJobDir ? `${env.jobId}.${hostname()}` : env.jobId)
   const why = dir === undefined ? 'this machine has no /dev/shm' : (nativeUnavailable() ?? (makeShmDir(dir) ? undefined : `cannot create ${dir}`))
   if (why === undefined) return dir
   if (env.rank === 0)

@@ -110,7 +110,9 @@ export function readJobEnv(env: Env = process.env): JobEnv {
         serveStore: slurm.rank === 0 ? `tcp://0.0.0.0:${slurm.storePort}` : undefined,
         jobId: id,
         secret: setting('TSRUN_JOB_SECRET', env) ?? id,
-        jobDir: join(tmpdir(), `tsrun-${id}`),
+        // Per host as well as per step: hosts that share a file system (or namespace hosts on one machine) must
+        // not remove each other's directories when their ranks finish at different times.
+        jobDir: join(tmpdir(), `tsrun-${id}.${hostname()}`),
         ownJobDir: true,
         multiHost: slurm.nodes.length > 1,
         iface,

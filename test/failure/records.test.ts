@@ -2,7 +2,7 @@
 // catch block runs, and the launcher names the lost rank from the records even when the ranks that lost it exit
 // first (the script caught PeerLostError and called process.exit(1)) and the lost rank's own end comes late.
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { fixture, leftoversAfter, runProcess, runRanks, type Run } from '../helpers/run-ranks.ts'
@@ -147,6 +147,6 @@ test("under a bare srun (nobody reads the ranks' records), each task that lost r
     expect(run.stderr).not.toContain('\u001e') // no record lines: nobody would take them out
     expect(await leftoversAfter(run.mark)).toEqual([])
   } finally {
-    rmSync(join(tmpdir(), `tsrun-slurm-${jobId}.0`), { recursive: true, force: true })
+    rmSync(join(tmpdir(), `tsrun-slurm-${jobId}.0.${hostname()}`), { recursive: true, force: true })
   }
 })

@@ -1,3 +1,5 @@
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { readJobEnv } from '../../../src/bootstrap/env.ts'
 
@@ -73,6 +75,9 @@ test('a task of srun -n 3 across two nodes joins from Slurm variables; rank 0 se
   const r0 = readJobEnv({ ...slurm, SLURM_PROCID: '0', SLURM_NODEID: '0', TSRUN_STORE_PORT: '29999' })
   expect(r0).toMatchObject({ rank: 0, localSize: 2, store: 'tcp://node1:29999', serveStore: 'tcp://0.0.0.0:29999' })
   expect(r0.jobId).toBe(r2.jobId)
+  // The directory the ranks make and remove is this host's own: hosts sharing a file system must not remove
+  // each other's while their ranks still start (seen with namespace hosts on one machine).
+  expect(r2.jobDir).toBe(join(tmpdir(), `tsrun-slurm-12.0.${hostname()}`))
   // TSRUN_* set by hand win over Slurm's.
   expect(readJobEnv({ ...slurm, SLURM_PROCID: '2', TSRUN_RANK: '0', TSRUN_SIZE: '1' }).size).toBe(1)
 })
