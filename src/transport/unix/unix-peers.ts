@@ -19,8 +19,8 @@ import { StreamReader, StreamWriter } from './stream-frames.ts'
 
 const HELLO_MAGIC = 0x31555354 // "TSU1" read little-endian
 const HELLO_BYTES = 4 + 4 + 32
-/** A connection that has not said hello within this time is dropped. */
-const HELLO_TIMEOUT_MS = 5000
+/** A connection that has not said hello within this time is dropped: long, as a peer starting among many on few cores may not run for seconds. */
+const HELLO_TIMEOUT_MS = 60_000
 
 /** The path a rank listens on. */
 export function unixPath(jobDir: string, rank: number): string {
@@ -54,7 +54,9 @@ export async function listenUnix(
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => socket.destroy())
-    const timer = setTimeout(() => drop(), HELLO_TIMEOUT_MS).unref()
+    // The check runs after the loop's next poll for I/O (setImmediate), so a rank whose loop was blocked past
+    // the bound (64 ranks starting on 2 cores) reads a hello that did arrive before it judges the connection.
+    const timer = setTimeout(() => setImmediate(() => reader || drop()), HELLO_TIMEOUT_MS).unref()
     const drop = () => {
       clearTimeout(timer)
       rejected()
