@@ -127,7 +127,7 @@ module.exports = {
       severity: 'error',
       from: { path: '^launcher/' },
       to: {
-        path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/files[.]ts$|native/native[.]ts$|trace-offline/(finish|merge|report|svg)[.]ts$|settings[.]ts$|failure/(format|messages)[.]ts$)',
+        path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/files[.]ts$|native/(native|file-limit)[.]ts$|trace-offline/(finish|merge|report|svg)[.]ts$|settings[.]ts$|failure/(format|messages)[.]ts$)',
       },
     },
     {

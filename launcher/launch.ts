@@ -10,8 +10,11 @@
 import { hostname } from 'node:os'
 import { addressForIface, addressToward, isLocalHost } from '../src/bootstrap/iface.ts'
 import { slurmTaskOf } from '../src/bootstrap/slurm-env.ts'
+import { UsageError } from '../src/errors.ts'
+import { fileLimitShortfall, launcherFileNeed, raiseFileLimit, rankFileNeed } from '../src/native/file-limit.ts'
 import { prepareNative } from '../src/native/native.ts'
 import { setting } from '../src/settings.ts'
+import { compiledScriptVars } from './compile.ts'
 import { connectStdin, finishJobTrace, restartCount, say, traceParts } from './attempt.ts'
 import { createJob, type Job } from './job.ts'
 import { defaultNp, type LaunchOptions } from './options.ts'
@@ -88,6 +91,20 @@ export function withKeepAlive(agent: string[], seconds: number): string[] {
   return [...agent, '-o', `ServerAliveInterval=${interval}`, '-o', 'ServerAliveCountMax=3']
 }
 
+/**
+ * Raises this process's limit on open files to the hard limit (the ranks started here inherit it) and fails with
+ * one line, before anything starts, if the launcher or a rank of this host would still run out.
+ */
+function checkFileLimit(slots: Slot[], local: Map<string, boolean>, multiHost: boolean): void {
+  const limit = raiseFileLimit()
+  const here = slots.filter((s) => local.get(s.host))
+  const perHost = Math.max(0, ...here.map((s) => s.localSize))
+  const short =
+    fileLimitShortfall(limit, launcherFileNeed(slots.length), `the launcher, starting ${slots.length} ranks,`) ??
+    (perHost > 0 ? fileLimitShortfall(limit, rankFileNeed(perHost, multiHost), `each of the ${perHost} ranks of this host`) : undefined)
+  if (short) throw new UsageError(short)
+}
+
 /** Local and hostfile jobs, restarted after a failure up to --max-restarts times. */
 function runJob(options: LaunchOptions): Promise<number> {
   return withRestarts(options.maxRestarts, (n, outcome) => runJobOnce(options, n, outcome), say)
@@ -103,6 +120,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
   for (const host of new Set(slots.map((s) => s.host))) local.set(host, options.hosts ? await isLocalHost(host, me) : true)
   const remote = [...local].filter(([, isLocal]) => !isLocal).map(([h]) => h)
   const multiHost = remote.length > 0
+  checkFileLimit(slots, local, multiHost)
   // Across hosts the store listens everywhere (requests need the job secret) and is advertised at the
   // address the first remote host is reached by, or at --iface's.
   const advertised = multiHost
@@ -118,6 +136,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
   const parts = traceParts(options, job.id)
   let ranks: RankProcess[] = []
   try {
+    const compiled = [...local.values()].some(Boolean) ? await compiledScriptVars(options.script) : {}
     const size = slots.length
     ranks = slots.map((slot) => {
       const vars = {
@@ -131,7 +150,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
           slot,
           options.script,
           options.args,
-          { ...process.env, ...vars, TSRUN_JOB_SECRET: job.secret, TSRUN_LAUNCHER_PID: String(process.pid) },
+          { ...process.env, ...vars, ...compiled, TSRUN_JOB_SECRET: job.secret, TSRUN_LAUNCHER_PID: String(process.pid) },
           slot.rank === 0,
         )
       }

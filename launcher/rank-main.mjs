@@ -9,8 +9,13 @@ import { isLoadError, reportLoadError } from './load-error.mjs'
 globalThis[Symbol.for('tsrun.wrapped')] = true
 const script = resolve(process.argv[2])
 process.argv.splice(1, 2, script)
+// The launcher may have compiled the script to JavaScript (launcher/compile.ts): run that copy, with source maps
+// so that stack traces name the script's own lines; argv[1] stays the script.
+const compiled = process.env.TSRUN_SCRIPT_MODULE
+delete process.env.TSRUN_SCRIPT_MODULE
+if (compiled) process.setSourceMapsEnabled(true)
 try {
-  await import(pathToFileURL(script).href)
+  await import(pathToFileURL(compiled ?? script).href)
 } catch (err) {
   if (!isLoadError(err)) throw err
   await reportLoadError(err)

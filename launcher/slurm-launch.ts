@@ -11,6 +11,7 @@ import { slurmTaskOf } from '../src/bootstrap/slurm-env.ts'
 import { UsageError } from '../src/errors.ts'
 import { srunEnded, srunMissing, srunTimedOut, tsrunLine } from '../src/failure/messages.ts'
 import { setting } from '../src/settings.ts'
+import { compiledScriptVars } from './compile.ts'
 import { connectStdin, finishJobTrace, restartCount, say } from './attempt.ts'
 import type { LaunchOptions } from './options.ts'
 import { BIN } from './paths.ts'
@@ -39,6 +40,8 @@ export async function runSlurmTask(options: LaunchOptions): Promise<number> {
     ...(options.iface ? { TSRUN_IFACE: options.iface } : {}),
     ...slurmTraceVars(options),
     TSRUN_RESTART_COUNT: String(setting('TSRUN_RESTART_COUNT') ?? restartCount(0)),
+    // Each task compiles the script, or finds the copy another task of this host (or an earlier job) made.
+    ...(await compiledScriptVars(options.script)),
   }
   const rank = spawnLocal(slot, options.script, options.args, env, task.rank === 0)
   connectStdin(rank)

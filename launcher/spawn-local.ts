@@ -1,9 +1,9 @@
 /**
- * Starts one rank on this machine as `node --import tsx --import rank-preload rank-main <script> [args]`, in its own
+ * Starts one rank on this machine as `node [--import tsx] --import rank-preload rank-main <script> [args]`, in its own
  * process group (detached) so that a signal to the group reaches the rank and anything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
 import { setting } from '../src/settings.ts'
 import { FROM_SOURCE, RANK_MAIN, RANK_PRELOAD } from './paths.ts'
@@ -25,16 +25,18 @@ export interface RankProcess {
 
 /**
  * Node arguments that let a rank run TypeScript and watch for the launcher's death, plus TSRUN_NODE_ARGS
- * (space-separated; for flags that NODE_OPTIONS refuses, such as --cpu-prof).
+ * (space-separated; for flags that NODE_OPTIONS refuses, such as --cpu-prof). A rank whose script the launcher
+ * has compiled (`TSRUN_SCRIPT_MODULE`, compile.ts) needs no TypeScript loader.
  */
-export function rankNodeArgs(): string[] {
+export function rankNodeArgs(compiled = false): string[] {
   const extra = setting('TSRUN_NODE_ARGS').split(' ').filter(Boolean)
   const dev = FROM_SOURCE ? ['--conditions=tsrun-dev'] : []
-  return [...extra, ...dev, '--import', import.meta.resolve('tsx'), '--import', pathToFileURL(RANK_PRELOAD).href, RANK_MAIN]
+  const loader = compiled ? [] : ['--import', import.meta.resolve('tsx')]
+  return [...extra, ...dev, ...loader, '--import', pathToFileURL(RANK_PRELOAD).href, RANK_MAIN]
 }
 
 export function spawnLocal(slot: Slot, script: string, args: string[], env: NodeJS.ProcessEnv, withStdin: boolean): RankProcess {
-  const child = spawn(process.execPath, [...rankNodeArgs(), script, ...args], {
+  const child = spawn(process.execPath, [...rankNodeArgs(setting('TSRUN_SCRIPT_MODULE', env) !== undefined), script, ...args], {
     env,
     stdio: [withStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     detached: true,
@@ -44,8 +46,9 @@ export function spawnLocal(slot: Slot, script: string, args: string[], env: Node
     slot,
     child,
     pid,
-    stdout: child.stdout!,
-    stderr: child.stderr!,
+    // A spawn that failed (EMFILE, EAGAIN) has no pipes; its 'error' event tells the supervisor.
+    stdout: child.stdout ?? Readable.from([]),
+    stderr: child.stderr ?? Readable.from([]),
     kill(signal) {
       if (pid <= 0) return
       try {

@@ -8,7 +8,7 @@
  * watchdog (rank-preload.mjs) sees its parent sshd go and kills its group.
  */
 import { spawn } from 'node:child_process'
-import { PassThrough } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import type { Slot } from './placement.ts'
 import type { RankProcess } from './spawn-local.ts'
 import { rankNodeArgs } from './spawn-local.ts'
@@ -26,6 +26,8 @@ export function remoteCommand(cwd: string, env: Record<string, string>, argv: st
   const assignments = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`)
   return [
     `cd ${shellQuote(cwd)} || exit 120`,
+    // As the launcher does for its own ranks: the soft limit on open files up to the hard one (file-limit.ts).
+    'ulimit -n "$(ulimit -Hn)" 2>/dev/null',
     'IFS= read -r TSRUN_JOB_SECRET; export TSRUN_JOB_SECRET',
     `[ -x ${shellQuote(node)} ] || { echo "tsrun: node not found at ${node} on $(hostname) (tsrun needs the same node and tsrun paths on every host)" >&2; exit 127; }`,
     'echo TSRUN_REMOTE_PID=$$',
@@ -39,14 +41,15 @@ export function spawnSsh(slot: Slot, script: string, args: string[], env: Record
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   })
-  child.stdin!.on('error', () => {})
-  child.stdin!.end(secret + '\n')
+  child.stdin?.on('error', () => {})
+  child.stdin?.end(secret + '\n')
 
   // Take the pid line off stdout; pass everything else on.
   let remotePid: number | undefined
   let head = ''
   const stdout = new PassThrough()
-  child.stdout!.on('data', (chunk: Buffer) => {
+  const out = child.stdout ?? Readable.from([]) // no pipes when the spawn failed; 'error' tells the supervisor
+  out.on('data', (chunk: Buffer) => {
     if (remotePid !== undefined) return void stdout.write(chunk)
     head += chunk.toString('utf8')
     const nl = head.indexOf('\n')
@@ -56,19 +59,20 @@ export function spawnSsh(slot: Slot, script: string, args: string[], env: Record
     else remotePid = -1
     stdout.write(m ? head.slice(nl + 1) : head)
   })
-  child.stdout!.on('end', () => {
+  out.on('end', () => {
     if (remotePid === undefined && head) stdout.write(head)
     stdout.end()
   })
   // Keep ssh's last complaint for the failure message.
   let lastErr = ''
   const stderr = new PassThrough()
-  child.stderr!.on('data', (chunk: Buffer) => {
+  const err = child.stderr ?? Readable.from([])
+  err.on('data', (chunk: Buffer) => {
     const lines = chunk.toString('utf8').trim().split('\n')
     if (lines.at(-1)) lastErr = lines.at(-1)!
     stderr.write(chunk)
   })
-  child.stderr!.on('end', () => stderr.end())
+  err.on('end', () => stderr.end())
 
   const rank: RankProcess = {
     slot,

@@ -16,12 +16,13 @@ import { Communicator } from './comm/communicator.ts'
 import { CommRegistry } from './comm/registry.ts'
 import type { World } from './comm/state.ts'
 import { Finalizer, UNWRAPPED_IDLE_CHECKS } from './finalize.ts'
-import { RendezvousError, TsrunError } from './errors.ts'
+import { RendezvousError, TsrunError, UsageError } from './errors.ts'
 import { armFailureRecords, failureWitness } from './failure/record.ts'
 import { makeShmDir, shmDirOf } from './transport/shm/files.ts'
 import type { PeerAddress } from './transport/transport.ts'
 import { RankTransport } from './transport/rank-transport.ts'
 import { setting } from './settings.ts'
+import { fileLimitShortfall, raiseFileLimit, rankFileNeed } from './native/file-limit.ts'
 import { nativeUnavailable } from './native/native.ts'
 import { startTimeline, timelinePlan } from './timeline/session.ts'
 
@@ -79,6 +80,11 @@ export function init(options: InitOptions = {}): Promise<Communicator> {
 async function start(options: InitOptions): Promise<Communicator> {
   const env = readJobEnv()
   armFailureRecords(env) // failure records (failure/record.ts): written where a failure is detected
+  if (env.size > 1) {
+    // The launcher raised the limit for its own ranks already; ranks of ssh and srun raise theirs here.
+    const short = fileLimitShortfall(raiseFileLimit(), rankFileNeed(env.localSize, env.multiHost), `rank ${env.rank}, one of ${env.localSize} on ${env.host},`)
+    if (short) throw new UsageError(short)
+  }
   const timeoutMs = options.timeoutMs ?? env.rendezvousTimeoutMs
   // The job directory is per host; ranks on a remote host (or under srun) create it, private to this user.
   if (env.jobDir && env.size > 1) mkdirSync(env.jobDir, { recursive: true, mode: 0o700 })

@@ -68,6 +68,7 @@ export const SETTINGS = {
   TSRUN_STORE: { group: 'job', type: 'string', readBy: 'rank', setBy: 'launcher', meaning: 'the tcp:// endpoint of the rendezvous store where the ranks meet (needed when TSRUN_SIZE > 1)' },
   TSRUN_JOB_ID: { group: 'job', type: 'string', default: 'job', readBy: 'rank', setBy: 'launcher', meaning: "the job's id, the namespace of its keys in the store" },
   TSRUN_JOB_SECRET: { group: 'job', type: 'string', readBy: 'both', setBy: 'launcher', defaultText: 'a fresh random one per job (under srun: derived from the job id)', meaning: 'the secret every store request and connection presents; set it for tsrun to bring your own (never put on a command line)' },
+  TSRUN_SCRIPT_MODULE: { group: 'job', type: 'path', readBy: 'rank', setBy: 'launcher', meaning: "the launcher's JavaScript copy of the script (launcher/compile.ts), which the rank runs in its place" },
   TSRUN_JOB_DIR: { group: 'job', type: 'path', readBy: 'rank', setBy: 'launcher', meaning: "the job's private directory (mode 0700) for ipc:// socket files on this host, removed at the end" },
   TSRUN_RESTART_COUNT: { group: 'job', type: 'int', min: 0, readBy: 'both', setBy: 'launcher', flag: '--max-restarts', defaultText: '0', meaning: 'how many times the job has been restarted (--max-restarts, plus Slurm requeues); a script resumes from its checkpoint when it is > 0' },
   TSRUN_LAUNCHER_PID: { group: 'job', type: 'int', min: 1, readBy: 'rank', setBy: 'launcher', meaning: "the launcher's pid: a rank whose parent it was kills its process group when the launcher goes" },
@@ -107,6 +108,7 @@ export const SETTINGS = {
   TSRUN_SRUN: { group: 'launcher', type: 'string', default: 'srun', readBy: 'launcher', setBy: 'user', meaning: 'the srun command tsrun runs inside a Slurm allocation' },
   TSRUN_NO_SLURM: { group: 'launcher', type: 'bool', default: false, readBy: 'launcher', setBy: 'user', meaning: '1: inside a Slurm allocation, start the ranks on this machine instead of through srun' },
   TSRUN_SUPERVISE: { group: 'launcher', type: 'bool', default: true, readBy: 'launcher', setBy: 'user', meaning: "0: report a failed rank but leave the others running (to test the runtime's own failure detection)" },
+  TSRUN_COMPILE: { group: 'launcher', type: 'bool', default: true, readBy: 'launcher', setBy: 'user', meaning: "0: ranks load the TypeScript script through tsx instead of running the copy the launcher compiled once for them" },
   TSRUN_NODE_ARGS: { group: 'launcher', type: 'string', default: '', readBy: 'launcher', setBy: 'user', meaning: 'extra node flags for every rank, space-separated (for flags NODE_OPTIONS refuses, such as --cpu-prof)' },
 
   // The runtime: native helpers and tsrun/dl.

@@ -33,6 +33,8 @@ export interface NativeModule {
    * its pages (a full tmpfs throws, code ENOSPC); opening, 0 bytes maps the whole file.
    */
   mapShared(path: string, bytes: number, create: boolean): ArrayBuffer
+  /** Raises this process's soft limit on open files to its hard limit; 0, or the errno of setrlimit. */
+  raiseFileLimit?(): number
   /** The shared-memory queue and fragment pool of transport/shm (shm.h says what each does). */
   shmInit(segment: ArrayBuffer, cells: number, cellBytes: number, frags: number, fragBytes: number, world: number): void
   shmPush(segment: ArrayBuffer, head: Uint8Array, body: Uint8Array): number
@@ -97,7 +99,7 @@ function load(): { mod?: NativeModule; why?: string } {
       .update(`${process.platform}/${process.arch}/${process.versions.modules}/${cc}`)
       .digest('hex')
       .slice(0, 16)
-    path = join(cacheDir(), `tsrun-native-${key}.node`)
+    path = join(tsrunCacheDir(), `tsrun-native-${key}.node`)
     if (!existsSync(path)) build(cc, source, path)
   } catch (err) {
     return { why: (err as Error).message }
@@ -112,7 +114,8 @@ function load(): { mod?: NativeModule; why?: string } {
   }
 }
 
-function cacheDir(): string {
+/** tsrun's cache directory on this host (TSRUN_CACHE_DIR, the XDG cache, ~/.cache/tsrun or a private one in /tmp). */
+export function tsrunCacheDir(): string {
   const xdg = setting('XDG_CACHE_HOME')
   const dirs = [
     setting('TSRUN_CACHE_DIR'),

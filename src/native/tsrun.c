@@ -9,7 +9,8 @@
  *   both operands decoded to doubles (exact), combined, rounded once to nearest-even, as half.ts does; and
  *   halfConvert(format, src, dst) between float arrays and half patterns;
  * - mapShared(path, bytes, create): a file of /dev/shm mapped into this process as an ArrayBuffer that
- *   other processes on the host map too (the shared-memory transport's slots).
+ *   other processes on the host map too (the shared-memory transport's slots);
+ * - raiseFileLimit(): the soft limit on open files raised to the hard one.
  *
  * Node-API is a stable C ABI: the few declarations below are all this file needs, so it builds without
  * Node's headers.
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -241,6 +243,21 @@ static napi_value js_map_shared(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* raiseFileLimit(): the soft limit on open files raised to the hard one, as Open MPI's launcher does; 0 or errno. */
+static napi_value js_raise_file_limit(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit rl;
+  int rc = 0;
+  napi_value out;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) rc = errno;
+  else if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rc = errno;
+  }
+  napi_create_int32(env, rc, &out);
+  return out;
+}
+
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   if (napi_create_function(env, name, (size_t)-1, cb, NULL, &fn) == 0) napi_set_named_property(env, exports, name, fn);
@@ -252,6 +269,7 @@ napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   export_fn(env, exports, "halfConvert", js_half_convert);
   export_fn(env, exports, "typeOf", js_type_of);
   export_fn(env, exports, "mapShared", js_map_shared);
+  export_fn(env, exports, "raiseFileLimit", js_raise_file_limit);
   export_fn(env, exports, "shmInit", js_shm_init);
   export_fn(env, exports, "shmPush", js_shm_push);
   export_fn(env, exports, "shmPop", js_shm_pop);

@@ -11,6 +11,8 @@
  * The linked peers are the ones finalize exchanges FIN with (control.ts expectFin).
  */
 import type { Socket } from 'node:net'
+import { TransportError } from '../errors.ts'
+import { isOutOfFiles, outOfFilesLine } from '../native/file-limit.ts'
 import { encodeHeader, KIND_DOORBELL } from './framing.ts'
 import type { Link } from './peer-link.ts'
 import { PipeLink } from './peer-link.ts'
@@ -126,7 +128,15 @@ export class PeerLinks {
 
   private openPipe(peer: number): PipeLink {
     const address = this.peers![peer]!
-    const { queue, push, socket } = openPipe(this.c.pipe(address), address)
+    let opened: ReturnType<typeof openPipe>
+    try {
+      opened = openPipe(this.c.pipe(address), address)
+    } catch (err) {
+      // ZeroMQ cannot make the socket: say so in one line, not from deep inside.
+      if (isOutOfFiles(err)) throw new TransportError(outOfFilesLine(this.c.rank, peer), { cause: err })
+      throw err
+    }
+    const { queue, push, socket } = opened
     if (push) this.pushes.push(push)
     if (socket) this.sockets.push(socket)
     const pipe = new PipeLink(queue)

@@ -4,6 +4,7 @@
  */
 import type { Socket } from 'node:net'
 import { TransportError } from '../errors.ts'
+import { isOutOfFiles, outOfFilesLine } from '../native/file-limit.ts'
 import type { FrameQueue } from './frame-queue.ts'
 import { encodeHeader, FLAG_WANT_ACK, HEADER_BYTES, KIND_CONT, writeHeader, type Header } from './framing.ts'
 import type { Link } from './peer-link.ts'
@@ -32,7 +33,9 @@ export interface PipeContext {
 
 export function openPipe(c: PipeContext, peer: PeerAddress): { queue: FrameQueue; push?: PushSocket; socket?: Socket } {
   if (c.unix && peer.unix && peer.host === c.address.host) {
-    const { writer, socket } = connectUnix(peer.unix, c.rank, c.secret, (why) => suspectPeer(c.settled, c.lost, why))
+    const { writer, socket } = connectUnix(peer.unix, c.rank, c.secret, (why, err) =>
+      isOutOfFiles(err) ? c.fail(new TransportError(outOfFilesLine(c.rank, peer.rank), { cause: err })) : suspectPeer(c.settled, c.lost, why),
+    )
     return { queue: writer, socket }
   }
   const push = pushSocket(peer, c.secret, c.curveClient, c.heartbeatTimeoutMs)

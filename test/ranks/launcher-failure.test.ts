@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
-import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
+import { BIN, fixture, leftoversAfter, runProcess, runRanks } from '../helpers/run-ranks.ts'
 
 test.each([2, 4])('a rank that exits 3 ends all %i ranks within 2 s; tsrun exits 3 and names it', async (np) => {
   const failRank = np - 1
@@ -143,4 +143,35 @@ test('--max-restarts must be a whole number', async () => {
   const run = await runRanks(2, 'exit-code.ts', { flags: ['--max-restarts', '-1'] })
   expect(run.exitCode).toBe(2)
   expect(run.stderr).toBe('tsrun: --max-restarts must be a whole number >= 0, got "-1"\n')
+})
+
+/** The launcher under `ulimit` (bash), with its own limit on open files. */
+const underUlimit = (ulimit: string, np: number, script: string, opts: { env?: Record<string, string> } = {}) =>
+  runProcess('bash', (mark) => ['-c', `ulimit ${ulimit} || exit 99; exec "$0" "$@"`, process.execPath, BIN, '-np', String(np), fixture(script), mark], opts)
+
+test('a soft limit on open files below what the job needs is raised to the hard limit, and the job runs', async () => {
+  const run = await underUlimit('-Sn 50', 12, 'env-report.ts')
+  expect(run.stderr).toBe('')
+  expect(run.exitCode).toBe(0)
+  expect(run.cases).toHaveLength(12)
+})
+
+test('a hard limit on open files too low for the job: one line saying how many are needed and what to run, before any rank starts', async () => {
+  const run = await underUlimit('-n 50', 12, 'env-report.ts')
+  expect(run.exitCode).toBe(2)
+  expect(run.cases).toEqual([]) // no rank ran
+  expect(run.stderr).toMatch(/^tsrun: the launcher, starting 12 ranks, needs about \d+ open files, but the limit is 50; run 'ulimit -n \d+' before tsrun/)
+  expect(run.stderr.trim().split('\n')).toHaveLength(1)
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})
+
+test('a rank started by another launcher (srun, ssh) with too few open files fails in init() saying how many it needs', async () => {
+  const env = { TSRUN_RANK: '0', TSRUN_SIZE: '64', TSRUN_LOCAL_RANK: '0', TSRUN_LOCAL_SIZE: '64', TSRUN_STORE: 'tcp://127.0.0.1:9', TSRUN_JOB_ID: 'fd-test' }
+  const run = await runProcess(
+    'bash',
+    (mark) => ['-c', 'ulimit -n 100 || exit 99; exec "$0" "$@"', process.execPath, '--conditions=tsrun-dev', '--import', 'tsx', fixture('env-report.ts'), mark],
+    { env },
+  )
+  expect(run.exitCode).not.toBe(0)
+  expect(run.stderr).toMatch(/UsageError: rank 0, one of 64 on [^,]+, needs about 166 open files, but the limit is 100; run 'ulimit -n 166' before tsrun/)
 })

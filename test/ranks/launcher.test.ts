@@ -150,3 +150,18 @@ test('a rank that never arrives fails the rendezvous on the others, naming it', 
   expect(run.stderr).toMatch(/tsrun: rank [02] .* exited with code 5/)
   expect(await leftoversAfter(run.mark)).toEqual([])
 })
+
+test('ranks run the JavaScript the launcher compiled once, with the TypeScript lines in stack traces; TSRUN_COMPILE=0 loads through tsx', async () => {
+  const run = await runRanks(2, 'loader-report.ts', { flags: ['-x', 'XTEST_THROW=1'] })
+  expect(run.exitCode).not.toBe(0)
+  expect(run.cases).toHaveLength(2)
+  for (const c of run.cases) {
+    expect(c.execArgv.join(' ')).not.toMatch(/tsx/)
+    expect(c.argv1).toBe(fixture('loader-report.ts')) // the script, not its copy
+  }
+  expect(run.stderr).toContain('thrown on line 9 of loader-report.ts')
+  expect(run.stderr).toContain(`${fixture('loader-report.ts')}:9`)
+  const tsx = await runRanks(2, 'loader-report.ts', { env: { TSRUN_COMPILE: '0' } })
+  expect(tsx.exitCode).toBe(0)
+  for (const c of tsx.cases) expect(c.execArgv.join(' ')).toMatch(/tsx/)
+})

@@ -99,7 +99,7 @@ describe('who reads the environment', () => {
    * work from the published package, where src/ is compiled to dist/: they read the few protocol variables they
    * need (the parent to watch, the rank for their one line) directly. Their names are still checked below.
    */
-  const PLAIN_JS = ['launcher/load-error.mjs', 'launcher/rank-preload.mjs']
+  const PLAIN_JS = ['launcher/load-error.mjs', 'launcher/rank-main.mjs', 'launcher/rank-preload.mjs']
   /** `process.env.TSRUN_X`, `process.env['TSRUN_X']`, `env.TSRUN_X` (an env object) read, not assigned; destructuring. */
   const READ = /(?:process\.env|\benv)\s*(?:\.|\[\s*['"`])\s*(TSRUN_[A-Z0-9_]+)(?![A-Z0-9_])(?:['"`]\s*\])?(?!\s*=[^=])/g
   const DESTRUCTURED = /\{[^}]*\b(TSRUN_[A-Z0-9_]+)\b[^}]*\}\s*=\s*process\.env/g

@@ -92,15 +92,16 @@ export async function listenUnix(
   }
 }
 
-/** An outgoing connection to a peer: its writer, and `onClose` when it ends (the peer watch's cue). */
-export function connectUnix(path: string, rank: number, secret: string, onClose: (why: string) => void): { writer: StreamWriter; socket: Socket } {
+/** An outgoing connection to a peer: its writer, and `onClose` when it ends (the peer watch's cue, with the error if any). */
+export function connectUnix(path: string, rank: number, secret: string, onClose: (why: string, err?: Error) => void): { writer: StreamWriter; socket: Socket } {
   const socket = createConnection(path)
   socket.unref()
   socket.setNoDelay?.(true)
   let opened = false
+  let failure: Error | undefined
   socket.on('connect', () => (opened = true))
-  socket.on('error', () => {}) // 'close' follows and says what matters
-  socket.on('close', () => onClose(opened ? 'its connection closed' : 'it could not be reached'))
+  socket.on('error', (err) => (failure = err)) // 'close' follows and says what matters
+  socket.on('close', () => onClose(opened ? 'its connection closed' : 'it could not be reached', failure))
   const hello = Buffer.allocUnsafe(HELLO_BYTES)
   hello.writeUInt32LE(HELLO_MAGIC, 0)
   hello.writeUInt32LE(rank, 4)
