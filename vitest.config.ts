@@ -11,6 +11,7 @@ export default defineConfig({
       { test: { name: 'failure', include: ['test/failure/**/*.test.ts'], ...serial } },
       { test: { name: 'package', include: ['test/package/**/*.test.ts'], ...serial, testTimeout: 240_000, hookTimeout: 600_000 } },
       { test: { name: 'cluster', include: ['test/cluster/**/*.test.ts'], ...serial, testTimeout: 180_000, globalSetup: ['test/cluster/setup.ts'] } },
+      { test: { name: 'scale', include: ['test/scale/**/*.test.ts'], ...serial, testTimeout: 180_000, globalSetup: ['test/scale/setup.ts'] } },
     ],
   },
 })

@@ -1,7 +1,11 @@
 /**
  * What a job's start costs each rank: the time from the script's first line to the end of init() and a first
  * barrier, the CPU it took, and the file descriptors a rank holds once connected (the max and mean over ranks).
+ * With --job, each rank then runs the calls a training script makes (barrier, allreduce of 8 B, 1 MiB and 4 MiB,
+ * broadcast, alltoall, allgather, split), checks every result, and the line gains the job's time and the
+ * descriptors held at its end.
  *   npx tsrun -np 64 bench/startup.ts                      # one host
+ *   npx tsrun -np 128 bench/startup.ts --job               # the scale job of issue #21
  *   npx tsrun -H node1:4,node2:4,node3:4 bench/startup.ts  # across hosts
  * Prints one JSON line from rank 0. Compare two checkouts by alternating runs (docs/benchmarks.md).
  */
@@ -12,13 +16,48 @@ const { init } = await import('../src/index.ts')
 const world = await init()
 await world.barrier()
 const initMs = performance.now() - t0
-const fds = readdirSync('/proc/self/fd').length
+const fdsAtInit = readdirSync('/proc/self/fd').length
 const cpu = process.cpuUsage()
-const mine = [fds, initMs, (cpu.user + cpu.system) / 1000]
+
+/** The training-script calls, each result checked against its closed form; throws on a wrong one. */
+async function job(): Promise<void> {
+  const n = world.size
+  const r = world.rank
+  const expectEqual = (what: string, got: number, want: number) => {
+    if (got !== want) throw new Error(`rank ${r}: ${what} gave ${got}, expected ${want}`)
+  }
+  await world.barrier()
+  for (const elements of [2, 256 * 1024, 1024 * 1024]) {
+    const sum = await world.allreduce(new Float32Array(elements).fill(r + 1), 'sum')
+    expectEqual(`allreduce of ${elements * 4} B`, sum[elements - 1]!, (n * (n + 1)) / 2)
+  }
+  const root = n - 1
+  const b = await world.broadcast(new Int32Array(4096).fill(r === root ? 7 : 0), root)
+  expectEqual('broadcast', b[4095]!, 7)
+  const a2a = await world.alltoall(Int32Array.from({ length: n * 16 }, (_, i) => r * 1_000_000 + Math.floor(i / 16)))
+  for (let p = 0; p < n; p++) expectEqual(`alltoall block from ${p}`, a2a[p * 16]!, p * 1_000_000 + r)
+  const all = await world.allgather(Int32Array.of(r))
+  for (let p = 0; p < n; p++) expectEqual('allgather', all[p]!, p)
+  const half = await world.split(r % 2)
+  const halfSum = await half.allreduce(Int32Array.of(1), 'sum')
+  expectEqual('allreduce on a split', halfSum[0]!, r % 2 === 0 ? Math.ceil(n / 2) : Math.floor(n / 2))
+  await world.barrier()
+}
+
+const extra: Record<string, number> = {}
+if (process.argv.includes('--job')) {
+  const j0 = performance.now()
+  await job()
+  const jobMs = performance.now() - j0
+  const end = await world.allreduce(Float64Array.of(readdirSync('/proc/self/fd').length, jobMs), 'max')
+  extra.jobMsMax = Math.round(end[1]!)
+  extra.fdsMaxAfterJob = end[0]!
+}
+const mine = [fdsAtInit, initMs, (cpu.user + cpu.system) / 1000]
 const max = await world.allreduce(Float64Array.from(mine), 'max')
 const sum = await world.allreduce(Float64Array.from(mine), 'sum')
 if (world.rank === 0) {
   const n = world.size
-  console.log(JSON.stringify({ np: n, fdsMax: max[0], fdsMean: sum[0]! / n, initMsMax: Math.round(max[1]!), cpuMsMean: Math.round(sum[2]! / n) }))
+  console.log(JSON.stringify({ np: n, fdsMax: max[0], fdsMean: sum[0]! / n, initMsMax: Math.round(max[1]!), cpuMsMean: Math.round(sum[2]! / n), ...extra }))
 }
 await world.finalize()

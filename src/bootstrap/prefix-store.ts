@@ -27,6 +27,17 @@ export class PrefixStore implements Store {
         throw err
       })
   }
+  getAll(keys: string[], timeoutMs: number): Promise<Buffer[]> {
+    return this.inner
+      .getAll(
+        keys.map((k) => this.prefix + k),
+        timeoutMs,
+      )
+      .catch((err) => {
+        if (Array.isArray(err?.missing)) err.missing = err.missing.map((k: string) => k.slice(this.prefix.length))
+        throw err
+      })
+  }
   add(key: string, delta: number): Promise<number> {
     return this.inner.add(this.prefix + key, delta)
   }

@@ -1,9 +1,10 @@
 /**
  * Full-mesh rendezvous (gloo connectFullMesh):
  * 1. each rank publishes its transport address under `addr/<rank>`;
- * 2. each rank waits until all `size` addresses are there, or fails after the timeout naming the ranks that
- *    never arrived (so every rank reports the same missing ranks);
- * 3. each rank reads all addresses and connects to its peers.
+ * 2. each rank waits until all `size` addresses are there and reads them in the same request (two requests a
+ *    rank, whatever the size), or fails after the timeout naming the ranks that never arrived (so every rank
+ *    reports the same missing ranks);
+ * 3. each rank links to its peers (those of other hosts when first used: transport/peer-links.ts).
  */
 import { RendezvousError } from '../errors.ts'
 import type { Connectable, PeerAddress } from '../transport/transport.ts'
@@ -13,8 +14,9 @@ export async function rendezvous(store: Store, transport: Connectable, timeoutMs
   const { rank, size } = transport
   const keys = Array.from({ length: size }, (_, r) => `addr/${r}`)
   await store.set(keys[rank], JSON.stringify(transport.address))
+  let values: Buffer[]
   try {
-    await store.wait(keys, timeoutMs)
+    values = await store.getAll(keys, timeoutMs)
   } catch (err) {
     if (err instanceof StoreTimeoutError) {
       const missing = err.missing.map((k) => Number(k.slice('addr/'.length))).sort((a, b) => a - b)
@@ -28,7 +30,7 @@ export async function rendezvous(store: Store, transport: Connectable, timeoutMs
     }
     throw err
   }
-  const peers = await Promise.all(keys.map(async (k) => JSON.parse((await store.get(k, timeoutMs)).toString()) as PeerAddress))
+  const peers = values.map((v) => JSON.parse(v.toString()) as PeerAddress)
   transport.connect(peers)
   return peers
 }

@@ -6,7 +6,7 @@
 import * as zmq from 'zeromq'
 import { requestProof } from './request-proof.ts'
 import { RendezvousError } from '../../errors.ts'
-import { StoreTimeoutError, type Store, type StoreOp } from '../store.ts'
+import { StoreTimeoutError, unpackValues, type Store, type StoreOp } from '../store.ts'
 import { SendQueue } from '../../transport/zmq/send-queue.ts'
 
 /** Extra time a request may take beyond its own wait, for the network and a busy store. */
@@ -28,9 +28,16 @@ export class StoreClient implements Store {
   private nextId = 1
   private closed = false
 
-  constructor(endpoint: string, secret: string) {
+  private readonly answerMs: number
+
+  /**
+   * `answerMs`: how long a request may go unanswered beyond its own wait (default 10 s). A job of many ranks on
+   * few cores starves the store's process, so init() passes its rendezvous timeout.
+   */
+  constructor(endpoint: string, secret: string, answerMs = ANSWER_SLACK_MS) {
     this.endpoint = endpoint
     this.secret = secret
+    this.answerMs = answerMs
     this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 })
     this.dealer.connect(endpoint)
     this.outbox = new SendQueue(this.dealer, (err) => {
@@ -49,6 +56,13 @@ export class StoreClient implements Store {
 
   async wait(keys: string[], timeoutMs: number): Promise<void> {
     await this.request('wait', JSON.stringify(keys), Buffer.from(String(timeoutMs)), timeoutMs)
+  }
+
+  async getAll(keys: string[], timeoutMs: number): Promise<Buffer[]> {
+    const body = await this.request('getall', JSON.stringify(keys), Buffer.from(String(timeoutMs)), timeoutMs)
+    const values = unpackValues(body, keys.length)
+    if (!values) throw new RendezvousError(`the store at ${this.endpoint} answered a malformed list of ${keys.length} values`)
+    return values
   }
 
   async add(key: string, delta: number): Promise<number> {
@@ -71,7 +85,7 @@ export class StoreClient implements Store {
     this.pending.clear()
   }
 
-  private request(op: StoreOp, key: string, arg: Buffer, waitMs: number, answerMs = ANSWER_SLACK_MS): Promise<Buffer> {
+  private request(op: StoreOp, key: string, arg: Buffer, waitMs: number, answerMs = this.answerMs): Promise<Buffer> {
     if (this.closed) return Promise.reject(new RendezvousError('the store connection is closed'))
     const id = this.nextId++
     const reqId = Buffer.alloc(4)

@@ -16,7 +16,7 @@
 import * as zmq from 'zeromq'
 import { ProofChecker } from '../../proof.ts'
 import { checkRequestProof } from './request-proof.ts'
-import { STORE_OPS, type StoreStatus } from '../store.ts'
+import { packValues, STORE_OPS, type StoreStatus } from '../store.ts'
 import { SendQueue } from '../../transport/zmq/send-queue.ts'
 
 /** Most keys one `wait` may name, and the largest value; bounds what a request can make us hold. */
@@ -130,11 +130,13 @@ export class StoreServer {
         return this.wake(k)
       }
       case 'get':
-      case 'wait': {
+      case 'wait':
+      case 'getall': {
         const keys = name === 'get' ? [k] : parseKeys(k)
         const ms = Number(arg.toString())
         if (!keys || !(ms >= 0 && ms <= MAX_WAIT_MS)) return this.reply(identity, reqId, 'error', 'bad wait request')
-        const answer = () => this.reply(identity, reqId, 'ok', name === 'get' ? this.data.get(k)! : '')
+        const answer = () =>
+          this.reply(identity, reqId, 'ok', name === 'get' ? this.data.get(k)! : name === 'getall' ? packValues(keys.map((x) => this.data.get(x)!)) : '')
         const missing = new Set(keys.filter((x) => !this.data.has(x)))
         if (missing.size === 0) return answer()
         const w: Waiter = {

@@ -116,3 +116,20 @@ test('a store that does not answer becomes a clear error, not a hang', async () 
   cleanups.push(() => client.close())
   await expect(client.ping(200)).rejects.toThrow(/did not answer within 200 ms/)
 })
+
+test('getAll waits for every key and answers all the values in one request, empty and binary ones too', async () => {
+  const { server, client } = await setup()
+  const other = new StoreClient(server.endpoint, 's3cret')
+  cleanups.push(() => other.close())
+  const view = new PrefixStore('job/world/', client)
+  await view.set('addr/0', 'zero')
+  const all = view.getAll(['addr/0', 'addr/1', 'addr/2'], 5000)
+  await new PrefixStore('job/world/', other).set('addr/2', new Uint8Array([0, 255, 7]))
+  await other.set('job/world/addr/1', '')
+  const values = await all
+  expect(values.map((v) => [...v])).toEqual([[...Buffer.from('zero')], [], [0, 255, 7]])
+  // Missing keys at the deadline are named without the prefix, as wait() names them.
+  const late = await view.getAll(['addr/0', 'addr/9'], 100).catch((e: unknown) => e)
+  expect(late).toBeInstanceOf(StoreTimeoutError)
+  expect((late as StoreTimeoutError).missing).toEqual(['addr/9'])
+})

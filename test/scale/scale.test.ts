@@ -1,0 +1,40 @@
+// Jobs larger than the other suites run: 64 ranks on this host, and 32 ranks across eight namespace hosts over
+// ssh, each running the calls of a training script with every result checked (bench/startup.ts --job).
+import { expect, test } from 'vitest'
+import { join } from 'node:path'
+import { ROOT, runLauncher } from '../helpers/run-ranks.ts'
+
+const JOB = join(ROOT, 'bench', 'startup.ts')
+interface Line {
+  np: number
+  fdsMax: number
+  initMsMax: number
+  jobMsMax: number
+  fdsMaxAfterJob: number
+}
+const lineOf = (stdout: string): Line => JSON.parse(stdout.trim().split('\n').at(-1)!) as Line
+
+test('64 ranks on one host (32 per core) run the training calls to the end, every result right', async () => {
+  const run = await runLauncher(['-np', '64', JOB, '--job'], { timeoutMs: 170_000 })
+  expect(run.stderr).toBe('')
+  expect(run.exitCode).toBe(0)
+  const line = lineOf(run.stdout)
+  expect(line.np).toBe(64)
+  console.log(JSON.stringify(line)) // the figures, for the CI log
+  // Two descriptors per rank of the host (a unix stream each way) and a fixed base: no more.
+  expect(line.fdsMaxAfterJob).toBeLessThanOrEqual(40 + 2 * 63)
+})
+
+test('8 hosts × 4 ranks over ssh run the training calls; links across hosts open only when used', async () => {
+  const run = await runLauncher(['--hostfile', '/run/tsrun-cluster/hostfile', '-np', '32', JOB, '--job'], { timeoutMs: 170_000 })
+  expect(run.stderr).toBe('')
+  expect(run.exitCode).toBe(0)
+  const line = lineOf(run.stdout)
+  expect(line.np).toBe(32)
+  console.log(JSON.stringify(line))
+  // After init, a barrier and two allreduces a rank is linked to its 3 host peers and to the few ranks elsewhere
+  // that the algorithms pair it with; a full mesh would be about 33 + 2 × 3 + 5 × 28 = 179.
+  expect(line.fdsMax).toBeLessThan(100)
+  // The alltoall links everyone to everyone: that is the upper bound, still bounded by the peers.
+  expect(line.fdsMaxAfterJob).toBeLessThanOrEqual(40 + 2 * 3 + 5 * 28)
+})
