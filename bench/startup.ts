@@ -38,7 +38,7 @@ async function job(): Promise<void> {
   for (let p = 0; p < n; p++) expectEqual(`alltoall block from ${p}`, a2a[p * 16]!, p * 1_000_000 + r)
   const all = await world.allgather(Int32Array.of(r))
   for (let p = 0; p < n; p++) expectEqual('allgather', all[p]!, p)
-  const half = await world.split(r % 2)
+  const half = (await world.split(r % 2))!
   const halfSum = await half.allreduce(Int32Array.of(1), 'sum')
   expectEqual('allreduce on a split', halfSum[0]!, r % 2 === 0 ? Math.ceil(n / 2) : Math.floor(n / 2))
   await world.barrier()
