@@ -136,7 +136,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
   const parts = traceParts(options, job.id)
   let ranks: RankProcess[] = []
   try {
-    const compiled = [...local.values()].some(Boolean) ? await compiledScriptVars(options.script) : {}
+    const compiled = await compiledScriptVars(options.script)
     const size = slots.length
     ranks = slots.map((slot) => {
       const vars = {
@@ -158,7 +158,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
         slot,
         options.script,
         options.args,
-        { ...vars, TSRUN_WATCH_PARENT: '1' },
+        { ...vars, ...compiled, TSRUN_WATCH_PARENT: '1' },
         job.secret,
         withKeepAlive(options.launchAgent, heartbeatSeconds(options)),
         process.cwd(),

@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process'
 import { PassThrough, Readable } from 'node:stream'
+import { setting } from '../src/settings.ts'
 import type { Slot } from './placement.ts'
 import type { RankProcess } from './spawn-local.ts'
 import { rankNodeArgs } from './spawn-local.ts'
@@ -36,7 +37,8 @@ export function remoteCommand(cwd: string, env: Record<string, string>, argv: st
 }
 
 export function spawnSsh(slot: Slot, script: string, args: string[], env: Record<string, string>, secret: string, agent: string[], cwd: string): RankProcess {
-  const argv = [process.execPath, ...rankNodeArgs(), script, ...args]
+  // The launcher's compiled copy, if that host sees it (a shared file system); rank-main.mjs falls back to tsx.
+  const argv = [process.execPath, ...rankNodeArgs(setting('TSRUN_SCRIPT_MODULE', env) !== undefined), script, ...args]
   const child = spawn(agent[0], [...agent.slice(1), slot.host, remoteCommand(cwd, env, argv)], {
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,

@@ -165,3 +165,12 @@ test('ranks run the JavaScript the launcher compiled once, with the TypeScript l
   expect(tsx.exitCode).toBe(0)
   for (const c of tsx.cases) expect(c.execArgv.join(' ')).toMatch(/tsx/)
 })
+
+test("a rank on a host that does not see the launcher's compiled copy (no shared file system) loads the script through tsx", () => {
+  const out = execFileSync(process.execPath, ['--conditions=tsrun-dev', join(ROOT, 'launcher', 'rank-main.mjs'), fixture('singleton.ts')], {
+    encoding: 'utf8',
+    env: { ...process.env, TSRUN_SCRIPT_MODULE: join(ROOT, 'no-such-dir', 'singleton.mjs') },
+    timeout: 30_000,
+  })
+  expect(JSON.parse(out.trim())).toEqual({ rank: 0, size: 1, echo: 42 })
+})
