@@ -141,3 +141,16 @@ test("under srun (tsrun as each task): a surviving task's line names the lost ra
     heal('node2')
   }
 }, 120_000)
+
+test('a rank that never talked to a rank of a host that is cut off: its first receive from it fails within the bound, naming that rank and host', async () => {
+  const ready = (o: string) => (o.match(/"ready"/g) ?? []).length === 3
+  const { run } = await cutWhile('late-peer.ts', ready, ['-x', 'WAIT_MS=2000'], { TSRUN_SUPERVISE: '0' })
+  expect(run.timedOut).toBe(false)
+  const late = run.cases.find((c) => c.rank === 2 && c.code !== undefined)
+  expect(late, run.stdout + run.stderr).toBeDefined()
+  console.log(JSON.stringify(late))
+  expect(late!.code).toBe('TSRUN_PEER_LOST')
+  expect(late!.peer).toBe(1)
+  expect(late!.message).toMatch(/lost rank 1 \(pid \d+, host node2\)/)
+  expect(late!.waitedMs).toBeLessThanOrEqual(3000 + 2000)
+}, 90_000)

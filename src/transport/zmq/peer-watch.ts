@@ -15,7 +15,7 @@ import { announcePeerLost, type PeerAddress } from '../transport.ts'
 
 /** A closed connection counts as a lost peer if the peer's FIN has not arrived this much later. */
 export const FIN_GRACE_MS = 500
-/** A peer never reached this long after connecting is lost. */
+/** A peer never reached this long after the link to it opened is lost (or sooner, with a shorter heartbeat bound). */
 export const CONNECT_LOST_MS = 5000
 /** Default bound on finding a silent peer (host down, network cut): 10 s. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000
@@ -48,10 +48,18 @@ export function watchPeer(
   lost: (why: string, kind: LossKind) => void,
   heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS,
 ): void {
-  const since = Date.now()
   let connected = false
+  // A peer first linked long after the start (links open when first used) may be on a host that is already down:
+  // it is lost if its connection has not come up within the bound on silence (at most CONNECT_LOST_MS), the
+  // same bound a rank waiting on a linked peer gets.
+  const bound = Math.min(CONNECT_LOST_MS, heartbeatTimeoutMs)
+  const unreached = setTimeout(
+    () => connected || suspectPeer(settled, (why) => lost(why, 'silent'), `it could not be reached for ${bound / 1000} s`),
+    Math.max(100, bound - FIN_GRACE_MS),
+  ).unref()
   push.events.on('connect', () => {
     connected = true
+    clearTimeout(unreached)
   })
   push.events.on('disconnect', () => {
     if (settled()) return
@@ -63,10 +71,6 @@ export function watchPeer(
       if (kind === 'silent') lastHeard.set(peer, at - heartbeatTimeoutMs)
       lost(kind === 'silent' ? `it stopped answering (host down or network cut) at about ${since}` : 'its connection closed', kind)
     })
-  })
-  push.events.on('connect:retry', () => {
-    if (!connected && Date.now() - since > CONNECT_LOST_MS)
-      suspectPeer(settled, (why) => lost(why, 'silent'), `it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
   })
 }
 
