@@ -1,22 +1,23 @@
 /**
  * Transpiles the job's TypeScript once, in the launcher, so that ranks run plain JavaScript: a rank started
- * with a TypeScript loader (tsx) spends about 0.6 CPU-seconds in the loader's own start before the script's
- * first line, and 64 ranks on a 2-core host pay that 64 times (docs/benchmarks.md, `bench/startup.ts`).
+ * with a TypeScript loader (tsx) spends about 0.5 CPU-seconds more on its start than one without, and 64 ranks
+ * on a 2-core host pay that 64 times (docs/benchmarks.md, `bench/startup.ts`).
  *
- * Every TypeScript file the script reaches (through static imports and dynamic imports of a literal) is
- * compiled on its own, not bundled, into `<out>/<its absolute path>.mjs`, with its imports rewritten: to the
- * compiled copy for TypeScript, to the resolved file's URL for JavaScript packages (the copy lives elsewhere,
- * so a bare name would not resolve from it), unchanged for Node's built-in modules. `import.meta.url`,
- * `import.meta.filename` and `import.meta.dirname` keep the original file's values, so `createRequire`, `new
+ * The script and every TypeScript file of its own it reaches (static imports, and dynamic imports of a literal;
+ * tsrun's sources too, from a checkout) become one module, `<out>/<the script's absolute path>.mjs`: Node loads
+ * one file instead of a hundred (0.045 against 0.11 CPU-s for tsrun's sources). Everything else stays a module
+ * of its own, imported by the URL of the file it resolves to (the copy lives elsewhere, so a bare name would not
+ * resolve from it): packages, JavaScript files, Node's built-in modules (by name). `import.meta.url`,
+ * `import.meta.filename` and `import.meta.dirname` keep each file's own values, so `createRequire`, `new
  * URL('./data', import.meta.url)` and the like behave as with tsx; inline source maps give stack traces with
- * the original lines. What this cannot do as tsx does (CommonJS TypeScript, an import that does not resolve,
- * a syntax error) returns undefined, and the ranks run the script through tsx as before, which reports errors
- * in the familiar way.
+ * the original files and lines. What this cannot do as tsx does (CommonJS TypeScript, an import that does not
+ * resolve, a syntax error) returns undefined, and the ranks run the script through tsx as before, which reports
+ * errors in the familiar way.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
-import { dirname, extname, join, relative, resolve } from 'node:path'
+import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Plugin } from 'esbuild'
 import { tsrunCacheDir } from '../src/native/native.ts'
@@ -26,8 +27,6 @@ import { FROM_SOURCE, VERSION } from './paths.ts'
 /** Files that need transpiling; anything else is loaded by Node as it is. */
 const TYPESCRIPT = new Set(['.ts', '.mts', '.tsx'])
 const BUILTINS = new Set(builtinModules)
-/** Placeholders for `import.meta` fields, replaced by each file's own values after the build. */
-const META = { url: '__tsrun_meta_url__', filename: '__tsrun_meta_filename__', dirname: '__tsrun_meta_dirname__' }
 
 /** Where the compiled copy of `file` goes. */
 function copyOf(out: string, file: string): string {
@@ -66,74 +65,72 @@ export async function compileScript(script: string, out: string, conditions: str
   return (await compileInto(resolve(script), out, conditions))?.entry
 }
 
-async function compileInto(entry: string, out: string, conditions: string[]): Promise<{ entry: string; inputs: string[] } | undefined> {
+type Esbuild = typeof import('esbuild')
+type Made = { entry: string; inputs: string[] }
+
+async function compileInto(entry: string, out: string, conditions: string[]): Promise<Made | undefined> {
   if (!TYPESCRIPT.has(extname(entry))) return undefined
   const esbuild = await import('esbuild').catch(() => undefined)
   if (!esbuild) return undefined
-  const seen = new Set([entry])
+  // A syntax error, an import that does not resolve, CommonJS TypeScript: tsx loads it and reports as usual.
+  return bundleInto(esbuild, entry, out, conditions).catch(() => undefined)
+}
+
+/** `import.meta` fields of `file` as literals, so that they keep their values wherever the code ends up. */
+function withOwnMeta(text: string, file: string): string {
+  return text
+    .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(file).href))
+    .replaceAll('import.meta.filename', JSON.stringify(file))
+    .replaceAll('import.meta.dirname', JSON.stringify(dirname(file)))
+}
+
+/**
+ * The script and every file of its own (outside node_modules) in one module: Node loads one file instead of a
+ * hundred (tsrun's sources, from a checkout). Packages stay separate, imported by their resolved URL. Throws
+ * where that would change what the code does (CommonJS TypeScript) or esbuild cannot (then: fileByFile).
+ */
+async function bundleInto(esbuild: Esbuild, entry: string, out: string, conditions: string[]): Promise<Made> {
   const packages = new Set<string>()
-  let batch = [entry]
-  const rewrite: Plugin = {
-    name: 'tsrun-rewrite-imports',
+  const own: Plugin = {
+    name: 'tsrun-own-files',
     setup(build) {
       build.onResolve({ filter: /.*/ }, async (args) => {
         if (args.kind === 'entry-point' || args.pluginData === 'inner') return undefined
         if (args.path.startsWith('node:') || BUILTINS.has(args.path)) return { path: args.path, external: true }
         const found = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'inner' })
         if (found.errors.length > 0 || !found.path) throw new Unsupported(`cannot resolve ${args.path}`)
-        if (!TYPESCRIPT.has(extname(found.path))) {
-          packages.add(found.path) // the copy names this file: if it goes (a package upgraded), compile again
-          return { path: pathToFileURL(found.path).href, external: true }
-        }
-        if (!seen.has(found.path)) {
-          seen.add(found.path)
-          batch.push(found.path)
-        }
-        let spec = relative(dirname(copyOf(out, args.importer)), copyOf(out, found.path))
-        if (!spec.startsWith('.')) spec = `./${spec}`
-        return { path: spec, external: true }
+        if (TYPESCRIPT.has(extname(found.path)) && !found.path.includes('/node_modules/')) return { path: found.path }
+        packages.add(found.path) // the copy names this file: if it goes (a package upgraded), compile again
+        return { path: pathToFileURL(found.path).href, external: true }
+      })
+      build.onLoad({ filter: /\.(m?ts|tsx)$/ }, (args) => {
+        if (TYPESCRIPT.has(extname(args.path)) && !isEsm(args.path)) throw new Unsupported(`${args.path} is CommonJS TypeScript`)
+        const loader = extname(args.path) === '.tsx' ? 'tsx' : 'ts'
+        return { contents: withOwnMeta(readFileSync(args.path, 'utf8'), args.path), loader, resolveDir: dirname(args.path) }
       })
     },
   }
-  try {
-    while (batch.length > 0) {
-      const files = batch
-      batch = []
-      for (const f of files) if (!isEsm(f)) return undefined
-      const result = await esbuild.build({
-        entryPoints: files,
-        bundle: true, // so that the plugin sees every import; each one is external, so nothing is inlined
-        write: false,
-        format: 'esm',
-        platform: 'node',
-        target: `node${process.versions.node.split('.')[0]}`,
-        conditions,
-        mainFields: ['main'],
-        outbase: '/',
-        outdir: out,
-        outExtension: { '.js': '.mjs' },
-        sourcemap: 'inline',
-        define: { 'import.meta.url': META.url, 'import.meta.filename': META.filename, 'import.meta.dirname': META.dirname },
-        plugins: [rewrite],
-        logLevel: 'silent',
-        metafile: true,
-      })
-      for (const file of result.outputFiles) {
-        const source = result.metafile.outputs[relative(process.cwd(), file.path)]?.entryPoint
-        if (!source) return undefined
-        const original = resolve(source)
-        const text = file.text
-          .replaceAll(META.url, JSON.stringify(pathToFileURL(original).href))
-          .replaceAll(META.filename, JSON.stringify(original))
-          .replaceAll(META.dirname, JSON.stringify(dirname(original)))
-        mkdirSync(dirname(file.path), { recursive: true })
-        writeFileSync(file.path, text)
-      }
-    }
-  } catch {
-    return undefined // a syntax error, an import that does not resolve, …: tsx loads it and reports it as usual
-  }
-  return { entry: copyOf(out, entry), inputs: [...seen, ...packages, ...tsconfigsOf(entry)] }
+  const outfile = copyOf(out, entry)
+  const result = await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'node',
+    target: `node${process.versions.node.split('.')[0]}`,
+    conditions,
+    mainFields: ['main'],
+    outfile,
+    sourcemap: 'inline',
+    sourcesContent: false, // Node maps positions from the files themselves; the copy stays small
+    plugins: [own],
+    logLevel: 'silent',
+    metafile: true,
+  })
+  mkdirSync(dirname(outfile), { recursive: true })
+  for (const file of result.outputFiles) writeFileSync(file.path, file.contents)
+  const inputs = Object.keys(result.metafile.inputs).map((f) => resolve(f))
+  return { entry: outfile, inputs: [...inputs, ...packages, ...tsconfigsOf(entry)] }
 }
 
 /** What a cached copy was made from: each input's path, modification time and size. */

@@ -101,3 +101,14 @@ test('the cache gives the same copy while nothing changed, and a new one when an
     delete process.env.TSRUN_CACHE_DIR
   }
 })
+
+test('JavaScript files of the project stay modules of their own (CommonJS keeps its require); top-level await in a dynamic import', async () => {
+  const root = project({
+    'main.ts': "import helper from './lib/helper.cjs'\nconst { x } = await import('./lib/tla.ts')\nconsole.log(helper.base('/a/b.txt'), x)\n",
+    'lib/helper.cjs': "const { basename } = require('node:path')\nexports.base = (p) => basename(p)\n",
+    'lib/tla.ts': 'export const x: number = await Promise.resolve(5)\n',
+  })
+  const compiled = await compileScript(join(root, 'main.ts'), join(dir, 'out'))
+  expect(compiled).toBeDefined()
+  expect(node(compiled!).trim()).toBe('b.txt 5')
+})
