@@ -193,6 +193,18 @@ export async function compileCached(script: string, conditions: string[] = []): 
  */
 export async function compiledScriptVars(script: string): Promise<{ TSRUN_SCRIPT_MODULE?: string }> {
   if (!setting('TSRUN_COMPILE')) return {}
-  const compiled = await compileCached(script, FROM_SOURCE ? ['tsrun-dev'] : []).catch(() => undefined)
+  // A compile that does not finish (esbuild's service stuck) must not hold the job: the ranks use tsx then.
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => {
+      process.stderr.write(`tsrun: compiling ${script} took over ${COMPILE_TIMEOUT_MS / 1000} s; the ranks load it through tsx\n`)
+      resolve(undefined)
+    }, COMPILE_TIMEOUT_MS)
+  })
+  const compiled = await Promise.race([compileCached(script, FROM_SOURCE ? ['tsrun-dev'] : []).catch(() => undefined), late])
+  clearTimeout(timer)
   return compiled ? { TSRUN_SCRIPT_MODULE: compiled } : {}
 }
+
+/** How long the launcher waits for a compile before it gives the script to tsx instead. */
+const COMPILE_TIMEOUT_MS = 20_000
