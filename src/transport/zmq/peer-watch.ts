@@ -52,14 +52,27 @@ export function watchPeer(
   // A peer first linked long after the start (links open when first used) may be on a host that is already down:
   // it is lost if its connection has not come up within the bound on silence (at most CONNECT_LOST_MS), the
   // same bound a rank waiting on a linked peer gets.
+  // The network is asked before the peer is judged (probePeer), so a 'connect' event that a blocked loop has not
+  // delivered yet (many ranks starting on few cores) is not taken for silence; a host that answers is waited for.
+  const since = Date.now()
   const bound = Math.min(CONNECT_LOST_MS, heartbeatTimeoutMs)
-  const unreached = setTimeout(
-    () => connected || suspectPeer(settled, (why) => lost(why, 'silent'), `it could not be reached for ${bound / 1000} s`),
-    Math.max(100, bound - FIN_GRACE_MS),
-  ).unref()
+  const judge = () => {
+    if (connected || settled()) return
+    void probePeer(peer).then((kind) => {
+      if (connected || settled()) return
+      if (kind === 'silent') lost(`it could not be reached for ${bound / 1000} s`, 'silent')
+      else unreached = setTimeout(judge, bound).unref()
+    })
+  }
+  let unreached = setTimeout(judge, Math.max(100, bound - PROBE_MS)).unref()
   push.events.on('connect', () => {
     connected = true
     clearTimeout(unreached)
+  })
+  push.events.on('connect:retry', () => {
+    // Refused again and again: the host is up but nothing listens there any more.
+    if (!connected && Date.now() - since > CONNECT_LOST_MS)
+      suspectPeer(settled, (why) => lost(why, 'silent'), `it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
   })
   push.events.on('disconnect', () => {
     if (settled()) return
