@@ -5,9 +5,9 @@
  *
  * The script and every TypeScript file of its own it reaches (static imports, and dynamic imports of a literal;
  * tsrun's sources too, from a checkout) become one module, `<out>/<the script's absolute path>.mjs`: Node loads
- * one file instead of a hundred (0.045 against 0.11 CPU-s for tsrun's sources). Everything else stays a module
- * of its own, imported by the URL of the file it resolves to (the copy lives elsewhere, so a bare name would not
- * resolve from it): packages, JavaScript files, Node's built-in modules (by name). `import.meta.url`,
+ * one file instead of a hundred (at np=64, 0.22 CPU-s a rank against 0.33: docs/benchmarks.md). Everything else
+ * stays a module of its own, imported by the URL of the file it resolves to (the copy lives elsewhere, so a bare
+ * name would not resolve from it): packages, JavaScript files, Node's built-in modules (by name). `import.meta.url`,
  * `import.meta.filename` and `import.meta.dirname` keep each file's own values, so `createRequire`, `new
  * URL('./data', import.meta.url)` and the like behave as with tsx; inline source maps give stack traces with
  * the original files and lines. What this cannot do as tsx does (CommonJS TypeScript, an import that does not
