@@ -128,7 +128,7 @@ async function start(options: InitOptions): Promise<Communicator> {
   let peers: PeerAddress[] = [transport.address]
   try {
     if (env.size > 1) {
-      store = new StoreClient(env.store!, env.secret, Math.max(10_000, timeoutMs))
+      store = new StoreClient(env.store!, env.secret, timeoutMs)
       peers = await rendezvous(new PrefixStore(`${env.jobId}/world/`, store), transport, timeoutMs)
     }
   } catch (err) {

@@ -31,13 +31,13 @@ export class StoreClient implements Store {
   private readonly answerMs: number
 
   /**
-   * `answerMs`: how long a request may go unanswered beyond its own wait (default 10 s). A job of many ranks on
+   * `answerMs`: how long a request may go unanswered beyond its own wait (at least, and by default, 10 s). A job of many ranks on
    * few cores starves the store's process, so init() passes its rendezvous timeout.
    */
   constructor(endpoint: string, secret: string, answerMs = ANSWER_SLACK_MS) {
     this.endpoint = endpoint
     this.secret = secret
-    this.answerMs = answerMs
+    this.answerMs = Math.max(ANSWER_SLACK_MS, answerMs)
     this.dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 })
     this.dealer.connect(endpoint)
     this.outbox = new SendQueue(this.dealer, (err) => {
