@@ -123,11 +123,24 @@ module.exports = {
       to: { path: '^src/(?!failure/(format|messages)[.]ts$)|^node:' },
     },
     {
+      name: 'elastic-beside-init',
+      severity: 'error',
+      comment: 'elastic/: generations of worlds, formed by world.ts; runElastic calls init; keys.ts is plain data shared with the launcher',
+      from: { path: '^src/elastic/' },
+      to: { path: '^src/(collectives|dl|timeline|trace|trace-offline|failure)/|^src/transport/(?!transport[.]ts$)|^src/(index|finalize)[.]ts$|zeromq' },
+    },
+    {
+      name: 'elastic-keys-are-plain',
+      severity: 'error',
+      from: { path: '^src/elastic/keys[.]ts$' },
+      to: { path: '^src/|^node:' },
+    },
+    {
       name: 'launcher-takes-little-from-src',
       severity: 'error',
       from: { path: '^launcher/' },
       to: {
-        path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/files[.]ts$|native/(native|file-limit)[.]ts$|trace-offline/(finish|merge|report|svg)[.]ts$|settings[.]ts$|failure/(format|messages)[.]ts$)',
+        path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/files[.]ts$|native/(native|file-limit)[.]ts$|trace-offline/(finish|merge|report|svg)[.]ts$|settings[.]ts$|failure/(format|messages)[.]ts$|elastic/keys[.]ts$)',
       },
     },
     {
@@ -137,7 +150,7 @@ module.exports = {
       from: {
         path: '^src/',
         pathNot:
-          '^src/((errors|dtype|constants|half|proof|settings|init|index|finalize)[.]ts|(native|trace|transport|collectives|bootstrap|comm|timeline|trace-offline|failure|dl)/.*)$',
+          '^src/((errors|dtype|constants|half|proof|settings|init|index|finalize|world)[.]ts|(native|trace|transport|collectives|bootstrap|comm|timeline|trace-offline|failure|elastic|dl)/.*)$',
       },
       to: {},
     },

@@ -23,7 +23,9 @@ import { spawnLocal, type RankProcess } from './spawn-local.ts'
 import { spawnSsh } from './spawn-ssh.ts'
 import { withRestarts, type Outcome } from './restart.ts'
 import { runInAllocation, runSlurmTask } from './slurm-launch.ts'
-import { supervise } from './supervisor.ts'
+import { supervise, type ElasticHooks } from './supervisor.ts'
+import { ElasticCoordinator, type ElasticOptions } from './elastic.ts'
+import { parseElasticRange } from '../src/elastic/keys.ts'
 
 type Env = Record<string, string | undefined>
 
@@ -105,6 +107,15 @@ function checkFileLimit(slots: Slot[], local: Map<string, boolean>, multiHost: b
   if (short) throw new UsageError(short)
 }
 
+/** The elastic range and timings of a job started with --elastic, checked against its rank count. */
+function elasticOf(options: LaunchOptions, np: number): ElasticOptions | undefined {
+  if (options.elastic === undefined) return undefined
+  const range = parseElasticRange(options.elastic, np)
+  if (typeof range === 'string') throw new UsageError(range)
+  const env = { ...process.env, ...options.env }
+  return { ...range, settleMs: setting('TSRUN_ELASTIC_SETTLE', env), timeoutMs: setting('TSRUN_ELASTIC_TIMEOUT', env), respawn: options.elasticRespawn }
+}
+
 /** Local and hostfile jobs, restarted after a failure up to --max-restarts times. */
 function runJob(options: LaunchOptions): Promise<number> {
   return withRestarts(options.maxRestarts, (n, outcome) => runJobOnce(options, n, outcome), say)
@@ -135,15 +146,18 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
   const store = `tcp://${advertised}:${port}`
   const parts = traceParts(options, job.id)
   let ranks: RankProcess[] = []
+  const cleanups: (() => void)[] = []
   try {
     const compiled = await compiledScriptVars(options.script)
     const size = slots.length
-    ranks = slots.map((slot) => {
+    const elastic = elasticOf(options, size)
+    const startRank = (slot: Slot, more: Record<string, string>) => {
       const vars = {
         ...options.env,
         ...rankVars(slot, size, job, store, { multiHost, routeTarget: multiHost ? advertised : undefined, iface: options.iface }),
         ...(parts ? { TSRUN_TRACE_PARTS: parts } : {}),
         TSRUN_RESTART_COUNT: restartCount(attempt),
+        ...more,
       }
       if (local.get(slot.host)) {
         return spawnLocal(
@@ -151,7 +165,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
           options.script,
           options.args,
           { ...process.env, ...vars, ...compiled, TSRUN_JOB_SECRET: job.secret, TSRUN_LAUNCHER_PID: String(process.pid) },
-          slot.rank === 0,
+          slot.rank === 0 && !more.TSRUN_ELASTIC_JOIN,
         )
       }
       return spawnSsh(
@@ -163,7 +177,37 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
         withKeepAlive(options.launchAgent, heartbeatSeconds(options)),
         process.cwd(),
       )
-    })
+    }
+    let hooks: ElasticHooks | undefined
+    if (elastic) {
+      const range = `${elastic.min}:${elastic.max}`
+      const coordinator = new ElasticCoordinator(job.store, job.id, elastic, {
+        spawn: (slot, id) => {
+          const r = startRank(slot, { TSRUN_ELASTIC: range, TSRUN_ELASTIC_ID: id, TSRUN_ELASTIC_JOIN: '1' })
+          ranks.push(r)
+          return r
+        },
+        add: (r) => add?.(r),
+        fail: (line, code) => fail?.(line, code),
+        log: say,
+      })
+      let add: ((r: RankProcess) => void) | undefined
+      let fail: ((line: string, code: number) => void) | undefined
+      const ids = slots.map((slot) => coordinator.idOf(slot))
+      ranks = slots.map((slot, i) => startRank(slot, { TSRUN_ELASTIC: range, TSRUN_ELASTIC_ID: ids[i]! }))
+      coordinator.start(ranks.map((proc, i) => ({ proc, id: ids[i]! })))
+      hooks = {
+        absorb: (r, how) => coordinator.absorb(r, how),
+        exited: (r) => coordinator.exited(r),
+        bind: (a, f) => {
+          add = a
+          fail = f
+        },
+      }
+      cleanups.push(() => coordinator.close())
+    } else {
+      ranks = slots.map((slot) => startRank(slot, {}))
+    }
     connectStdin(ranks[0])
     return await supervise(ranks, {
       tagOutput: options.tagOutput,
@@ -171,8 +215,10 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
       stopOnFailure: setting('TSRUN_SUPERVISE'),
       outcome,
       jobDir: job.dir,
+      elastic: hooks,
     })
   } finally {
+    for (const c of cleanups) c()
     for (const r of ranks) r.kill('SIGKILL')
     process.stdin.unpipe()
     process.stdin.destroy()

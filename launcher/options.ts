@@ -34,6 +34,10 @@ export interface LaunchOptions {
   iface?: string
   /** Restart the whole job after a failure up to this many times (0: never). */
   maxRestarts: number
+  /** `--elastic MIN:MAX` as given (checked against the rank count in launch.ts); undefined: not elastic. */
+  elastic?: string
+  /** Restart a lost member's slot in an elastic job (default true; --no-elastic-respawn). */
+  elasticRespawn: boolean
   /** Timeline and report outputs (absolute paths). */
   trace: { timeline?: string; report: boolean; reportJson?: string }
 }
@@ -65,6 +69,25 @@ function parser() {
       type: 'number',
       default: 0,
       description: 'after a failure, restart the whole job up to N times (ranks see TSRUN_RESTART_COUNT; resume from a checkpoint)',
+    })
+    .option('elastic', {
+      type: 'string',
+      description:
+        'MIN:MAX: an elastic job; after a lost rank the survivors go on (runElastic, fitDistributed) while at least MIN remain, and lost slots restart and join, up to MAX',
+    })
+    .option('elastic-timeout', { type: 'number', description: 'an elastic job below MIN waits SECONDS for ranks to join before it fails; default 60' })
+    .option('elastic-settle', {
+      type: 'number',
+      description: 'after a loss, SECONDS the members have to ask for the next generation before the silent ones are left out; default 3',
+    })
+    .option('elastic-respawn', {
+      type: 'boolean',
+      default: true,
+      description: 'restart a lost member of an elastic job in its slot (--no-elastic-respawn: do not)',
+    })
+    .option('inject-fault', {
+      type: 'string',
+      description: 'RANK:STEP[:SIGNAL] (tests): rank RANK kills itself with SIGNAL (default SIGKILL) at its STEP-th commit of ElasticState',
     })
     .option('heartbeat-timeout', {
       type: 'number',
@@ -149,6 +172,8 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
     ['stall-warning', 'TSRUN_STALL_WARNING'],
     ['op-timeout', 'TSRUN_OP_TIMEOUT'],
     ['heartbeat-timeout', 'TSRUN_HEARTBEAT_TIMEOUT'],
+    ['elastic-timeout', 'TSRUN_ELASTIC_TIMEOUT'],
+    ['elastic-settle', 'TSRUN_ELASTIC_SETTLE'],
   ] as const) {
     const v = a[flag]
     if (v === undefined) continue
@@ -158,6 +183,14 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
   }
 
   if (a.encrypt) env.TSRUN_ENCRYPT = '1'
+  const fault = single(a['inject-fault'], '--inject-fault')
+  if (fault !== undefined) {
+    if (!/^\d+:\d+(:SIG[A-Z0-9]+)?$/.test(fault)) throw new UsageError(`--inject-fault takes RANK:STEP[:SIGNAL], e.g. 2:50:SIGKILL, got '${fault}'`)
+    env.TSRUN_INJECT_FAULT = fault
+  }
+  const elastic = single(a.elastic, '--elastic')
+  if (elastic !== undefined && !/^(\d+)?:(\d+)?$|^\d+$/.test(elastic.trim()))
+    throw new UsageError(`--elastic takes MIN:MAX, e.g. --elastic 2:4, got '${elastic}'`)
 
   const rest = a._.map(String)
   if (rest[0] === '--') rest.shift()
@@ -209,6 +242,8 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
       iface,
       trace,
       maxRestarts,
+      elastic,
+      elasticRespawn: a['elastic-respawn'] !== false,
     },
   }
 }

@@ -58,8 +58,20 @@ export interface SupervisorOptions {
   jobDir?: string
   /** Where the launcher's own messages go. */
   log?: (line: string) => void
+  /** An elastic job: its coordinator absorbs lost members and starts ranks later (launcher/elastic.ts). */
+  elastic?: ElasticHooks
   /** Filled in at the end: the failure's root cause line, and whether the user or --timeout ended the job. */
   outcome?: { cause?: string; final?: boolean }
+}
+
+/** What an elastic job's coordinator does with the supervisor. */
+export interface ElasticHooks {
+  /** A rank ended non-zero: true if the job goes on without it. */
+  absorb(rank: RankProcess, how: { signal: NodeJS.Signals | null; sshLost?: boolean }): boolean
+  /** A rank exited 0. */
+  exited(rank: RankProcess): void
+  /** Hands the coordinator the supervisor's ways to watch a rank started later and to fail the job. */
+  bind(add: (rank: RankProcess) => void, fail: (line: string, code: number) => void): void
 }
 
 interface State {
@@ -131,14 +143,17 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
   /** What the ranks recorded (failures/ of the job directory, record lines in their stderr), how the failed ones ended. */
   const records = new FailureRecords(opts.jobDir)
   const failed = new Map<number, RankEnd>()
-  const outputs = states.flatMap(({ rank: { stdout, stderr, slot } }) => [
-    forwardLines(stdout, process.stdout, opts.tagOutput ? tagFor(slot.rank, 'stdout') + ' ' : ''),
-    forwardLines(
-      withoutRecords(stderr, (rec) => rec.rank === slot.rank && records.add(rec)),
-      process.stderr,
-      opts.tagOutput ? tagFor(slot.rank, 'stderr') + ' ' : '',
-    ),
-  ])
+  const outputs: Promise<void>[] = []
+  const forward = ({ stdout, stderr, slot }: RankProcess) =>
+    outputs.push(
+      forwardLines(stdout, process.stdout, opts.tagOutput ? tagFor(slot.rank, 'stdout') + ' ' : ''),
+      forwardLines(
+        withoutRecords(stderr, (rec) => rec.rank === slot.rank && records.add(rec)),
+        process.stderr,
+        opts.tagOutput ? tagFor(slot.rank, 'stderr') + ' ' : '',
+      ),
+    )
+  for (const s of states) forward(s.rank)
   // Not unref'd: with every rank gone, these timers are what keeps the launcher alive until it has decided.
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   /** The root cause of the failure `first` began (root-cause.ts), once what is worth waiting for has come. */
@@ -152,42 +167,63 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
     }
     return decide(first, failed, records.all())
   }
-  await Promise.all(
-    states.map(async (s) => {
-      const { child, slot, pid } = s.rank
-      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-        child.once('exit', (c, sig) => resolve([c, sig]))
-        child.once('error', (err) => {
-          log(couldNotStart(slot.rank, err.message))
-          resolve([127, null])
-        })
+  const watch = async (s: State) => {
+    const { child, slot, pid } = s.rank
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.once('exit', (c, sig) => resolve([c, sig]))
+      child.once('error', (err) => {
+        log(couldNotStart(slot.rank, err.message))
+        resolve([127, null])
       })
-      s.running = false
-      if (interruptedBy) {
-        const how = endingOf(code, signal)
-        endings.set(how, (endings.get(how) ?? 0) + 1)
+    })
+    s.running = false
+    if (interruptedBy) {
+      const how = endingOf(code, signal)
+      endings.set(how, (endings.get(how) ?? 0) + 1)
+    }
+    const sshLost = code === 255 && s.rank.describeExit !== undefined
+    if (code === 0 && !signal) opts.elastic?.exited(s.rank)
+    else if (!stopping && opts.elastic?.absorb(s.rank, { signal, sshLost })) {
+      log(
+        `${endLine({ rank: slot.rank, pid, host: slot.host }, s.rank.describeExit?.(code, signal) ?? howEnded(code, signal))}; the elastic job goes on without it`,
+      )
+      return
+    }
+    if (code !== 0 || signal) {
+      const how = s.rank.describeExit?.(code, signal) ?? howEnded(code, signal)
+      failed.set(slot.rank, { rank: slot.rank, pid, host: slot.host, how, code: exitCodeOf(code, signal), ...(sshLost ? { sshLost } : {}) })
+    }
+    if ((code !== 0 || signal) && !stopping && !deciding && (exitCode === undefined || opts.stopOnFailure !== false)) {
+      const first = failed.get(slot.rank)!
+      if (opts.stopOnFailure === false) {
+        log(supervisionOff(endLine(first, first.how)))
+        exitCode ??= first.code
+        return
       }
-      if (code !== 0 || signal) {
-        const how = s.rank.describeExit?.(code, signal) ?? howEnded(code, signal)
-        const sshLost = code === 255 && s.rank.describeExit !== undefined
-        failed.set(slot.rank, { rank: slot.rank, pid, host: slot.host, how, code: exitCodeOf(code, signal), ...(sshLost ? { sshLost } : {}) })
-      }
-      if ((code !== 0 || signal) && !stopping && !deciding && (exitCode === undefined || opts.stopOnFailure !== false)) {
-        const first = failed.get(slot.rank)!
-        if (opts.stopOnFailure === false) {
-          log(supervisionOff(endLine(first, first.how)))
-          exitCode ??= first.code
-          return
-        }
-        deciding = true
-        const root = await rootCause(first)
-        if (stopping) return
-        log(`${root.line}${othersStopped(running().length, opts.single)}`)
-        if (opts.outcome) opts.outcome.cause ??= root.line
-        stop(root.code, SIGKILL_GRACE_MS)
-      }
-    }),
+      deciding = true
+      const root = await rootCause(first)
+      if (stopping) return
+      log(`${root.line}${othersStopped(running().length, opts.single)}`)
+      if (opts.outcome) opts.outcome.cause ??= root.line
+      stop(root.code, SIGKILL_GRACE_MS)
+    }
+  }
+  const watches = states.map(watch)
+  opts.elastic?.bind(
+    (rank) => {
+      const s = { rank, running: true }
+      states.push(s)
+      forward(rank)
+      watches.push(watch(s))
+    },
+    (line, code) => {
+      log(line)
+      if (opts.outcome) opts.outcome.cause ??= line
+      stop(code, SIGKILL_GRACE_MS)
+    },
   )
+  // Ranks an elastic job starts later join `watches` before the watch that made them ends.
+  for (let i = 0; i < watches.length; i++) await watches[i]
 
   if (killTimer) clearTimeout(killTimer)
   if (timeout) clearTimeout(timeout)

@@ -12,6 +12,7 @@ export type TsrunErrorCode =
   | 'TSRUN_RENDEZVOUS'
   | 'TSRUN_TRANSPORT'
   | 'TSRUN_FINALIZED'
+  | 'TSRUN_WORLD_CHANGED'
 
 /**
  * Base class of every tsrun error.
@@ -88,5 +89,31 @@ export class TransportError extends TsrunError {
 export class FinalizedError extends TsrunError {
   constructor(message: string, options?: ErrorOptions) {
     super('TSRUN_FINALIZED', message, options)
+  }
+}
+
+/**
+ * Elastic jobs (`tsrun --elastic MIN:MAX`): the world this call ran on is gone, because a rank or host was lost
+ * (`lost` names them) or ranks are joining. Every pending and later call on that world fails with it, on every
+ * member. `runElastic` catches it, forms the next world from the survivors and goes on from the last commit.
+ *
+ * @example
+ * ```ts
+ * try { await world.allreduce(grads, 'sum') }
+ * catch (err) { if (err instanceof WorldChangedError) console.log(`lost ${err.lost.map((l) => l.rank)}`) }
+ * ```
+ */
+export class WorldChangedError extends TsrunError {
+  /** The generation that ended (0 is the world the job started with). */
+  readonly generation: number
+  /** Ranks of that generation that were lost, with their hosts (empty when ranks join). */
+  readonly lost: { rank: number; host?: string }[]
+  /** `lost`: a member is gone; `join`: ranks are waiting to join at a step boundary. */
+  readonly reason: 'lost' | 'join'
+  constructor(message: string, details: { generation: number; lost?: { rank: number; host?: string }[]; reason: 'lost' | 'join' }, options?: ErrorOptions) {
+    super('TSRUN_WORLD_CHANGED', message, options)
+    this.generation = details.generation
+    this.lost = details.lost ?? []
+    this.reason = details.reason
   }
 }

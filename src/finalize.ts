@@ -12,11 +12,14 @@ import { finishTimeline, stopTimeline, timelinePlan } from './timeline/session.t
 /** What a rank holds open until it finalizes. */
 export interface Held {
   env: JobEnv
+  /** This rank in the world (an elastic job's generation may renumber it). */
+  rank: number
+  localRank: number
   store?: StoreClient
   storeServer?: StoreServer
   shmDir?: string
-  /** Called once everything is closed (init forgets the world). */
-  onClosed(): void
+  /** Called once everything is closed (init forgets the world); `ok` is false when the FIN exchange failed. */
+  onClosed(ok: boolean): void
 }
 
 export class Finalizer {
@@ -47,13 +50,15 @@ export class Finalizer {
       const missing = world.transport.finalizeMissing()
       if (missing.length === 0) return
       const waited = Math.round((Date.now() - started) / 1000)
-      process.stderr.write(`tsrun: rank ${env.rank}: finalize waiting ${waited} s for ranks [${missing.join(', ')}]; they have not called finalize() yet\n`)
+      process.stderr.write(`tsrun: rank ${held.rank}: finalize waiting ${waited} s for ranks [${missing.join(', ')}]; they have not called finalize() yet\n`)
     }, world.stallWarningMs)
     warn.unref()
     stopTimeline()
+    let ok = false
     try {
       await world.transport.finalize(env.finalizeTimeoutMs)
-      finishTimeline(timelinePlan(), env.rank)
+      ok = true
+      finishTimeline(timelinePlan(), held.rank)
     } finally {
       clearInterval(warn)
       world.finalized = true
@@ -61,10 +66,10 @@ export class Finalizer {
       held.store?.close()
       held.storeServer?.close()
       // After the FIN exchange every rank here has closed its sockets: the directory is no longer used.
-      if (env.ownJobDir && env.localRank === 0) {
+      if (env.ownJobDir && held.localRank === 0) {
         for (const dir of [env.jobDir, held.shmDir]) if (dir) rmSync(dir, { recursive: true, force: true })
       }
-      held.onClosed()
+      held.onClosed(ok)
     }
   }
 
@@ -83,7 +88,7 @@ export class Finalizer {
       if (quiet < checks) return
       this.stopIdleWatch()
       this.finalize().catch((err: Error) => {
-        process.stderr.write(`tsrun: rank ${this.held.env.rank}: the script ended without finalize(), and finalizing for it failed: ${err.message}\n`)
+        process.stderr.write(`tsrun: rank ${this.held.rank}: the script ended without finalize(), and finalizing for it failed: ${err.message}\n`)
         process.exitCode ||= 1
       })
     }, IDLE_CHECK_MS)

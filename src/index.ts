@@ -11,6 +11,9 @@
  * ```
  */
 export { init, WorldCommunicator, type InitOptions } from './init.ts'
+export { ElasticState, newestMember, type ElasticStateOptions } from './elastic/state.ts'
+export { runElastic, type Resumable } from './elastic/run.ts'
+export { elasticSlice, type ElasticSliceOptions } from './elastic/sampler.ts'
 export { Communicator } from './comm/communicator.ts'
 export type {
   P2POptions,
@@ -39,5 +42,6 @@ export {
   RendezvousError,
   TransportError,
   FinalizedError,
+  WorldChangedError,
   type TsrunErrorCode,
 } from './errors.ts'

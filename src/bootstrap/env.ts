@@ -55,6 +55,35 @@ export interface JobEnv {
   opTimeoutMs?: number
   /** A peer on another host that stops answering this long is lost (TSRUN_HEARTBEAT_TIMEOUT; default 10 s). */
   heartbeatTimeoutMs?: number
+  /** An elastic job (TSRUN_ELASTIC): this rank's member id, and whether it joins a running job. */
+  elastic?: ElasticEnv
+}
+
+/** What a rank of an elastic job knows of it. */
+export interface ElasticEnv {
+  min: number
+  max: number
+  /** Member id, the same through generations. */
+  id: string
+  /** A rank started into a running job: it asks to join instead of forming generation 0. */
+  joining: boolean
+  /** How long a generation may take to form before this rank gives up (the coordinator's wait below MIN, and more). */
+  timeoutMs: number
+}
+
+/** The elastic part of a rank's environment, or undefined (UsageError for a malformed TSRUN_ELASTIC). */
+function elasticEnv(env: Env, rank: number): ElasticEnv | undefined {
+  const range = setting('TSRUN_ELASTIC', env)
+  if (range === undefined) return undefined
+  const m = /^(\d+):(\d+)$/.exec(range)
+  if (!m) throw new UsageError(`TSRUN_ELASTIC must be MIN:MAX (e.g. 2:4), got "${range}"; tsrun --elastic sets it`)
+  return {
+    min: Number(m[1]),
+    max: Number(m[2]),
+    id: setting('TSRUN_ELASTIC_ID', env) ?? `r${rank}`,
+    joining: setting('TSRUN_ELASTIC_JOIN', env),
+    timeoutMs: setting('TSRUN_ELASTIC_TIMEOUT', env),
+  }
 }
 
 /** Default stall warning interval (Horovod's is 60 s too). */
@@ -161,5 +190,6 @@ export function readJobEnv(env: Env = process.env): JobEnv {
     tcpAddress: setting('TSRUN_TCP_ADDRESS', env) ?? (multiHost ? undefined : '127.0.0.1'),
     iface,
     routeTarget: setting('TSRUN_ROUTE_TARGET', env),
+    elastic: elasticEnv(env, rank),
   }
 }

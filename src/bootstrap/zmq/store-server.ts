@@ -51,6 +51,7 @@ export class StoreServer {
   // A client that went away makes a reply fail; ROUTER drops replies to unknown identities anyway.
   private readonly replies: SendQueue
   private closed = false
+  private readonly listeners: ((key: string, value: Buffer) => void)[] = []
 
   private constructor(router: zmq.Router, endpoint: string, secret: string) {
     this.router = router
@@ -65,6 +66,25 @@ export class StoreServer {
     const router = new zmq.Router({ linger: 0, receiveHighWaterMark: 0, sendHighWaterMark: 0 })
     await router.bind(opts.endpoint)
     return new StoreServer(router, router.lastEndpoint ?? opts.endpoint, opts.secret)
+  }
+
+  /**
+   * In the serving process: calls `listener` after every `set` and `add` a client makes (the launcher's elastic
+   * coordinator learns of the ranks' requests this way).
+   */
+  watch(listener: (key: string, value: Buffer) => void): void {
+    this.listeners.push(listener)
+  }
+
+  /** In the serving process: sets `key` as a client's `set` would, waking whoever waits for it. */
+  put(key: string, value: Buffer | string): void {
+    this.data.set(key, Buffer.from(value))
+    this.wake(key)
+  }
+
+  /** In the serving process: the value of `key`, if set. */
+  peek(key: string): Buffer | undefined {
+    return this.data.get(key)
   }
 
   /** Stops serving; pending waits are dropped. */
@@ -117,7 +137,8 @@ export class StoreServer {
         if (arg.length > MAX_VALUE_BYTES) return this.reply(identity, reqId, 'error', 'value too large')
         this.data.set(k, Buffer.from(arg))
         this.reply(identity, reqId, 'ok', '')
-        return this.wake(k)
+        this.wake(k)
+        return this.told(k)
       case 'add': {
         const delta = Number(arg.toString())
         const current = Number(this.data.get(k)?.toString() ?? '0')
@@ -127,7 +148,8 @@ export class StoreServer {
         const next = String(current + delta)
         this.data.set(k, Buffer.from(next))
         this.reply(identity, reqId, 'ok', next)
-        return this.wake(k)
+        this.wake(k)
+        return this.told(k)
       }
       case 'get':
       case 'wait':
@@ -167,6 +189,11 @@ export class StoreServer {
         w.done()
       }
     }
+  }
+
+  private told(key: string): void {
+    const value = this.data.get(key)!
+    for (const l of this.listeners) l(key, value)
   }
 
   private unregister(w: Waiter): void {

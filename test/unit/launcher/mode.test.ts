@@ -12,6 +12,7 @@ const base: LaunchOptions = {
   launchAgent: ['ssh'],
   trace: { report: false },
   maxRestarts: 0,
+  elasticRespawn: true,
 }
 const step = { SLURM_JOB_ID: '7', SLURM_STEP_ID: '0', SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_NODEID: '0', SLURM_LOCALID: '1', SLURM_STEP_NODELIST: 'n1' }
 
