@@ -12,7 +12,8 @@
  */
 export { init, WorldCommunicator, type InitOptions } from './init.ts'
 export { ElasticState, newestMember, type ElasticStateOptions } from './elastic/state.ts'
-export { runElastic, type Resumable } from './elastic/run.ts'
+export { elasticInfo, type ElasticInfo } from './elastic/session.ts'
+export { runElastic, type Resumable, type RunElasticOptions } from './elastic/run.ts'
 export { elasticSlice, type ElasticSliceOptions } from './elastic/sampler.ts'
 export { Communicator } from './comm/communicator.ts'
 export type {

@@ -73,15 +73,17 @@ const result = await fitDistributed(model, train, {
   maxSteps: args['max-steps'],
   compression: args.compression,
 })
-const evaluated = await evaluateDistributed(model, test, world)
+// In an elastic job (tsrun --elastic MIN:MAX) training may end on another world than it began on.
+const final = result.comm
+const evaluated = await evaluateDistributed(model, test, final)
 
-if (world.rank === 0) {
+if (final.rank === 0) {
   console.log(`test accuracy: ${evaluated.acc!.toFixed(4)}`)
   if (args.json) {
     const last = result.history.at(-1)
     console.log(
       JSON.stringify({
-        ranks: world.size,
+        ranks: final.size,
         backend: backendInfo.name,
         model: args.model,
         params: model.countParams(),
@@ -99,4 +101,4 @@ if (world.rank === 0) {
     )
   }
 }
-await world.finalize()
+await final.finalize()

@@ -3,13 +3,14 @@
  * prefetches batches, steps a {@link DistributedOptimizer}, averages the metrics over the ranks, draws a
  * progress bar on rank 0, evaluates on validation data, and writes and resumes checkpoints.
  */
-import { UsageError, type Communicator } from '../index.ts'
+import { elasticInfo, UsageError, type Communicator } from '../index.ts'
 import { tf, type LayersModel, type Optimizer, type Tensor } from './backend.ts'
 import { broadcastVariables } from './broadcast.ts'
 import { restoreCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import { batchCount, epochBatches, prefetch, type ArrayBatch, type ArrayDataset } from './data.ts'
 import { arrivalsAcrossRanks, formatEpoch, timingAcrossRanks, type EpochLogs } from './epoch-logs.ts'
 import { evaluateDistributed, meansOf, toDataset, type FitData } from './evaluate.ts'
+import { fitElastic } from './fit-elastic.ts'
 import { resolveLoss, type LossSpec, type PerSample } from './losses.ts'
 import { averageMetrics } from './metrics.ts'
 import { DistributedOptimizer, type DistributedOptimizerOptions, type StepTimes } from './optimizer.ts'
@@ -46,6 +47,13 @@ export interface FitOptions extends Omit<DistributedOptimizerOptions, 'model'> {
   onStep?: (step: number, loss: number) => void | Promise<void>
   /** Called on every rank after each epoch with the averaged logs. */
   onEpochEnd?: (logs: EpochLogs) => void | Promise<void>
+  /**
+   * Default: true in a job started with `tsrun --elastic MIN:MAX`. Keep training through lost and joining ranks (fit-elastic.ts).
+   * Synchronous SGD only (no groupSize); the state moves between ranks, so no checkpoint options.
+   */
+  elastic?: boolean
+  /** Elastic: keep the global batch of the start (`'keep'`, default) or keep `batchSize` per rank and scale the learning rate with the world (`'scale'`). */
+  elasticBatch?: 'keep' | 'scale'
 }
 
 /** What {@link fitDistributed} resolves to. */
@@ -56,6 +64,8 @@ export interface FitResult {
   times: StepTimes
   /** The optimizer used (its state, its `times`). */
   optimizer: DistributedOptimizer
+  /** The world training ended on: in an elastic job, the current generation's (use it, not the one passed in). */
+  comm: Communicator
 }
 
 /**
@@ -82,6 +92,30 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
   const { lossFn, accFn } = resolveLoss(options.loss ?? (model.loss as LossSpec | undefined))
   const train = toDataset(data, 'training data')
   const validation = options.validationData ? toDataset(options.validationData, 'validation data') : undefined
+  if (options.elastic ?? elasticInfo() !== undefined) {
+    if (options.groupSize !== undefined && options.groupSize !== comm.size)
+      throw new UsageError('fitDistributed: elastic training is synchronous SGD; drop groupSize')
+    if (options.checkpoint || options.resume)
+      throw new UsageError('fitDistributed: elastic training takes its state from the surviving ranks; drop checkpoint and resume')
+    const elasticBatch = options.elasticBatch ?? 'keep'
+    if (elasticBatch !== 'keep' && elasticBatch !== 'scale') throw new UsageError(`elasticBatch must be "keep" or "scale", got ${JSON.stringify(elasticBatch)}`)
+    return fitElastic(model, train, optimizer, lossFn, accFn, {
+      comm,
+      epochs,
+      batchSize,
+      seed,
+      shuffle,
+      verbose,
+      maxSteps: options.maxSteps,
+      elasticBatch,
+      bucketBytes: options.bucketBytes,
+      compression: options.compression,
+      validation,
+      loss: options.loss,
+      onStep: options.onStep,
+      onEpochEnd: options.onEpochEnd,
+    })
+  }
 
   const opt = new DistributedOptimizer(optimizer, comm, {
     model,
@@ -162,7 +196,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
   if (options.checkpoint && comm.rank === 0) {
     await saveCheckpoint(options.checkpoint.dir, model, optimizer, { step: opt.stepCount, extra: { history } }, { keep: options.checkpoint.keep })
   }
-  return { history, steps: opt.stepCount, times: { ...opt.times }, optimizer: opt }
+  return { history, steps: opt.stepCount, times: { ...opt.times }, optimizer: opt, comm }
 }
 
 async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {

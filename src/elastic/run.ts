@@ -21,6 +21,15 @@ export interface Resumable {
   readonly step: number
 }
 
+/** Options of {@link runElastic}. */
+export interface RunElasticOptions {
+  /**
+   * Finalize the world once `fn` has returned everywhere (default true). false: return with the world still up
+   * (a later change then fails its calls for good; call `finalize()` yourself).
+   */
+  finalize?: boolean
+}
+
 /**
  * Runs `fn(world)` until it returns on a world that then finalizes cleanly; every member of every generation
  * calls it. Errors other than WorldChangedError pass through.
@@ -34,7 +43,7 @@ export interface Resumable {
  * })
  * ```
  */
-export async function runElastic<R>(state: Resumable, fn: (world: Communicator) => Promise<R>): Promise<R> {
+export async function runElastic<R>(state: Resumable, fn: (world: Communicator) => Promise<R>, options: RunElasticOptions = {}): Promise<R> {
   let world = await init()
   let changed = false
   for (;;) {
@@ -45,6 +54,7 @@ export async function runElastic<R>(state: Resumable, fn: (world: Communicator) 
       const result = await fn(world)
       // Every member got through fn on this world (a revoked world fails the barrier: fn runs again on the next).
       await world.barrier()
+      if (options.finalize === false) return result
       await world.finalize().catch((e: unknown) => {
         if (!(e instanceof WorldChangedError)) throw e // a loss after the barrier: the work was done everywhere
       })

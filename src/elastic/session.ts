@@ -43,6 +43,28 @@ export function elasticSession(): ElasticSession | undefined {
   return session
 }
 
+/** What a script may ask about the elastic job it runs in. */
+export interface ElasticInfo {
+  /** The current generation: 0 at the start, one more per change of world. */
+  generation: number
+  min: number
+  max: number
+}
+
+/**
+ * The elastic job this rank runs in, once init() has run; undefined outside `tsrun --elastic`.
+ *
+ * @example
+ * ```ts
+ * if (elasticInfo()) console.log(`generation ${elasticInfo()!.generation}`)
+ * ```
+ */
+export function elasticInfo(): ElasticInfo | undefined {
+  if (!session) return undefined
+  const { min, max } = session.range
+  return { generation: session.generation, min, max }
+}
+
 /** init() in an elastic job: the session, and the first world this rank is a member of. */
 export function startElastic(env: JobEnv, base: Omit<WorldSpec, 'prefix'>, hooks: ElasticHooks): Promise<Communicator> {
   session = new ElasticSession(env, base, hooks)
@@ -95,6 +117,10 @@ export class ElasticSession {
       process.exit(0)
     }
     return this.enter(await this.membersOf(g))
+  }
+
+  get range(): { min: number; max: number } {
+    return { min: this.env.elastic!.min, max: this.env.elastic!.max }
   }
 
   /** Leaves the current generation and forms the next one (the survivors', with any joining ranks). */

@@ -25,6 +25,7 @@ test('tsrun exports', () => {
     'WorldChangedError',
     'WorldCommunicator',
     'defineOp',
+    'elasticInfo',
     'elasticSlice',
     'fromHalf',
     'init',

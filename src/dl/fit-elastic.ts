@@ -1,0 +1,221 @@
+/**
+ * `fitDistributed` in an elastic job (`tsrun --elastic MIN:MAX`, `fitDistributed(…, { elastic: true })`):
+ * synchronous SGD that goes on through lost and joining ranks without a restart or a disk read.
+ * - Each step takes the next global batch of the epoch's order (`elasticSlice`), split over the current world,
+ *   each rank's loss weighted by its share, so a step is the same update whatever the world's size; with
+ *   `elasticBatch: 'keep'` (default) the global batch stays what it was at the start (more per rank after a
+ *   loss), with `'scale'` it is `batchSize` per rank and the learning rate follows the global batch (linear rule).
+ * - A step is committed once its allreduce has been applied, with no await between: after a change the member
+ *   with the most commits sends the model, the optimizer's state and the position (epoch, offset, step) to the
+ *   others (new ranks too), so a step that did not complete everywhere is lost, never half applied, and every
+ *   sample of an epoch is used exactly once.
+ */
+import { ElasticState, elasticSlice, newestMember, runElastic, UsageError, type Communicator, type Resumable } from '../index.ts'
+import { tf, type LayersModel, type Optimizer, type Tensor } from './backend.ts'
+import { broadcastVariables } from './broadcast.ts'
+import { gatherRows, permutation, type ArrayDataset } from './data.ts'
+import { formatEpoch, timingAcrossRanks, type EpochLogs } from './epoch-logs.ts'
+import { evaluateDistributed, meansOf } from './evaluate.ts'
+import type { LossSpec, PerSample } from './losses.ts'
+import { averageMetrics } from './metrics.ts'
+import { DistributedOptimizer, type StepTimes } from './optimizer.ts'
+
+/** Where training stands: what a change of world carries over, besides the model and the optimizer. */
+interface Position {
+  epoch: number
+  /** Positions of the epoch's order that committed steps took. */
+  offset: number
+  step: number
+  /** The global batch (samples per step over all ranks). */
+  globalBatch: number
+  history: EpochLogs[]
+}
+
+/** The model, its optimizer and the position, synchronised from the member with the newest commit. */
+class TrainingState implements Resumable {
+  readonly position: ElasticState<Position>
+  private readonly model: LayersModel
+  private readonly optimizer: Optimizer
+
+  constructor(model: LayersModel, optimizer: Optimizer, position: Position) {
+    this.model = model
+    this.optimizer = optimizer
+    this.position = new ElasticState({ values: position })
+  }
+
+  get step(): number {
+    return this.position.values.step
+  }
+
+  /** The model and optimizer are never half updated (see the file's comment): only the position goes back. */
+  restore(): void {
+    this.position.restore()
+  }
+
+  async sync(world: Communicator): Promise<void> {
+    const root = await newestMember(world, this.position.commits)
+    await broadcastVariables(this.model, world, root)
+    await syncOptimizer(this.optimizer, world, root)
+    await this.position.sync(world)
+  }
+}
+
+/** The optimizer's state (slots, iteration count) from `root`; a new rank's optimizer has none yet. */
+async function syncOptimizer(optimizer: Optimizer, world: Communicator, root: number): Promise<void> {
+  const mine = world.rank === root ? await optimizer.getWeights() : []
+  const meta = await world.broadcastObject(
+    mine.map((n) => ({ name: n.name, shape: n.tensor.shape, dtype: n.tensor.dtype })),
+    root,
+  )
+  const values: { name: string; tensor: Tensor }[] = []
+  for (const [i, m] of meta.entries()) {
+    const size = m.shape.reduce((a, b) => a * b, 1)
+    const buf =
+      world.rank === root
+        ? (mine[i]!.tensor.dataSync() as Float32Array | Int32Array).slice()
+        : m.dtype === 'int32'
+          ? new Int32Array(size)
+          : new Float32Array(size)
+    await world.broadcast(buf, root)
+    if (world.rank !== root) values.push({ name: m.name, tensor: tf.tensor(buf, m.shape, m.dtype as 'float32' | 'int32') })
+  }
+  if (world.rank !== root && values.length > 0) {
+    await optimizer.setWeights(values)
+    for (const n of values) if (n.tensor.dtype === 'int32') n.tensor.dispose()
+  }
+  for (const n of mine) if (typeof (n.tensor as { assign?: unknown }).assign !== 'function') n.tensor.dispose()
+}
+
+/** What fitElastic needs from fitDistributed's options, checked there. */
+export interface ElasticFit {
+  comm: Communicator
+  epochs: number
+  batchSize: number
+  seed: number
+  shuffle: boolean
+  verbose: 0 | 1
+  maxSteps?: number
+  elasticBatch: 'keep' | 'scale'
+  bucketBytes?: number
+  compression?: 'none' | 'fp16' | 'bf16'
+  validation?: ArrayDataset
+  loss?: LossSpec
+  onStep?: (step: number, loss: number) => void | Promise<void>
+  onEpochEnd?: (logs: EpochLogs) => void | Promise<void>
+}
+
+/** fitDistributed's elastic loop; resolves with the history and the world training ended on. */
+export async function fitElastic(
+  model: LayersModel,
+  train: ArrayDataset,
+  optimizer: Optimizer,
+  lossFn: PerSample,
+  accFn: PerSample | undefined,
+  o: ElasticFit,
+): Promise<{ history: EpochLogs[]; steps: number; times: StepTimes; optimizer: DistributedOptimizer; comm: Communicator }> {
+  if (train.length === 0) throw new UsageError('fitDistributed: the training data is empty')
+  const startSize = o.comm.size
+  const baseLr = (optimizer as { learningRate?: number }).learningRate
+  if (o.elasticBatch === 'scale' && typeof (optimizer as { setLearningRate?: unknown }).setLearningRate !== 'function') {
+    throw new UsageError("elasticBatch: 'scale' needs an optimizer with setLearningRate (tf.train.sgd or tf.train.momentum); use 'keep'")
+  }
+  const state = new TrainingState(model, optimizer, { epoch: 0, offset: 0, step: 0, globalBatch: o.batchSize * startSize, history: [] })
+  const times: StepTimes = { steps: 0, computeMs: 0, commMs: 0 }
+  let opt: DistributedOptimizer | undefined
+  let order: { epoch: number; order: Int32Array } | undefined
+  const orderOf = (epoch: number) => {
+    if (order?.epoch !== epoch)
+      order = { epoch, order: o.shuffle ? permutation(train.length, o.seed, epoch) : Int32Array.from({ length: train.length }, (_, i) => i) }
+    return order.order
+  }
+  const comm = await runElastic(
+    state,
+    async (world) => {
+      const p = state.position
+      if (o.elasticBatch === 'scale') {
+        p.values.globalBatch = o.batchSize * world.size
+        ;(optimizer as unknown as { setLearningRate(lr: number): void }).setLearningRate(((baseLr ?? 0) * world.size) / startSize)
+      }
+      opt = new DistributedOptimizer(optimizer, world, { model, bucketBytes: o.bucketBytes, compression: o.compression })
+      const show = o.verbose >= 1 && world.rank === 0
+      const maxSteps = o.maxSteps ?? Number.POSITIVE_INFINITY
+      let sums = { loss: 0, acc: 0, count: 0, t0: performance.now(), computeMs: 0, commMs: 0, from: p.values.offset }
+      while (p.values.epoch < o.epochs && p.values.step < maxSteps) {
+        const v = p.values
+        if (v.offset >= train.length) {
+          // The epoch's end: metrics over the ranks (since this world began the epoch's part it saw).
+          const avg = await averageMetrics(world, meansOf(sums.loss, accFn ? sums.acc : undefined, sums.count), sums.count)
+          const seconds = (performance.now() - sums.t0) / 1000
+          const timing = await timingAcrossRanks(world, opt.times.computeMs - sums.computeMs, opt.times.commMs - sums.commMs)
+          const logs = {
+            epoch: v.epoch,
+            ...avg,
+            samples: train.length - sums.from,
+            seconds,
+            samplesPerSecond: (train.length - sums.from) / seconds,
+            ...timing,
+          } as EpochLogs
+          if (o.validation) {
+            const r = await evaluateDistributed(model, o.validation, world, { batchSize: Math.max(o.batchSize, 256), loss: o.loss ?? (model.loss as LossSpec) })
+            logs.valLoss = r.loss
+            if (r.acc !== undefined) logs.valAcc = r.acc
+          }
+          if (show) process.stderr.write(`epoch ${v.epoch + 1}/${o.epochs} (${world.size} ranks): ${formatEpoch(logs)}\n`)
+          v.history.push(logs)
+          await o.onEpochEnd?.(logs)
+          v.epoch++
+          v.offset = 0
+          p.commit()
+          sums = { loss: 0, acc: 0, count: 0, t0: performance.now(), computeMs: opt.times.computeMs, commMs: opt.times.commMs, from: 0 }
+          continue
+        }
+        const { start, end, next } = elasticSlice({ offset: v.offset, globalBatch: v.globalBatch, length: train.length, rank: world.rank, size: world.size })
+        const rows = orderOf(v.epoch).subarray(start, end)
+        // A rank with no samples in an epoch's last step still takes part, with a sample weighted 0.
+        const b = gatherRows(train, rows.length > 0 ? rows : orderOf(v.epoch).subarray(0, 1))
+        const weight = (rows.length * world.size) / (next - v.offset)
+        const { loss, correct } = await weightedStep(model, opt, train, b, lossFn, accFn, weight)
+        v.offset = next
+        v.step++
+        p.commit() // straight after the step's update: nothing awaited in between
+        sums.loss += loss * rows.length
+        sums.acc += rows.length > 0 ? correct : 0
+        sums.count += rows.length
+        await o.onStep?.(v.step, loss)
+      }
+      // Every member finished training on this world before it is handed back.
+      await world.barrier()
+      times.steps += opt.times.steps
+      times.computeMs += opt.times.computeMs
+      times.commMs += opt.times.commMs
+      return world
+    },
+    { finalize: false },
+  )
+  return { history: state.position.values.history, steps: state.position.values.step, times, optimizer: opt!, comm }
+}
+
+async function weightedStep(
+  model: LayersModel,
+  opt: DistributedOptimizer,
+  data: ArrayDataset,
+  b: ReturnType<typeof gatherRows>,
+  lossFn: PerSample,
+  accFn: PerSample | undefined,
+  weight: number,
+) {
+  const xs = tf.tensor(b.x, [b.size, ...data.xShape])
+  const ys = tf.tensor(b.y, [b.size, ...data.yShape])
+  let correct: Tensor | undefined
+  try {
+    const loss = await opt.step(() => {
+      const pred = model.apply(xs, { training: true }) as Tensor
+      if (accFn) correct = tf.keep(tf.sum(accFn(ys, pred)))
+      return tf.mul(tf.mean(lossFn(ys, pred)), weight)
+    })
+    return { loss: weight > 0 ? loss / weight : 0, correct: correct ? (await correct.data())[0]! : 0 }
+  } finally {
+    tf.dispose([xs, ys])
+    correct?.dispose()
+  }
+}
