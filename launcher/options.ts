@@ -36,7 +36,7 @@ export interface LaunchOptions {
   maxRestarts: number
   /** `--elastic MIN:MAX` as given (checked against the rank count in launch.ts); undefined: not elastic. */
   elastic?: string
-  /** Restart a lost member's slot in an elastic job (default true; --no-elastic-respawn). */
+  /** Restart a lost member's slot in an elastic job (default true; --elastic-no-respawn). */
   elasticRespawn: boolean
   /** Timeline and report outputs (absolute paths). */
   trace: { timeline?: string; report: boolean; reportJson?: string }
@@ -80,10 +80,10 @@ function parser() {
       type: 'number',
       description: 'after a loss, SECONDS the members have to ask for the next generation before the silent ones are left out; default 3',
     })
-    .option('elastic-respawn', {
+    .option('elastic-no-respawn', {
       type: 'boolean',
-      default: true,
-      description: 'restart a lost member of an elastic job in its slot (--no-elastic-respawn: do not)',
+      default: false,
+      description: 'in an elastic job, do not restart a lost member in its slot (by default it restarts and joins)',
     })
     .option('inject-fault', {
       type: 'string',
@@ -243,7 +243,7 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
       trace,
       maxRestarts,
       elastic,
-      elasticRespawn: a['elastic-respawn'] !== false,
+      elasticRespawn: !a['elastic-no-respawn'],
     },
   }
 }

@@ -45,7 +45,16 @@ export async function startZapHandler(secret: string, rank: number): Promise<voi
     return
   }
   const zap = new zmq.Reply({ linger: 0 })
-  await zap.bind('inproc://zeromq.zap.01')
+  // A handler closed just now (an elastic job's previous world) may hold the address a little longer.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await zap.bind('inproc://zeromq.zap.01')
+      break
+    } catch (err) {
+      if (attempt >= 50 || !/in use/i.test((err as Error).message)) throw err
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
   handler = { checker: new ProofChecker(secret), rank, rejected: 0, socket: zap }
   const state = handler
   void (async () => {

@@ -1,0 +1,72 @@
+// Elastic jobs (--elastic MIN:MAX) on real ranks of this host: survivors go on after a rank is killed, the lost
+// slot restarts and joins, every position of every epoch is used exactly once (test/fixtures/elastic-ids.ts sums
+// them by allreduce into ElasticState), and what cannot go on fails with one line.
+import { expect, test } from 'vitest'
+import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
+
+const RESULT = /ELASTIC-RESULT (\{.*\})/
+const resultOf = (stdout: string) =>
+  JSON.parse(RESULT.exec(stdout)?.[1] ?? 'null') as {
+    ok: boolean
+    bad: number
+    steps: number
+    size: number
+    generation: number
+    pids: number[]
+  } | null
+
+test('a rank killed at a step: the survivors go on (same processes), its slot restarts and joins, every position used once', async () => {
+  const run = await runRanks(3, 'elastic-ids.ts', { flags: ['--elastic', '2:3', '--inject-fault', '1:10'], args: ['600', '2', '24', '20'], timeoutMs: 60_000 })
+  expect(run.stderr).toMatch(/tsrun: rank 1 \(pid \d+, host \S+\) was killed by SIGKILL; the elastic job goes on without it/)
+  expect(run.stderr).toMatch(/tsrun: world 3 → 2 after rank 1 \(host \S+\) was lost; resumed at step 1[01] in \d+\.\d+ s/)
+  expect(run.stderr).toMatch(/tsrun: world 2 → 3 with 1 joining; resumed at step \d+ in \d+\.\d+ s/)
+  expect(run.exitCode).toBe(0)
+  const r = resultOf(run.stdout)!
+  expect(r).toMatchObject({ ok: true, bad: 0, steps: 50, size: 3, generation: 2 })
+  const killed = Number(/rank 1 \(pid (\d+)/.exec(run.stderr)![1])
+  expect(r.pids).not.toContain(killed)
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+test('rank 0 lost with --elastic-no-respawn: the world shrinks to 3 for good and the data is still used exactly once', async () => {
+  const run = await runRanks(4, 'elastic-ids.ts', {
+    flags: ['--elastic', '2:4', '--elastic-no-respawn', '--inject-fault', '0:5'],
+    args: ['1000', '2', '40', '10'],
+    timeoutMs: 60_000,
+  })
+  expect(run.exitCode).toBe(0)
+  expect(run.stderr).toMatch(/world 4 → 3 after rank 0 \(host \S+\) was lost/)
+  expect(run.stderr).not.toMatch(/joining/)
+  expect(resultOf(run.stdout)).toMatchObject({ ok: true, size: 3, generation: 1 })
+})
+
+test('below MIN for longer than --elastic-timeout: the job fails with one line saying so', async () => {
+  const run = await runRanks(2, 'elastic-ids.ts', {
+    flags: ['--elastic', '2:2', '--elastic-no-respawn', '--elastic-timeout', '1', '--inject-fault', '1:5'],
+    args: ['600', '2', '24', '20'],
+    timeoutMs: 60_000,
+  })
+  expect(run.exitCode).not.toBe(0)
+  expect(run.stderr).toMatch(/the elastic job has 1 ranks, below its minimum of 2; waiting up to 1 s for ranks to join/)
+  expect(run.stderr).toMatch(/tsrun: the elastic job stayed below its minimum of 2 ranks for 1 s \(TSRUN_ELASTIC_TIMEOUT\)/)
+  expect(run.elapsedMs).toBeLessThan(20_000)
+  expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+test('a rank that fails with an error of its own (exit 3) still ends an elastic job, as without --elastic', async () => {
+  const run = await runRanks(3, 'exit-code.ts', { flags: ['--elastic', '2:3'], env: { FAIL_RANK: '2', FAIL_CODE: '3' }, timeoutMs: 30_000 })
+  expect(run.exitCode).toBe(3)
+  expect(run.stderr).toMatch(/tsrun: rank 2 \(pid \d+, host \S+\) exited with code 3; stopped the other 2 ranks/)
+})
+
+test.each([
+  [['--elastic', '5:3'], 3, /--elastic: MAX \(3\) is below MIN \(5\)/],
+  [['--elastic', '2:3'], 4, /--elastic 2:3 needs -np between 2 and 3, got -np 4/],
+  [['--elastic', 'two'], 2, /--elastic takes MIN:MAX, e\.g\. --elastic 2:4, got 'two'/],
+  [['--inject-fault', 'x'], 2, /--inject-fault takes RANK:STEP\[:SIGNAL\]/],
+])('bad input %j with -np %i: one line, exit 2, nothing started', async (flags, np, message) => {
+  const run = await runRanks(np, 'elastic-ids.ts', { flags, timeoutMs: 20_000 })
+  expect(run.exitCode).toBe(2)
+  expect(run.stderr).toMatch(message)
+  expect(run.stderr).not.toMatch(/\n\s+at /) // no stack trace
+})
