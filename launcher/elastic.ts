@@ -56,6 +56,8 @@ interface Forming {
   lost: { rank: number; host?: string }[]
   expected: Set<string>
   asked: Set<string>
+  /** Members another found silent: left out without waiting. */
+  silent: Set<string>
   since: number
   settle: NodeJS.Timeout
   belowMin?: NodeJS.Timeout
@@ -153,6 +155,15 @@ export class ElasticCoordinator {
       if (!this.forming && g === this.gen + 1) this.open('lost', [])
       if (this.forming?.gen === g) {
         this.forming.asked.add(b)
+        // Members this one found silent (host down, link cut) will not ask: do not wait the settle time for them.
+        const req = JSON.parse(value.toString()) as MemberRequest
+        for (const r of req.silent ?? []) {
+          const m = this.members[r]
+          if (m && m.id !== b) {
+            this.forming.expected.delete(m.id)
+            this.forming.silent.add(m.id)
+          }
+        }
         this.check()
       }
     } else if (kind === 'join' && a !== undefined) {
@@ -177,7 +188,7 @@ export class ElasticCoordinator {
     const settleMs = reason === 'lost' ? this.opts.settleMs : Math.max(this.opts.settleMs, JOIN_SETTLE_MS)
     const expected = new Set(this.members.filter((m) => m.alive).map((m) => m.id))
     const settle = setTimeout(() => this.publish(true), settleMs)
-    this.forming = { gen, reason, lost, expected, asked: new Set(), since: this.change?.since ?? Date.now(), settle }
+    this.forming = { gen, reason, lost, expected, asked: new Set(), silent: new Set(), since: this.change?.since ?? Date.now(), settle }
     const notice: OpenNotice = { reason, lost }
     this.put(openKey(gen), JSON.stringify(notice))
   }

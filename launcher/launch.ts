@@ -40,7 +40,13 @@ export function modeOf(options: LaunchOptions, env: Env = process.env): Mode {
 }
 
 export async function launch(options: LaunchOptions): Promise<number> {
-  switch (modeOf(options)) {
+  const mode = modeOf(options)
+  if (options.elastic !== undefined && mode.startsWith('slurm')) {
+    throw new UsageError(
+      '--elastic does not run under Slurm yet (srun ends a step when one of its tasks fails); run the elastic job with a hostfile of the allocation\'s nodes, or set TSRUN_NO_SLURM=1 inside salloc/sbatch to run it on this node',
+    )
+  }
+  switch (mode) {
     case 'slurm-task':
       return runSlurmTask(options)
     case 'slurm-allocation':

@@ -32,6 +32,8 @@ export interface OpenNotice {
 export interface MemberRequest {
   id: string
   host: string
+  /** Ranks of the generation it leaves that stopped answering it (host down, network cut): not worth waiting for. */
+  silent?: number[]
 }
 
 /** A generation's members: index = new rank. */

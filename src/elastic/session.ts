@@ -22,7 +22,8 @@ import { RendezvousError, WorldChangedError } from '../errors.ts'
 import { setting } from '../settings.ts'
 import { onPeerLost } from '../transport/transport.ts'
 import { formWorld, sharedMemoryDir, type Formed, type WorldSpec } from '../world.ts'
-import { assignedKey, elasticPrefix, generationPrefix, joinKey, membersKey, openKey, requestKey, resumedKey, type Members, type OpenNotice } from './keys.ts'
+import { assignedKey, elasticPrefix, generationPrefix, joinKey, membersKey, openKey, requestKey, resumedKey, type MemberRequest,
+  type Members, type OpenNotice } from './keys.ts'
 
 /** The store's longest wait (24 h). */
 const FOREVER_MS = 24 * 3600 * 1000
@@ -84,6 +85,8 @@ export class ElasticSession {
   private readonly keys: PrefixStore
   private readonly id: string
   private readonly shmBase: string | undefined
+  /** Ranks of the current generation that went silent (the coordinator need not wait for them). */
+  private silent: number[] = []
   private pendingJoin: WorldChangedError | undefined
   private backstop: NodeJS.Timeout | undefined
   private abortForming: ((err: Error) => void) | undefined
@@ -100,8 +103,10 @@ export class ElasticSession {
     this.shmBase = sharedMemoryDir(env, env.rank, Math.max(2, env.size))
     // Registered after failure/record.ts's listener: the record is written first, then the world revoked.
     this.unsubscribe = onPeerLost((loss) => {
-      if (this.formed && loss.rank === this.formed.transport.rank)
+      if (this.formed && loss.rank === this.formed.transport.rank) {
+        if (loss.kind === 'silent') this.silent.push(loss.peer.rank)
         this.revoke(this.generation, { reason: 'lost', lost: [{ rank: loss.peer.rank, host: loss.peer.host }] })
+      }
     })
   }
 
@@ -201,7 +206,8 @@ export class ElasticSession {
   }
 
   private ask(g: number): Promise<void> {
-    return this.keys.set(requestKey(g, this.id), JSON.stringify({ id: this.id, host: this.env.host })).catch(() => {})
+    const req: MemberRequest = { id: this.id, host: this.env.host, ...(this.silent.length ? { silent: this.silent } : {}) }
+    return this.keys.set(requestKey(g, this.id), JSON.stringify(req)).catch(() => {})
   }
 
   /** Watches for generation g to open while this rank is in g-1. */
@@ -241,6 +247,7 @@ export class ElasticSession {
       )
     }
     this.generation = m.gen
+    this.silent = []
     process.env.TSRUN_ELASTIC_GENERATION = String(m.gen)
     const hosts = [...new Set(m.members.map((x) => x.host))]
     const here = m.members.flatMap((x, i) => (x.host === env.host ? [i] : []))

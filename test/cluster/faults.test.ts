@@ -154,3 +154,29 @@ test('a rank that never talked to a rank of a host that is cut off: its first re
   expect(late!.message).toMatch(/lost rank 1 \(pid \d+, host node2\)/)
   expect(late!.waitedMs).toBeLessThanOrEqual(3000 + 2000)
 }, 90_000)
+
+test('elastic job across hosts, one host cut off: the survivors go on in a world of 2 within the bound + 2 s, data used once', async () => {
+  const inGen0 = (o: string) => (o.match(/"generation":0/g) ?? []).length >= 3
+  const c = cutter(inGen0)
+  try {
+    const run = await runRanks(undefined, 'elastic-ids.ts', {
+      flags: [...HOSTS, '--heartbeat-timeout', '3', '--elastic', '2:3', '-x', 'READY=1'],
+      args: ['3000', '2', '24', '20'],
+      timeoutMs: 90_000,
+      onStart: c.onStart,
+    })
+    const cutAt = c.cutAt()
+    expect(run.exitCode).toBe(0)
+    expect(run.stderr).toMatch(/world 3 → 2 after rank 1 \(host node2\) was lost; resumed at step \d+ in \d+\.\d+ s/)
+    const r = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(run.stdout)![1]!)
+    expect(r).toMatchObject({ ok: true, bad: 0 })
+    // The first world after the cut: when its ranks began (the state is synchronised right after).
+    const next = run.cases.filter((x) => x.ready !== undefined && x.generation === 1)
+    expect(next.length).toBe(2)
+    const resumedAfterMs = Math.max(...next.map((x) => x.at)) - cutAt
+    console.log(JSON.stringify({ resumedAfterMs }))
+    expect(resumedAfterMs).toBeLessThanOrEqual(3000 + 2000)
+  } finally {
+    heal('node2')
+  }
+})
