@@ -98,7 +98,10 @@ function run(mode: string, rep: number): Promise<RunResult> {
 /** SIGKILL to the rank process of `rank` among the launcher's children (TSRUN_RANK in /proc/<pid>/environ). */
 function killRank(launcher: number, rank: number): void {
   const { execFileSync } = childProcess
-  const pids = execFileSync('pgrep', ['-P', String(launcher)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
+  const pids = execFileSync('pgrep', ['-P', String(launcher)], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
   for (const pid of pids) {
     try {
       const env = execFileSync('cat', [`/proc/${pid}/environ`], { encoding: 'utf8' })
@@ -106,7 +109,6 @@ function killRank(launcher: number, rank: number): void {
     } catch {}
   }
 }
-
 
 const median = (xs: number[]) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
@@ -119,7 +121,18 @@ for (let rep = 0; rep < args.reps; rep++) {
   for (const mode of modes) {
     const r = await run(mode, rep)
     results.push(r)
-    console.log([r.mode, r.rep, r.code, r.seconds.toFixed(2), r.acc?.toFixed(4) ?? '', r.samplesPerSecond?.toFixed(0) ?? '', r.lossResumeS ?? '', r.joinResumeS ?? ''].join(','))
+    console.log(
+      [
+        r.mode,
+        r.rep,
+        r.code,
+        r.seconds.toFixed(2),
+        r.acc?.toFixed(4) ?? '',
+        r.samplesPerSecond?.toFixed(0) ?? '',
+        r.lossResumeS ?? '',
+        r.joinResumeS ?? '',
+      ].join(','),
+    )
   }
 }
 const summary = Object.fromEntries(

@@ -109,7 +109,9 @@ export class ElasticCoordinator {
    */
   absorb(proc: RankProcess, how: { signal: NodeJS.Signals | null; sshLost?: boolean }): boolean {
     const m = [...this.all.values()].find((x) => x.proc === proc)
-    if (!m || this.ended) return false
+    if (!m) return false
+    // After the job's end a rank that had not joined yet (still starting, or its host unreachable) does not matter.
+    if (this.ended) return !this.members.includes(m)
     const wasAlive = m.alive
     m.alive = false
     this.joiners.delete(m.id)
@@ -134,6 +136,12 @@ export class ElasticCoordinator {
     // Ranks still waiting to join have nothing to join: generation -1 tells them to stop.
     for (const j of this.joiners.values()) this.put(assignedKey(j.id), '-1')
     this.joiners.clear()
+    // Ranks started to join that have not asked yet (or cannot reach the store): nothing to join, stop them.
+    for (const m of this.all.values()) {
+      if (!m.alive || this.members.includes(m)) continue
+      m.alive = false
+      m.proc?.kill('SIGKILL')
+    }
     this.close()
   }
 

@@ -43,7 +43,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
   const mode = modeOf(options)
   if (options.elastic !== undefined && mode.startsWith('slurm')) {
     throw new UsageError(
-      '--elastic does not run under Slurm yet (srun ends a step when one of its tasks fails); run the elastic job with a hostfile of the allocation\'s nodes, or set TSRUN_NO_SLURM=1 inside salloc/sbatch to run it on this node',
+      "--elastic does not run under Slurm yet (srun ends a step when one of its tasks fails); run the elastic job with a hostfile of the allocation's nodes, or set TSRUN_NO_SLURM=1 inside salloc/sbatch to run it on this node",
     )
   }
   switch (mode) {

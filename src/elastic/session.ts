@@ -22,8 +22,19 @@ import { RendezvousError, WorldChangedError } from '../errors.ts'
 import { setting } from '../settings.ts'
 import { onPeerLost } from '../transport/transport.ts'
 import { formWorld, sharedMemoryDir, type Formed, type WorldSpec } from '../world.ts'
-import { assignedKey, elasticPrefix, generationPrefix, joinKey, membersKey, openKey, requestKey, resumedKey, type MemberRequest,
-  type Members, type OpenNotice } from './keys.ts'
+import {
+  assignedKey,
+  elasticPrefix,
+  generationPrefix,
+  joinKey,
+  membersKey,
+  openKey,
+  requestKey,
+  resumedKey,
+  type MemberRequest,
+  type Members,
+  type OpenNotice,
+} from './keys.ts'
 
 /** The store's longest wait (24 h). */
 const FOREVER_MS = 24 * 3600 * 1000

@@ -155,7 +155,7 @@ test('a rank that never talked to a rank of a host that is cut off: its first re
   expect(late!.waitedMs).toBeLessThanOrEqual(3000 + 2000)
 }, 90_000)
 
-test('elastic job across hosts, one host cut off: the survivors go on in a world of 2 within the bound + 2 s, data used once', async () => {
+test('elastic job across hosts, one host cut off: the survivors go on in a world of 2 within the bound + the settle time + 2 s, data used once', async () => {
   const inGen0 = (o: string) => (o.match(/"generation":0/g) ?? []).length >= 3
   const c = cutter(inGen0)
   try {
@@ -166,6 +166,7 @@ test('elastic job across hosts, one host cut off: the survivors go on in a world
       onStart: c.onStart,
     })
     const cutAt = c.cutAt()
+    if (run.exitCode !== 0) console.log(run.stderr)
     expect(run.exitCode).toBe(0)
     expect(run.stderr).toMatch(/world 3 → 2 after rank 1 \(host node2\) was lost; resumed at step \d+ in \d+\.\d+ s/)
     const r = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(run.stdout)![1]!)
@@ -175,7 +176,9 @@ test('elastic job across hosts, one host cut off: the survivors go on in a world
     expect(next.length).toBe(2)
     const resumedAfterMs = Math.max(...next.map((x) => x.at)) - cutAt
     console.log(JSON.stringify({ resumedAfterMs }))
-    expect(resumedAfterMs).toBeLessThanOrEqual(3000 + 2000)
+    // Found by ssh's keep-alive or a survivor's heartbeat within the bound (3 s); when neither has said so yet, the
+    // coordinator waits the settle time (3 s) for the silent member before it leaves it out.
+    expect(resumedAfterMs).toBeLessThanOrEqual(3000 + 3000 + 2000)
   } finally {
     heal('node2')
   }
