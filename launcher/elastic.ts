@@ -13,6 +13,9 @@
  */
 import type { StoreServer } from '../src/bootstrap/zmq/store-server.ts'
 import { assignedKey, elasticPrefix, membersKey, openKey, type MemberRequest, type Members, type OpenNotice } from '../src/elastic/keys.ts'
+import { freeSlots, pollHosts } from './discovery.ts'
+import type { ElasticControl, ElasticOptions, Forming, Member } from './elastic-types.ts'
+import type { Host } from './hostfile.ts'
 import type { Slot } from './placement.ts'
 import type { RankProcess } from './spawn-local.ts'
 
@@ -21,47 +24,6 @@ const FLAP_FAILURES = 3
 const FLAP_WINDOW_MS = 60_000
 /** A generation opened for joining ranks waits at least this long for the members' next commit. */
 const JOIN_SETTLE_MS = 10_000
-
-export interface ElasticOptions {
-  min: number
-  max: number
-  settleMs: number
-  timeoutMs: number
-  /** Restart a lost member's slot (default true). */
-  respawn: boolean
-}
-
-/** What the coordinator needs of the supervisor. */
-export interface ElasticControl {
-  /** Starts a rank into the job in `slot` with member id `id` (a joining rank). */
-  spawn(slot: Slot, id: string): RankProcess
-  /** Supervises a rank started later. */
-  add(rank: RankProcess): void
-  /** Ends the job: below MIN for too long. */
-  fail(line: string, code: number): void
-  log(line: string): void
-}
-
-interface Member {
-  id: string
-  host: string
-  slot: Slot
-  proc?: RankProcess
-  alive: boolean
-}
-
-interface Forming {
-  gen: number
-  reason: 'lost' | 'join'
-  lost: { rank: number; host?: string }[]
-  expected: Set<string>
-  asked: Set<string>
-  /** Members another found silent: left out without waiting. */
-  silent: Set<string>
-  since: number
-  settle: NodeJS.Timeout
-  belowMin?: NodeJS.Timeout
-}
 
 export class ElasticCoordinator {
   private gen = 0
@@ -76,6 +38,10 @@ export class ElasticCoordinator {
   private readonly failures = new Map<number, number[]>()
   private readonly starts = new Map<number, number>()
   private readonly timers = new Set<NodeJS.Timeout>()
+  /** The discovery script's last list, if there is one. */
+  private hosts: Host[] | undefined
+  private nextSlot = 0
+  private stopDiscovery: (() => void) | undefined
   private readonly prefix: string
   private readonly store: StoreServer
   private readonly opts: ElasticOptions
@@ -101,6 +67,28 @@ export class ElasticCoordinator {
     this.members = ranks.map(({ proc, id }) => ({ id, host: proc.slot.host, slot: proc.slot, proc, alive: true }))
     for (const m of this.members) this.all.set(m.id, m)
     this.put(membersKey(0), this.membersOf(0, this.members, []))
+    this.nextSlot = Math.max(...this.members.map((m) => m.slot.rank)) + 1
+    if (this.control.discover) this.stopDiscovery = pollHosts(this.control.discover, (h) => this.discovered(h), this.control.log)
+  }
+
+  /** The discovery script's list: new slots get joining ranks, the ranks of hosts no longer listed are stopped. */
+  private discovered(hosts: Host[]): void {
+    if (this.ended) return
+    this.hosts = hosts
+    const names = new Set(hosts.map((h) => h.name))
+    const living = [...this.all.values()].filter((m) => m.alive)
+    for (const m of living.filter((x) => !names.has(x.host))) {
+      this.control.log(`host ${m.host} is no longer listed by the discovery script; its rank is stopped`)
+      m.proc?.kill('SIGKILL')
+    }
+    const resting = new Set([...this.all.values()].filter((m) => this.flapping(m.slot.rank)).map((m) => m.host))
+    for (const host of freeSlots(
+      hosts,
+      living.filter((m) => names.has(m.host)).map((m) => m.host),
+      this.opts.max,
+      resting,
+    ))
+      this.startJoiner({ rank: this.nextSlot++, host, nodeRank: hosts.findIndex((h) => h.name === host), localRank: 0, localSize: 1 })
   }
 
   /**
@@ -146,6 +134,7 @@ export class ElasticCoordinator {
   }
 
   close(): void {
+    this.stopDiscovery?.()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     if (this.forming) {
@@ -270,14 +259,22 @@ export class ElasticCoordinator {
     const t = setTimeout(() => {
       this.timers.delete(t)
       const living = [...this.all.values()].filter((m) => m.alive).length
-      if (this.ended || living >= this.opts.max) return
-      const id = this.idOf(slot)
-      const proc = this.control.spawn(slot, id)
-      const m: Member = { id, host: slot.host, slot, proc, alive: true }
-      this.all.set(id, m)
-      this.control.add(proc)
+      if (this.ended || living >= this.opts.max || (this.hosts && !this.hosts.some((h) => h.name === slot.host))) return
+      this.startJoiner(slot)
     }, delay)
     this.timers.add(t)
+  }
+
+  private flapping(slot: number): boolean {
+    const now = Date.now()
+    return (this.failures.get(slot) ?? []).filter((t) => now - t < FLAP_WINDOW_MS).length >= FLAP_FAILURES
+  }
+
+  private startJoiner(slot: Slot): void {
+    const id = this.idOf(slot)
+    const proc = this.control.spawn(slot, id)
+    this.all.set(id, { id, host: slot.host, slot, proc, alive: true })
+    this.control.add(proc)
   }
 
   private membersOf(gen: number, ms: Member[], lost: { rank: number; host?: string }[]): string {

@@ -24,8 +24,10 @@ import { spawnSsh } from './spawn-ssh.ts'
 import { withRestarts, type Outcome } from './restart.ts'
 import { runInAllocation, runSlurmTask } from './slurm-launch.ts'
 import { supervise, type ElasticHooks } from './supervisor.ts'
-import { ElasticCoordinator, type ElasticOptions } from './elastic.ts'
+import { ElasticCoordinator } from './elastic.ts'
+import type { ElasticOptions } from './elastic-types.ts'
 import { parseElasticRange } from '../src/elastic/keys.ts'
+import { discoverHosts, discoverHostsNow } from './discovery.ts'
 
 type Env = Record<string, string | undefined>
 
@@ -130,13 +132,16 @@ function runJob(options: LaunchOptions): Promise<number> {
 /** One attempt of a local or hostfile job: this process serves the store and supervises every rank. */
 async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outcome): Promise<number> {
   const me = hostname()
-  const slots = options.hosts
-    ? place(options.np ?? options.hosts.reduce((a, h) => a + h.slots, 0), options.hosts, options.mapBy, options.oversubscribe)
+  const discovery = options.hostDiscoveryScript
+  const hosts = options.hosts ?? (discovery ? discoverHostsNow(discovery) : undefined)
+  const slots = hosts
+    ? place(options.np ?? hosts.reduce((a, h) => a + h.slots, 0), hosts, options.mapBy, options.oversubscribe)
     : placeLocal(options.np ?? defaultNp(), me)
   const local = new Map<string, boolean>()
-  for (const host of new Set(slots.map((s) => s.host))) local.set(host, options.hosts ? await isLocalHost(host, me) : true)
+  for (const host of new Set(slots.map((s) => s.host))) local.set(host, hosts ? await isLocalHost(host, me) : true)
   const remote = [...local].filter(([, isLocal]) => !isLocal).map(([h]) => h)
-  const multiHost = remote.length > 0
+  // Hosts found later join over tcp://: with a discovery script every rank binds it from the start.
+  const multiHost = remote.length > 0 || discovery !== undefined
   checkFileLimit(slots, local, multiHost)
   // Across hosts the store listens everywhere (requests need the job secret) and is advertised at the
   // address the first remote host is reached by, or at --iface's.
@@ -165,7 +170,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
         TSRUN_RESTART_COUNT: restartCount(attempt),
         ...more,
       }
-      if (local.get(slot.host)) {
+      if (local.get(slot.host) ?? false) {
         return spawnLocal(
           slot,
           options.script,
@@ -189,13 +194,15 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
       const range = `${elastic.min}:${elastic.max}`
       const coordinator = new ElasticCoordinator(job.store, job.id, elastic, {
         spawn: (slot, id) => {
-          const r = startRank(slot, { TSRUN_ELASTIC: range, TSRUN_ELASTIC_ID: id, TSRUN_ELASTIC_JOIN: '1' })
+          // A joining rank's number comes from the generation it joins; TSRUN_RANK/TSRUN_SIZE only need to be consistent.
+          const r = startRank(slot, { TSRUN_ELASTIC: range, TSRUN_ELASTIC_ID: id, TSRUN_ELASTIC_JOIN: '1', TSRUN_SIZE: String(Math.max(size, slot.rank + 1)) })
           ranks.push(r)
           return r
         },
         add: (r) => add?.(r),
         fail: (line, code) => fail?.(line, code),
         log: say,
+        discover: discovery ? () => discoverHosts(discovery) : undefined,
       })
       let add: ((r: RankProcess) => void) | undefined
       let fail: ((line: string, code: number) => void) | undefined

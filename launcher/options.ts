@@ -36,6 +36,8 @@ export interface LaunchOptions {
   maxRestarts: number
   /** `--elastic MIN:MAX` as given (checked against the rank count in launch.ts); undefined: not elastic. */
   elastic?: string
+  /** An executable printing `host:slots` lines: the hosts an elastic job may use, run every second. */
+  hostDiscoveryScript?: string
   /** Restart a lost member's slot in an elastic job (default true; --elastic-no-respawn). */
   elasticRespawn: boolean
   /** Timeline and report outputs (absolute paths). */
@@ -84,6 +86,10 @@ function parser() {
       type: 'boolean',
       default: false,
       description: 'in an elastic job, do not restart a lost member in its slot (by default it restarts and joins)',
+    })
+    .option('host-discovery-script', {
+      type: 'string',
+      description: 'with --elastic: an executable printing host:slots lines, run every second; the job grows onto new slots and leaves hosts no longer listed',
     })
     .option('inject-fault', {
       type: 'string',
@@ -204,6 +210,11 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
   const hostfile = single(a.hostfile, '--hostfile')
   const hostList = single(a.H, '-H')
   if (hostfile !== undefined && hostList !== undefined) throw new UsageError('give either --hostfile or -H, not both')
+  const discovery = single(a['host-discovery-script'], '--host-discovery-script')
+  if (discovery !== undefined && (hostfile !== undefined || hostList !== undefined))
+    throw new UsageError('give either --host-discovery-script or --hostfile/-H, not both')
+  if (discovery !== undefined && a.elastic === undefined)
+    throw new UsageError('--host-discovery-script needs --elastic MIN:MAX (hosts come and go only in an elastic job)')
   const hosts = hostfile !== undefined ? readHostfile(resolve(cwd, hostfile)) : hostList !== undefined ? parseHostList(hostList) : undefined
   const mapBy = single(a['map-by'], '--map-by') ?? 'slot'
   if (mapBy !== 'slot' && mapBy !== 'node') throw new UsageError(`--map-by must be 'slot' or 'node', got '${mapBy}'`)
@@ -244,6 +255,7 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
       maxRestarts,
       elastic,
       elasticRespawn: !a['elastic-no-respawn'],
+      hostDiscoveryScript: discovery === undefined ? undefined : resolve(cwd, discovery),
     },
   }
 }

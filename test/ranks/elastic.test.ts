@@ -70,3 +70,50 @@ test.each([
   expect(run.stderr).toMatch(message)
   expect(run.stderr).not.toMatch(/\n\s+at /) // no stack trace
 })
+
+const fitCases = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{') && l.includes('"final"'))
+    .map((l) => JSON.parse(l) as { rank: number; size: number; steps: number; final: string; loss: number; lr: number })
+
+test('fitDistributed in an elastic job: after a kill, the final world holds bitwise-equal weights after every step of 3 epochs', async () => {
+  const run = await runRanks(3, 'dl-train.ts', {
+    flags: ['--elastic', '2:3', '--inject-fault', '1:5'],
+    args: ['elastic', 'batch=8', 'epochs=3'],
+    timeoutMs: 90_000,
+  })
+  expect(run.exitCode).toBe(0)
+  expect(run.stderr).toMatch(/world 3 → 2 after rank 1 \(host \S+\) was lost; resumed at step [45] in/)
+  const ranks = fitCases(run.stdout)
+  const size = ranks[0]!.size
+  expect(ranks.length).toBe(size)
+  // 96 samples, a global batch of 8 × 3 = 24: 4 steps an epoch, whatever the world's size.
+  for (const r of ranks) expect(r.steps).toBe(12)
+  expect(new Set(ranks.map((r) => r.final)).size).toBe(1)
+}, 120_000)
+
+test('fitDistributed elastic: a step is the same update at any world size (np=1 batch 16 against np=2 batch 8)', async () => {
+  const one = await runRanks(1, 'dl-train.ts', { flags: ['--elastic', '1:1'], args: ['elastic', 'batch=16', 'epochs=2'], timeoutMs: 60_000 })
+  const two = await runRanks(2, 'dl-train.ts', { flags: ['--elastic', '1:2'], args: ['elastic', 'batch=8', 'epochs=2'], timeoutMs: 60_000 })
+  expect(one.exitCode).toBe(0)
+  expect(two.exitCode).toBe(0)
+  const [a] = fitCases(one.stdout)
+  const [b] = fitCases(two.stdout)
+  expect(a!.steps).toBe(12)
+  expect(b!.steps).toBe(12)
+  // Not bitwise (the allreduce sums in another order), but the same update to float precision.
+  expect(Math.abs(a!.loss - b!.loss) / a!.loss).toBeLessThan(1e-4)
+}, 120_000)
+
+test("fitDistributed elastic with elasticBatch 'scale': after a loss the learning rate follows the world (0.2 × 1/2)", async () => {
+  const run = await runRanks(2, 'dl-train.ts', {
+    flags: ['--elastic', '1:2', '--elastic-no-respawn', '--inject-fault', '1:3'],
+    args: ['elastic', 'batch=8', 'epochs=2', 'elasticBatch=scale'],
+    timeoutMs: 60_000,
+  })
+  expect(run.exitCode).toBe(0)
+  const [r] = fitCases(run.stdout)
+  expect(r).toMatchObject({ size: 1 })
+  expect(r!.lr).toBeCloseTo(0.1, 10)
+}, 120_000)

@@ -1,0 +1,47 @@
+/** The shapes the elastic coordinator (elastic.ts) works with: its options, what it asks of the supervisor, its members. */
+import type { Host } from './hostfile.ts'
+import type { Slot } from './placement.ts'
+import type { RankProcess } from './spawn-local.ts'
+
+export interface ElasticOptions {
+  min: number
+  max: number
+  settleMs: number
+  timeoutMs: number
+  /** Restart a lost member's slot (default true). */
+  respawn: boolean
+}
+
+/** What the coordinator needs of the supervisor. */
+export interface ElasticControl {
+  /** Starts a rank into the job in `slot` with member id `id` (a joining rank). */
+  spawn(slot: Slot, id: string): RankProcess
+  /** Supervises a rank started later. */
+  add(rank: RankProcess): void
+  /** Ends the job: below MIN for too long. */
+  fail(line: string, code: number): void
+  log(line: string): void
+  /** --host-discovery-script: the hosts the job may use now (or why the script could not say). */
+  discover?: () => Promise<Host[] | string>
+}
+
+export interface Member {
+  id: string
+  host: string
+  slot: Slot
+  proc?: RankProcess
+  alive: boolean
+}
+
+export interface Forming {
+  gen: number
+  reason: 'lost' | 'join'
+  lost: { rank: number; host?: string }[]
+  expected: Set<string>
+  asked: Set<string>
+  /** Members another found silent: left out without waiting. */
+  silent: Set<string>
+  since: number
+  settle: NodeJS.Timeout
+  belowMin?: NodeJS.Timeout
+}
