@@ -19,6 +19,7 @@ import { evaluateDistributed, meansOf } from './evaluate.ts'
 import type { LossSpec, PerSample } from './losses.ts'
 import { averageMetrics } from './metrics.ts'
 import { DistributedOptimizer, type StepTimes } from './optimizer.ts'
+import { trainStep } from './fit.ts'
 
 /** Where training stands: what a change of world carries over, besides the model and the optimizer. */
 interface Position {
@@ -174,7 +175,7 @@ export async function fitElastic(
         // A rank with no samples in an epoch's last step still takes part, with a sample weighted 0.
         const b = gatherRows(train, rows.length > 0 ? rows : orderOf(v.epoch).subarray(0, 1))
         const weight = (rows.length * world.size) / (next - v.offset)
-        const { loss, correct } = await weightedStep(model, opt, train, b, lossFn, accFn, weight)
+        const { loss, correct } = await trainStep(model, opt, train, b, lossFn, accFn, weight)
         v.offset = next
         v.step++
         p.commit() // straight after the step's update: nothing awaited in between
@@ -193,29 +194,4 @@ export async function fitElastic(
     { finalize: false },
   )
   return { history: state.position.values.history, steps: state.position.values.step, times, optimizer: opt!, comm }
-}
-
-async function weightedStep(
-  model: LayersModel,
-  opt: DistributedOptimizer,
-  data: ArrayDataset,
-  b: ReturnType<typeof gatherRows>,
-  lossFn: PerSample,
-  accFn: PerSample | undefined,
-  weight: number,
-) {
-  const xs = tf.tensor(b.x, [b.size, ...data.xShape])
-  const ys = tf.tensor(b.y, [b.size, ...data.yShape])
-  let correct: Tensor | undefined
-  try {
-    const loss = await opt.step(() => {
-      const pred = model.apply(xs, { training: true }) as Tensor
-      if (accFn) correct = tf.keep(tf.sum(accFn(ys, pred)))
-      return tf.mul(tf.mean(lossFn(ys, pred)), weight)
-    })
-    return { loss: weight > 0 ? loss / weight : 0, correct: correct ? (await correct.data())[0]! : 0 }
-  } finally {
-    tf.dispose([xs, ys])
-    correct?.dispose()
-  }
 }

@@ -203,7 +203,16 @@ async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {
   yield* it
 }
 
-async function trainStep(model: LayersModel, opt: DistributedOptimizer, data: ArrayDataset, b: ArrayBatch, lossFn: PerSample, accFn: PerSample | undefined) {
+/** One step on batch `b`; `weight` scales this rank's loss (its share of an elastic step's global batch), and the loss reported is unscaled. */
+export async function trainStep(
+  model: LayersModel,
+  opt: DistributedOptimizer,
+  data: ArrayDataset,
+  b: ArrayBatch,
+  lossFn: PerSample,
+  accFn: PerSample | undefined,
+  weight = 1,
+) {
   const xs = tf.tensor(b.x, [b.size, ...data.xShape])
   const ys = tf.tensor(b.y, [b.size, ...data.yShape])
   let correct: Tensor | undefined
@@ -211,9 +220,10 @@ async function trainStep(model: LayersModel, opt: DistributedOptimizer, data: Ar
     const loss = await opt.step(() => {
       const pred = model.apply(xs, { training: true }) as Tensor
       if (accFn) correct = tf.keep(tf.sum(accFn(ys, pred)))
-      return tf.mean(lossFn(ys, pred))
+      const mean = tf.mean(lossFn(ys, pred))
+      return weight === 1 ? mean : tf.mul(mean, weight)
     })
-    return { loss, correct: correct ? (await correct.data())[0]! : 0 }
+    return { loss: weight === 1 ? loss : weight > 0 ? loss / weight : 0, correct: correct ? (await correct.data())[0]! : 0 }
   } finally {
     tf.dispose([xs, ys])
     correct?.dispose()
