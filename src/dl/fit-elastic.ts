@@ -19,7 +19,7 @@ import { evaluateDistributed, meansOf } from './evaluate.ts'
 import type { LossSpec, PerSample } from './losses.ts'
 import { averageMetrics } from './metrics.ts'
 import { DistributedOptimizer, type StepTimes } from './optimizer.ts'
-import { trainStep } from './fit.ts'
+import { trainStep } from './step.ts'
 
 /** Where training stands: what a change of world carries over, besides the model and the optimizer. */
 interface Position {

@@ -4,17 +4,18 @@
  * progress bar on rank 0, evaluates on validation data, and writes and resumes checkpoints.
  */
 import { elasticInfo, UsageError, type Communicator } from '../index.ts'
-import { tf, type LayersModel, type Optimizer, type Tensor } from './backend.ts'
+import type { LayersModel, Optimizer } from './backend.ts'
 import { broadcastVariables } from './broadcast.ts'
 import { restoreCheckpoint, saveCheckpoint } from './checkpoint.ts'
-import { batchCount, epochBatches, prefetch, type ArrayBatch, type ArrayDataset } from './data.ts'
+import { batchCount, epochBatches, prefetch } from './data.ts'
 import { arrivalsAcrossRanks, formatEpoch, timingAcrossRanks, type EpochLogs } from './epoch-logs.ts'
 import { evaluateDistributed, meansOf, toDataset, type FitData } from './evaluate.ts'
 import { fitElastic } from './fit-elastic.ts'
-import { resolveLoss, type LossSpec, type PerSample } from './losses.ts'
+import { resolveLoss, type LossSpec } from './losses.ts'
 import { averageMetrics } from './metrics.ts'
 import { DistributedOptimizer, type DistributedOptimizerOptions, type StepTimes } from './optimizer.ts'
 import { ProgressBar } from './progress.ts'
+import { trainStep } from './step.ts'
 
 /** Options of {@link fitDistributed}: those of {@link DistributedOptimizer} (hybrid groups, buckets) and the loop's own. */
 export interface FitOptions extends Omit<DistributedOptimizerOptions, 'model'> {
@@ -201,31 +202,4 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
 
 async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {
   yield* it
-}
-
-/** One step on batch `b`; `weight` scales this rank's loss (its share of an elastic step's global batch), and the loss reported is unscaled. */
-export async function trainStep(
-  model: LayersModel,
-  opt: DistributedOptimizer,
-  data: ArrayDataset,
-  b: ArrayBatch,
-  lossFn: PerSample,
-  accFn: PerSample | undefined,
-  weight = 1,
-) {
-  const xs = tf.tensor(b.x, [b.size, ...data.xShape])
-  const ys = tf.tensor(b.y, [b.size, ...data.yShape])
-  let correct: Tensor | undefined
-  try {
-    const loss = await opt.step(() => {
-      const pred = model.apply(xs, { training: true }) as Tensor
-      if (accFn) correct = tf.keep(tf.sum(accFn(ys, pred)))
-      const mean = tf.mean(lossFn(ys, pred))
-      return weight === 1 ? mean : tf.mul(mean, weight)
-    })
-    return { loss: weight === 1 ? loss : weight > 0 ? loss / weight : 0, correct: correct ? (await correct.data())[0]! : 0 }
-  } finally {
-    tf.dispose([xs, ys])
-    correct?.dispose()
-  }
 }
