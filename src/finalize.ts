@@ -18,8 +18,18 @@ export interface Held {
   store?: StoreClient
   storeServer?: StoreServer
   shmDir?: string
+  /** Where a rank serves the store: this rank's checkout request (storeCheckout), settled. */
+  checkout?: Promise<void>
   /** Called once everything is closed (init forgets the world); `ok` is false when the FIN exchange failed. */
   onClosed(ok: boolean): void
+}
+
+/** How long a rank waits for its checkout from a store served by a rank to go out (storeCheckout). */
+const CHECKOUT_BOUND_MS = 5000
+
+/** The key a rank sets once it needs the store no more, where a rank serves it (srun). */
+export function checkoutKey(jobId: string, rank: number): string {
+  return `${jobId}/checked-out/${rank}`
 }
 
 export class Finalizer {
@@ -63,6 +73,7 @@ export class Finalizer {
       clearInterval(warn)
       world.finalized = true
       world.transport.close()
+      if (ok) await this.storeCheckout()
       held.store?.close()
       held.storeServer?.close()
       // After the FIN exchange every rank here has closed its sockets: the directory is no longer used.
@@ -71,6 +82,25 @@ export class Finalizer {
       }
       held.onClosed(ok)
     }
+  }
+
+  /**
+   * Where a rank serves the store (srun), a rank slow to start may still wait for its rendezvous answer when
+   * the others finalize (links open when first used, so the FIN exchange need not include it). Every other rank
+   * checks out of the store once its rendezvous is done (world.ts); the serving rank keeps the store open until
+   * all have, or the rendezvous timeout has passed. A non-serving rank makes sure its checkout went out.
+   */
+  private async storeCheckout(): Promise<void> {
+    const { env, rank, storeServer, checkout } = this.held
+    if (!env.storeOnRank || env.size <= 1) return
+    if (storeServer) {
+      const keys = Array.from({ length: env.size }, (_, r) => checkoutKey(env.jobId, r)).filter((_, r) => r !== rank)
+      await storeServer.whenSet(keys, env.rendezvousTimeoutMs)
+      return
+    }
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([checkout, new Promise<void>((resolve) => (timer = setTimeout(resolve, CHECKOUT_BOUND_MS)))])
+    clearTimeout(timer)
   }
 
   /**

@@ -14,7 +14,7 @@ import { CommRegistry } from './comm/registry.ts'
 import type { World } from './comm/state.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
 import { failureWitness } from './failure/record.ts'
-import { Finalizer } from './finalize.ts'
+import { checkoutKey, Finalizer } from './finalize.ts'
 import { nativeUnavailable } from './native/native.ts'
 import { setting } from './settings.ts'
 import { RankTransport } from './transport/rank-transport.ts'
@@ -134,6 +134,8 @@ export async function formWorld(env: JobEnv, spec: WorldSpec, held: Held, abort?
     spec.rank,
     'world',
   )
-  const finalizer = new Finalizer(world, { env, rank: spec.rank, localRank: spec.localRank, ...held, shmDir })
+  // Where a rank serves the store, tell it this rank needs it no more (it stays open until every rank has).
+  const checkout = env.storeOnRank && spec.store && !held.storeServer ? spec.store.set(checkoutKey(env.jobId, spec.rank), '').catch(() => {}) : undefined
+  const finalizer = new Finalizer(world, { env, rank: spec.rank, localRank: spec.localRank, ...held, shmDir, checkout })
   return { comm, transport, finalizer }
 }

@@ -38,6 +38,8 @@ export interface JobEnv {
   routeTarget?: string
   /** Set on the rank that serves the store itself (rank 0 under srun): the endpoint to bind. */
   serveStore?: string
+  /** Every rank of a job whose store a rank serves (srun): that rank must not close it while others may need it. */
+  storeOnRank?: boolean
   rendezvousTimeoutMs: number
   /** finalize's wait for the other ranks; undefined: as long as they live. */
   finalizeTimeoutMs: number | undefined
@@ -137,6 +139,7 @@ export function readJobEnv(env: Env = process.env): JobEnv {
         nodeRank: slurm.nodeRank,
         store: `tcp://${slurm.nodes[0]}:${slurm.storePort}`,
         serveStore: slurm.rank === 0 ? `tcp://0.0.0.0:${slurm.storePort}` : undefined,
+        storeOnRank: true,
         jobId: id,
         secret: setting('TSRUN_JOB_SECRET', env) ?? id,
         // Per host as well as per step: hosts that share a file system (or namespace hosts on one machine) must

@@ -87,6 +87,30 @@ export class StoreServer {
     return this.data.get(key)
   }
 
+  /**
+   * In the serving process: resolves once every key of `keys` is set, or after `timeoutMs`, to the keys still
+   * missing then (none: all set).
+   */
+  whenSet(keys: readonly string[], timeoutMs: number): Promise<string[]> {
+    const missing = new Set(keys.filter((k) => !this.data.has(k)))
+    if (missing.size === 0 || this.closed) return Promise.resolve([...missing])
+    return new Promise((resolve) => {
+      const w: Waiter = {
+        missing,
+        done: () => resolve([]),
+        timer: setTimeout(() => {
+          this.unregister(w)
+          resolve([...w.missing])
+        }, timeoutMs),
+      }
+      for (const x of missing) {
+        let set = this.waiters.get(x)
+        if (!set) this.waiters.set(x, (set = new Set()))
+        set.add(w)
+      }
+    })
+  }
+
   /** Stops serving; pending waits are dropped. */
   close(): void {
     if (this.closed) return
