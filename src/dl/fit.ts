@@ -6,19 +6,21 @@
 import { elasticInfo, UsageError, type Communicator } from '../index.ts'
 import type { LayersModel, Optimizer } from './backend.ts'
 import { broadcastVariables } from './broadcast.ts'
+import { CallbackRunner, type FitCallback } from './callbacks.ts'
 import { restoreCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import { batchCount, epochBatches, prefetch } from './data.ts'
 import { arrivalsAcrossRanks, formatEpoch, timingAcrossRanks, type EpochLogs } from './epoch-logs.ts'
 import { evaluateDistributed, meansOf, toDataset, type FitData } from './evaluate.ts'
 import { fitElastic } from './fit-elastic.ts'
 import { resolveLoss, type LossSpec } from './losses.ts'
+import { checkLearningRateOptions, LearningRateSchedule, type LearningRateOptions } from './lr.ts'
 import { averageMetrics } from './metrics.ts'
 import { DistributedOptimizer, type DistributedOptimizerOptions, type StepTimes } from './optimizer.ts'
 import { ProgressBar } from './progress.ts'
 import { trainStep } from './step.ts'
 
 /** Options of {@link fitDistributed}: those of {@link DistributedOptimizer} (hybrid groups, buckets) and the loop's own. */
-export interface FitOptions extends Omit<DistributedOptimizerOptions, 'model'> {
+export interface FitOptions extends Omit<DistributedOptimizerOptions, 'model'>, LearningRateOptions {
   /** The ranks that train together. */
   comm: Communicator
   /** Passes over the training data (default 1). */
@@ -53,6 +55,8 @@ export interface FitOptions extends Omit<DistributedOptimizerOptions, 'model'> {
    * Synchronous SGD only (no groupSize); the state moves between ranks, so no checkpoint options.
    */
   elastic?: boolean
+  /** Keras-style callbacks (callbacks.ts): run on every rank; `onRankZero(cb)` for rank 0 only. */
+  callbacks?: FitCallback[]
   /** Elastic: keep the global batch of the start (`'keep'`, default) or keep `batchSize` per rank and scale the learning rate with the world (`'scale'`). */
   elasticBatch?: 'keep' | 'scale'
 }
@@ -67,6 +71,8 @@ export interface FitResult {
   optimizer: DistributedOptimizer
   /** The world training ended on: in an elastic job, the current generation's (use it, not the one passed in). */
   comm: Communicator
+  /** True when a callback stopped training before `epochs` (early stopping). */
+  stopped?: boolean
 }
 
 /**
@@ -98,6 +104,10 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
       throw new UsageError('fitDistributed: elastic training is synchronous SGD; drop groupSize')
     if (options.checkpoint || options.resume)
       throw new UsageError('fitDistributed: elastic training takes its state from the surviving ranks; drop checkpoint and resume')
+    for (const name of ['backwardPassesPerStep', 'lrScaling', 'warmupEpochs', 'lrSchedule', 'callbacks'] as const) {
+      if (options[name] !== undefined && !(name === 'backwardPassesPerStep' && options[name] === 1))
+        throw new UsageError(`fitDistributed: ${name} is not available in elastic training yet (elasticBatch: 'scale' scales the learning rate with the world)`)
+    }
     const elasticBatch = options.elasticBatch ?? 'keep'
     if (elasticBatch !== 'keep' && elasticBatch !== 'scale') throw new UsageError(`elasticBatch must be "keep" or "scale", got ${JSON.stringify(elasticBatch)}`)
     return fitElastic(model, train, optimizer, lossFn, accFn, {
@@ -118,6 +128,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
     })
   }
 
+  const k = options.backwardPassesPerStep ?? 1
   const opt = new DistributedOptimizer(optimizer, comm, {
     model,
     groupSize: options.groupSize,
@@ -125,13 +136,17 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
     averageOptimizerState: options.averageOptimizerState,
     bucketBytes: options.bucketBytes,
     compression: options.compression,
+    backwardPassesPerStep: k,
   })
+  checkLearningRateOptions(options)
   const restored = options.resume ? await restoreCheckpoint(options.checkpoint!.dir, model, optimizer, comm) : undefined
   if (!restored) await broadcastVariables(model, comm)
   opt.stepCount = restored?.step ?? 0
 
   const shardLength = Math.ceil(train.length / comm.size)
-  const stepsPerEpoch = batchCount(shardLength, batchSize)
+  const batchesPerEpoch = batchCount(shardLength, batchSize)
+  // Steps are optimizer updates: with accumulation, k batches each (the epoch's last one may take fewer).
+  const stepsPerEpoch = Math.ceil(batchesPerEpoch / k)
   // Logs of the epochs finished before the checkpoint; a partly done epoch is logged again when it ends.
   const firstEpoch = Math.floor(opt.stepCount / stepsPerEpoch)
   const history = ((restored?.extra?.history as EpochLogs[] | undefined) ?? []).filter((h) => h.epoch < firstEpoch)
@@ -145,59 +160,92 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
     if (comm.rank === 0)
       await saveCheckpoint(options.checkpoint!.dir, model, optimizer, { step: opt.stepCount, extra: { history } }, { keep: options.checkpoint!.keep })
   }
+  // The linear rule scales by the samples one update averages: the group's ranks × the passes accumulated.
+  const lr = LearningRateSchedule.wanted(options) ? new LearningRateSchedule(optimizer, options, opt.groupSize * k, stepsPerEpoch) : undefined
+  const callbacks = new CallbackRunner(options.callbacks, { comm, model, optimizer })
+  let rate = lr?.base ?? 0
+  let stop = false
+  // After each optimizer update: checkpoint, onStep, callbacks; true when training is to stop.
+  const updated = async (epoch: number, loss: number) => {
+    if (options.checkpoint && opt.stepCount % options.checkpoint.every === 0) await save()
+    await options.onStep?.(opt.stepCount, loss)
+    if (await callbacks.batchEnd(opt.stepCount, { epoch, loss, lr: lr ? rate : learningRateOr(optimizer) })) stop = true
+    return stop || opt.stepCount >= maxSteps
+  }
 
-  for (let epoch = firstEpoch; epoch < epochs && opt.stepCount < maxSteps; epoch++) {
-    const skip = opt.stepCount - epoch * stepsPerEpoch
-    const bar = new ProgressBar(`epoch ${epoch + 1}/${epochs}`, stepsPerEpoch, show)
-    const batches = epochBatches(train, batchSize, { rank: comm.rank, size: comm.size, seed, epoch, shuffle, skip })
-    const times0 = { ...opt.times }
-    const arrivals0 = opt.arrivals.length
-    const t0 = performance.now()
-    let lossSum = 0
-    let accSum = 0
-    let count = 0
-    let step = skip
-    for await (const b of options.prefetch === false ? toAsync(batches) : prefetch(batches)) {
-      const { loss, correct } = await trainStep(model, opt, train, b, lossFn, accFn)
-      lossSum += loss * b.size
-      accSum += correct
-      count += b.size
-      step++
-      bar.update({ step, samples: count * comm.size, values: accFn ? { loss: lossSum / count, acc: accSum / count } : { loss: lossSum / count } })
-      if (options.checkpoint && opt.stepCount % options.checkpoint.every === 0) await save()
-      await options.onStep?.(opt.stepCount, loss)
-      if (opt.stepCount >= maxSteps) break
+  try {
+    await callbacks.trainBegin()
+    for (let epoch = firstEpoch; epoch < epochs && opt.stepCount < maxSteps && !stop; epoch++) {
+      const skip = (opt.stepCount - epoch * stepsPerEpoch) * k
+      const bar = new ProgressBar(`epoch ${epoch + 1}/${epochs}`, batchesPerEpoch, show)
+      await callbacks.epochBegin(epoch)
+      const batches = epochBatches(train, batchSize, { rank: comm.rank, size: comm.size, seed, epoch, shuffle, skip })
+      const times0 = { ...opt.times }
+      const arrivals0 = opt.arrivals.length
+      const t0 = performance.now()
+      let lossSum = 0
+      let accSum = 0
+      let count = 0
+      let step = skip
+      let loss = 0
+      for await (const b of options.prefetch === false ? toAsync(batches) : prefetch(batches)) {
+        if (lr && opt.pendingPasses === 0) rate = lr.atUpdate(epoch, opt.stepCount)
+        const r = await trainStep(model, opt, train, b, lossFn, accFn)
+        loss = r.loss
+        lossSum += r.loss * b.size
+        accSum += r.correct
+        count += b.size
+        step++
+        bar.update({ step, samples: count * comm.size, values: accFn ? { loss: lossSum / count, acc: accSum / count } : { loss: lossSum / count } })
+        if (opt.pendingPasses === 0 && (await updated(epoch, r.loss))) break
+      }
+      if (opt.pendingPasses > 0) {
+        // The epoch's last update takes the batches left (every rank has the same number).
+        await opt.flush()
+        await updated(epoch, loss)
+      }
+      const seconds = (performance.now() - t0) / 1000
+      const avg = await averageMetrics(comm, meansOf(lossSum, accFn ? accSum : undefined, count), count)
+      const computeMs = opt.times.computeMs - times0.computeMs
+      const commMs = opt.times.commMs - times0.commMs
+      const timing = await timingAcrossRanks(comm, computeMs, commMs)
+      const arrivals = await arrivalsAcrossRanks(comm, opt.arrivals.splice(arrivals0))
+      const logs: EpochLogs = {
+        epoch,
+        ...avg,
+        samples: count * comm.size,
+        seconds,
+        samplesPerSecond: (count * comm.size) / seconds,
+        ...timing,
+        ...arrivals,
+      }
+      if (validation) {
+        await opt.finish()
+        const v = await evaluateDistributed(model, validation, comm, { batchSize: Math.max(batchSize, 256), loss: options.loss ?? (model.loss as LossSpec) })
+        logs.valLoss = v.loss
+        if (v.acc !== undefined) logs.valAcc = v.acc
+      }
+      history.push(logs)
+      bar.done({ step, samples: count * comm.size, values: {} }, formatEpoch(logs))
+      await options.onEpochEnd?.(logs)
+      if (await callbacks.epochEnd(epoch, logs)) stop = true
     }
-    const seconds = (performance.now() - t0) / 1000
-    const avg = await averageMetrics(comm, meansOf(lossSum, accFn ? accSum : undefined, count), count)
-    const computeMs = opt.times.computeMs - times0.computeMs
-    const commMs = opt.times.commMs - times0.commMs
-    const timing = await timingAcrossRanks(comm, computeMs, commMs)
-    const arrivals = await arrivalsAcrossRanks(comm, opt.arrivals.splice(arrivals0))
-    const logs: EpochLogs = {
-      epoch,
-      ...avg,
-      samples: count * comm.size,
-      seconds,
-      samplesPerSecond: (count * comm.size) / seconds,
-      ...timing,
-      ...arrivals,
+    await opt.finish()
+    if (options.checkpoint && comm.rank === 0) {
+      await saveCheckpoint(options.checkpoint.dir, model, optimizer, { step: opt.stepCount, extra: { history } }, { keep: options.checkpoint.keep })
     }
-    if (validation) {
-      await opt.finish()
-      const v = await evaluateDistributed(model, validation, comm, { batchSize: Math.max(batchSize, 256), loss: options.loss ?? (model.loss as LossSpec) })
-      logs.valLoss = v.loss
-      if (v.acc !== undefined) logs.valAcc = v.acc
-    }
-    history.push(logs)
-    bar.done({ step, samples: count * comm.size, values: {} }, formatEpoch(logs))
-    await options.onEpochEnd?.(logs)
+    await callbacks.trainEnd(history)
+  } finally {
+    // Scaling and warm-up belong to this run: the optimizer gets its own rate back (a second fit scales it once).
+    lr?.restore()
   }
-  await opt.finish()
-  if (options.checkpoint && comm.rank === 0) {
-    await saveCheckpoint(options.checkpoint.dir, model, optimizer, { step: opt.stepCount, extra: { history } }, { keep: options.checkpoint.keep })
-  }
-  return { history, steps: opt.stepCount, times: { ...opt.times }, optimizer: opt, comm }
+  return { history, steps: opt.stepCount, times: { ...opt.times }, optimizer: opt, comm, stopped: stop }
+}
+
+/** The optimizer's learning rate, or NaN for one without a numeric rate. */
+function learningRateOr(optimizer: Optimizer): number {
+  const v = (optimizer as unknown as { learningRate?: unknown }).learningRate
+  return typeof v === 'number' ? v : Number.NaN
 }
 
 async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {

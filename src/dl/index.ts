@@ -1,7 +1,8 @@
 /**
  * tsrun/dl: data-parallel training of TensorFlow.js models on tsrun ranks. Synchronous SGD with fused gradient
  * allreduce, hybrid groups (synchronous within a group, model averaging across groups), sharded and prefetched
- * input, averaged metrics, checkpoints, and `fitDistributed` for Keras-style users.
+ * input, averaged metrics, checkpoints, gradient accumulation, learning-rate scaling and warm-up, callbacks,
+ * and `fitDistributed` for Keras-style users.
  *
  * @example
  * ```ts
@@ -34,6 +35,8 @@ export {
 export { averageMetrics } from './metrics.ts'
 export { saveCheckpoint, restoreCheckpoint, listCheckpoints, type TrainingPosition, type SaveOptions } from './checkpoint.ts'
 export { fitDistributed, type FitOptions, type FitResult } from './fit.ts'
+export { earlyStopping, onRankZero, type FitCallback, type TrainingContext, type BatchLogs, type EarlyStoppingOptions } from './callbacks.ts'
+export type { LearningRateOptions } from './lr.ts'
 export { evaluateDistributed, type FitData } from './evaluate.ts'
 export type { EpochLogs } from './epoch-logs.ts'
 export type { LossName, LossSpec } from './losses.ts'

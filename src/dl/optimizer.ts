@@ -10,7 +10,8 @@
  */
 import { timeline, UsageError, type Communicator } from '../index.ts'
 import { tf, type Optimizer, type Scalar, type Tensor, type Variable } from './backend.ts'
-import { allVariables, assignFrom, fuse, FusedLayout, readInto, trainableVariables, type Trainable } from './variables.ts'
+import { ModelAverager } from './average.ts'
+import { fuse, type FusedLayout, trainableVariables, type Trainable } from './variables.ts'
 
 /**
  * `tf.variableGrads`, with a backend that lacks a gradient kernel (the wasm backend has none for convolutions)
@@ -51,6 +52,12 @@ export interface DistributedOptimizerOptions {
    * averages stay in float32.
    */
   compression?: 'none' | 'fp16' | 'bf16'
+  /**
+   * Gradient accumulation (Horovod's `backward_passes_per_step`, DDP's `no_sync`): `step` sums the gradients of
+   * this many calls on this rank without communicating, then averages them over the calls and the group in one
+   * allreduce and applies them once: the same update as one batch this many times larger. Default 1.
+   */
+  backwardPassesPerStep?: number
 }
 
 /** Where the time of the steps so far went, in milliseconds. */
@@ -88,15 +95,17 @@ export class DistributedOptimizer {
   /** When this rank reached each step's gradient exchange (timeline.now(), µs): who arrives last holds the others up. */
   readonly arrivals: number[] = []
   private readonly vars: Variable[]
-  private readonly model: Trainable
   private readonly layout: FusedLayout
   private readonly grads: Float32Array
   private readonly averageState: boolean
   private readonly compression: 'none' | 'fp16' | 'bf16'
+  /** Calls of `step` per update (gradient accumulation). */
+  readonly backwardPassesPerStep: number
   private group: Communicator | undefined
   private stepsSinceAverage = 0
-  /** Every variable of the model and a fused buffer for them, made at the first model average. */
-  private averaging: { vars: Variable[]; layout: FusedLayout; buffer: Float32Array } | undefined
+  /** Backward passes summed into `grads` since the last update. */
+  private passes = 0
+  private readonly averager: ModelAverager
 
   constructor(optimizer: Optimizer, comm: Communicator, options: DistributedOptimizerOptions) {
     if (!options || options.model === undefined) {
@@ -120,7 +129,10 @@ export class DistributedOptimizer {
       throw new UsageError(`compression must be "none", "fp16" or "bf16", got ${JSON.stringify(compression)}`)
     }
     this.compression = compression
-    this.model = options.model
+    const k = options.backwardPassesPerStep ?? 1
+    if (!Number.isInteger(k) || k < 1) throw new UsageError(`backwardPassesPerStep must be a positive integer, got ${k}`)
+    this.backwardPassesPerStep = k
+    this.averager = new ModelAverager(options.model, optimizer, comm, this.averageState)
     this.vars = trainableVariables(options.model)
     if (this.vars.length === 0) throw new UsageError('DistributedOptimizer: the model has no trainable variables')
     const fused = fuse(this.vars, options.bucketBytes ?? DEFAULT_BUCKET_BYTES)
@@ -140,8 +152,9 @@ export class DistributedOptimizer {
 
   /**
    * One training step: gradients of `loss` on this rank's batch, averaged over the group, applied. In hybrid
-   * mode every `averageEvery`-th step also averages the model across all ranks. Every rank of `comm` must call
-   * it the same number of times. Resolves to this rank's loss before the step.
+   * mode every `averageEvery`-th step also averages the model across all ranks. With `backwardPassesPerStep: k`
+   * only every k-th call communicates and updates; the others add their gradients to this rank's sum. Every rank
+   * of `comm` must call it the same number of times. Resolves to this rank's loss before the step.
    */
   async step(loss: () => Tensor): Promise<number> {
     const t0 = performance.now()
@@ -151,27 +164,72 @@ export class DistributedOptimizer {
       if (g === undefined) throw new UsageError(`the loss does not depend on variable "${v.name}"; every trainable variable needs a gradient`)
       return g
     })
-    const group = await this.groupComm()
+    const first = this.passes === 0
+    this.passes++
     let waitMs = 0
+    if (this.passes < this.backwardPassesPerStep) {
+      for (const b of this.layout.buckets) (first ? this.layout.pack : this.layout.accumulate).call(this.layout, this.grads, tensors, b)
+      tf.dispose(grads)
+    } else {
+      waitMs = await this.exchange(tensors, first)
+      tf.dispose(grads)
+      this.apply()
+    }
+    const lossValue = (await value.data())[0]!
+    value.dispose()
+    const t1 = performance.now()
+    this.times.computeMs += t1 - t0 - waitMs
+    this.times.commMs += waitMs
+    if (this.passes === 0 && this.hybrid && this.stepsSinceAverage >= this.averageEvery) await this.average()
+    return lossValue
+  }
+
+  /**
+   * Applies the gradients summed since the last update, if any (fewer than `backwardPassesPerStep` of them, e.g.
+   * at the end of an epoch), averaged over the passes taken. Every rank calls it at the same point.
+   */
+  async flush(): Promise<void> {
+    if (this.passes === 0) return
+    const t0 = performance.now()
+    const waitMs = await this.exchange(undefined, false)
+    this.apply()
+    this.times.computeMs += performance.now() - t0 - waitMs
+    this.times.commMs += waitMs
+    if (this.hybrid && this.stepsSinceAverage >= this.averageEvery) await this.average()
+  }
+
+  /** Backward passes summed but not applied yet (gradient accumulation). */
+  get pendingPasses(): number {
+    return this.passes
+  }
+
+  /**
+   * Adds the last pass's gradients (if any) into the fused buffer, bucket by bucket, and averages each bucket
+   * over the passes and the group as soon as it is complete. Resolves to the milliseconds spent waiting.
+   */
+  private async exchange(tensors: Tensor[] | undefined, first: boolean): Promise<number> {
+    const group = await this.groupComm()
     this.arrivals.push(timeline.now())
     if (this.arrivals.length > 1 << 16) this.arrivals.splice(0, this.arrivals.length - (1 << 16)) // a custom loop never reads them
-    if (group.size > 1) {
-      // Start each bucket's allreduce as soon as it is copied; the next bucket is copied while it runs.
-      const pending: Promise<unknown>[] = []
-      this.layout.buckets.forEach((b, i) => {
-        this.layout.pack(this.grads, tensors, b)
-        const grads = this.grads.subarray(b.start, b.end)
+    const scale = 1 / this.passes
+    const pending: Promise<unknown>[] = []
+    // Start each bucket's allreduce as soon as it is copied; the next bucket is copied while it runs.
+    this.layout.buckets.forEach((b, i) => {
+      if (tensors) (first ? this.layout.pack : this.layout.accumulate).call(this.layout, this.grads, tensors, b)
+      const grads = this.grads.subarray(b.start, b.end)
+      if (scale !== 1) for (let j = 0; j < grads.length; j++) grads[j]! *= scale
+      if (group.size > 1)
         pending.push(
           timeline.span(`gradient bucket ${i}`, () => group.allreduce(grads, 'avg', { compression: this.compression }), 'dl', { bytes: grads.byteLength }),
         )
-      })
-      const w0 = performance.now()
-      await Promise.all(pending)
-      waitMs = performance.now() - w0
-    } else {
-      for (const b of this.layout.buckets) this.layout.pack(this.grads, tensors, b)
-    }
-    tf.dispose(grads)
+    })
+    if (pending.length === 0) return 0
+    const w0 = performance.now()
+    await Promise.all(pending)
+    return performance.now() - w0
+  }
+
+  private apply(): void {
     timeline.span(
       'apply gradients',
       () => {
@@ -181,16 +239,10 @@ export class DistributedOptimizer {
       },
       'dl',
     )
-    const lossValue = (await value.data())[0]!
-    value.dispose()
+    this.passes = 0
     this.stepCount++
     this.stepsSinceAverage++
-    const t1 = performance.now()
     this.times.steps++
-    this.times.commMs += waitMs
-    this.times.computeMs += t1 - t0 - waitMs
-    if (this.hybrid && this.stepsSinceAverage >= this.averageEvery) await this.average()
-    return lossValue
   }
 
   /**
@@ -204,65 +256,19 @@ export class DistributedOptimizer {
   private async averageNow(): Promise<void> {
     const t0 = performance.now()
     this.stepsSinceAverage = 0
-    if (this.comm.size > 1) {
-      if (!this.averaging) {
-        const vars = allVariables(this.model)
-        this.averaging = { vars, ...fuse(vars) }
-      }
-      const { vars, layout, buffer } = this.averaging
-      readInto(layout, buffer, vars)
-      await this.comm.allreduce(buffer, 'avg')
-      assignFrom(layout, buffer, vars)
-      if (this.averageState) await this.averageOptimizerState()
-    }
+    await this.averager.average()
     this.times.commMs += performance.now() - t0
   }
 
-  /** Ends training: in hybrid mode, a last average so every rank holds the same model. */
+  /** Ends training: applies accumulated gradients ({@link flush}) and, in hybrid mode, a last average so every rank holds the same model. */
   async finish(): Promise<void> {
+    await this.flush()
     if (this.hybrid && this.stepsSinceAverage > 0) await this.average()
   }
 
   /** Steps since the last model average (0 in synchronous mode after every step). */
   get pendingSteps(): number {
     return this.hybrid ? this.stepsSinceAverage : 0
-  }
-
-  private async averageOptimizerState(): Promise<void> {
-    const named = await this.optimizer.getWeights()
-    try {
-      await this.averageNamed(
-        named.filter((n) => n.tensor.dtype === 'float32'),
-        named,
-      )
-    } finally {
-      // getWeights makes fresh tensors for what is not a variable (the iteration count).
-      for (const n of named) if (typeof (n.tensor as Variable).assign !== 'function') n.tensor.dispose()
-    }
-  }
-
-  private async averageNamed(floats: { name: string; tensor: Tensor }[], named: { name: string; tensor: Tensor }[]): Promise<void> {
-    if (floats.length === 0) return
-    const layout = new FusedLayout(
-      floats.map((n) => n.tensor.shape),
-      Number.POSITIVE_INFINITY,
-    )
-    const buffer = new Float32Array(layout.length)
-    layout.pack(
-      buffer,
-      floats.map((n) => n.tensor),
-      layout.buckets[0]!,
-    )
-    await this.comm.allreduce(buffer, 'avg')
-    const values = layout.unpack(buffer)
-    // tfjs optimizers hand out their slot variables themselves: assign in place (setWeights would make new ones).
-    if (floats.every((n) => typeof (n.tensor as Variable).assign === 'function')) {
-      for (const [i, n] of floats.entries()) (n.tensor as Variable).assign(values[i]!)
-    } else {
-      const byName = new Map(floats.map((n, i) => [n.name, values[i]!]))
-      await this.optimizer.setWeights(named.map((n) => ({ name: n.name, tensor: byName.get(n.name) ?? n.tensor })))
-    }
-    tf.dispose(values)
   }
 
   private async groupComm(): Promise<Communicator> {

@@ -105,6 +105,18 @@ export class FusedLayout {
     }
   }
 
+  /** Adds `tensors[i]` into slot i of `buffer` for the slots of `bucket` (gradient accumulation). */
+  accumulate(buffer: Float32Array, tensors: readonly Tensor[], bucket: Bucket): void {
+    for (let i = bucket.from; i < bucket.to; i++) {
+      const slot = this.slots[i]!
+      const t = tensors[i]!
+      if (t.size !== slot.length) throw new UsageError(`tensor ${i} has ${t.size} elements, but its slot holds ${slot.length}`)
+      const src = t.dataSync() as Float32Array
+      const dst = buffer.subarray(slot.offset, slot.offset + slot.length)
+      for (let j = 0; j < src.length; j++) dst[j]! += src[j]!
+    }
+  }
+
   /** A new tensor per slot, holding `buffer`'s values. */
   unpack(buffer: Float32Array): Tensor[] {
     return this.slots.map((s) => tf.tensor(buffer.subarray(s.offset, s.offset + s.length), s.shape, 'float32'))

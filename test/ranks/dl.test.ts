@@ -29,6 +29,44 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
   return m
 }
 
+describe('large batches: accumulation, learning-rate scaling and warm-up, callbacks', () => {
+  it('backwardPassesPerStep 4 at np=2 gives the weights of a 4x batch at np=2 (12 updates from 48 batches)', async () => {
+    const acc = join(dir, 'acc4.bin')
+    const big = join(dir, 'big.bin')
+    const a = ok(await train(2, ['fit', 'epochs=2', 'batch=2', 'accumulate=4', `out=${acc}`]), 2)
+    const b = ok(await train(2, ['fit', 'epochs=2', 'batch=8', `out=${big}`]), 2)
+    // 48 samples a rank: 24 batches of 2 make 6 updates an epoch, as 6 batches of 8 do.
+    expect(a.map((r) => r.steps)).toEqual([12, 12])
+    expect(b.map((r) => r.steps)).toEqual([12, 12])
+    expect(new Set(a.map((r) => r.final)).size).toBe(1)
+    expect(maxRelDiff(weights(acc), weights(big))).toBeLessThan(1e-5)
+  })
+
+  it('lrScaling linear with warmupEpochs 1: the rate ramps over the first epoch to lr x world, the same on every rank, and is the rate used', async () => {
+    const ramp = ok(await train(2, ['fit', 'epochs=2', 'batch=8', 'lr=0.2', 'lrScaling=linear', 'warmup=1']), 2)
+    const expected = [...Array.from({ length: 6 }, (_, u) => 0.2 + (0.2 * (u + 1)) / 6), ...Array(6).fill(0.4)]
+    for (const r of ramp) {
+      expect(r.lrs).toHaveLength(12)
+      r.lrs.forEach((lr: number, i: number) => expect(lr).toBeCloseTo(expected[i]!, 10))
+    }
+    // Scaling 0.2 by the world of 2 trains exactly as 0.4 unscaled does.
+    const scaled = join(dir, 'scaled.bin')
+    const plain = join(dir, 'plain.bin')
+    ok(await train(2, ['fit', 'epochs=2', 'batch=8', 'lr=0.2', 'lrScaling=linear', `out=${scaled}`]), 2)
+    ok(await train(2, ['fit', 'epochs=2', 'batch=8', 'lr=0.4', `out=${plain}`]), 2)
+    expect(maxRelDiff(weights(scaled), weights(plain))).toBeLessThan(1e-6)
+  })
+
+  it('a stop asked for on rank 0 only (onRankZero) ends training on every rank after the same step', async () => {
+    const run = ok(await train(2, ['fit', 'epochs=3', 'batch=8', 'stopAt=5']), 2)
+    expect(run.map((r) => [r.steps, r.stopped, r.epochs])).toEqual([
+      [5, true, 1],
+      [5, true, 1],
+    ])
+    expect(new Set(run.map((r) => r.final)).size).toBe(1)
+  })
+})
+
 describe('synchronous SGD', () => {
   it.each(['sgd', 'momentum'])('np=2 with batch B/2 gives the weights of np=1 with batch B (%s)', async (optimizer) => {
     const one = join(dir, `eq1-${optimizer}.bin`)
