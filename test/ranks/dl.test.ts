@@ -47,7 +47,7 @@ describe('large batches: accumulation, learning-rate scaling and warm-up, callba
     const expected = [...Array.from({ length: 6 }, (_, u) => 0.2 + (0.2 * (u + 1)) / 6), ...Array(6).fill(0.4)]
     for (const r of ramp) {
       expect(r.lrs).toHaveLength(12)
-      r.lrs.forEach((lr: number, i: number) => expect(lr).toBeCloseTo(expected[i]!, 10))
+      for (const [i, lr] of (r.lrs as number[]).entries()) expect(lr).toBeCloseTo(expected[i]!, 10)
     }
     // Scaling 0.2 by the world of 2 trains exactly as 0.4 unscaled does.
     const scaled = join(dir, 'scaled.bin')

@@ -138,7 +138,12 @@ describe('callbacks in fitDistributed', () => {
     const losses: number[] = []
     const snapshots: number[][] = []
     // Listed before the stopper: it sees each epoch's weights before a restore.
-    const capture = { onEpochEnd: (_: number, l: EpochLogs) => void (losses.push(l.loss), snapshots.push(weights(m).flat())) }
+    const capture = {
+      onEpochEnd: (_: number, l: EpochLogs) => {
+        losses.push(l.loss)
+        snapshots.push(weights(m).flat())
+      },
+    }
     const r = await fitDistributed(m, data(), { comm: world, epochs: 30, batchSize: 8, verbose: 0, callbacks: [capture, stopper] })
     expect(r.stopped).toBe(true)
     expect(stopper.stoppedEpoch).toBe(r.history.length - 1)
