@@ -12,7 +12,10 @@
  *
  * Models: mnist = the example's 784-128-10 MLP on the MNIST digits, batch 32, momentum SGD;
  * mlp5m = 784-2048-1536-10 (4.77 M parameters) on random inputs, batch 32;
- * torch-mlp = bench/torch/ddp_mlp.py's 784-512-256-10 MLP, batch 64, SGD 0.01, random inputs.
+ * torch-mlp = bench/torch/ddp_train.py's 784-512-256-10 MLP, batch 64, SGD 0.01, random inputs;
+ * mnist-cnn = the example's CNN (5x5 convolution of 8 channels, 2x2 max pooling, dense) on the MNIST digits, batch 32;
+ * torch-cnn = bench/torch/ddp_train.py's CIFAR-style CNN (3x3 convolutions of 16 and 32 channels with ReLU and
+ * 2x2 max pooling, dense) on random 32x32x3 inputs, batch 32, SGD 0.01.
  * Hybrid: groups of np/2 ranks (np 2: groups of 1, i.e. parameter averaging), averaging every 8 steps.
  * Local: every rank trains alone, no communication at all: the efficiency this machine allows (ranks share
  * cores, caches and memory bandwidth), the ceiling for the other modes.
@@ -24,17 +27,21 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import type { ArrayDataset, Tensor } from 'tsrun/dl'
+import type { ArrayDataset, LayersModel, Tensor, Tf } from 'tsrun/dl'
 import { median } from './report.ts'
 import { plotTrainSvg, type TrainRow } from './train-plot.ts'
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
-const MODELS = ['mnist', 'mlp5m', 'torch-mlp'] as const
+const MODELS = ['mnist', 'mlp5m', 'torch-mlp', 'mnist-cnn', 'torch-cnn'] as const
+/** The models PyTorch DDP runs too (--compare-torch), by bench/torch/ddp_train.py's --model. */
+const TORCH: Partial<Record<ModelName, string>> = { 'torch-mlp': 'mlp', 'torch-cnn': 'cnn' }
 type ModelName = (typeof MODELS)[number]
 const DEFAULTS: Record<ModelName, { batch: number; steps: number; warmup: number }> = {
   mnist: { batch: 32, steps: 150, warmup: 10 },
   mlp5m: { batch: 32, steps: 20, warmup: 3 },
   'torch-mlp': { batch: 64, steps: 100, warmup: 10 },
+  'mnist-cnn': { batch: 32, steps: 60, warmup: 5 },
+  'torch-cnn': { batch: 32, steps: 40, warmup: 5 },
 }
 
 const argv = await yargs(hideBin(process.argv))
@@ -52,8 +59,12 @@ const argv = await yargs(hideBin(process.argv))
   .option('average-every', { type: 'number', default: 8 })
   .option('compression', { choices: ['none', 'fp16', 'bf16'] as const, default: 'none' as const, description: 'gradients on the wire as 16-bit floats' })
   .option('reps', { type: 'number', default: 3, description: 'alternated repetitions; medians are reported' })
-  .option('compare-torch', { type: 'boolean', default: false, description: 'also run PyTorch DDP (gloo) on torch-mlp at the same np (needs python3-torch)' })
-  .option('torch-script', { type: 'string', default: resolve(ROOT, 'bench/torch/ddp_mlp.py'), description: 'the PyTorch DDP script --compare-torch runs' })
+  .option('compare-torch', {
+    type: 'boolean',
+    default: false,
+    description: 'also run PyTorch DDP (gloo) on torch-mlp and torch-cnn at the same np (needs python3-torch)',
+  })
+  .option('torch-script', { type: 'string', default: resolve(ROOT, 'bench/torch/ddp_train.py'), description: 'the PyTorch DDP script --compare-torch runs' })
   .option('python', { type: 'string', default: '/usr/bin/python3', description: "the Python with Debian's python3-torch" })
   .option('csv', { type: 'boolean', default: false })
   .option('json', { type: 'boolean', default: false })
@@ -86,26 +97,21 @@ async function worker(): Promise<void> {
   // local: every rank trains alone and never averages, the throughput this machine allows without communication.
   const averageEvery = local ? Number.MAX_SAFE_INTEGER : argv['average-every']
 
-  const layers = name === 'mnist' ? [128] : name === 'mlp5m' ? [2048, 1536] : [512, 256]
-  const model = tf.sequential({
-    layers: [
-      ...layers.map((units, i) => tf.layers.dense({ units, activation: 'relu', ...(i === 0 ? { inputShape: [784] } : {}) })),
-      tf.layers.dense({ units: 10 }),
-    ],
-  })
+  const model = buildModel(tf, name)
   let data: ArrayDataset
-  if (name === 'mnist') {
+  if (name === 'mnist' || name === 'mnist-cnn') {
     const { loadMnist } = await import('../examples/mnist/data.ts')
     data = loadMnist().train
   } else {
-    // Random MNIST-shaped inputs and labels, as bench/torch/ddp_mlp.py uses.
+    // Random inputs of the model's shape and labels, as bench/torch/ddp_train.py uses.
+    const shape = name === 'torch-cnn' ? [32, 32, 3] : [784]
     const n = 16 * batch * world.size
     const r = seededRandom(1234)
     const y = new Float32Array(n * 10)
     for (let i = 0; i < n; i++) y[i * 10 + Math.floor(r() * 10)] = 1
-    data = arrayDataset(Float32Array.from({ length: n * 784 }, r), y, [784], [10])
+    data = arrayDataset(Float32Array.from({ length: n * shape.reduce((a, b) => a * b) }, r), y, shape, [10])
   }
-  const optimizer = name === 'mnist' ? tf.train.momentum(0.05, 0.9) : tf.train.sgd(0.01)
+  const optimizer = name.startsWith('mnist') ? tf.train.momentum(0.05, 0.9) : tf.train.sgd(0.01)
   await broadcastVariables(model, world)
   const opt = new DistributedOptimizer(optimizer, world, { model, groupSize, averageEvery, compression: argv.compression })
 
@@ -114,7 +120,7 @@ async function worker(): Promise<void> {
     for (let epoch = 0; done < count; epoch++) {
       for await (const b of prefetch(epochBatches(data, batch, { rank: world.rank, size: world.size, seed: 1, epoch }))) {
         if (done === count) break
-        const xs = tf.tensor(b.x, [b.size, 784])
+        const xs = tf.tensor(b.x, [b.size, ...data.xShape])
         const ys = tf.tensor(b.y, [b.size, 10])
         await opt.step(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs) as Tensor))
         tf.dispose([xs, ys])
@@ -154,6 +160,36 @@ async function worker(): Promise<void> {
   await world.finalize()
 }
 
+/** The model `name` names, the same on every rank (bench/torch/ddp_train.py builds the torch-* ones in PyTorch). */
+function buildModel(tf: Tf, name: ModelName): LayersModel {
+  const conv = (filters: number, kernelSize: number, padding: 'same' | 'valid', inputShape?: number[]) =>
+    tf.layers.conv2d({ filters, kernelSize, padding, activation: 'relu', ...(inputShape ? { inputShape } : {}) })
+  const pool = () => tf.layers.maxPooling2d({ poolSize: 2 })
+  if (name === 'mnist-cnn') {
+    return tf.sequential({
+      layers: [
+        tf.layers.reshape({ inputShape: [784], targetShape: [28, 28, 1] }),
+        conv(8, 5, 'valid'),
+        pool(),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10 }),
+      ],
+    })
+  }
+  if (name === 'torch-cnn') {
+    return tf.sequential({
+      layers: [conv(16, 3, 'same', [32, 32, 3]), pool(), conv(32, 3, 'same'), pool(), tf.layers.flatten(), tf.layers.dense({ units: 10 })],
+    })
+  }
+  const layers = name === 'mnist' ? [128] : name === 'mlp5m' ? [2048, 1536] : [512, 256]
+  return tf.sequential({
+    layers: [
+      ...layers.map((units, i) => tf.layers.dense({ units, activation: 'relu', ...(i === 0 ? { inputShape: [784] } : {}) })),
+      tf.layers.dense({ units: 10 }),
+    ],
+  })
+}
+
 function driver(): void {
   const nps = argv.np.split(',').map(Number)
   const models = argv.models.split(',').map((s) => s.trim()) as ModelName[]
@@ -172,9 +208,9 @@ function driver(): void {
           if (mode !== 'sync' && np === 1) continue
           say(`# rep ${rep + 1}/${argv.reps}: tsrun ${model} ${mode} np=${np}`)
           runs.push(runTsrun(model, mode, np))
-          if (argv['compare-torch'] && model === 'torch-mlp' && mode === 'sync') {
+          if (argv['compare-torch'] && TORCH[model] && mode === 'sync') {
             say(`# rep ${rep + 1}/${argv.reps}: PyTorch DDP ${model} np=${np}`)
-            runs.push(runTorch(np))
+            runs.push(runTorch(np, model))
           }
         }
       }
@@ -261,8 +297,8 @@ function checkTorch(): void {
   if (r.status !== 0) fail(`--compare-torch: ${argv.python} cannot import torch; install it (apt-get install -y python3-torch) or pass --python PATH`)
 }
 
-function runTorch(np: number): TrainRow {
-  const d = DEFAULTS['torch-mlp']
+function runTorch(np: number, model: ModelName): TrainRow {
+  const d = DEFAULTS[model]
   const steps = String(argv.steps ?? d.steps)
   const warmup = String(argv.warmup ?? d.warmup)
   const batch = String(argv.batch ?? d.batch)
@@ -291,15 +327,17 @@ function runTorch(np: number): TrainRow {
     warmup,
     '--batch',
     batch,
+    '--model',
+    TORCH[model]!,
   ]
   const r = spawnSync(argv.python, args, { encoding: 'utf8', env, timeout: 900_000, maxBuffer: 1 << 26 })
   const line = r.stdout.split('\n').find((l) => l.startsWith('torch-ddp-gloo,'))
   if (r.status !== 0 || !line) fail(`PyTorch DDP np=${np} failed (exit ${r.status}; is python3-torch installed?):\n${(r.stderr ?? '').slice(-3000)}`)
-  // impl,np,threads,blas,batch_per_rank,steps,samples_per_s,step_ms,oversubscribed
+  // impl,np,threads,blas,batch_per_rank,steps,samples_per_s,step_ms,oversubscribed,params
   const f = line.split(',')
   return {
     impl: 'torch-ddp-gloo',
-    model: 'torch-mlp',
+    model,
     mode: 'sync',
     np,
     groupSize: np,
@@ -309,7 +347,7 @@ function runTorch(np: number): TrainRow {
     samplesPerSec: Number(f[6]),
     stepMs: Number(f[7]),
     commShare: undefined,
-    params: 535_818,
+    params: Number(f[9]),
     oversubscribed: f[8] === 'yes',
   }
 }

@@ -37,11 +37,6 @@ const args = await yargs(hideBin(process.argv))
 
 const world = await init()
 const { train, test } = loadMnist()
-// TensorFlow.js's wasm backend has no gradient kernels for convolutions: the CNN trains on the cpu backend.
-if (args.model === 'cnn' && tf.getBackend() === 'wasm') {
-  await tf.setBackend('cpu')
-  if (world.rank === 0) console.error('examples/mnist: --model cnn trains on the cpu backend (wasm has no convolution gradients)')
-}
 
 // Every rank builds the same architecture; fitDistributed starts them all from rank 0's weights.
 const model =

@@ -8,6 +8,7 @@
 import type * as TfModule from '@tensorflow/tfjs'
 import { UsageError } from '../index.ts'
 import { setting } from '../settings.ts'
+import { registerWasmTrainingKernels } from './wasm-kernels.ts'
 
 /** The TensorFlow.js namespace (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`, which has the same API). */
 export type Tf = typeof TfModule
@@ -48,6 +49,7 @@ async function load(): Promise<{ tf: Tf; info: BackendInfo }> {
       await import('@tensorflow/tfjs-backend-wasm')
       if (await tf.setBackend('wasm')) {
         await tf.ready()
+        registerWasmTrainingKernels(tf)
         return { tf, info: { name: 'wasm', reason: whyNotNode } }
       }
       throw new Error('setBackend("wasm") returned false')

@@ -14,15 +14,15 @@ describe('DistributedOptimizer (a world of one)', () => {
     expect(() => new DistributedOptimizer(tf.train.sgd(0.1), world, {} as never)).toThrow('DistributedOptimizer needs { model }')
   })
 
-  it.runIf(backendInfo.name === 'wasm')('says what to do when the backend lacks a gradient kernel (wasm has none for convolutions)', async () => {
+  it.runIf(backendInfo.name === 'wasm')('says what to do when the backend lacks a gradient kernel (wasm has none for depthwise convolutions)', async () => {
     const world = await init()
     const model = tf.sequential({
-      layers: [tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 1 })],
+      layers: [tf.layers.depthwiseConv2d({ inputShape: [6, 6, 1], kernelSize: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 1 })],
     })
     const opt = new DistributedOptimizer(tf.train.sgd(0.1), world, { model })
     const x = tf.ones([1, 6, 6, 1])
     await expect(opt.step(() => tf.sum(model.apply(x) as Tensor))).rejects.toThrow(
-      /the wasm backend of TensorFlow.js cannot train this model: it has no Conv2DBackpropFilter kernel. Run with TSRUN_DL_BACKEND=cpu/,
+      /the wasm backend of TensorFlow.js cannot train this model: it has no DepthwiseConv2dNativeBackpropFilter kernel. Run with TSRUN_DL_BACKEND=cpu/,
     )
   })
 })

@@ -1,9 +1,11 @@
-"""PyTorch DistributedDataParallel (gloo) on the model bench/train.ts calls torch-mlp, for --compare-torch.
+"""PyTorch DistributedDataParallel (gloo) on the models bench/train.ts calls torch-mlp and torch-cnn, for --compare-torch.
 
-The 784-512-256-10 ReLU MLP, softmax cross-entropy, SGD lr 0.01, a batch per rank of random MNIST-shaped inputs.
+--model mlp: the 784-512-256-10 ReLU MLP on random MNIST-shaped inputs; --model cnn: a CIFAR-style CNN (3x3
+convolutions of 16 and 32 channels, each with ReLU and 2x2 max pooling, then a dense layer to 10) on random
+32x32x3 inputs. Softmax cross-entropy, SGD lr 0.01, a batch per rank.
 Started by torchrun (bench/train.ts does it); after --warmup steps, --steps steps are timed between barriers, and
 rank 0 prints one CSV row in bench/train.ts's format:
-    torch-ddp-gloo,np,threads,blas,batch_per_rank,steps,samples_per_s,step_ms,oversubscribed
+    torch-ddp-gloo,np,threads,blas,batch_per_rank,steps,samples_per_s,step_ms,oversubscribed,params
 """
 import argparse
 import os
@@ -20,18 +22,29 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     dist.init_process_group("gloo")
     rank, size = dist.get_rank(), dist.get_world_size()
 
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+    if a.model == "mlp":
+        net = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+        shape = (784,)
+    else:
+        net = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 8 * 8, 10),
+        )
+        shape = (3, 32, 32)
+    params = sum(p.numel() for p in net.parameters())
     model = nn.parallel.DistributedDataParallel(net)
     sgd = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_of = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(100 + rank)
-    batches = [(torch.rand(a.batch, 784, generator=gen), torch.randint(0, 10, (a.batch,), generator=gen)) for _ in range(8)]
+    batches = [(torch.rand(a.batch, *shape, generator=gen), torch.randint(0, 10, (a.batch,), generator=gen)) for _ in range(8)]
 
     def one_step(i: int) -> None:
         x, y = batches[i % len(batches)]
@@ -52,7 +65,7 @@ def main() -> None:
         secs = took.item()
         blas = "openblas" if "openblas" in open("/proc/self/maps").read() else "default"
         over = "yes" if size * a.threads > (os.cpu_count() or 1) else "no"
-        print(f"torch-ddp-gloo,{size},{a.threads},{blas},{a.batch},{a.steps},{size * a.batch * a.steps / secs:.1f},{secs / a.steps * 1e3:.3f},{over}", flush=True)
+        print(f"torch-ddp-gloo,{size},{a.threads},{blas},{a.batch},{a.steps},{size * a.batch * a.steps / secs:.1f},{secs / a.steps * 1e3:.3f},{over},{params}", flush=True)
     dist.destroy_process_group()
 
 

@@ -1,0 +1,83 @@
+// The wasm backend's Conv2DBackpropFilter (src/dl/wasm-kernels.ts) against the cpu backend's, kernel by kernel
+// and through a whole gradient of a small CNN.
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Tensor4D } from '@tensorflow/tfjs'
+import { backendInfo, tf, type Tensor } from '../../../src/dl/backend.ts'
+
+const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length)
+  let m = 0
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / (Math.abs(b[i]!) + 1))
+  return m
+}
+const onBackend = <T>(name: string, f: () => T): T => {
+  tf.setBackend(name)
+  return tf.tidy(f as () => never) as T
+}
+
+describe.runIf(backendInfo.name === 'wasm')('Conv2DBackpropFilter on wasm', () => {
+  afterEach(() => void tf.setBackend('wasm'))
+
+  it.each([
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 1, pad: 'valid' },
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 2, pad: 'valid' },
+    { x: [2, 10, 8, 2], f: [5, 3, 2, 3], strides: [2, 1], pad: 'same' },
+    { x: [3, 28, 28, 1], f: [5, 5, 1, 8], strides: 1, pad: 'valid' },
+    { x: [1, 7, 7, 2], f: [2, 2, 2, 2], strides: 3, pad: 'same' },
+    {
+      x: [2, 6, 6, 2],
+      f: [3, 3, 2, 2],
+      strides: 1,
+      pad: [
+        [0, 0],
+        [1, 2],
+        [2, 0],
+        [0, 0],
+      ],
+    },
+  ])("x $x, filter $f, strides $strides, pad $pad: the cpu backend's result", ({ x, f, strides, pad }) => {
+    const info = tf.backend_util.computeConv2DInfo(x as never, f as never, strides as never, 1, pad as never)
+    const xs = Float32Array.from({ length: x.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 0.37))
+    const dys = Float32Array.from({ length: info.outShape.reduce((a, b) => a * b) }, (_, i) => Math.cos(i * 0.11))
+    const run = (name: string) =>
+      onBackend(name, () => {
+        const out = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xs, x), dy: tf.tensor(dys, info.outShape) }, {
+          strides,
+          pad,
+          dataFormat: 'NHWC',
+          dimRoundingMode: undefined,
+          filterShape: f,
+        } as never) as Tensor
+        expect(out.shape).toEqual(f)
+        return out.dataSync().slice()
+      })
+    const wasm = run('wasm')
+    expect(Array.from(wasm).some((v) => v !== 0)).toBe(true)
+    expect(maxRel(wasm, run('cpu'))).toBeLessThan(1e-5)
+  })
+
+  it('the gradients of a small CNN (conv, relu, max pool, dense) match the cpu backend, and nothing leaks', () => {
+    const xs = Float32Array.from({ length: 4 * 12 * 12 }, (_, i) => Math.sin(i * 0.7))
+    const k1 = Float32Array.from({ length: 3 * 3 * 1 * 4 }, (_, i) => Math.cos(i) * 0.3)
+    const k2 = Float32Array.from({ length: 2 * 2 * 4 * 3 }, (_, i) => Math.sin(i + 1) * 0.3)
+    const grads = (name: string) =>
+      onBackend(name, () => {
+        const w1 = tf.tensor(k1, [3, 3, 1, 4])
+        const w2 = tf.tensor(k2, [2, 2, 4, 3])
+        const x = tf.tensor(xs, [4, 12, 12, 1])
+        const loss = (a: Tensor, b: Tensor) => {
+          const h = tf.maxPool(tf.relu(tf.conv2d(x as Tensor4D, a as Tensor4D, 1, 'same')), 2, 2, 'valid')
+          return tf.sum(tf.square(tf.conv2d(h, b as Tensor4D, 2, 'valid')))
+        }
+        return tf
+          .grads(loss)([w1, w2])
+          .map((g) => g.dataSync().slice())
+      })
+    tf.setBackend('wasm')
+    const before = tf.memory().numTensors
+    const wasm = grads('wasm')
+    expect(tf.memory().numTensors).toBe(before)
+    const cpu = grads('cpu')
+    for (let i = 0; i < 2; i++) expect(maxRel(wasm[i]!, cpu[i]!)).toBeLessThan(1e-4)
+  })
+})
