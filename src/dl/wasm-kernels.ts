@@ -9,7 +9,6 @@
  *
  * Checked against the cpu backend's kernel in test/unit/dl/wasm-kernels.test.ts.
  */
-import type { Tf } from './backend.ts'
 
 /** What a kernel function gets (tfjs's KernelFunc arguments, loosely typed: the wasm backend is not exported). */
 interface KernelArgs {
@@ -24,8 +23,26 @@ interface TensorInfo {
 }
 type Kernel = (args: KernelArgs) => TensorInfo
 
+/** The part of the TensorFlow.js namespace this needs (backend.ts passes the loaded one). */
+export interface KernelRegistry {
+  getKernel(name: string, backend: string): { kernelFunc: unknown } | undefined
+  registerKernel(config: { kernelName: string; backendName: string; kernelFunc: never }): void
+  backend_util: {
+    computeConv2DInfo(
+      inShape: [number, number, number, number],
+      filterShape: [number, number, number, number],
+      strides: number | [number, number],
+      dilations: number,
+      pad: 'valid',
+      roundingMode: 'floor' | 'round' | 'ceil' | undefined,
+      depthwise: boolean,
+      dataFormat: 'channelsLast',
+    ): { padInfo: { top: number; bottom: number; left: number; right: number }; strideHeight: number; strideWidth: number }
+  }
+}
+
 /** Registers the missing training kernels for the wasm backend (those a later tfjs version has are left alone). */
-export function registerWasmTrainingKernels(tf: Tf): void {
+export function registerWasmTrainingKernels(tf: KernelRegistry): void {
   if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) return
   const kernel = (name: string): Kernel => {
     const k = tf.getKernel(name, 'wasm')
