@@ -215,4 +215,12 @@ describe('examples/mnist/train.ts', () => {
     expect(run.stdout).toMatch(/^test accuracy: 0\.9\d{3}$/m)
     expect(run.stderr).toMatch(/^epoch 3\/3 \[=+\] 71\/71 {2}loss \d\.\d{4} {2}acc 0\.9\d{3} /m)
   })
+
+  it('the CNN trains on the default (wasm) backend: at least 90% test accuracy after one epoch on 2 ranks', async () => {
+    const run = await runRanks(2, join(ROOT, 'examples/mnist/train.ts'), { args: ['--model', 'cnn', '--epochs', '1', '--json'], timeoutMs: 120_000 })
+    expect(run.exitCode).toBe(0)
+    const summary = run.cases.find((c) => c.testAccuracy !== undefined)
+    expect(summary?.backend).toBe('wasm')
+    expect(summary?.testAccuracy).toBeGreaterThanOrEqual(0.9)
+  })
 })
