@@ -21,3 +21,19 @@ export function clusterEnv() {
     slurmEnv: { ...process.env, ...slurm } as Record<string, string>,
   }
 }
+
+/**
+ * The stderr of a job started over ssh, less what the remote login shell's start-up files printed before tsrun ran.
+ * sshd runs the command through the user's shell, which sources ~/.bashrc; on some machines that prints (e.g. eight
+ * hosts sharing one home, each running `pyenv rehash` at once: "pyenv: cannot rehash …", "rm: cannot remove …").
+ * Those lines are a program's name, a colon and a message; nothing tsrun or a rank prints starts that way with
+ * these names.
+ */
+export function withoutLoginShellNoise(stderr: string): string {
+  const noise = /^(pyenv|rm|mkdir|bash|-bash|sh|tput|mesg|stty): /
+  return stderr
+    .split('\n')
+    .filter((line) => !noise.test(line))
+    .join('\n')
+    .trim()
+}
