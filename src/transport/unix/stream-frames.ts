@@ -16,15 +16,18 @@ import type { FrameQueue } from '../frame-queue.ts'
 /** Largest frame accepted from a peer: a header with an eager payload, or one segment of a large message. */
 export const MAX_FRAME_BYTES = 1 << 30
 
+/** A write of nothing: its callback says that everything written before it has been handed over. */
+const MARK = Buffer.alloc(0)
+
 /** Writes records to a connected socket. */
 export class StreamWriter implements FrameQueue {
   private readonly socket: Socket
   private waiters: (() => void)[] = []
+  private readonly wake = () => this.woken()
 
   constructor(socket: Socket) {
     this.socket = socket
-    socket.on('drain', () => this.wake())
-    socket.on('close', () => this.wake())
+    socket.on('close', this.wake)
   }
 
   push(frames: Buffer[]): void {
@@ -42,13 +45,23 @@ export class StreamWriter implements FrameQueue {
     return this.socket.writableLength > 0 && !this.socket.destroyed
   }
 
+  /**
+   * Resolves once every record pushed so far has been handed to the kernel (or the socket is gone). Not on
+   * 'drain': Node emits it only after a write found the buffer full, and never for small writes that waited
+   * for the connection to open (finalize's FIN to a peer linked just before, then waiting forever).
+   */
   drained(): Promise<void> {
     if (!this.pending) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push(resolve))
+    return new Promise((resolve) => {
+      this.waiters.push(resolve)
+      if (this.waiters.length === 1) this.socket.write(MARK, this.wake)
+    })
   }
 
-  private wake(): void {
-    if (this.pending) return
+  private woken(): void {
+    if (this.waiters.length === 0) return
+    // Pushed after the mark: mark again behind them.
+    if (this.pending) return void this.socket.write(MARK, this.wake)
     for (const w of this.waiters.splice(0)) w()
   }
 }

@@ -3,8 +3,11 @@
 // declared lengths (nothing allocated ahead of the bytes), truncation, garbage, and a seeded fuzz checked against
 // a model of the format in the file's header. StreamReader never throws: a malformed record calls `bad`, once.
 import { EventEmitter } from 'node:events'
-import type { Socket } from 'node:net'
-import { describe, expect, test } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, test, vi } from 'vitest'
 import { HEADER_BYTES } from '../../../src/transport/framing.ts'
 import { MAX_FRAME_BYTES, StreamReader, StreamWriter } from '../../../src/transport/unix/stream-frames.ts'
 import { seeded } from '../../helpers/memory-context.ts'
@@ -282,29 +285,80 @@ describe('StreamWriter', () => {
     expect(x.bad).toEqual([])
   })
 
-  test('writes nothing to a destroyed socket; drained() waits for the socket to drain or close', async () => {
-    const sock = fakeSocket()
-    const w = new StreamWriter(sock as unknown as Socket)
-    expect(w.pending).toBe(false)
-    await w.drained()
-    sock.writableLength = 10
+  /** A unix-socket server that reads records, and a client socket connecting to it (not yet connected). */
+  async function pair() {
+    const dir = mkdtempSync(join(tmpdir(), 'tsrun-stream-'))
+    const x = reader()
+    let peer: Socket | undefined
+    const accepted = new Promise<Socket>((resolve) => {
+      const server = createServer((s) => {
+        peer = s
+        s.on('data', (d) => x.r.push(d))
+        resolve(s)
+      })
+      server.listen(join(dir, 's'))
+      cleanups.push(() => {
+        peer?.destroy()
+        server.close()
+        rmSync(dir, { recursive: true, force: true })
+      })
+    })
+    await new Promise((r) => setImmediate(r))
+    const client = connect(join(dir, 's'))
+    cleanups.push(() => client.destroy())
+    return { client, accepted, x }
+  }
+  const cleanups: (() => void)[] = []
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c()
+  })
+
+  test('drained() resolves for records pushed while the socket was still connecting (no "drain" event comes for them)', async () => {
+    const { client, accepted, x } = await pair()
+    const w = new StreamWriter(client)
+    const sent = [[frame(HEADER_BYTES, 7)], [frame(HEADER_BYTES, 8), frame(300, 9)]]
+    for (const m of sent) w.push(m)
+    expect(client.connecting).toBe(true)
     expect(w.pending).toBe(true)
+    await w.drained()
+    expect(w.pending).toBe(false)
+    await accepted
+    await vi.waitFor(() => expect(x.messages).toEqual(sent))
+  })
+
+  test('drained() waits while the reader does not read, and resolves once it has taken everything', async () => {
+    const { client, accepted, x } = await pair()
+    const w = new StreamWriter(client)
+    const peer = await accepted
+    peer.pause()
+    const big = frame(16 << 20, 3) // far more than the kernel buffers between the two ends
+    w.push([frame(HEADER_BYTES, 1), big])
     let done = false
     const d = w.drained().then(() => (done = true))
-    sock.emit('drain') // still 10 bytes queued: keeps waiting
-    await Promise.resolve()
+    w.push([frame(HEADER_BYTES, 2)]) // pushed after drained() was called: waited for too
+    await new Promise((r) => setTimeout(r, 200))
     expect(done).toBe(false)
-    sock.writableLength = 0
-    sock.emit('drain')
+    peer.resume()
     await d
-    sock.writableLength = 5
-    const c = w.drained()
-    sock.destroyed = true
     expect(w.pending).toBe(false)
-    sock.emit('close')
-    await c
-    w.push([frame(HEADER_BYTES, 1)])
-    expect(sock.writes).toEqual([])
+    await vi.waitFor(() => expect(x.messages.length).toBe(2))
+    expect(x.messages[0]![1]!.equals(big)).toBe(true)
+  })
+
+  test('a socket destroyed while records wait: drained() resolves, and later pushes write nothing', async () => {
+    const { client, accepted, x } = await pair()
+    const w = new StreamWriter(client)
+    const peer = await accepted
+    peer.pause()
+    w.push([frame(HEADER_BYTES, 1), frame(16 << 20, 3)])
+    const d = w.drained()
+    client.destroy()
+    await d
+    expect(w.pending).toBe(false)
+    peer.resume()
+    w.push([frame(HEADER_BYTES, 2)])
+    await new Promise((r) => setTimeout(r, 100))
+    expect(x.messages.some((m) => m[0]!.equals(frame(HEADER_BYTES, 2)))).toBe(false)
   })
 })
 
