@@ -9,15 +9,21 @@
  *   with the most commits sends the model, the optimizer's state and the position (epoch, offset, step) to the
  *   others (new ranks too), so a step that did not complete everywhere is lost, never half applied, and every
  *   sample of an epoch is used exactly once.
+ * - Callbacks and the learning-rate options behave as without `--elastic`. The callbacks' context holds the
+ *   current world; a rank that joins runs `onTrainBegin` when it starts and `onEpochBegin` for the epoch it joins
+ *   in. The linear rule scales by the global batch over `batchSize`, and the warm-up counts committed steps, so
+ *   every member sets the same rate for a step whatever world it joined.
  */
 import { ElasticState, elasticSlice, newestMember, runElastic, UsageError, type Communicator, type Resumable } from '../index.ts'
 import { tf, type LayersModel, type Optimizer, type Tensor } from './backend.ts'
 import { broadcastVariables } from './broadcast.ts'
+import { CallbackRunner, type FitCallback } from './callbacks.ts'
 import { gatherRows, permutation, type ArrayDataset } from './data.ts'
 import { formatEpoch, timingAcrossRanks, type EpochLogs } from './epoch-logs.ts'
 import { evaluateDistributed, meansOf } from './evaluate.ts'
 import type { LossSpec, PerSample } from './losses.ts'
 import { averageMetrics } from './metrics.ts'
+import { learningRateOr, LearningRateSchedule, setLearningRate, type LearningRateOptions } from './lr.ts'
 import { DistributedOptimizer, type StepTimes } from './optimizer.ts'
 import { trainStep } from './step.ts'
 
@@ -30,6 +36,8 @@ interface Position {
   /** The global batch (samples per step over all ranks). */
   globalBatch: number
   history: EpochLogs[]
+  /** A callback asked to stop (agreed over the members). */
+  stopped: boolean
 }
 
 /** The model, its optimizer and the position, synchronised from the member with the newest commit. */
@@ -103,6 +111,8 @@ export interface ElasticFit {
   loss?: LossSpec
   onStep?: (step: number, loss: number) => void | Promise<void>
   onEpochEnd?: (logs: EpochLogs) => void | Promise<void>
+  callbacks?: FitCallback[]
+  lr: LearningRateOptions
 }
 
 /** fitDistributed's elastic loop; resolves with the history and the world training ended on. */
@@ -113,14 +123,15 @@ export async function fitElastic(
   lossFn: PerSample,
   accFn: PerSample | undefined,
   o: ElasticFit,
-): Promise<{ history: EpochLogs[]; steps: number; times: StepTimes; optimizer: DistributedOptimizer; comm: Communicator }> {
+): Promise<{ history: EpochLogs[]; steps: number; times: StepTimes; optimizer: DistributedOptimizer; comm: Communicator; stopped: boolean }> {
   if (train.length === 0) throw new UsageError('fitDistributed: the training data is empty')
   const startSize = o.comm.size
   const baseLr = (optimizer as { learningRate?: number }).learningRate
   if (o.elasticBatch === 'scale' && typeof (optimizer as { setLearningRate?: unknown }).setLearningRate !== 'function') {
     throw new UsageError("elasticBatch: 'scale' needs an optimizer with setLearningRate (tf.train.sgd or tf.train.momentum); use 'keep'")
   }
-  const state = new TrainingState(model, optimizer, { epoch: 0, offset: 0, step: 0, globalBatch: o.batchSize * startSize, history: [] })
+  const scheduled = LearningRateSchedule.wanted(o.lr)
+  const state = new TrainingState(model, optimizer, { epoch: 0, offset: 0, step: 0, globalBatch: o.batchSize * startSize, history: [], stopped: false })
   const times: StepTimes = { steps: 0, computeMs: 0, commMs: 0 }
   let opt: DistributedOptimizer | undefined
   let order: { epoch: number; order: Int32Array } | undefined
@@ -129,20 +140,41 @@ export async function fitElastic(
       order = { epoch, order: o.shuffle ? permutation(train.length, o.seed, epoch) : Int32Array.from({ length: train.length }, (_, i) => i) }
     return order.order
   }
+  let begun = false
+  let epochBegun = -1
+  let lastCallbacks: CallbackRunner | undefined
   const comm = await runElastic(
     state,
     async (world) => {
       const p = state.position
       if (o.elasticBatch === 'scale') {
         p.values.globalBatch = o.batchSize * world.size
-        ;(optimizer as unknown as { setLearningRate(lr: number): void }).setLearningRate(((baseLr ?? 0) * world.size) / startSize)
+        setLearningRate(optimizer, ((baseLr ?? 0) * world.size) / startSize)
+      }
+      // A schedule per world: the linear rule's factor (the global batch over batchSize) and an epoch's steps follow it.
+      let lr: LearningRateSchedule | undefined
+      if (scheduled) {
+        const linear = o.lr.lrScaling === 'linear'
+        const base = linear || o.elasticBatch === 'keep' ? baseLr! : (baseLr! * world.size) / startSize
+        lr = new LearningRateSchedule(optimizer, o.lr, p.values.globalBatch / o.batchSize, Math.ceil(train.length / p.values.globalBatch), base)
+      }
+      let rate = lr?.base ?? 0
+      const callbacks = new CallbackRunner(o.callbacks, { comm: world, model, optimizer })
+      lastCallbacks = callbacks
+      if (!begun) {
+        begun = true
+        await callbacks.trainBegin()
       }
       opt = new DistributedOptimizer(optimizer, world, { model, bucketBytes: o.bucketBytes, compression: o.compression })
       const show = o.verbose >= 1 && world.rank === 0
       const maxSteps = o.maxSteps ?? Number.POSITIVE_INFINITY
       let sums = { loss: 0, acc: 0, count: 0, t0: performance.now(), computeMs: 0, commMs: 0, from: p.values.offset }
-      while (p.values.epoch < o.epochs && p.values.step < maxSteps) {
+      while (p.values.epoch < o.epochs && p.values.step < maxSteps && !p.values.stopped) {
         const v = p.values
+        if (epochBegun !== v.epoch) {
+          epochBegun = v.epoch
+          await callbacks.epochBegin(v.epoch)
+        }
         if (v.offset >= train.length) {
           // The epoch's end: metrics over the ranks (since this world began the epoch's part it saw).
           const avg = await averageMetrics(world, meansOf(sums.loss, accFn ? sums.acc : undefined, sums.count), sums.count)
@@ -164,6 +196,7 @@ export async function fitElastic(
           if (show) process.stderr.write(`epoch ${v.epoch + 1}/${o.epochs} (${world.size} ranks): ${formatEpoch(logs)}\n`)
           v.history.push(logs)
           await o.onEpochEnd?.(logs)
+          if (await callbacks.epochEnd(v.epoch, logs)) v.stopped = true
           v.epoch++
           v.offset = 0
           p.commit()
@@ -175,6 +208,7 @@ export async function fitElastic(
         // A rank with no samples in an epoch's last step still takes part, with a sample weighted 0.
         const b = gatherRows(train, rows.length > 0 ? rows : orderOf(v.epoch).subarray(0, 1))
         const weight = (rows.length * world.size) / (next - v.offset)
+        if (lr) rate = lr.atUpdate(v.epoch, v.step)
         const { loss, correct } = await trainStep(model, opt, train, b, lossFn, accFn, weight)
         v.offset = next
         v.step++
@@ -183,6 +217,10 @@ export async function fitElastic(
         sums.acc += rows.length > 0 ? correct : 0
         sums.count += rows.length
         await o.onStep?.(v.step, loss)
+        if (await callbacks.batchEnd(v.step, { epoch: v.epoch, loss, lr: lr ? rate : learningRateOr(optimizer) })) {
+          v.stopped = true
+          p.commit()
+        }
       }
       // Every member finished training on this world before it is handed back.
       await world.barrier()
@@ -193,5 +231,9 @@ export async function fitElastic(
     },
     { finalize: false },
   )
-  return { history: state.position.values.history, steps: state.position.values.step, times, optimizer: opt!, comm }
+  await lastCallbacks?.trainEnd(state.position.values.history)
+  // Scaling and warm-up belong to this run: the optimizer gets its own rate back (as without --elastic).
+  if (scheduled && baseLr !== undefined) setLearningRate(optimizer, baseLr)
+  const v = state.position.values
+  return { history: v.history, steps: v.step, times, optimizer: opt!, comm, stopped: v.stopped }
 }

@@ -13,7 +13,7 @@ import { arrivalsAcrossRanks, formatEpoch, timingAcrossRanks, type EpochLogs } f
 import { evaluateDistributed, meansOf, toDataset, type FitData } from './evaluate.ts'
 import { fitElastic } from './fit-elastic.ts'
 import { resolveLoss, type LossSpec } from './losses.ts'
-import { checkLearningRateOptions, LearningRateSchedule, type LearningRateOptions } from './lr.ts'
+import { checkLearningRateOptions, learningRateOf, learningRateOr, LearningRateSchedule, type LearningRateOptions } from './lr.ts'
 import { averageMetrics } from './metrics.ts'
 import { DistributedOptimizer, type DistributedOptimizerOptions, type StepTimes } from './optimizer.ts'
 import { ProgressBar } from './progress.ts'
@@ -104,10 +104,10 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
       throw new UsageError('fitDistributed: elastic training is synchronous SGD; drop groupSize')
     if (options.checkpoint || options.resume)
       throw new UsageError('fitDistributed: elastic training takes its state from the surviving ranks; drop checkpoint and resume')
-    for (const name of ['backwardPassesPerStep', 'lrScaling', 'warmupEpochs', 'lrSchedule', 'callbacks'] as const) {
-      if (options[name] !== undefined && !(name === 'backwardPassesPerStep' && options[name] === 1))
-        throw new UsageError(`fitDistributed: ${name} is not available in elastic training yet (elasticBatch: 'scale' scales the learning rate with the world)`)
-    }
+    if ((options.backwardPassesPerStep ?? 1) !== 1)
+      throw new UsageError('fitDistributed: backwardPassesPerStep is not available in elastic training yet; raise batchSize instead')
+    checkLearningRateOptions(options)
+    if (LearningRateSchedule.wanted(options)) learningRateOf(optimizer) // an optimizer without a numeric rate: say so now
     const elasticBatch = options.elasticBatch ?? 'keep'
     if (elasticBatch !== 'keep' && elasticBatch !== 'scale') throw new UsageError(`elasticBatch must be "keep" or "scale", got ${JSON.stringify(elasticBatch)}`)
     return fitElastic(model, train, optimizer, lossFn, accFn, {
@@ -125,6 +125,8 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
       loss: options.loss,
       onStep: options.onStep,
       onEpochEnd: options.onEpochEnd,
+      callbacks: options.callbacks,
+      lr: { lrScaling: options.lrScaling, warmupEpochs: options.warmupEpochs, lrSchedule: options.lrSchedule },
     })
   }
 
@@ -240,12 +242,6 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
     lr?.restore()
   }
   return { history, steps: opt.stepCount, times: { ...opt.times }, optimizer: opt, comm, stopped: stop }
-}
-
-/** The optimizer's learning rate, or NaN for one without a numeric rate. */
-function learningRateOr(optimizer: Optimizer): number {
-  const v = (optimizer as unknown as { learningRate?: unknown }).learningRate
-  return typeof v === 'number' ? v : Number.NaN
 }
 
 async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {

@@ -30,6 +30,12 @@ export function learningRateOf(optimizer: Optimizer): number {
   return lr
 }
 
+/** The optimizer's learning rate, or NaN for one without a numeric rate (for logs). */
+export function learningRateOr(optimizer: Optimizer): number {
+  const v = (optimizer as unknown as { learningRate?: unknown }).learningRate
+  return typeof v === 'number' ? v : Number.NaN
+}
+
 /** Sets a tfjs optimizer's learning rate (SGD and momentum keep it in a cached tensor, which `setLearningRate` renews). */
 export function setLearningRate(optimizer: Optimizer, lr: number): void {
   const o = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void }
@@ -63,12 +69,15 @@ export class LearningRateSchedule {
   private epoch = -1
   private target = 0
 
-  /** `factor`: samples per update over samples per pass of one rank; `updatesPerEpoch`: for the warm-up's length. */
-  constructor(optimizer: Optimizer, o: LearningRateOptions, factor: number, updatesPerEpoch: number) {
+  /**
+   * `factor`: samples per update over samples per pass of one rank; `updatesPerEpoch`: for the warm-up's length;
+   * `base`: the unscaled rate (default: the optimizer's now).
+   */
+  constructor(optimizer: Optimizer, o: LearningRateOptions, factor: number, updatesPerEpoch: number, base = learningRateOf(optimizer)) {
     checkLearningRateOptions(o)
     this.optimizer = optimizer
     this.o = o
-    this.base = learningRateOf(optimizer)
+    this.base = base
     this.factor = o.lrScaling === 'linear' ? factor : 1
     this.warmupUpdates = Math.round((o.warmupEpochs ?? 0) * updatesPerEpoch)
   }

@@ -75,7 +75,20 @@ const fitCases = (stdout: string) =>
   stdout
     .split('\n')
     .filter((l) => l.startsWith('{') && l.includes('"final"'))
-    .map((l) => JSON.parse(l) as { rank: number; size: number; steps: number; final: string; loss: number; lr: number })
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          rank: number
+          size: number
+          steps: number
+          final: string
+          loss: number
+          lr: number
+          rates: [number, number][]
+          epochEnds: number
+          stopped: boolean
+        },
+    )
 
 test('fitDistributed in an elastic job: after a kill, the final world holds bitwise-equal weights after every step of 3 epochs', async () => {
   const run = await runRanks(3, 'dl-train.ts', {
@@ -116,4 +129,23 @@ test("fitDistributed elastic with elasticBatch 'scale': after a loss the learnin
   const [r] = fitCases(run.stdout)
   expect(r).toMatchObject({ size: 1 })
   expect(r!.lr).toBeCloseTo(0.1, 10)
+}, 120_000)
+
+test('fitDistributed elastic with lrScaling, warm-up and a stop callback: through a loss every step gets its scheduled rate, the stop is agreed', async () => {
+  // 96 samples, global batch 2 × 8 = 16 kept after the loss: 6 steps an epoch; base 0.2 scaled × 2, warm-up of one epoch.
+  const run = await runRanks(2, 'dl-train.ts', {
+    flags: ['--elastic', '1:2', '--elastic-no-respawn', '--inject-fault', '1:3'],
+    args: ['elastic', 'batch=8', 'epochs=3', 'lrScaling=linear', 'warmup=1', 'stopAt=10'],
+    timeoutMs: 60_000,
+  })
+  expect(run.exitCode).toBe(0)
+  expect(run.stderr).toMatch(/world 2 → 1 after rank 1/)
+  const [r] = fitCases(run.stdout)
+  expect(r).toMatchObject({ size: 1, steps: 10, stopped: true, epochEnds: 1 })
+  // The rate is put back after training.
+  expect(r!.lr).toBeCloseTo(0.2, 10)
+  const expected = (step: number) => (step <= 6 ? 0.2 + (0.2 * step) / 6 : 0.4)
+  expect(r!.rates.length).toBeGreaterThanOrEqual(10)
+  for (const [step, lr] of r!.rates) expect(lr).toBeCloseTo(expected(step), 6)
+  expect(r!.rates.at(-1)![0]).toBe(10)
 }, 120_000)
