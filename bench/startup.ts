@@ -7,7 +7,8 @@
  *   npx tsrun -np 64 bench/startup.ts                      # one host
  *   npx tsrun -np 128 bench/startup.ts --job               # the scale job of issue #21
  *   npx tsrun -H node1:4,node2:4,node3:4 bench/startup.ts  # across hosts
- * Prints one JSON line from rank 0. Compare two checkouts by alternating runs (docs/benchmarks.md).
+ * `parents` is the number of distinct processes that started the ranks (one per host when the launcher starts
+ * them over one ssh connection per host). Prints one JSON line from rank 0. Compare two checkouts by alternating runs (docs/benchmarks.md).
  */
 import { readdirSync } from 'node:fs'
 
@@ -54,6 +55,10 @@ if (process.argv.includes('--job')) {
   extra.jobMsMax = Math.round(end[1]!)
   extra.fdsMaxAfterJob = end[0]!
 }
+// The processes that started the ranks: the launcher on its own host, one host agent per other host (one ssh
+// connection each), or srun's step daemons.
+const parents = await world.gatherObject(`${world.host} ${process.ppid}`, 0)
+if (parents) extra.parents = new Set(parents).size
 const mine = [fdsAtInit, initMs, (cpu.user + cpu.system) / 1000]
 const max = await world.allreduce(Float64Array.from(mine), 'max')
 const sum = await world.allreduce(Float64Array.from(mine), 'sum')

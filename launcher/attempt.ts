@@ -32,7 +32,7 @@ export function restartCount(attempt: number): string {
 
 /** stdin goes to rank 0 only, as with mpirun. */
 export function connectStdin(rank0: RankProcess | undefined): void {
-  const sink = rank0?.child.stdin
+  const sink = rank0?.stdin
   if (!sink || rank0!.slot.rank !== 0) return
   sink.on('error', () => {}) // rank 0 may exit without reading its input (EPIPE)
   process.stdin.on('error', () => {})

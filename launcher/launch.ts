@@ -20,7 +20,7 @@ import { createJob, type Job } from './job.ts'
 import { defaultNp, type LaunchOptions } from './options.ts'
 import { place, placeLocal, type Slot } from './placement.ts'
 import { spawnLocal, type RankProcess } from './spawn-local.ts'
-import { spawnSsh } from './spawn-ssh.ts'
+import { RemoteHosts } from './spawn-ssh.ts'
 import { withRestarts, type Outcome } from './restart.ts'
 import { runInAllocation, runSlurmTask } from './slurm-launch.ts'
 import { supervise, type ElasticHooks } from './supervisor.ts'
@@ -110,8 +110,12 @@ function checkFileLimit(slots: Slot[], local: Map<string, boolean>, multiHost: b
   const here = slots.filter((s) => local.get(s.host))
   const perHost = Math.max(0, ...here.map((s) => s.localSize))
   const short =
-    fileLimitShortfall(limit, launcherFileNeed(slots.length), `the launcher, starting ${slots.length} ranks,`) ??
-    (perHost > 0 ? fileLimitShortfall(limit, rankFileNeed(perHost, multiHost), `each of the ${perHost} ranks of this host`) : undefined)
+    // Three pipes per local rank, and per remote host (its ranks share one ssh connection).
+    fileLimitShortfall(
+      limit,
+      launcherFileNeed(here.length + new Set(slots.filter((s) => !local.get(s.host)).map((s) => s.host)).size),
+      `the launcher, starting ${slots.length} ranks,`,
+    ) ?? (perHost > 0 ? fileLimitShortfall(limit, rankFileNeed(perHost, multiHost), `each of the ${perHost} ranks of this host`) : undefined)
   if (short) throw new UsageError(short)
 }
 
@@ -162,6 +166,8 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
     const compiled = await compiledScriptVars(options.script)
     const size = slots.length
     const elastic = elasticOf(options, size)
+    const remoteHosts = new RemoteHosts(job.secret, withKeepAlive(options.launchAgent, heartbeatSeconds(options)), process.cwd())
+    cleanups.push(() => remoteHosts.close())
     const startRank = (slot: Slot, more: Record<string, string>) => {
       const vars = {
         ...options.env,
@@ -179,15 +185,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
           slot.rank === 0 && !more.TSRUN_ELASTIC_JOIN,
         )
       }
-      return spawnSsh(
-        slot,
-        options.script,
-        options.args,
-        { ...vars, ...compiled, TSRUN_WATCH_PARENT: '1' },
-        job.secret,
-        withKeepAlive(options.launchAgent, heartbeatSeconds(options)),
-        process.cwd(),
-      )
+      return remoteHosts.spawn(slot, options.script, options.args, { ...vars, ...compiled, TSRUN_WATCH_PARENT: '1' })
     }
     let hooks: ElasticHooks | undefined
     if (elastic) {
@@ -231,8 +229,8 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
       elastic: hooks,
     })
   } finally {
-    for (const c of cleanups) c()
     for (const r of ranks) r.kill('SIGKILL')
+    for (const c of cleanups) c()
     process.stdin.unpipe()
     process.stdin.destroy()
     job.cleanup()

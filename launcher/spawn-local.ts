@@ -2,21 +2,32 @@
  * Starts one rank on this machine as `node [--import tsx] --import rank-preload rank-main <script> [args]`, in its own
  * process group (detached) so that a signal to the group reaches the rank and anything it started.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { Readable } from 'node:stream'
+import { spawn } from 'node:child_process'
+import { Readable, type Writable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
 import { setting } from '../src/settings.ts'
 import { FROM_SOURCE, RANK_MAIN, RANK_PRELOAD } from './paths.ts'
 import type { Slot } from './placement.ts'
 
+/** How a rank ended: its exit code or signal, or why it could not be started (then code 127). */
+export interface RankExit {
+  code: number | null
+  signal: NodeJS.Signals | null
+  /** Set when the rank never started (EMFILE, EAGAIN, a host agent that could not start it). */
+  startError?: string
+}
+
 export interface RankProcess {
   slot: Slot
-  child: ChildProcess
-  /** Local pid (of the rank, or of the ssh client that runs it). */
+  /** Its pid on its host (for a remote rank: once known, else the ssh client's local pid, or -1). */
   pid: number
-  /** The rank's output (the child's, or filtered by the spawner). */
+  /** The rank's output (the child's, or taken apart from its host agent's). */
   stdout: Readable
   stderr: Readable
+  /** The rank's stdin, where the launcher has one (local ranks started with it). */
+  stdin?: Writable | null
+  /** Settles once, when the rank has ended. */
+  exit: Promise<RankExit>
   /** Signals the rank's whole process group; a group that is gone is ignored. */
   kill(signal: NodeJS.Signals): void
   /** A better account of an exit than "exited with code C", when the spawner knows one (ssh failures). */
@@ -42,10 +53,15 @@ export function spawnLocal(slot: Slot, script: string, args: string[], env: Node
     detached: true,
   })
   const pid = child.pid ?? -1
+  const exit = new Promise<RankExit>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+    child.once('error', (err) => resolve({ code: 127, signal: null, startError: err.message }))
+  })
   return {
     slot,
-    child,
     pid,
+    exit,
+    stdin: child.stdin,
     // A spawn that failed (EMFILE, EAGAIN) has no pipes; its 'error' event tells the supervisor.
     stdout: child.stdout ?? Readable.from([]),
     stderr: child.stderr ?? Readable.from([]),

@@ -1,108 +1,217 @@
 /**
- * Starts one rank on another host through the launch agent (ssh by default), mpirun style: same working
- * directory, same `node` and tsrun paths (a shared filesystem or identical installs, as mpirun assumes).
+ * Starts ranks on other hosts, mpirun style: one ssh connection per host (not per rank) runs the host agent
+ * (host-agent.mjs), which starts that host's ranks and sends back their output and exits as frames
+ * (agent-frames.mjs). Same working directory, same `node` and tsrun paths (a shared filesystem or identical
+ * installs, as mpirun assumes).
  *
- * The remote shell reads the job secret from stdin (so it is never on a command line), checks that node
- * exists, prints `TSRUN_REMOTE_PID=<pid>` and execs the rank, which is then the leader of the process group
- * sshd made for it. Signals go to that group through a second ssh; if the connection drops, the rank's
- * watchdog (rank-preload.mjs) sees its parent sshd go and kills its group.
+ * The remote shell reads the job secret from stdin (so it is never on a command line), checks that node exists
+ * and execs the agent. If the connection drops, the agent sees its stdin end and kills its ranks; each rank's
+ * watchdog (rank-preload.mjs) also kills its group when the agent goes.
  */
-import { spawn } from 'node:child_process'
-import { PassThrough, Readable } from 'node:stream'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { setting } from '../src/settings.ts'
+import { FRAME, frameReader } from './agent-frames.mjs'
+import { PACKAGE_ROOT } from './paths.ts'
 import type { Slot } from './placement.ts'
-import type { RankProcess } from './spawn-local.ts'
+import type { RankExit, RankProcess } from './spawn-local.ts'
 import { rankNodeArgs } from './spawn-local.ts'
 
-const PID_LINE = /^TSRUN_REMOTE_PID=(\d+)$/
+const HOST_AGENT = join(PACKAGE_ROOT, 'launcher', 'host-agent.mjs')
+/** A rank told SIGKILL whose agent has not reported its end by then is taken as gone with its connection. */
+const KILL_ANSWER_MS = 3000
+/** After the agents' stdin is closed at the job's end, how long before their ssh clients are killed. */
+const CLOSE_GRACE_MS = 2000
 
 /** Single-quotes a word for a POSIX shell. */
 export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_\-.,:/=@%+]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
 }
 
-/** The command line run by the remote shell. */
-export function remoteCommand(cwd: string, env: Record<string, string>, argv: string[]): string {
+/** The command line run by the remote shell: checks, then the host agent. */
+export function remoteCommand(cwd: string, argv: string[]): string {
   const node = argv[0]
-  const assignments = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`)
   return [
     `cd ${shellQuote(cwd)} || exit 120`,
     // As the launcher does for its own ranks: the soft limit on open files up to the hard one (file-limit.ts).
     'ulimit -n "$(ulimit -Hn)" 2>/dev/null',
     'IFS= read -r TSRUN_JOB_SECRET; export TSRUN_JOB_SECRET',
     `[ -x ${shellQuote(node)} ] || { echo "tsrun: node not found at ${node} on $(hostname) (tsrun needs the same node and tsrun paths on every host)" >&2; exit 127; }`,
-    'echo TSRUN_REMOTE_PID=$$',
-    `exec env ${assignments.join(' ')} ${argv.map(shellQuote).join(' ')}`,
+    `exec ${argv.map(shellQuote).join(' ')}`,
   ].join('; ')
 }
 
-export function spawnSsh(slot: Slot, script: string, args: string[], env: Record<string, string>, secret: string, agent: string[], cwd: string): RankProcess {
-  // The launcher's compiled copy, if that host sees it (a shared file system); rank-main.mjs falls back to tsx.
-  const argv = [process.execPath, ...rankNodeArgs(setting('TSRUN_SCRIPT_MODULE', env) !== undefined), script, ...args]
-  const child = spawn(agent[0], [...agent.slice(1), slot.host, remoteCommand(cwd, env, argv)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true,
-  })
-  child.stdin?.on('error', () => {})
-  child.stdin?.end(secret + '\n')
+interface RemoteRank {
+  proc: RankProcess
+  stdout: PassThrough
+  stderr: PassThrough
+  started: boolean
+  settle(e: RankExit): void
+}
 
-  // Take the pid line off stdout; pass everything else on.
-  let remotePid: number | undefined
-  let head = ''
-  const stdout = new PassThrough()
-  const out = child.stdout ?? Readable.from([]) // no pipes when the spawn failed; 'error' tells the supervisor
-  out.on('data', (chunk: Buffer) => {
-    if (remotePid !== undefined) return void stdout.write(chunk)
-    head += chunk.toString('utf8')
-    const nl = head.indexOf('\n')
-    if (nl < 0) return
-    const m = PID_LINE.exec(head.slice(0, nl))
-    if (m) remotePid = Number(m[1])
-    else remotePid = -1
-    stdout.write(m ? head.slice(nl + 1) : head)
-  })
-  out.on('end', () => {
-    if (remotePid === undefined && head) stdout.write(head)
-    stdout.end()
-  })
-  // Keep ssh's last complaint for the failure message.
-  let lastErr = ''
-  const stderr = new PassThrough()
-  const err = child.stderr ?? Readable.from([])
-  err.on('data', (chunk: Buffer) => {
-    const lines = chunk.toString('utf8').trim().split('\n')
-    if (lines.at(-1)) lastErr = lines.at(-1)!
-    stderr.write(chunk)
-  })
-  err.on('end', () => stderr.end())
+/** One host's agent and the ranks it runs, behind one ssh connection. */
+class HostAgent {
+  private readonly child: ChildProcess
+  private readonly ranks = new Map<number, RemoteRank>()
+  private lastErr = ''
+  private ended: { code: number | null; signal: NodeJS.Signals | null; error?: string } | undefined
+  readonly host: string
 
-  const rank: RankProcess = {
-    slot,
-    child,
-    pid: child.pid ?? -1,
-    stdout,
-    stderr,
-    kill(signal) {
-      if (remotePid !== undefined && remotePid > 0 && signal !== 'SIGKILL') {
-        const sig = signal.replace(/^SIG/, '')
-        const k = spawn(agent[0], [...agent.slice(1), slot.host, `kill -${sig} -- -${remotePid} 2>/dev/null || kill -${sig} ${remotePid} 2>/dev/null`], {
-          stdio: 'ignore',
-          detached: true,
-        })
-        k.on('error', () => {})
-        k.unref()
-        return
-      }
-      // SIGKILL, or not started yet: drop the connection; the remote watchdog kills the rank's group.
-      try {
-        process.kill(-(child.pid ?? 0), 'SIGKILL')
-      } catch {}
-    },
-    describeExit(code) {
-      if (remotePid === undefined && code !== 0) return `could not be started: ${lastErr || `${agent[0]} exited with code ${code}`}`
-      if (code === 255) return `was killed by a signal or lost its connection (remote pid ${remotePid}; ${agent[0]} exit 255)`
-      return undefined
-    },
+  constructor(host: string, agent: string[], cwd: string, secret: string) {
+    this.host = host
+    this.child = spawn(agent[0], [...agent.slice(1), host, remoteCommand(cwd, [process.execPath, HOST_AGENT])], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    })
+    this.child.stdin?.on('error', () => {})
+    this.child.stdin?.write(`${secret}\n`)
+    this.child.stdout?.on(
+      'data',
+      frameReader((kind, id, payload) => this.frame(kind, id, payload)),
+    )
+    // ssh's own complaints (and a login shell's noise) go to the launcher's stderr; the last one names a failure.
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      const last = chunk.toString('utf8').trim().split('\n').at(-1)
+      if (last) this.lastErr = last
+      process.stderr.write(chunk)
+    })
+    this.child.once('error', (err) => this.gone({ code: 127, signal: null, error: err.message }))
+    this.child.once('exit', (code, signal) => this.gone({ code, signal }))
   }
-  return rank
+
+  get alive(): boolean {
+    return this.ended === undefined
+  }
+
+  /** Starts a rank through this host's agent. */
+  spawn(slot: Slot, argv: string[], env: Record<string, string>): RankProcess {
+    const id = slot.rank
+    let settle: (e: RankExit) => void = () => {}
+    const exit = new Promise<RankExit>((resolve) => {
+      settle = resolve
+    })
+    const stdout = new PassThrough()
+    const stderr = new PassThrough()
+    const agent = this
+    const proc: RankProcess = {
+      slot,
+      pid: this.child.pid ?? -1, // the ssh client's, until the agent says the rank's
+      stdout,
+      stderr,
+      exit,
+      kill(signal) {
+        agent.command({ op: 'kill', id, signal })
+        if (signal === 'SIGKILL') setTimeout(() => agent.lost(id), KILL_ANSWER_MS).unref()
+      },
+      describeExit(code) {
+        if (!entry.started && code !== 0) return `could not be started: ${agent.lastErr || `${agent.host}: the connection ended (code ${code})`}`
+        if (code === 255) return `was killed by a signal or lost its connection (remote pid ${proc.pid}; the connection to ${agent.host} ended)`
+        return undefined
+      },
+    }
+    const entry: RemoteRank = { proc, stdout, stderr, started: false, settle: (e) => settle(e) }
+    this.ranks.set(id, entry)
+    if (this.ended) this.finish(id, this.endOf())
+    else this.command({ op: 'spawn', id, argv, env })
+    return proc
+  }
+
+  /** Ends the agent's stdin: it kills what still runs and exits; its ssh is killed if it lingers. */
+  close(): void {
+    if (!this.alive) return
+    this.child.stdin?.end()
+    setTimeout(() => {
+      if (!this.alive) return
+      try {
+        process.kill(-(this.child.pid ?? 0), 'SIGKILL')
+      } catch {}
+    }, CLOSE_GRACE_MS).unref()
+  }
+
+  private command(cmd: Record<string, unknown>): void {
+    if (this.alive && this.child.stdin?.writable) this.child.stdin.write(`${JSON.stringify(cmd)}\n`)
+  }
+
+  private frame(kind: number, id: number, payload: Buffer): void {
+    const r = this.ranks.get(id)
+    if (kind === FRAME.ready || !r) return
+    if (kind === FRAME.stdout) r.stdout.write(payload)
+    else if (kind === FRAME.stderr) r.stderr.write(payload)
+    else if (kind === FRAME.started) {
+      r.started = true
+      r.proc.pid = Number(payload.toString('utf8'))
+    } else if (kind === FRAME.exit) {
+      const { code, signal } = JSON.parse(payload.toString('utf8')) as { code: number | null; signal: NodeJS.Signals | null }
+      this.finish(id, { code, signal })
+    } else if (kind === FRAME.failed) this.finish(id, { code: 127, signal: null, startError: `on ${this.host}: ${payload.toString('utf8')}` })
+  }
+
+  /** A rank's end: its output streams end, then the exit settles. */
+  private finish(id: number, e: RankExit): void {
+    const r = this.ranks.get(id)
+    if (!r) return
+    this.ranks.delete(id)
+    r.stdout.end()
+    r.stderr.end()
+    r.settle(e)
+  }
+
+  /** A rank asked to die whose end never came: its connection is taken as gone. */
+  private lost(id: number): void {
+    if (this.ranks.has(id)) this.finish(id, { code: 255, signal: null })
+  }
+
+  private endOf(): RankExit {
+    const e = this.ended!
+    if (e.error !== undefined) return { code: 127, signal: null, startError: e.error }
+    // ssh reports a connection lost as 255; a killed ssh client means the same to the ranks behind it.
+    return { code: e.signal ? 255 : (e.code ?? 255), signal: null }
+  }
+
+  /** The connection ended: every rank still behind it ends with it. */
+  private gone(e: { code: number | null; signal: NodeJS.Signals | null; error?: string }): void {
+    if (this.ended) return
+    this.ended = e
+    for (const id of [...this.ranks.keys()]) this.finish(id, this.endOf())
+  }
+}
+
+/**
+ * The ssh side of one launch: a host agent per remote host, started with that host's first rank and reused by
+ * the ranks started there later (an elastic job's joiners); a new one if the host's connection has ended.
+ */
+export class RemoteHosts {
+  private readonly agents = new Map<string, HostAgent>()
+  private readonly secret: string
+  private readonly agent: string[]
+  private readonly cwd: string
+
+  constructor(secret: string, agent: string[], cwd: string) {
+    this.secret = secret
+    this.agent = agent
+    this.cwd = cwd
+  }
+
+  /** Starts one rank on `slot.host`. */
+  spawn(slot: Slot, script: string, args: string[], env: Record<string, string>): RankProcess {
+    // The launcher's compiled copy, if that host sees it (a shared file system); rank-main.mjs falls back to tsx.
+    const argv = [process.execPath, ...rankNodeArgs(setting('TSRUN_SCRIPT_MODULE', env) !== undefined), script, ...args]
+    let host = this.agents.get(slot.host)
+    if (!host?.alive) {
+      host = new HostAgent(slot.host, this.agent, this.cwd, this.secret)
+      this.agents.set(slot.host, host)
+    }
+    return host.spawn(slot, argv, env)
+  }
+
+  /** How many ssh connections are open. */
+  get connections(): number {
+    return [...this.agents.values()].filter((a) => a.alive).length
+  }
+
+  /** Ends every agent (each kills what it still runs). */
+  close(): void {
+    for (const a of this.agents.values()) a.close()
+  }
 }

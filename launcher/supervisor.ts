@@ -168,14 +168,9 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
     return decide(first, failed, records.all())
   }
   const watch = async (s: State) => {
-    const { child, slot, pid } = s.rank
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-      child.once('exit', (c, sig) => resolve([c, sig]))
-      child.once('error', (err) => {
-        log(couldNotStart(slot.rank, err.message))
-        resolve([127, null])
-      })
-    })
+    const { code, signal, startError } = await s.rank.exit
+    const { slot, pid } = s.rank // a remote rank's pid is known once it has started
+    if (startError !== undefined) log(couldNotStart(slot.rank, startError))
     s.running = false
     if (interruptedBy) {
       const how = endingOf(code, signal)
@@ -235,8 +230,6 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
   for (const s of states) {
     s.rank.stdout.destroy()
     s.rank.stderr.destroy()
-    s.rank.child.stdout?.destroy()
-    s.rank.child.stderr?.destroy()
   }
   // After the ranks' last output, so that it is the last line the user sees.
   if (interruptedBy) log(stoppedAfterSignal(endings))

@@ -12,6 +12,7 @@ interface Line {
   initMsMax: number
   jobMsMax: number
   fdsMaxAfterJob: number
+  parents: number
 }
 const lineOf = (stdout: string): Line => JSON.parse(stdout.trim().split('\n').at(-1)!) as Line
 
@@ -22,6 +23,7 @@ test('64 ranks on one host (32 per core) run the training calls to the end, ever
   const line = lineOf(run.stdout)
   expect(line.np).toBe(64)
   console.log(JSON.stringify(line)) // the figures, for the CI log
+  expect(line.parents).toBe(1) // the launcher
   // Two descriptors per rank of the host (a unix stream each way) and a fixed base: no more.
   expect(line.fdsMaxAfterJob).toBeLessThanOrEqual(40 + 2 * 63)
 })
@@ -33,6 +35,8 @@ test('8 hosts × 4 ranks over ssh run the training calls; links across hosts ope
   const line = lineOf(run.stdout)
   expect(line.np).toBe(32)
   console.log(JSON.stringify(line))
+  // One ssh connection per host: the four ranks of a host share one parent, the host agent.
+  expect(line.parents).toBe(8)
   // After init, a barrier and two allreduces a rank is linked to its 3 host peers and to the few ranks elsewhere
   // that the algorithms pair it with; a full mesh would be about 33 + 2 × 3 + 5 × 28 = 179.
   expect(line.fdsMax).toBeLessThan(100)

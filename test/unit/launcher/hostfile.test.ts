@@ -95,13 +95,14 @@ describe('Slurm host lists', () => {
 })
 
 describe('remote command', () => {
-  test('quotes words for the remote shell and reads the secret from stdin', () => {
+  test('quotes words for the remote shell, reads the secret from stdin and runs the host agent', () => {
     expect(shellQuote('plain/path-1.ts')).toBe('plain/path-1.ts')
     expect(shellQuote("it's here")).toBe(`'it'\\''s here'`)
-    const cmd = remoteCommand('/work dir', { TSRUN_RANK: '3', X: 'a b' }, ['/usr/bin/node', 'job.ts', '--x', "y'z"])
+    const cmd = remoteCommand('/work dir', ['/usr/bin/node', '/opt/ts run/host-agent.mjs'])
     expect(cmd).toContain(`cd '/work dir' || exit 120`)
     expect(cmd).toContain('IFS= read -r TSRUN_JOB_SECRET; export TSRUN_JOB_SECRET')
-    expect(cmd).toContain(`exec env TSRUN_RANK=3 X='a b' /usr/bin/node job.ts --x 'y'\\''z'`)
+    expect(cmd).toContain(`[ -x /usr/bin/node ] ||`)
+    expect(cmd).toMatch(/exec \/usr\/bin\/node '\/opt\/ts run\/host-agent.mjs'$/)
     expect(cmd).not.toMatch(/SECRET=/)
   })
 })

@@ -1,13 +1,12 @@
 // The supervisor's decisions, fed synthetic ranks: each ends when the test says (or when the supervisor kills it),
 // after writing the failure records the test gives it, to the job directory or as a line on its stderr.
-import { EventEmitter } from 'node:events'
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, type Readable } from 'node:stream'
 import { afterEach, expect, test } from 'vitest'
 import { withoutRecords } from '../../../launcher/failure-records.ts'
-import type { RankProcess } from '../../../launcher/spawn-local.ts'
+import type { RankExit, RankProcess } from '../../../launcher/spawn-local.ts'
 import { supervise } from '../../../launcher/supervisor.ts'
 import { RECORD_LINE_PREFIX, RECORDS_SUBDIR, recordFileName, type FailureKind, type FailureRecord } from '../../../src/failure/format.ts'
 
@@ -37,13 +36,16 @@ interface Fake extends RankProcess {
 }
 
 function fakeRank(rank: number): Fake {
-  const child = new EventEmitter()
+  let exited: (e: RankExit) => void = () => {}
+  const exit = new Promise<RankExit>((r) => {
+    exited = r
+  })
   const stdout = new PassThrough()
   const stderr = new PassThrough()
   let alive = true
   const fake: Fake = {
     slot: { rank, host: `node${rank + 1}`, nodeRank: rank, localRank: 0, localSize: 1 },
-    child: child as unknown as RankProcess['child'],
+    exit,
     pid: 900 + rank,
     stdout,
     stderr,
@@ -64,7 +66,7 @@ function fakeRank(rank: number): Fake {
       stdout.end()
       stderr.end()
       // The exit is seen after the output, as a pipe's last bytes may come after the exit: a tick later.
-      setImmediate(() => child.emit('exit', code, signal))
+      setImmediate(() => exited({ code, signal }))
     },
   }
   return fake
