@@ -2,11 +2,13 @@
  * `--host-discovery-script FILE` (Horovod's elastic host discovery): an executable that prints the hosts the job
  * may use, one `host:slots` line each (a hostfile's lines are read too). The launcher runs it at the start for
  * the first placement, then every DISCOVERY_INTERVAL_MS: an elastic job grows onto new slots, up to MAX, and
- * stops the ranks of a host that is no longer listed.
+ * stops the ranks of a host that is no longer listed. An elastic job's `--hostfile` is read again the same way
+ * (hostfileHosts).
  */
 import { execFile, execFileSync } from 'node:child_process'
+import { stat } from 'node:fs/promises'
 import { UsageError } from '../src/errors.ts'
-import { parseHostfile, type Host } from './hostfile.ts'
+import { parseHostfile, readHostfile, type Host } from './hostfile.ts'
 
 /** How often the script runs while the job does (Horovod: 1 s). */
 export const DISCOVERY_INTERVAL_MS = 1000
@@ -46,6 +48,47 @@ export function discoverHosts(script: string): Promise<Host[] | string> {
       }
     })
   })
+}
+
+/**
+ * An elastic job's `--hostfile`, as a discovery source: its hosts, read again when the file has changed. A change
+ * counts once the file has stayed the same for one more round (a file half written by an editor or a script is
+ * not taken for the list); a file that cannot be read or parsed leaves the job with the hosts it has.
+ */
+export function hostfileHosts(path: string, first: Host[]): () => Promise<Host[] | string> {
+  let hosts = first
+  let seen: string | undefined
+  let pending: string | undefined
+  const stampOf = async () => {
+    const st = await stat(path)
+    return `${st.mtimeMs}:${st.size}:${st.ino}`
+  }
+  const ready = stampOf().then(
+    (s) => void (seen = s),
+    () => {},
+  )
+  return async () => {
+    await ready
+    let now: string
+    try {
+      now = await stampOf()
+    } catch (err) {
+      return `cannot read the hostfile ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
+    }
+    if (now === seen) return hosts
+    if (now !== pending) {
+      pending = now
+      return hosts
+    }
+    seen = now
+    pending = undefined
+    try {
+      hosts = readHostfile(path)
+    } catch (err) {
+      return (err as Error).message
+    }
+    return hosts
+  }
 }
 
 /**

@@ -21,8 +21,10 @@ export interface ElasticControl {
   /** Ends the job: below MIN for too long. */
   fail(line: string, code: number): void
   log(line: string): void
-  /** --host-discovery-script: the hosts the job may use now (or why the script could not say). */
+  /** --host-discovery-script, or the hostfile read again: the hosts the job may use now (or why it cannot say). */
   discover?: () => Promise<Host[] | string>
+  /** What `discover` reads, for the log: "the discovery script", "the hostfile". */
+  discoverySource?: string
 }
 
 export interface Member {

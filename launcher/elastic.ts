@@ -71,14 +71,14 @@ export class ElasticCoordinator {
     if (this.control.discover) this.stopDiscovery = pollHosts(this.control.discover, (h) => this.discovered(h), this.control.log)
   }
 
-  /** The discovery script's list: new slots get joining ranks, the ranks of hosts no longer listed are stopped. */
+  /** The discovery script's (or the hostfile's) list: new slots get joining ranks, the ranks of hosts no longer listed are stopped. */
   private discovered(hosts: Host[]): void {
     if (this.ended) return
     this.hosts = hosts
     const names = new Set(hosts.map((h) => h.name))
     const living = [...this.all.values()].filter((m) => m.alive)
     for (const m of living.filter((x) => !names.has(x.host))) {
-      this.control.log(`host ${m.host} is no longer listed by the discovery script; its rank is stopped`)
+      this.control.log(`host ${m.host} is no longer listed by ${this.control.discoverySource ?? 'the discovery script'}; its rank is stopped`)
       m.proc?.kill('SIGKILL')
     }
     const resting = new Set([...this.all.values()].filter((m) => this.flapping(m.slot.rank)).map((m) => m.host))

@@ -27,7 +27,7 @@ import { supervise, type ElasticHooks } from './supervisor.ts'
 import { ElasticCoordinator } from './elastic.ts'
 import type { ElasticOptions } from './elastic-types.ts'
 import { parseElasticRange } from '../src/elastic/keys.ts'
-import { discoverHosts, discoverHostsNow } from './discovery.ts'
+import { discoverHosts, discoverHostsNow, hostfileHosts } from './discovery.ts'
 
 type Env = Record<string, string | undefined>
 
@@ -144,8 +144,14 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
   const local = new Map<string, boolean>()
   for (const host of new Set(slots.map((s) => s.host))) local.set(host, hosts ? await isLocalHost(host, me) : true)
   const remote = [...local].filter(([, isLocal]) => !isLocal).map(([h]) => h)
-  // Hosts found later join over tcp://: with a discovery script every rank binds it from the start.
-  const multiHost = remote.length > 0 || discovery !== undefined
+  // Where an elastic job finds hosts while it runs: the discovery script, or its hostfile read again.
+  const rediscover = discovery
+    ? () => discoverHosts(discovery)
+    : options.elastic !== undefined && options.hostfile && hosts
+      ? hostfileHosts(options.hostfile, hosts)
+      : undefined
+  // Hosts found later join over tcp://: then every rank binds it from the start.
+  const multiHost = remote.length > 0 || rediscover !== undefined
   checkFileLimit(slots, local, multiHost)
   // Across hosts the store listens everywhere (requests need the job secret) and is advertised at the
   // address the first remote host is reached by, or at --iface's.
@@ -200,7 +206,8 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
         add: (r) => add?.(r),
         fail: (line, code) => fail?.(line, code),
         log: say,
-        discover: discovery ? () => discoverHosts(discovery) : undefined,
+        discover: rediscover,
+        discoverySource: discovery ? 'the discovery script' : `the hostfile ${options.hostfile}`,
       })
       let add: ((r: RankProcess) => void) | undefined
       let fail: ((line: string, code: number) => void) | undefined

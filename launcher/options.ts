@@ -26,6 +26,8 @@ export interface LaunchOptions {
   env: Record<string, string>
   /** Hosts from --hostfile or -H; undefined: this machine (or the Slurm allocation). */
   hosts?: Host[]
+  /** --hostfile's path (absolute): an elastic job reads it again while it runs. */
+  hostfile?: string
   mapBy: MapBy
   oversubscribe: boolean
   /** Command that starts a process on another host, e.g. ['ssh', '-o', 'BatchMode=yes']. */
@@ -247,6 +249,7 @@ export async function parseArgs(argv: string[], cwd = process.cwd(), version = '
       timeoutSec: timeout,
       env,
       hosts,
+      hostfile: hostfile === undefined ? undefined : resolve(cwd, hostfile),
       mapBy,
       oversubscribe: Boolean(a.oversubscribe),
       launchAgent: agent,

@@ -106,3 +106,34 @@ describe('remote command', () => {
     expect(cmd).not.toMatch(/SECRET=/)
   })
 })
+
+describe('an elastic job reads its hostfile again', () => {
+  test('a change counts once the file has stayed the same for a round; a bad file leaves the hosts as they were', async () => {
+    const { mkdtempSync, rmSync, writeFileSync, utimesSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { hostfileHosts } = await import('../../../launcher/discovery.ts')
+    const dir = mkdtempSync(join(tmpdir(), 'tsrun-hostfile-'))
+    const file = join(dir, 'hosts')
+    const names = (h: unknown) => (Array.isArray(h) ? h.map((x: { name: string; slots: number }) => `${x.name}:${x.slots}`) : h)
+    try {
+      writeFileSync(file, 'node1:1\nnode2:1\n')
+      const first = parseHostfile('node1:1\nnode2:1\n')
+      const discover = hostfileHosts(file, first)
+      expect(names(await discover())).toEqual(['node1:1', 'node2:1'])
+      writeFileSync(file, 'node1:1\nnode2:1\nnode3:2\n')
+      expect(names(await discover())).toEqual(['node1:1', 'node2:1']) // just changed: one more round
+      expect(names(await discover())).toEqual(['node1:1', 'node2:1', 'node3:2'])
+      expect(names(await discover())).toEqual(['node1:1', 'node2:1', 'node3:2'])
+      writeFileSync(file, 'node1 slots=x\n')
+      utimesSync(file, new Date(), new Date(Date.now() + 5000))
+      await discover()
+      const bad = await discover()
+      expect(bad).toMatch(/slots/) // the parse error, for the log; the job keeps its hosts
+      rmSync(file)
+      expect(await discover()).toMatch(/cannot read the hostfile .*hosts \(ENOENT\)/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
