@@ -1,5 +1,5 @@
 /**
- * Everything that arrives for a rank, frame by frame, from any pipe (its ZeroMQ PULL socket, its unix streams,
+ * Everything that arrives for a rank, frame by frame, from any pipe (its ZeroMQ receive socket, its unix streams,
  * its shared-memory queue): data (whole, in ZeroMQ segments, or in a sender's shared-memory fragments) goes to
  * the matcher, acknowledgements to the senders waiting for them, doorbells to the shared-memory side, control
  * frames to the control channel. Frames come from outside the process: anything malformed is

@@ -18,7 +18,6 @@ import type { Link } from './peer-link.ts'
 import { PipeLink } from './peer-link.ts'
 import { openPipe, type PipeContext } from './pipes.ts'
 import { NO_SIGNATURE, type PeerAddress } from './transport.ts'
-import type { PushSocket } from './zmq/sockets.ts'
 
 export interface PeerLinksContext {
   rank: number
@@ -38,7 +37,6 @@ export class PeerLinks {
 
   private readonly c: PeerLinksContext
   private peers: PeerAddress[] | undefined
-  private readonly pushes: PushSocket[] = []
   private readonly sockets: Socket[] = []
   /** Frames for peers whose addresses we do not know yet: an ACK for a message that arrived during our rendezvous. */
   private readonly early = new Map<number, Buffer[][]>()
@@ -122,7 +120,6 @@ export class PeerLinks {
 
   close(): void {
     this.closed = true
-    for (const p of this.pushes) p.close()
     for (const s of this.sockets) s.destroy()
   }
 
@@ -136,8 +133,7 @@ export class PeerLinks {
       if (isOutOfFiles(err)) throw new TransportError(outOfFilesLine(this.c.rank, peer), { cause: err })
       throw err
     }
-    const { queue, push, socket } = opened
-    if (push) this.pushes.push(push)
+    const { queue, socket } = opened
     if (socket) this.sockets.push(socket)
     const pipe = new PipeLink(queue)
     this.pipes[peer] = pipe

@@ -1,6 +1,7 @@
 /**
- * The pipe to one peer: a unix stream to a rank of this host (when both listen on one), else a ZeroMQ PUSH
- * socket into the peer's PULL socket, watched for loss (zmq/peer-watch.ts).
+ * The pipe to one peer: a unix stream to a rank of this host (when both listen on one), else a connection of
+ * this rank's outgoing ZeroMQ socket (zmq/outbox.ts) into the peer's receive socket, watched for loss
+ * (zmq/peer-watch.ts).
  */
 import type { Socket } from 'node:net'
 import { TransportError } from '../errors.ts'
@@ -11,9 +12,8 @@ import type { Link } from './peer-link.ts'
 import type { PeerAddress, TransportKind } from './transport.ts'
 import { connectUnix } from './unix/unix-peers.ts'
 import { endpointFor } from './zmq/endpoints.ts'
+import type { Outbox } from './zmq/outbox.ts'
 import { suspectPeer, watchPeer, type LossKind } from './zmq/peer-watch.ts'
-import { SendQueue } from './zmq/send-queue.ts'
-import { pushSocket, type PushSocket } from './zmq/sockets.ts'
 
 export interface PipeContext {
   rank: number
@@ -25,24 +25,24 @@ export interface PipeContext {
   heartbeatTimeoutMs: number | undefined
   /** True if this rank listens on a unix socket (so its host's ranks use unix streams). */
   unix: boolean
+  /** This rank's outgoing ZeroMQ socket, made on first use. */
+  outbox: () => Outbox
   /** The peer's FIN came, or the transport closed or failed: a closing connection is no loss then. */
   settled: () => boolean
   lost: (why: string, kind?: LossKind) => void
   fail: (err: Error) => void
 }
 
-export function openPipe(c: PipeContext, peer: PeerAddress): { queue: FrameQueue; push?: PushSocket; socket?: Socket } {
+export function openPipe(c: PipeContext, peer: PeerAddress): { queue: FrameQueue; socket?: Socket } {
   if (c.unix && peer.unix && peer.host === c.address.host) {
     const { writer, socket } = connectUnix(peer.unix, c.rank, c.secret, (why, err) =>
       isOutOfFiles(err) ? c.fail(new TransportError(outOfFilesLine(c.rank, peer.rank), { cause: err })) : suspectPeer(c.settled, c.lost, why),
     )
     return { queue: writer, socket }
   }
-  const push = pushSocket(peer, c.secret, c.curveClient, c.heartbeatTimeoutMs)
-  watchPeer(peer, push, c.settled, c.lost, c.heartbeatTimeoutMs)
-  push.connect(endpointFor(c.address, peer, c.kind, c.rank, c.encrypt))
-  const queue = new SendQueue(push, (err) => c.fail(new TransportError(`rank ${c.rank}: sending to rank ${peer.rank} failed: ${err.message}`, { cause: err })))
-  return { queue, push }
+  const { queue, events } = c.outbox().open(peer, endpointFor(c.address, peer, c.kind, c.rank, c.encrypt))
+  watchPeer(peer, events, c.settled, c.lost, c.heartbeatTimeoutMs)
+  return { queue }
 }
 
 /** Messages up to this size are copied and sent eagerly; larger ones are zero-copy and acknowledged. */

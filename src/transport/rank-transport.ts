@@ -29,7 +29,8 @@ import { PendingAcks } from './pending-acks.ts'
 import { reportShmOff } from './shm/report.ts'
 import { stopZapHandler } from './zmq/auth.ts'
 import { lostPeer } from './zmq/peer-watch.ts'
-import { bindPull, curveKeys, receiveAll, type PullSocket } from './zmq/sockets.ts'
+import { Outbox } from './zmq/outbox.ts'
+import { bindInbox, curveKeys, receiveAll, type InboxSocket } from './zmq/sockets.ts'
 export type { TransportOptions }
 
 export class RankTransport implements Transport {
@@ -49,8 +50,9 @@ export class RankTransport implements Transport {
 
   private readonly segmentBytes: number
   /** How pipes to peers are opened (pipes.ts). */
-  private readonly pipeOpts: Omit<PipeContext, 'unix' | 'settled' | 'lost' | 'fail'>
-  private readonly pull: PullSocket | undefined
+  private readonly pipeOpts: Omit<PipeContext, 'unix' | 'settled' | 'lost' | 'fail' | 'outbox'>
+  private readonly pull: InboxSocket | undefined
+  private outbox: Outbox | undefined // toward other hosts' ranks, made when the first of them is linked
   /** The links to peers, opened when first used. */
   private readonly peers: PeerLinks
   private readonly links: (Link | undefined)[]
@@ -67,7 +69,7 @@ export class RankTransport implements Transport {
   private closed = false
   private finalizing = false
 
-  private constructor(opts: TransportOptions, pull: PullSocket | undefined, address: PeerAddress) {
+  private constructor(opts: TransportOptions, pull: InboxSocket | undefined, address: PeerAddress) {
     this.rank = opts.rank
     this.size = opts.size
     // Whole elements per segment (8 bytes is the largest element): a sink reduces each segment on its own.
@@ -106,6 +108,7 @@ export class RankTransport implements Transport {
       pipe: (peer) => ({
         ...this.pipeOpts,
         unix: this.unix !== undefined,
+        outbox: () => (this.outbox ??= new Outbox(this.rank, this.pipeOpts.secret, curveClient, opts.heartbeatTimeoutMs, (e) => this.fail(e))),
         settled: () => this.closed || this.failure !== undefined || this.control.hasFin(peer.rank),
         lost: (why, kind) => this.fail(lostPeer(this.rank, peer, why, kind)),
         fail: (err) => this.fail(err),
@@ -140,7 +143,7 @@ export class RankTransport implements Transport {
   static async create(opts: TransportOptions): Promise<RankTransport> {
     const address: PeerAddress = { rank: opts.rank, host: opts.host, pid: process.pid }
     if (opts.size === 1) return new RankTransport(opts, undefined, address)
-    const t = new RankTransport(opts, await bindPull(opts, address), address)
+    const t = new RankTransport(opts, await bindInbox(opts, address), address)
     // Ranks of one host talk over unix-domain streams unless a ZeroMQ transport is asked for by name.
     if (opts.jobDir && (opts.kind ?? 'auto') === 'auto') {
       const path = unixPath(opts.jobDir, opts.rank)
@@ -264,6 +267,7 @@ export class RankTransport implements Transport {
     this.closed = true
     this.pull?.close()
     this.peers.close()
+    this.outbox?.close()
     this.unix?.close()
     if (this.pipeOpts.secret || this.pipeOpts.encrypt) stopZapHandler()
     this.intra?.close()

@@ -78,7 +78,7 @@ test('each rank that lost rank 2 has its record on disk before its catch block r
 /** Three "hosts" on this machine through a launch agent whose connection to fake3 ends 3 s after its rank did. */
 function lingering(env: Record<string, string> = {}) {
   return runRanks(undefined, 'catch-peer-lost.ts', {
-    flags: ['-H', 'fake1.invalid:1,fake2.invalid:1,fake3.invalid:1', '--launch-agent', fixture('linger-agent.sh')],
+    flags: ['-H', 'fake1.invalid:1,fake2.invalid:1,fake3.invalid:1', '--launch-agent', fixture('linger-agent.mjs')],
     env: { LINGER_HOST: 'fake3.invalid', LINGER_S: '3', ...env },
     timeoutMs: 60_000,
   })

@@ -54,7 +54,7 @@ async function rawSend(e: Endpoint, chunks: Buffer[], holdMs: number): Promise<v
 async function zmqForge(e: Endpoint, rand: () => number): Promise<void> {
   const kinds = [KIND_DATA, KIND_CONT, KIND_ACK, KIND_FIN, KIND_QUERY]
   const creds = rand() < 0.5 ? {} : { plainUsername: 'tsrun', plainPassword: 'guess-' + Math.floor(rand() * 1e9) }
-  const s = new zmq.Push({ linger: 0, sendTimeout: 200, ...creds })
+  const s = new zmq.Dealer({ linger: 0, sendTimeout: 200, ...creds }) // the socket type a rank's receive socket accepts
   s.connect(describeEndpoint(e))
   const h = encodeHeader({
     commId: 0,

@@ -15,8 +15,8 @@ async function intrude(port: number): Promise<void> {
     Buffer.from([6, 6, 6]),
   ]
   const sockets = [
-    new zmq.Push({ linger: 0 }), // no credentials
-    new zmq.Push({ linger: 0, plainUsername: 'tsrun', plainPassword: 'not-the-secret' }),
+    new zmq.Dealer({ linger: 0 }), // no credentials (a DEALER: the socket type a rank's receive socket accepts)
+    new zmq.Dealer({ linger: 0, plainUsername: 'tsrun', plainPassword: 'not-the-secret' }),
   ]
   for (const s of sockets) {
     s.connect(`tcp://127.0.0.1:${port}`)

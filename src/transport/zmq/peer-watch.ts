@@ -1,5 +1,5 @@
 /**
- * Peer watch: turns a PUSH connection that drops (or never comes up) before the peer's FIN into a lost peer,
+ * Peer watch: turns a connection to a peer that drops (or never comes up) before the peer's FIN into a lost peer,
  * and says which kind of loss it was. ZeroMQ reports socket events from its I/O thread and answers ZMTP
  * heartbeats there, so a peer whose JavaScript is busy is never mistaken for a dead one:
  * - a crash or an early exit closes the connection (the peer's kernel does), found at once;
@@ -9,7 +9,6 @@
  * by a live host whose process is gone, and gets no answer from a host that is down or cut off.
  */
 import { connect } from 'node:net'
-import type * as zmq from 'zeromq'
 import { PeerLostError } from '../../errors.ts'
 import { announcePeerLost, type PeerAddress } from '../transport.ts'
 
@@ -31,6 +30,11 @@ export function heartbeat(timeoutMs: number): { heartbeatInterval: number; heart
   return { heartbeatInterval: interval, heartbeatTimeout: Math.max(100, timeoutMs - interval), heartbeatTimeToLive: timeoutMs }
 }
 
+/** The events of one connection to a peer (outbox.ts takes them from the outgoing socket's monitor). */
+export interface PeerEvents {
+  on(name: 'connect' | 'connect:retry' | 'disconnect', f: () => void): void
+}
+
 /** How a peer was lost: its connection closed (it crashed or exited), or it went silent (host down, network cut). */
 export type LossKind = 'closed' | 'silent'
 
@@ -38,12 +42,12 @@ export type LossKind = 'closed' | 'silent'
 const lastHeard = new WeakMap<PeerAddress, number>()
 
 /**
- * Watches `push`, the connection to `peer`. `lost(why, kind)` is called FIN_GRACE_MS after a suspicious event
+ * Watches `events`, those of the connection to `peer`. `lost(why, kind)` is called FIN_GRACE_MS after a suspicious event
  * (and after the probe) unless `settled()` (the peer's FIN arrived, or the transport closed or failed) by then.
  */
 export function watchPeer(
   peer: PeerAddress,
-  push: zmq.Push,
+  events: PeerEvents,
   settled: () => boolean,
   lost: (why: string, kind: LossKind) => void,
   heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS,
@@ -65,16 +69,16 @@ export function watchPeer(
     })
   }
   let unreached = setTimeout(judge, Math.max(100, bound - PROBE_MS)).unref()
-  push.events.on('connect', () => {
+  events.on('connect', () => {
     connected = true
     clearTimeout(unreached)
   })
-  push.events.on('connect:retry', () => {
+  events.on('connect:retry', () => {
     // Refused again and again: the host is up but nothing listens there any more.
     if (!connected && Date.now() - since > CONNECT_LOST_MS)
       suspectPeer(settled, (why) => lost(why, 'silent'), `it could not be reached for ${CONNECT_LOST_MS / 1000} s`)
   })
-  push.events.on('disconnect', () => {
+  events.on('disconnect', () => {
     if (settled()) return
     const at = Date.now()
     void Promise.all([probePeer(peer), new Promise((r) => setTimeout(r, FIN_GRACE_MS).unref())]).then(([kind]) => {

@@ -1,24 +1,21 @@
 /**
- * The ZeroMQ sockets of a rank: one PULL socket it receives everything on (bound to ipc:// and/or tcp://,
- * guarded by PLAIN or CURVE through the ZAP handler in auth.ts), and one PUSH socket per peer.
+ * The ZeroMQ receive socket of a rank: one DEALER it receives everything on (bound to ipc:// and/or tcp://,
+ * guarded by PLAIN or CURVE through the ZAP handler in auth.ts), from the peers' outgoing ROUTER sockets
+ * (outbox.ts). A DEALER takes a ROUTER's connections and hands each message over without the routing id.
  */
 import * as zmq from 'zeromq'
 import { TransportError } from '../../errors.ts'
 import type { TransportOptions } from '../options.ts'
 import type { PeerAddress } from '../transport.ts'
-import { connectionProof, startZapHandler, ZAP_DOMAIN } from './auth.ts'
+import { startZapHandler, ZAP_DOMAIN } from './auth.ts'
 import { bindEndpoints } from './endpoints.ts'
-import { DEFAULT_HEARTBEAT_TIMEOUT_MS, heartbeat } from './peer-watch.ts'
-
-/** How long closing sockets may keep trying to deliver queued frames. */
-const LINGER_MS = 2000
 
 /** Binds the receive socket on every endpoint this rank needs, filling in `address` with what was bound. */
-export async function bindPull(opts: TransportOptions, address: PeerAddress): Promise<zmq.Pull> {
+export async function bindInbox(opts: TransportOptions, address: PeerAddress): Promise<zmq.Dealer> {
   const secured = Boolean(opts.secret) || Boolean(opts.encrypt)
   if (secured) await startZapHandler(opts.secret ?? '', opts.rank)
   const server = opts.encrypt ? zmq.curveKeyPair() : undefined
-  const pull = new zmq.Pull({
+  const pull = new zmq.Dealer({
     receiveHighWaterMark: 0,
     linger: 0,
     ...(secured ? { zapDomain: ZAP_DOMAIN, zapEnforceDomain: true } : {}),
@@ -46,27 +43,8 @@ export async function bindPull(opts: TransportOptions, address: PeerAddress): Pr
   return pull
 }
 
-/** A PUSH socket toward `peer` (not yet connected), presenting a one-time proof of the secret (PLAIN) or our CURVE keys. */
-export function pushSocket(
-  peer: PeerAddress,
-  secret: string,
-  curveClient: { publicKey: string; secretKey: string } | undefined,
-  heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS,
-): zmq.Push {
-  return new zmq.Push({
-    sendHighWaterMark: 0,
-    linger: LINGER_MS,
-    ...heartbeat(heartbeatTimeoutMs),
-    ...(curveClient
-      ? { curveServerKey: peer.curve!, curvePublicKey: curveClient.publicKey, curveSecretKey: curveClient.secretKey }
-      : secret
-        ? connectionProof(secret, peer.rank)
-        : {}),
-  })
-}
-
 /** Hands every message of `pull` to `onFrames` until the socket closes or fails (`onError`). */
-export async function receiveAll(pull: zmq.Pull, onFrames: (frames: Buffer[]) => void, onError: (err: Error) => void): Promise<void> {
+export async function receiveAll(pull: zmq.Dealer, onFrames: (frames: Buffer[]) => void, onError: (err: Error) => void): Promise<void> {
   for (;;) {
     let frames: Buffer[]
     try {
@@ -79,9 +57,8 @@ export async function receiveAll(pull: zmq.Pull, onFrames: (frames: Buffer[]) =>
   }
 }
 
-/** The socket types, for the transport that holds them (only zmq/ imports zeromq). */
-export type PullSocket = zmq.Pull
-export type PushSocket = zmq.Push
+/** The socket type, for the transport that holds it (only zmq/ imports zeromq). */
+export type InboxSocket = zmq.Dealer
 
 /** A fresh CURVE key pair for this rank's outgoing connections (--encrypt). */
 export function curveKeys(): { publicKey: string; secretKey: string } {
