@@ -7,6 +7,8 @@ export interface ElasticOptions {
   min: number
   max: number
   settleMs: number
+  /** A slot that failed this often within a minute is left out for a minute (TSRUN_ELASTIC_FLAP_FAILURES). */
+  flapFailures: number
   timeoutMs: number
   /** Restart a lost member's slot (default true). */
   respawn: boolean

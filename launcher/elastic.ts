@@ -8,7 +8,7 @@
  * - the generation is published once every living member has asked to be in it, or after the settle time
  *   (TSRUN_ELASTIC_SETTLE) without the silent ones, who are stopped; below MIN it waits up to
  *   TSRUN_ELASTIC_TIMEOUT for ranks to join, then fails the job (and --max-restarts restarts it);
- * - a slot that fails 3 times within a minute is left out for a minute.
+ * - a slot that fails 3 times within a minute (TSRUN_ELASTIC_FLAP_FAILURES) is left out for a minute.
  * A rank that exits non-zero on its own (an error in the script) fails the job as without --elastic.
  */
 import type { StoreServer } from '../src/bootstrap/zmq/store-server.ts'
@@ -19,8 +19,7 @@ import type { Host } from './hostfile.ts'
 import type { Slot } from './placement.ts'
 import type { RankProcess } from './spawn-local.ts'
 
-/** A slot that failed this often within FLAP_WINDOW_MS is left out for FLAP_WINDOW_MS. */
-const FLAP_FAILURES = 3
+/** A slot that failed `opts.flapFailures` times (TSRUN_ELASTIC_FLAP_FAILURES) within FLAP_WINDOW_MS is left out for FLAP_WINDOW_MS. */
 const FLAP_WINDOW_MS = 60_000
 /** A generation opened for joining ranks waits at least this long for the members' next commit. */
 const JOIN_SETTLE_MS = 10_000
@@ -253,7 +252,7 @@ export class ElasticCoordinator {
     const recent = (this.failures.get(slot.rank) ?? []).filter((t) => now - t < FLAP_WINDOW_MS)
     recent.push(now)
     this.failures.set(slot.rank, recent)
-    const delay = recent.length >= FLAP_FAILURES ? FLAP_WINDOW_MS : 0
+    const delay = recent.length >= this.opts.flapFailures ? FLAP_WINDOW_MS : 0
     if (delay)
       this.control.log(`slot ${slot.rank} (host ${slot.host}) failed ${recent.length} times within a minute; it is left out for ${FLAP_WINDOW_MS / 1000} s`)
     const t = setTimeout(() => {
@@ -267,7 +266,7 @@ export class ElasticCoordinator {
 
   private flapping(slot: number): boolean {
     const now = Date.now()
-    return (this.failures.get(slot) ?? []).filter((t) => now - t < FLAP_WINDOW_MS).length >= FLAP_FAILURES
+    return (this.failures.get(slot) ?? []).filter((t) => now - t < FLAP_WINDOW_MS).length >= this.opts.flapFailures
   }
 
   private startJoiner(slot: Slot): void {

@@ -125,7 +125,13 @@ function elasticOf(options: LaunchOptions, np: number): ElasticOptions | undefin
   const range = parseElasticRange(options.elastic, np)
   if (typeof range === 'string') throw new UsageError(range)
   const env = { ...process.env, ...options.env }
-  return { ...range, settleMs: setting('TSRUN_ELASTIC_SETTLE', env), timeoutMs: setting('TSRUN_ELASTIC_TIMEOUT', env), respawn: options.elasticRespawn }
+  return {
+    ...range,
+    settleMs: setting('TSRUN_ELASTIC_SETTLE', env),
+    timeoutMs: setting('TSRUN_ELASTIC_TIMEOUT', env),
+    flapFailures: setting('TSRUN_ELASTIC_FLAP_FAILURES', env),
+    respawn: options.elasticRespawn,
+  }
 }
 
 /** Local and hostfile jobs, restarted after a failure up to --max-restarts times. */
