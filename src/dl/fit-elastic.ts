@@ -9,6 +9,9 @@
  *   with the most commits sends the model, the optimizer's state and the position (epoch, offset, step) to the
  *   others (new ranks too), so a step that did not complete everywhere is lost, never half applied, and every
  *   sample of an epoch is used exactly once.
+ * - With `backwardPassesPerStep: k` a committed step is k global batches, their gradients summed on each rank and
+ *   allreduced once; the commit follows that update, so a change in the middle of the k passes discards them all
+ *   (the position goes back to the last commit, and the new world's optimizer starts with nothing summed).
  * - Callbacks and the learning-rate options behave as without `--elastic`. The callbacks' context holds the
  *   current world; a rank that joins runs `onTrainBegin` when it starts and `onEpochBegin` for the epoch it joins
  *   in. The linear rule scales by the global batch over `batchSize`, and the warm-up counts committed steps, so
@@ -105,6 +108,8 @@ export interface ElasticFit {
   verbose: 0 | 1
   maxSteps?: number
   elasticBatch: 'keep' | 'scale'
+  /** Global batches per committed update (gradient accumulation). */
+  backwardPassesPerStep: number
   bucketBytes?: number
   compression?: 'none' | 'fp16' | 'bf16'
   validation?: ArrayDataset
@@ -131,6 +136,7 @@ export async function fitElastic(
     throw new UsageError("elasticBatch: 'scale' needs an optimizer with setLearningRate (tf.train.sgd or tf.train.momentum); use 'keep'")
   }
   const scheduled = LearningRateSchedule.wanted(o.lr)
+  const k = o.backwardPassesPerStep
   const state = new TrainingState(model, optimizer, { epoch: 0, offset: 0, step: 0, globalBatch: o.batchSize * startSize, history: [], stopped: false })
   const times: StepTimes = { steps: 0, computeMs: 0, commMs: 0 }
   let opt: DistributedOptimizer | undefined
@@ -156,7 +162,9 @@ export async function fitElastic(
       if (scheduled) {
         const linear = o.lr.lrScaling === 'linear'
         const base = linear || o.elasticBatch === 'keep' ? baseLr! : (baseLr! * world.size) / startSize
-        lr = new LearningRateSchedule(optimizer, o.lr, p.values.globalBatch / o.batchSize, Math.ceil(train.length / p.values.globalBatch), base)
+        // The samples one update averages: the global batch × the passes summed.
+        const updatesPerEpoch = Math.ceil(Math.ceil(train.length / p.values.globalBatch) / k)
+        lr = new LearningRateSchedule(optimizer, o.lr, (p.values.globalBatch * k) / o.batchSize, updatesPerEpoch, base)
       }
       let rate = lr?.base ?? 0
       const callbacks = new CallbackRunner(o.callbacks, { comm: world, model, optimizer })
@@ -165,7 +173,8 @@ export async function fitElastic(
         begun = true
         await callbacks.trainBegin()
       }
-      opt = new DistributedOptimizer(optimizer, world, { model, bucketBytes: o.bucketBytes, compression: o.compression })
+      opt = new DistributedOptimizer(optimizer, world, { model, bucketBytes: o.bucketBytes, compression: o.compression, backwardPassesPerStep: k })
+      let passLoss = 0
       const show = o.verbose >= 1 && world.rank === 0
       const maxSteps = o.maxSteps ?? Number.POSITIVE_INFINITY
       let sums = { loss: 0, acc: 0, count: 0, t0: performance.now(), computeMs: 0, commMs: 0, from: p.values.offset }
@@ -174,6 +183,17 @@ export async function fitElastic(
         if (epochBegun !== v.epoch) {
           epochBegun = v.epoch
           await callbacks.epochBegin(v.epoch)
+        }
+        if (v.offset >= train.length && opt.pendingPasses > 0) {
+          // The epoch's last update takes the passes left (every member has the same number).
+          await opt.flush()
+          v.step++
+          p.commit()
+          if (await callbacks.batchEnd(v.step, { epoch: v.epoch, loss: passLoss, lr: lr ? rate : learningRateOr(optimizer) })) {
+            v.stopped = true
+            p.commit()
+          }
+          continue
         }
         if (v.offset >= train.length) {
           // The epoch's end: metrics over the ranks (since this world began the epoch's part it saw).
@@ -208,14 +228,16 @@ export async function fitElastic(
         // A rank with no samples in an epoch's last step still takes part, with a sample weighted 0.
         const b = gatherRows(train, rows.length > 0 ? rows : orderOf(v.epoch).subarray(0, 1))
         const weight = (rows.length * world.size) / (next - v.offset)
-        if (lr) rate = lr.atUpdate(v.epoch, v.step)
+        if (lr && opt.pendingPasses === 0) rate = lr.atUpdate(v.epoch, v.step)
         const { loss, correct } = await trainStep(model, opt, train, b, lossFn, accFn, weight)
         v.offset = next
-        v.step++
-        p.commit() // straight after the step's update: nothing awaited in between
         sums.loss += loss * rows.length
         sums.acc += rows.length > 0 ? correct : 0
         sums.count += rows.length
+        passLoss = loss
+        if (opt.pendingPasses > 0) continue // summed, not applied: no commit until the update
+        v.step++
+        p.commit() // straight after the step's update: nothing awaited in between
         await o.onStep?.(v.step, loss)
         if (await callbacks.batchEnd(v.step, { epoch: v.epoch, loss, lr: lr ? rate : learningRateOr(optimizer) })) {
           v.stopped = true

@@ -104,8 +104,6 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
       throw new UsageError('fitDistributed: elastic training is synchronous SGD; drop groupSize')
     if (options.checkpoint || options.resume)
       throw new UsageError('fitDistributed: elastic training takes its state from the surviving ranks; drop checkpoint and resume')
-    if ((options.backwardPassesPerStep ?? 1) !== 1)
-      throw new UsageError('fitDistributed: backwardPassesPerStep is not available in elastic training yet; raise batchSize instead')
     checkLearningRateOptions(options)
     if (LearningRateSchedule.wanted(options)) learningRateOf(optimizer) // an optimizer without a numeric rate: say so now
     const elasticBatch = options.elasticBatch ?? 'keep'
@@ -119,6 +117,7 @@ export async function fitDistributed(model: LayersModel, data: FitData, options:
       verbose,
       maxSteps: options.maxSteps,
       elasticBatch,
+      backwardPassesPerStep: options.backwardPassesPerStep ?? 1,
       bucketBytes: options.bucketBytes,
       compression: options.compression,
       validation,

@@ -119,6 +119,31 @@ test('fitDistributed elastic: a step is the same update at any world size (np=1 
   expect(Math.abs(a!.loss - b!.loss) / a!.loss).toBeLessThan(1e-4)
 }, 120_000)
 
+test('fitDistributed elastic with backwardPassesPerStep 2: an update sums two global batches (the same update as one batch twice the size), and goes on through a kill', async () => {
+  const two = await runRanks(1, 'dl-train.ts', { flags: ['--elastic', '1:1'], args: ['elastic', 'batch=8', 'epochs=2', 'accumulate=2'], timeoutMs: 60_000 })
+  const one = await runRanks(1, 'dl-train.ts', { flags: ['--elastic', '1:1'], args: ['elastic', 'batch=16', 'epochs=2'], timeoutMs: 60_000 })
+  expect(two.exitCode).toBe(0)
+  expect(one.exitCode).toBe(0)
+  const [a] = fitCases(two.stdout)
+  const [b] = fitCases(one.stdout)
+  // 96 samples: 12 batches of 8 an epoch, 6 updates of two; 6 batches of 16.
+  expect(a!.steps).toBe(12)
+  expect(b!.steps).toBe(12)
+  expect(Math.abs(a!.loss - b!.loss) / b!.loss).toBeLessThan(1e-4)
+  // np=3, batch 8: 4 global batches of 24 an epoch, 2 updates; rank 1 killed at its 3rd update, its slot rejoins.
+  const run = await runRanks(3, 'dl-train.ts', {
+    flags: ['--elastic', '2:3', '--inject-fault', '1:3'],
+    args: ['elastic', 'batch=8', 'epochs=3', 'accumulate=2'],
+    timeoutMs: 90_000,
+  })
+  expect(run.exitCode).toBe(0)
+  expect(run.stderr).toMatch(/world 3 → 2 after rank 1 \(host \S+\) was lost; resumed at step [23] in/)
+  const ranks = fitCases(run.stdout)
+  expect(ranks.length).toBe(ranks[0]!.size)
+  for (const r of ranks) expect(r.steps).toBe(6)
+  expect(new Set(ranks.map((r) => r.final)).size).toBe(1)
+}, 180_000)
+
 test("fitDistributed elastic with elasticBatch 'scale': after a loss the learning rate follows the world (0.2 × 1/2)", async () => {
   const run = await runRanks(2, 'dl-train.ts', {
     flags: ['--elastic', '1:2', '--elastic-no-respawn', '--inject-fault', '1:3'],
