@@ -22,6 +22,7 @@ import { place, placeLocal, type Slot } from './placement.ts'
 import { spawnLocal, type RankProcess } from './spawn-local.ts'
 import { RemoteHosts } from './spawn-ssh.ts'
 import { withRestarts, type Outcome } from './restart.ts'
+import { elasticInAllocation } from './slurm-elastic.ts'
 import { runInAllocation, runSlurmTask } from './slurm-launch.ts'
 import { supervise, type ElasticHooks } from './supervisor.ts'
 import { ElasticCoordinator } from './elastic.ts'
@@ -43,11 +44,12 @@ export function modeOf(options: LaunchOptions, env: Env = process.env): Mode {
 
 export async function launch(options: LaunchOptions): Promise<number> {
   const mode = modeOf(options)
-  if (options.elastic !== undefined && mode.startsWith('slurm')) {
+  if (options.elastic !== undefined && mode === 'slurm-task') {
     throw new UsageError(
-      "--elastic does not run under Slurm yet (srun ends a step when one of its tasks fails); run the elastic job with a hostfile of the allocation's nodes, or set TSRUN_NO_SLURM=1 inside salloc/sbatch to run it on this node",
+      '--elastic under srun: each task is one rank, and a step ends when one of its tasks fails; run tsrun --elastic from the batch script (sbatch or salloc), where it starts the ranks itself',
     )
   }
+  if (options.elastic !== undefined && mode === 'slurm-allocation') return runJob(elasticInAllocation(options))
   switch (mode) {
     case 'slurm-task':
       return runSlurmTask(options)
@@ -178,7 +180,7 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
     const compiled = await compiledScriptVars(options.script)
     const size = slots.length
     const elastic = elasticOf(options, size)
-    const remoteHosts = new RemoteHosts(job.secret, withKeepAlive(options.launchAgent, heartbeatSeconds(options)), process.cwd())
+    const remoteHosts = new RemoteHosts(job.secret, options.remoteArgv ?? withKeepAlive(options.launchAgent, heartbeatSeconds(options)), process.cwd())
     cleanups.push(() => remoteHosts.close())
     const startRank = (slot: Slot, more: Record<string, string>) => {
       const vars = {

@@ -32,6 +32,8 @@ export interface LaunchOptions {
   oversubscribe: boolean
   /** Command that starts a process on another host, e.g. ['ssh', '-o', 'BatchMode=yes']. */
   launchAgent: string[]
+  /** Set by the launcher for an elastic job in a Slurm allocation: the whole argv that runs a command on a host (srun). */
+  remoteArgv?: (host: string, command: string) => string[]
   /** Interface name or IPv4 range for tcp:// between hosts. */
   iface?: string
   /** Restart the whole job after a failure up to this many times (0: never). */

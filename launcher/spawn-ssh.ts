@@ -24,6 +24,16 @@ const KILL_ANSWER_MS = 3000
 /** After the agents' stdin is closed at the job's end, how long before their ssh clients are killed. */
 const CLOSE_GRACE_MS = 2000
 
+/**
+ * What starts the host agent on a host: a command line to which the host and the remote shell command are added
+ * (`ssh -o BatchMode=yes`: `ssh … host 'command'`), or a function that builds the whole argv (srun, slurm-elastic.ts).
+ */
+export type LaunchAgent = string[] | ((host: string, command: string) => string[])
+
+function agentArgv(agent: LaunchAgent, host: string, command: string): string[] {
+  return typeof agent === 'function' ? agent(host, command) : [...agent, host, command]
+}
+
 /** Single-quotes a word for a POSIX shell. */
 export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_\-.,:/=@%+]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
@@ -55,12 +65,15 @@ class HostAgent {
   private readonly child: ChildProcess
   private readonly ranks = new Map<number, RemoteRank>()
   private lastErr = ''
+  /** The agent said it runs: from then on, a connection that ends is a lost connection for the ranks behind it. */
+  private ready = false
   private ended: { code: number | null; signal: NodeJS.Signals | null; error?: string } | undefined
   readonly host: string
 
-  constructor(host: string, agent: string[], cwd: string, secret: string) {
+  constructor(host: string, agent: LaunchAgent, cwd: string, secret: string) {
     this.host = host
-    this.child = spawn(agent[0], [...agent.slice(1), host, remoteCommand(cwd, [process.execPath, HOST_AGENT])], {
+    const argv = agentArgv(agent, host, remoteCommand(cwd, [process.execPath, HOST_AGENT]))
+    this.child = spawn(argv[0]!, argv.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     })
@@ -105,7 +118,8 @@ class HostAgent {
         if (signal === 'SIGKILL') setTimeout(() => agent.lost(id), KILL_ANSWER_MS).unref()
       },
       describeExit(code) {
-        if (!entry.started && code !== 0) return `could not be started: ${agent.lastErr || `${agent.host}: the connection ended (code ${code})`}`
+        if (!entry.started && code !== 0)
+          return `could not be started: ${agent.lastErr || `the connection to ${agent.host} ended${code === null ? '' : ` (code ${code})`}`}`
         if (code === 255) return `was killed by a signal or lost its connection (remote pid ${proc.pid}; the connection to ${agent.host} ended)`
         return undefined
       },
@@ -135,6 +149,7 @@ class HostAgent {
 
   private frame(kind: number, id: number, payload: Buffer): void {
     const r = this.ranks.get(id)
+    if (kind === FRAME.ready) this.ready = true
     if (kind === FRAME.ready || !r) return
     if (kind === FRAME.stdout) r.stdout.write(payload)
     else if (kind === FRAME.stderr) r.stderr.write(payload)
@@ -165,8 +180,9 @@ class HostAgent {
   private endOf(): RankExit {
     const e = this.ended!
     if (e.error !== undefined) return { code: 127, signal: null, startError: e.error }
-    // ssh reports a connection lost as 255; a killed ssh client means the same to the ranks behind it.
-    return { code: e.signal ? 255 : (e.code ?? 255), signal: null }
+    // Once the agent ran, its connection's end is a lost connection for the ranks still behind it (ssh says 255,
+    // srun its own code); before, the agent's own code says why it could not start (127: no node there).
+    return { code: this.ready || e.signal ? 255 : (e.code ?? 255), signal: null }
   }
 
   /** The connection ended: every rank still behind it ends with it. */
@@ -184,10 +200,10 @@ class HostAgent {
 export class RemoteHosts {
   private readonly agents = new Map<string, HostAgent>()
   private readonly secret: string
-  private readonly agent: string[]
+  private readonly agent: LaunchAgent
   private readonly cwd: string
 
-  constructor(secret: string, agent: string[], cwd: string) {
+  constructor(secret: string, agent: LaunchAgent, cwd: string) {
     this.secret = secret
     this.agent = agent
     this.cwd = cwd

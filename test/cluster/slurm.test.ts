@@ -77,6 +77,34 @@ test('sbatch --wait with tsrun inside: tsrun uses the allocation and starts the 
   for (const r of lines) expect(r.hasSecret).toBe(true) // tsrun made a secret for the step
 })
 
+test('sbatch with tsrun --elastic inside: a rank killed on another node is started again there through its srun step and joins; every position used once', async () => {
+  const job = batchScript(`READY=1 "${process.execPath}" "${BIN}" --elastic 2:3 --inject-fault 1:40 "${fixture('elastic-ids.ts')}" 3000 2 24 20`)
+  const run = await runProcess('sbatch', () => ['-N', '3', '--ntasks-per-node', '1', '-O', '--wait', '-o', job.out, job.script], {
+    env: cluster.slurmEnv,
+    timeoutMs: 150_000,
+  })
+  const out = readFileSync(job.out, 'utf8')
+  if (run.exitCode !== 0) console.log(out)
+  expect(run.exitCode).toBe(0)
+  expect(out).toMatch(/tsrun: rank 1 \(pid \d+, host node2\) was killed by SIGKILL; the elastic job goes on without it/)
+  expect(out).toMatch(/tsrun: world 3 → 2 after rank 1 \(host node2\) was lost; resumed at step \d+ in \d+\.\d+ s/)
+  expect(out).toMatch(/tsrun: world 2 → 3 with 1 joining; resumed at step \d+ in \d+\.\d+ s/)
+  const r = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(out)![1]!)
+  expect(r).toMatchObject({ ok: true, bad: 0, size: 3 })
+  // The ranks of the first world: one per node, node2's and node3's started by their srun steps.
+  const ready = out
+    .split('\n')
+    .filter((l) => l.startsWith('{"ready"'))
+    .map((l) => JSON.parse(l) as { generation: number })
+  expect(ready.filter((x) => x.generation === 0)).toHaveLength(3)
+}, 180_000)
+
+test('srun tsrun --elastic: one line saying to run it from the batch script, exit 2', async () => {
+  const run = await srun(['-N', '1', '-n', '1'], () => [process.execPath, BIN, '--elastic', '1:2', fixture('elastic-ids.ts')], 60_000)
+  expect(run.exitCode).toBe(2)
+  expect(run.stderr).toMatch(/--elastic under srun: each task is one rank.*run tsrun --elastic from the batch script/)
+})
+
 test('sbatch: a failing rank fails the job, and the output names it', async () => {
   const job = batchScript(`FAIL_RANK=3 "${process.execPath}" "${BIN}" "${fixture('exit-code.ts')}"`)
   const run = await runProcess('sbatch', () => ['-N', '2', '--ntasks-per-node', '2', '-O', '--wait', '-o', job.out, job.script], {
