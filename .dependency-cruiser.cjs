@@ -140,7 +140,7 @@ module.exports = {
       severity: 'error',
       from: { path: '^launcher/' },
       to: {
-        path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|zmq/store-server)[.]ts$|transport/shm/files[.]ts$|native/(native|file-limit)[.]ts$|trace-offline/(finish|merge|report|svg)[.]ts$|settings[.]ts$|failure/(format|messages)[.]ts$|elastic/keys[.]ts$)',
+        path: '^src/(?!errors[.]ts$|bootstrap/(iface|slurm-env|slurm-hostlist|zmq/store-server)[.]ts$|transport/shm/files[.]ts$|native/(native|file-limit)[.]ts$|trace-offline/(finish|merge|report|svg)[.]ts$|settings[.]ts$|failure/(format|messages)[.]ts$|elastic/keys[.]ts$)',
       },
     },
     {
