@@ -7,7 +7,7 @@
  *   npx tsrun -np 64 bench/startup.ts                      # one host
  *   npx tsrun -np 128 bench/startup.ts --job               # the scale job of issue #21
  *   npx tsrun -H node1:4,node2:4,node3:4 bench/startup.ts  # across hosts
- * `parents` is the number of distinct processes that started the ranks (one per host when the launcher starts
+ * `rendezvousBytesPerRank` is what the rendezvous store sends each rank (every rank's address). `parents` is the number of distinct processes that started the ranks (one per host when the launcher starts
  * them over one ssh connection per host). Prints one JSON line from rank 0. Compare two checkouts by alternating runs (docs/benchmarks.md).
  */
 import { readdirSync } from 'node:fs'
@@ -55,13 +55,18 @@ if (process.argv.includes('--job')) {
   extra.jobMsMax = Math.round(end[1]!)
   extra.fdsMaxAfterJob = end[0]!
 }
+const mine = [fdsAtInit, initMs, (cpu.user + cpu.system) / 1000]
+const max = await world.allreduce(Float64Array.from(mine), 'max')
+const sum = await world.allreduce(Float64Array.from(mine), 'sum')
+// After the figures above (every rank has counted its descriptors): a gather to rank 0 links every rank to it.
 // The processes that started the ranks: the launcher on its own host, one host agent per other host (one ssh
 // connection each), or srun's step daemons.
 const parents = await world.gatherObject(`${world.host} ${process.ppid}`, 0)
 if (parents) extra.parents = new Set(parents).size
-const mine = [fdsAtInit, initMs, (cpu.user + cpu.system) / 1000]
-const max = await world.allreduce(Float64Array.from(mine), 'max')
-const sum = await world.allreduce(Float64Array.from(mine), 'sum')
+// What the rendezvous hands every rank: all the ranks' addresses (set once, then one getall of them all).
+const address = (world as unknown as { state: { world: { transport: { address: unknown } } } }).state.world.transport.address
+const addressBytes = await world.allreduce(Float64Array.of(Buffer.byteLength(JSON.stringify(address))), 'sum')
+extra.rendezvousBytesPerRank = addressBytes[0]!
 if (world.rank === 0) {
   const n = world.size
   console.log(JSON.stringify({ np: n, fdsMax: max[0], fdsMean: sum[0]! / n, initMsMax: Math.round(max[1]!), cpuMsMean: Math.round(sum[2]! / n), ...extra }))
