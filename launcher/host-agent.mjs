@@ -6,6 +6,7 @@
 // stdin carries one JSON command per line:
 //   {"op":"spawn","id":3,"argv":["/usr/bin/node", ...],"env":{"TSRUN_RANK":"3", ...}}
 //   {"op":"kill","id":3,"signal":"SIGTERM"}
+//   {"op":"stdin","id":0,"data":"<base64>"}, {"op":"stdin-end","id":0}   (the launcher's stdin, for rank 0)
 // The job secret comes in the environment (TSRUN_JOB_SECRET, read from stdin by the remote shell), never on a
 // command line. When stdin ends (the launcher or the connection is gone) or our parent sshd goes, every rank's
 // process group is killed and the agent exits; each rank also watches us (rank-preload.mjs, TSRUN_WATCH_PARENT).
@@ -39,10 +40,10 @@ out.on('drain', () => {
 })
 out.on('error', () => end())
 
-function start({ id, argv, env }) {
+function start({ id, argv, env, stdin }) {
   let child
   try {
-    child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true })
   } catch (err) {
     return send(FRAME.failed, id, err.message)
   }
@@ -62,6 +63,7 @@ function start({ id, argv, env }) {
     }
   })
   if (child.pid === undefined) return // 'error' follows (EMFILE, EAGAIN, ENOENT)
+  child.stdin?.on('error', () => {}) // the rank may exit without reading its input (EPIPE)
   ranks.set(id, rank)
   send(FRAME.started, id, String(child.pid))
   for (const [stream, kind] of [
@@ -123,6 +125,8 @@ lines.on('line', (line) => {
   }
   if (cmd.op === 'spawn') start(cmd)
   else if (cmd.op === 'kill') signal(cmd.id, cmd.signal)
+  else if (cmd.op === 'stdin') ranks.get(cmd.id)?.child.stdin?.write(Buffer.from(cmd.data, 'base64'))
+  else if (cmd.op === 'stdin-end') ranks.get(cmd.id)?.child.stdin?.end()
 })
 lines.on('close', end)
 for (const s of ['SIGHUP', 'SIGTERM', 'SIGINT']) process.on(s, end)

@@ -199,7 +199,13 @@ async function runJobOnce(options: LaunchOptions, attempt: number, outcome: Outc
           slot.rank === 0 && !more.TSRUN_ELASTIC_JOIN,
         )
       }
-      return remoteHosts.spawn(slot, options.script, options.args, { ...vars, ...compiled, TSRUN_WATCH_PARENT: '1' })
+      return remoteHosts.spawn(
+        slot,
+        options.script,
+        options.args,
+        { ...vars, ...compiled, TSRUN_WATCH_PARENT: '1' },
+        slot.rank === 0 && !more.TSRUN_ELASTIC_JOIN,
+      )
     }
     let hooks: ElasticHooks | undefined
     if (elastic) {

@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { setting } from '../src/settings.ts'
 import { FRAME, frameReader } from './agent-frames.mjs'
 import { PACKAGE_ROOT } from './paths.ts'
@@ -97,8 +97,8 @@ class HostAgent {
     return this.ended === undefined
   }
 
-  /** Starts a rank through this host's agent. */
-  spawn(slot: Slot, argv: string[], env: Record<string, string>): RankProcess {
+  /** Starts a rank through this host's agent; with `withStdin`, what is written to its `stdin` reaches the rank's. */
+  spawn(slot: Slot, argv: string[], env: Record<string, string>, withStdin: boolean): RankProcess {
     const id = slot.rank
     let settle: (e: RankExit) => void = () => {}
     const exit = new Promise<RankExit>((resolve) => {
@@ -113,6 +113,18 @@ class HostAgent {
       stdout,
       stderr,
       exit,
+      stdin: withStdin
+        ? new Writable({
+            write: (chunk: Buffer, _enc, done) => {
+              agent.command({ op: 'stdin', id, data: chunk.toString('base64') })
+              done()
+            },
+            final: (done) => {
+              agent.command({ op: 'stdin-end', id })
+              done()
+            },
+          })
+        : null,
       kill(signal) {
         agent.command({ op: 'kill', id, signal })
         if (signal === 'SIGKILL') setTimeout(() => agent.lost(id), KILL_ANSWER_MS).unref()
@@ -127,7 +139,7 @@ class HostAgent {
     const entry: RemoteRank = { proc, stdout, stderr, started: false, settle: (e) => settle(e) }
     this.ranks.set(id, entry)
     if (this.ended) this.finish(id, this.endOf())
-    else this.command({ op: 'spawn', id, argv, env })
+    else this.command({ op: 'spawn', id, argv, env, stdin: withStdin })
     return proc
   }
 
@@ -209,8 +221,8 @@ export class RemoteHosts {
     this.cwd = cwd
   }
 
-  /** Starts one rank on `slot.host`. */
-  spawn(slot: Slot, script: string, args: string[], env: Record<string, string>): RankProcess {
+  /** Starts one rank on `slot.host` (with the launcher's stdin if `withStdin`: rank 0, as mpirun does). */
+  spawn(slot: Slot, script: string, args: string[], env: Record<string, string>, withStdin = false): RankProcess {
     // The launcher's compiled copy, if that host sees it (a shared file system); rank-main.mjs falls back to tsx.
     const argv = [process.execPath, ...rankNodeArgs(setting('TSRUN_SCRIPT_MODULE', env) !== undefined), script, ...args]
     let host = this.agents.get(slot.host)
@@ -218,7 +230,7 @@ export class RemoteHosts {
       host = new HostAgent(slot.host, this.agent, this.cwd, this.secret)
       this.agents.set(slot.host, host)
     }
-    return host.spawn(slot, argv, env)
+    return host.spawn(slot, argv, env, withStdin)
   }
 
   /** How many ssh connections are open. */

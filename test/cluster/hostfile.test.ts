@@ -50,6 +50,15 @@ test('-H: collectives across three hosts give the same results as on one', async
   expect(run.exitCode).toBe(0)
 })
 
+test("tsrun's stdin reaches rank 0 on another host through its host agent, as with mpirun; the others read none", async () => {
+  const run = await runRanks(undefined, 'stdin-echo.ts', { flags: ['-H', 'node1:1,node2:1'], stdin: 'line one\nline two\n', timeoutMs: 30_000 })
+  expect(run.exitCode).toBe(0)
+  expect(run.cases.sort((a, b) => a.rank - b.rank)).toEqual([
+    { rank: 0, input: 'line one\nline two\n' },
+    { rank: 1, input: '' },
+  ])
+})
+
 test('point to point across hosts (tcp between hosts, ipc within one), 64 MiB included', async () => {
   const run = await runRanks(4, 'p2p-cases.ts', { flags: ['-H', 'node1:2,node2:1,node3:1'], timeoutMs: 120_000 })
   expect(run.cases.filter((c) => !c.ok)).toEqual([])
