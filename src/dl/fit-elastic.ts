@@ -168,6 +168,8 @@ export async function fitElastic(
       }
       let rate = lr?.base ?? 0
       const callbacks = new CallbackRunner(o.callbacks, { comm: world, model, optimizer })
+      // A stop this rank asked for whose agreement the change of world cut off is asked again in this world.
+      if (lastCallbacks?.ctx.stopTraining) callbacks.ctx.stopTraining = true
       lastCallbacks = callbacks
       if (!begun) {
         begun = true

@@ -144,6 +144,19 @@ test('fitDistributed elastic with backwardPassesPerStep 2: an update sums two gl
   expect(new Set(ranks.map((r) => r.final)).size).toBe(1)
 }, 180_000)
 
+test('fitDistributed elastic: a stop asked for while its agreement is cut off by a loss is agreed in the next world, one update later', async () => {
+  // Rank 1 dies at its 4th commit, before the agreement of step 4 in which rank 0 asks to stop.
+  const run = await runRanks(2, 'dl-train.ts', {
+    flags: ['--elastic', '1:2', '--elastic-no-respawn', '--inject-fault', '1:4'],
+    args: ['elastic', 'batch=8', 'epochs=3', 'stopAt=4'],
+    timeoutMs: 60_000,
+  })
+  expect(run.exitCode).toBe(0)
+  expect(run.stderr).toMatch(/world 2 → 1 after rank 1 .* resumed at step 4/)
+  const [r] = fitCases(run.stdout)
+  expect(r).toMatchObject({ size: 1, steps: 5, stopped: true })
+}, 120_000)
+
 test("fitDistributed elastic with elasticBatch 'scale': after a loss the learning rate follows the world (0.2 × 1/2)", async () => {
   const run = await runRanks(2, 'dl-train.ts', {
     flags: ['--elastic', '1:2', '--elastic-no-respawn', '--inject-fault', '1:3'],
