@@ -162,9 +162,9 @@ export class CallbackRunner {
     return this.agree()
   }
 
-  /** Runs onEpochEnd; true if training is to stop (agreed over the ranks). */
-  async epochEnd(epoch: number, logs: EpochLogs): Promise<boolean> {
-    for (const c of this.list) await c.onEpochEnd?.(epoch, logs, this.ctx)
+  /** Runs onEpochEnd (unless `seen`: this rank ran them for this epoch already); true if training is to stop (agreed over the ranks). */
+  async epochEnd(epoch: number, logs: EpochLogs, seen = false): Promise<boolean> {
+    if (!seen) for (const c of this.list) await c.onEpochEnd?.(epoch, logs, this.ctx)
     return this.list.length > 0 ? this.agree() : false
   }
 

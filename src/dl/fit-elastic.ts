@@ -148,6 +148,7 @@ export async function fitElastic(
   }
   let begun = false
   let epochBegun = -1
+  let epochEndSeen = -1
   let lastCallbacks: CallbackRunner | undefined
   const comm = await runElastic(
     state,
@@ -217,8 +218,12 @@ export async function fitElastic(
           }
           if (show) process.stderr.write(`epoch ${v.epoch + 1}/${o.epochs} (${world.size} ranks): ${formatEpoch(logs)}\n`)
           v.history.push(logs)
-          await o.onEpochEnd?.(logs)
-          if (await callbacks.epochEnd(v.epoch, logs)) v.stopped = true
+          // A change of world during the stop's agreement brings this epoch's end back: this rank's callbacks
+          // have seen it already (an early stop's patience must not count it twice); only the agreement is redone.
+          const seen = epochEndSeen === v.epoch
+          epochEndSeen = v.epoch
+          if (!seen) await o.onEpochEnd?.(logs)
+          if (await callbacks.epochEnd(v.epoch, logs, seen)) v.stopped = true
           v.epoch++
           v.offset = 0
           p.commit()

@@ -157,6 +157,18 @@ test('fitDistributed elastic: a stop asked for while its agreement is cut off by
   expect(r).toMatchObject({ size: 1, steps: 5, stopped: true })
 }, 120_000)
 
+test("fitDistributed elastic: a loss during an epoch's stop agreement does not run that epoch's onEpochEnd twice on the survivors", async () => {
+  const run = await runRanks(2, 'dl-train.ts', {
+    flags: ['--elastic', '1:2', '--elastic-no-respawn'],
+    args: ['elastic', 'batch=8', 'epochs=3', 'dieAtEpochEnd=0'],
+    timeoutMs: 60_000,
+  })
+  expect(run.exitCode).toBe(0)
+  expect(run.stderr).toMatch(/world 2 → 1 after rank 1/)
+  const [r] = fitCases(run.stdout)
+  expect(r).toMatchObject({ size: 1, steps: 18, epochEnds: 3 })
+}, 120_000)
+
 test("fitDistributed elastic with elasticBatch 'scale': after a loss the learning rate follows the world (0.2 × 1/2)", async () => {
   const run = await runRanks(2, 'dl-train.ts', {
     flags: ['--elastic', '1:2', '--elastic-no-respawn', '--inject-fault', '1:3'],
