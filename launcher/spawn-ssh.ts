@@ -67,6 +67,8 @@ class HostAgent {
   private lastErr = ''
   /** The agent said it runs: from then on, a connection that ends is a lost connection for the ranks behind it. */
   private ready = false
+  /** A rank told SIGKILL whose end never came: the connection is taken for cut off. */
+  private silent = false
   private ended: { code: number | null; signal: NodeJS.Signals | null; error?: string } | undefined
   readonly host: string
 
@@ -143,16 +145,21 @@ class HostAgent {
     return proc
   }
 
-  /** Ends the agent's stdin: it kills what still runs and exits; its ssh is killed if it lingers. */
+  /**
+   * Ends the agent's stdin: it kills what still runs and exits. Its ssh is killed at once if a rank's end never
+   * came (the host is cut off: that connection would linger until its keep-alive), else if it lingers.
+   */
   close(): void {
     if (!this.alive) return
     this.child.stdin?.end()
-    setTimeout(() => {
+    const kill = () => {
       if (!this.alive) return
       try {
         process.kill(-(this.child.pid ?? 0), 'SIGKILL')
       } catch {}
-    }, CLOSE_GRACE_MS).unref()
+    }
+    if (this.silent || this.ranks.size > 0) kill()
+    else setTimeout(kill, CLOSE_GRACE_MS).unref()
   }
 
   private command(cmd: Record<string, unknown>): void {
@@ -186,7 +193,9 @@ class HostAgent {
 
   /** A rank asked to die whose end never came: its connection is taken as gone. */
   private lost(id: number): void {
-    if (this.ranks.has(id)) this.finish(id, { code: 255, signal: null })
+    if (!this.ranks.has(id)) return
+    this.silent = true
+    this.finish(id, { code: 255, signal: null })
   }
 
   private endOf(): RankExit {
