@@ -16,8 +16,8 @@ type Env = Record<string, string | undefined>
 
 /** The allocation's nodes with their task slots (SLURM_JOB_NODELIST, SLURM_TASKS_PER_NODE). */
 export function allocationHosts(env: Env = process.env): Host[] {
-  const list = env.SLURM_JOB_NODELIST ?? env.SLURM_NODELIST
-  const tasks = env.SLURM_TASKS_PER_NODE
+  const list = setting('SLURM_JOB_NODELIST', env) ?? setting('SLURM_NODELIST', env)
+  const tasks = setting('SLURM_TASKS_PER_NODE', env)
   if (!list || !tasks)
     throw new UsageError('--elastic inside a Slurm allocation needs SLURM_JOB_NODELIST and SLURM_TASKS_PER_NODE (run it from sbatch or salloc)')
   const names = expandHostlist(list)
@@ -31,8 +31,9 @@ export function allocationHosts(env: Env = process.env): Host[] {
  * there (so that the node's ranks are not confined to one CPU where Slurm binds steps to their CPUs).
  */
 export function srunAgent(env: Env = process.env): (host: string, command: string) => string[] {
-  const names = expandHostlist(env.SLURM_JOB_NODELIST ?? env.SLURM_NODELIST ?? '')
-  const cpus = env.SLURM_JOB_CPUS_PER_NODE ? expandTasksPerNode(env.SLURM_JOB_CPUS_PER_NODE) : []
+  const names = expandHostlist(setting('SLURM_JOB_NODELIST', env) ?? setting('SLURM_NODELIST', env) ?? '')
+  const perNode = setting('SLURM_JOB_CPUS_PER_NODE', env)
+  const cpus = perNode ? expandTasksPerNode(perNode) : []
   const srun = setting('TSRUN_SRUN', env)
   return (host, command) => {
     const c = cpus[names.indexOf(host)]

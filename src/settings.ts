@@ -157,6 +157,8 @@ export const SETTINGS = {
   SLURM_STEP_NODELIST: { group: 'slurm', type: 'string', readBy: 'both', setBy: 'slurm', meaning: "the step's nodes (node[1-4]); rank 0 serves the store on the first (else SLURM_NODELIST)" },
   SLURM_NODELIST: { group: 'slurm', type: 'string', readBy: 'both', setBy: 'slurm', meaning: "the job's nodes, when SLURM_STEP_NODELIST is not set" },
   SLURM_STEP_TASKS_PER_NODE: { group: 'slurm', type: 'string', readBy: 'both', setBy: 'slurm', meaning: 'tasks on each node of the step (2(x3),1), the local sizes (else SLURM_TASKS_PER_NODE)' },
+  SLURM_JOB_NODELIST: { group: 'slurm', type: 'string', readBy: 'launcher', setBy: 'slurm', meaning: "the allocation's nodes: an elastic job inside an allocation runs on them (else SLURM_NODELIST)" },
+  SLURM_JOB_CPUS_PER_NODE: { group: 'slurm', type: 'string', readBy: 'launcher', setBy: 'slurm', meaning: "the job's CPUs on each node (8(x3)): an elastic job's srun step on a node takes them all" },
   SLURM_TASKS_PER_NODE: { group: 'slurm', type: 'string', readBy: 'both', setBy: 'slurm', meaning: 'tasks on each node of the job, when SLURM_STEP_TASKS_PER_NODE is not set' },
   SLURM_RESTART_COUNT: { group: 'slurm', type: 'int', min: 0, default: 0, readBy: 'launcher', setBy: 'slurm', meaning: 'how many times Slurm has requeued the batch job; added to TSRUN_RESTART_COUNT' },
 
