@@ -59,6 +59,25 @@ test("tsrun's stdin reaches rank 0 on another host through its host agent, as wi
   ])
 })
 
+test('output of ranks on three hosts through their agents: every line, none torn, stderr too, a last line without newline kept', async () => {
+  // -x: variables of the launcher's shell reach remote ranks only when passed on.
+  const run = await runRanks(undefined, 'chatty.ts', { flags: ['-H', 'node1:2,node2:2,node3:2', '-x', 'LINES=3000', '-x', 'WIDTH=2000'], timeoutMs: 60_000 })
+  expect(run.exitCode).toBe(0)
+  const lines = run.stdout.split('\n').filter(Boolean)
+  expect(lines).toHaveLength(6 * 3001)
+  const torn = lines.filter((l) => {
+    const parts = l.split(':')
+    return !(parts[0] === parts[parts.length - 1] || l.endsWith(':no-newline-at-end'))
+  })
+  expect(torn).toEqual([])
+  for (let r = 0; r < 6; r++)
+    expect(
+      withoutLoginShellNoise(run.stderr)
+        .split('\n')
+        .filter((l) => l.startsWith(`${r}:err`)),
+    ).toHaveLength(300)
+})
+
 test('point to point across hosts (tcp between hosts, ipc within one), 64 MiB included', async () => {
   const run = await runRanks(4, 'p2p-cases.ts', { flags: ['-H', 'node1:2,node2:1,node3:1'], timeoutMs: 120_000 })
   expect(run.cases.filter((c) => !c.ok)).toEqual([])
