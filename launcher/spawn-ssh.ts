@@ -67,6 +67,7 @@ class HostAgent {
   private lastErr = ''
   /** The agent said it runs: from then on, a connection that ends is a lost connection for the ranks behind it. */
   private ready = false
+  private nextId = 0
   /** A rank told SIGKILL whose end never came: the connection is taken for cut off. */
   private silent = false
   private ended: { code: number | null; signal: NodeJS.Signals | null; error?: string } | undefined
@@ -101,7 +102,9 @@ class HostAgent {
 
   /** Starts a rank through this host's agent; with `withStdin`, what is written to its `stdin` reaches the rank's. */
   spawn(slot: Slot, argv: string[], env: Record<string, string>, withStdin: boolean): RankProcess {
-    const id = slot.rank
+    // Its own id on this connection, not the slot's rank: a slot's rank started again (an elastic job) before the
+    // end of its last process is known must not take that process's place.
+    const id = this.nextId++
     let settle: (e: RankExit) => void = () => {}
     const exit = new Promise<RankExit>((resolve) => {
       settle = resolve
