@@ -192,6 +192,7 @@ export async function fitElastic(
           await opt.flush()
           v.step++
           p.commit()
+          await o.onStep?.(v.step, passLoss)
           if (await callbacks.batchEnd(v.step, { epoch: v.epoch, loss: passLoss, lr: lr ? rate : learningRateOr(optimizer) })) {
             v.stopped = true
             p.commit()
