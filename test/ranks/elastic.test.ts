@@ -130,6 +130,10 @@ test('fitDistributed elastic with backwardPassesPerStep 2: an update sums two gl
   expect(a!.steps).toBe(12)
   expect(b!.steps).toBe(12)
   expect(Math.abs(a!.loss - b!.loss) / b!.loss).toBeLessThan(1e-4)
+  // k=5 over 12 batches an epoch: two updates of 5 and the epoch's last of 2 (a flush), 3 an epoch.
+  const five = await runRanks(1, 'dl-train.ts', { flags: ['--elastic', '1:1'], args: ['elastic', 'batch=8', 'epochs=2', 'accumulate=5'], timeoutMs: 60_000 })
+  expect(five.exitCode).toBe(0)
+  expect(fitCases(five.stdout)[0]).toMatchObject({ steps: 6, epochEnds: 2 })
   // np=3, batch 8: 4 global batches of 24 an epoch, 2 updates; rank 1 killed at its 3rd update, its slot rejoins.
   const run = await runRanks(3, 'dl-train.ts', {
     flags: ['--elastic', '2:3', '--inject-fault', '1:3'],
