@@ -90,6 +90,11 @@ function farSide(first: RankEnd, losses: Loss[]): boolean {
   return first.sshLost === true && losses.every((l) => l.by !== first.rank || l.silent)
 }
 
+/** True if a survivor has recorded losing `rank` as silent (no answer: host down or network cut). */
+export function silentLoss(records: FailureRecord[], rank: number): boolean {
+  return lossesOf(records).some((l) => l.lost.rank === rank && l.silent)
+}
+
 /**
  * What is still worth waiting for before deciding, after `first` failed: the root's own end, when `first` lost it
  * and the launcher has not seen it end ('root-end'; not when supervising a single rank under srun); or the records

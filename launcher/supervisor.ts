@@ -25,7 +25,7 @@ import {
 } from '../src/failure/messages.ts'
 import { FailureRecords, withoutRecords } from './failure-records.ts'
 import { endOpenLine, forwardLines, tagFor } from './rank-output.ts'
-import { decide, stillWaiting, type RankEnd } from './root-cause.ts'
+import { decide, silentLoss, stillWaiting, type RankEnd } from './root-cause.ts'
 import type { RankProcess } from './spawn-local.ts'
 
 /** Failure to everything stopped: SIGTERM, then SIGKILL after this (the job must end within 2 s). */
@@ -43,6 +43,12 @@ const FOLLOWERS_MS = 1000
  * so within about the same heartbeat bound; wait this long for them.
  */
 const SSH_LOST_MS = 2500
+/**
+ * The survivors of a silent host (down, or its network cut) find it each on its own connection's heartbeat
+ * schedule, up to one heartbeat interval apart (at most 1 s: transport/zmq/peer-watch.ts): once one has said so,
+ * the others' records are waited for that much longer.
+ */
+const SILENT_SPREAD_MS = 1000
 /** Exit code for --timeout, as coreutils timeout(1). */
 export const TIMEOUT_EXIT_CODE = 124
 
@@ -163,7 +169,8 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
     if (waiting) {
       const bound = waiting === 'root-end' ? FOLLOWERS_MS : SSH_LOST_MS
       for (let waited = 0; waited < bound && stillWaiting(first, failed, records.all(), opts.single) === waiting; waited += 50) await sleep(50)
-      if (waiting === 'losers') await sleep(LAST_WORDS_MS) // the other survivors' records
+      // The other survivors' records; those of a silent host come up to one heartbeat interval apart.
+      if (waiting === 'losers') await sleep(LAST_WORDS_MS + (silentLoss(records.all(), first.rank) ? SILENT_SPREAD_MS : 0))
     }
     return decide(first, failed, records.all())
   }
