@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChromeTrace } from '../../src/trace-offline/merge.ts'
-import { fixture, leftoversAfter, ROOT, type Run, runRanks } from '../helpers/run-ranks.ts'
+import { fixture, leftoversAfter, ROOT, type Run, runRanks, tornLines } from '../helpers/run-ranks.ts'
 import { clusterEnv, withoutLoginShellNoise } from './cluster-env.ts'
 
 const cluster = clusterEnv()
@@ -65,11 +65,7 @@ test('output of ranks on three hosts through their agents: every line, none torn
   expect(run.exitCode).toBe(0)
   const lines = run.stdout.split('\n').filter(Boolean)
   expect(lines).toHaveLength(6 * 3001)
-  const torn = lines.filter((l) => {
-    const parts = l.split(':')
-    return !(parts[0] === parts[parts.length - 1] || l.endsWith(':no-newline-at-end'))
-  })
-  expect(torn).toEqual([])
+  expect(tornLines(lines)).toEqual([])
   for (let r = 0; r < 6; r++)
     expect(
       withoutLoginShellNoise(run.stderr)

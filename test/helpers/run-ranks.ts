@@ -158,3 +158,11 @@ export function tcpPorts(pid: number): number[] {
     .filter((l) => l.includes(`pid=${pid},`))
     .map((l) => Number(/:(\d+)\s/.exec(l)![1]))
 }
+
+/** Lines of chatty.ts (`<rank>:…:<rank>`) that are torn or mixed: what a line of one rank with another's inside looks like. */
+export function tornLines(lines: string[]): string[] {
+  return lines.filter((l) => {
+    const parts = l.split(':')
+    return !(parts[0] === parts[parts.length - 1] || l.endsWith(':no-newline-at-end'))
+  })
+}

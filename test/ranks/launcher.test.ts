@@ -2,7 +2,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
-import { BIN, fixture, leftoversAfter, ROOT, runRanks } from '../helpers/run-ranks.ts'
+import { BIN, fixture, leftoversAfter, ROOT, runRanks, tornLines } from '../helpers/run-ranks.ts'
 
 test('examples/hello.ts runs on 4 ranks and the ring token comes back right', async () => {
   const run = await runRanks(4, join(ROOT, 'examples', 'hello.ts'))
@@ -51,11 +51,7 @@ test('output of several ranks is never mixed inside a line, and a last line with
   expect(run.exitCode).toBe(0)
   const lines = run.stdout.split('\n').filter(Boolean)
   expect(lines).toHaveLength(4 * 301)
-  const torn = lines.filter((l) => {
-    const parts = l.split(':')
-    return !(parts[0] === parts[parts.length - 1] || l.endsWith(':no-newline-at-end'))
-  })
-  expect(torn).toEqual([])
+  expect(tornLines(lines)).toEqual([])
 })
 
 test('a reader that closes early (tsrun ... | head) neither crashes tsrun nor stops the job', async () => {
