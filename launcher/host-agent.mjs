@@ -11,9 +11,10 @@
 // command line. When stdin ends (the launcher or the connection is gone) or our parent sshd goes, every rank's
 // process group is killed and the agent exits; each rank also watches us (rank-preload.mjs, TSRUN_WATCH_PARENT).
 import { spawn } from 'node:child_process'
-import { hostname } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import { createInterface } from 'node:readline'
 import { encodeFrame, FRAME } from './agent-frames.mjs'
+import { jitFlags } from './jit-flags.mjs'
 
 /** How long after a rank's exit its output may still come (a grandchild holding the pipe) before the exit is sent. */
 const OUTPUT_AFTER_EXIT_MS = 1000
@@ -43,7 +44,9 @@ out.on('error', () => end())
 function start({ id, argv, env, stdin }) {
   let child
   try {
-    child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true })
+    // This host's cores decide the V8 flags (the launcher does not know them).
+    const jit = jitFlags(Number(env.TSRUN_LOCAL_SIZE ?? 1), availableParallelism())
+    child = spawn(argv[0], [...jit, ...argv.slice(1)], { env: { ...process.env, ...env }, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true })
   } catch (err) {
     return send(FRAME.failed, id, err.message)
   }

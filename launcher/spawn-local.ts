@@ -3,9 +3,11 @@
  * process group (detached) so that a signal to the group reaches the rank and anything it started.
  */
 import { spawn } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { Readable, type Writable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
 import { setting } from '../src/settings.ts'
+import { jitFlags } from './jit-flags.mjs'
 import { FROM_SOURCE, RANK_MAIN, RANK_PRELOAD } from './paths.ts'
 import type { Slot } from './placement.ts'
 
@@ -37,7 +39,8 @@ export interface RankProcess {
 /**
  * Node arguments that let a rank run TypeScript and watch for the launcher's death, plus TSRUN_NODE_ARGS
  * (space-separated; for flags that NODE_OPTIONS refuses, such as --cpu-prof). A rank whose script the launcher
- * has compiled (`TSRUN_SCRIPT_MODULE`, compile.ts) needs no TypeScript loader.
+ * has compiled (`TSRUN_SCRIPT_MODULE`, compile.ts) needs no TypeScript loader. The V8 flags that depend on the
+ * host's cores (jit-flags.mjs) come before these, added by whoever starts the rank on its host.
  */
 export function rankNodeArgs(compiled = false): string[] {
   const extra = setting('TSRUN_NODE_ARGS').split(' ').filter(Boolean)
@@ -47,7 +50,8 @@ export function rankNodeArgs(compiled = false): string[] {
 }
 
 export function spawnLocal(slot: Slot, script: string, args: string[], env: NodeJS.ProcessEnv, withStdin: boolean): RankProcess {
-  const child = spawn(process.execPath, [...rankNodeArgs(setting('TSRUN_SCRIPT_MODULE', env) !== undefined), script, ...args], {
+  const jit = jitFlags(slot.localSize, availableParallelism())
+  const child = spawn(process.execPath, [...jit, ...rankNodeArgs(setting('TSRUN_SCRIPT_MODULE', env) !== undefined), script, ...args], {
     env,
     stdio: [withStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     detached: true,

@@ -117,7 +117,7 @@ export const SETTINGS = {
   TSRUN_NO_SLURM: { group: 'launcher', type: 'bool', default: false, readBy: 'launcher', setBy: 'user', meaning: '1: inside a Slurm allocation, start the ranks on this machine instead of through srun' },
   TSRUN_SUPERVISE: { group: 'launcher', type: 'bool', default: true, readBy: 'launcher', setBy: 'user', meaning: "0: report a failed rank but leave the others running (to test the runtime's own failure detection)" },
   TSRUN_COMPILE: { group: 'launcher', type: 'bool', default: true, readBy: 'launcher', setBy: 'user', meaning: "0: ranks load the TypeScript script through tsx instead of running the copy the launcher compiled once for them" },
-  TSRUN_NODE_ARGS: { group: 'launcher', type: 'string', default: '', readBy: 'launcher', setBy: 'user', meaning: 'extra node flags for every rank, space-separated (for flags NODE_OPTIONS refuses, such as --cpu-prof)' },
+  TSRUN_NODE_ARGS: { group: 'launcher', type: 'string', default: '', readBy: 'launcher', setBy: 'user', meaning: 'extra node flags for every rank, space-separated (for flags NODE_OPTIONS refuses, such as --cpu-prof); after tsrun\'s own, so they win (--concurrent-recompilation undoes the one a full host gets)' },
 
   // The runtime: native helpers and tsrun/dl.
   TSRUN_NATIVE: { group: 'runtime', type: 'bool', default: true, readBy: 'both', setBy: 'user', meaning: '0: do not build or load the native helpers (C kernels, shared memory); run on JavaScript kernels and ZeroMQ' },

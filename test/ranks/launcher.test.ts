@@ -1,5 +1,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { BIN, fixture, leftoversAfter, ROOT, runRanks, tornLines } from '../helpers/run-ranks.ts'
@@ -160,6 +161,23 @@ test('ranks run the JavaScript the launcher compiled once, with the TypeScript l
   const tsx = await runRanks(2, 'loader-report.ts', { env: { TSRUN_COMPILE: '0' } })
   expect(tsx.exitCode).toBe(0)
   for (const c of tsx.cases) expect(c.execArgv.join(' ')).toMatch(/tsx/)
+})
+
+test('ranks of a host with no idle core compile on their own thread (V8 flag), and TSRUN_NODE_ARGS can turn that back', async () => {
+  const cores = availableParallelism()
+  for (const np of [1, 2]) {
+    const run = await runRanks(np, 'loader-report.ts')
+    expect(run.exitCode).toBe(0)
+    expect(run.cases).toHaveLength(np)
+    for (const c of run.cases) expect(c.execArgv.includes('--no-concurrent-recompilation')).toBe(np >= cores)
+  }
+  const back = await runRanks(2, 'loader-report.ts', { env: { TSRUN_NODE_ARGS: '--concurrent-recompilation' } })
+  expect(back.exitCode).toBe(0)
+  for (const c of back.cases) {
+    const on = c.execArgv.lastIndexOf('--concurrent-recompilation')
+    expect(on).toBeGreaterThanOrEqual(0)
+    expect(on).toBeGreaterThan(c.execArgv.lastIndexOf('--no-concurrent-recompilation'))
+  }
 })
 
 test("a rank on a host that does not see the launcher's compiled copy (no shared file system) loads the script through tsx", () => {
