@@ -4,7 +4,7 @@
 // without a TypeScript loader.
 //
 // stdin carries one JSON command per line:
-//   {"op":"spawn","id":3,"argv":["/usr/bin/node", ...],"env":{"TSRUN_RANK":"3", ...}}
+//   {"op":"spawn","id":3,"argv":["/usr/bin/node", ...],"env":{"TSRUN_RANK":"3", ...},"localSize":4}
 //   {"op":"kill","id":3,"signal":"SIGTERM"}
 //   {"op":"stdin","id":0,"data":"<base64>"}, {"op":"stdin-end","id":0}   (the launcher's stdin, for rank 0)
 // The job secret comes in the environment (TSRUN_JOB_SECRET, read from stdin by the remote shell), never on a
@@ -41,11 +41,11 @@ out.on('drain', () => {
 })
 out.on('error', () => end())
 
-function start({ id, argv, env, stdin }) {
+function start({ id, argv, env, stdin, localSize }) {
   let child
   try {
     // This host's cores decide the V8 flags (the launcher does not know them).
-    const jit = jitFlags(Number(env.TSRUN_LOCAL_SIZE ?? 1), availableParallelism())
+    const jit = jitFlags(localSize ?? 1, availableParallelism())
     child = spawn(argv[0], [...jit, ...argv.slice(1)], { env: { ...process.env, ...env }, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true })
   } catch (err) {
     return send(FRAME.failed, id, err.message)

@@ -144,7 +144,7 @@ class HostAgent {
     const entry: RemoteRank = { proc, stdout, stderr, started: false, settle: (e) => settle(e) }
     this.ranks.set(id, entry)
     if (this.ended) this.finish(id, this.endOf())
-    else this.command({ op: 'spawn', id, argv, env, stdin: withStdin })
+    else this.command({ op: 'spawn', id, argv, env, stdin: withStdin, localSize: slot.localSize })
     return proc
   }
 

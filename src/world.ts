@@ -11,6 +11,7 @@ import type { StoreClient } from './bootstrap/zmq/store-client.ts'
 import type { StoreServer } from './bootstrap/zmq/store-server.ts'
 import { Communicator } from './comm/communicator.ts'
 import { CommRegistry } from './comm/registry.ts'
+import { warmUp } from './comm/warm-up.ts'
 import type { World } from './comm/state.ts'
 import { RendezvousError, TsrunError } from './errors.ts'
 import { failureWitness } from './failure/record.ts'
@@ -115,6 +116,7 @@ export async function formWorld(env: JobEnv, spec: WorldSpec, held: Held, abort?
   // Hosts by first appearance: ranks with the same index share a host (hierarchical algorithms use it).
   const hosts = peers.map((p) => p.host)
   const nodeOf = hosts.map((h) => hosts.indexOf(h))
+  const members = Array.from({ length: spec.size }, (_, i) => i)
   const placement = { host: env.host, localRank: spec.localRank, localSize: spec.localSize, nodeRank: spec.nodeRank }
   const world: World = {
     transport,
@@ -127,13 +129,14 @@ export async function formWorld(env: JobEnv, spec: WorldSpec, held: Held, abort?
     failures: failureWitness(),
     finalize: () => finalizer.finalize(),
   }
-  const comm = Communicator.create(
-    world,
-    0,
-    Array.from({ length: spec.size }, (_, i) => i),
-    spec.rank,
-    'world',
-  )
+  // Before the world communicator exists: what peers say about it meanwhile waits for it.
+  try {
+    if (!env.elastic) await warmUp(world, members, spec.rank, setting('TSRUN_WARMUP_MS'))
+  } catch (err) {
+    transport.close() // a peer lost meanwhile: init() fails as it does when the rendezvous does
+    throw err
+  }
+  const comm = Communicator.create(world, 0, members, spec.rank, 'world')
   // Where a rank serves the store, tell it this rank needs it no more (it stays open until every rank has).
   const checkout = env.storeOnRank && spec.store && !held.storeServer ? spec.store.set(checkoutKey(env.jobId, spec.rank), '').catch(() => {}) : undefined
   const finalizer = new Finalizer(world, { env, rank: spec.rank, localRank: spec.localRank, ...held, shmDir, checkout })

@@ -163,6 +163,8 @@ export interface HostCollectives {
   readonly size: number
   /** Most data bytes a rank can write in one round. */
   readonly maxBytes: number
+  /** True where the host's ranks poll for rounds (a core each); false when they sleep (oversubscribed). */
+  readonly polls: boolean
   round<T>(sig: ArrayLike<number>, data: Uint8Array | undefined, read: (r: HostRound) => T): Promise<T>
 }
 

@@ -1,5 +1,6 @@
 // Host collectives through shared memory on one host: every case of the fixture on every rank, the same bits
 // everywhere; with shared memory off the same calls go by messages; oversubscribed (no polling) they still end.
+import { availableParallelism } from 'node:os'
 import { expect, test } from 'vitest'
 import { runRanks } from '../helpers/run-ranks.ts'
 
@@ -22,4 +23,23 @@ test('with shared memory off the same calls go by messages (the first case says 
   const bad = run.cases.filter((c) => c.case && !c.ok).map((c) => c.case)
   // Only the case that asserts the shared-memory path fails, and the one that forces it.
   expect([...new Set(bad)].sort()).toEqual(['"shm" forced past the limit says so', 'barrier, allreduce and broadcast of 8 B send no message'])
+})
+
+test("init()'s JIT warm-up runs host rounds where ranks poll, none with TSRUN_WARMUP_MS=0 or oversubscribed, and leaves the world's numbering and mismatch detection as they were", async () => {
+  const polls = availableParallelism() >= 2 // np=2 polls where the host has a core for each
+  for (const [env, warm] of [
+    [{}, polls],
+    [{ TSRUN_WARMUP_MS: '0' }, false],
+    [{ TSRUN_SPIN_US: '0' }, false],
+  ] as const) {
+    const run = await runRanks(2, 'warm-up-report.ts', { env, timeoutMs: 60_000 })
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    expect(run.cases).toHaveLength(2)
+    for (const c of run.cases) {
+      if (warm) expect(c.rounds, JSON.stringify(env)).toBeGreaterThan(100)
+      else expect(c.rounds, JSON.stringify(env)).toBe(0)
+      expect(c.started).toBe(0)
+      expect(c.mismatch).toBe('CollectiveMismatchError')
+    }
+  }
 })

@@ -75,6 +75,16 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     // A fresh segment's area is zero: round 1 is the first.
   }
 
+  /** True where this host's ranks poll for rounds (TSRUN_SPIN_US > 0); false when they sleep (oversubscribed). */
+  get polls(): boolean {
+    return this.spinUs > 0
+  }
+
+  /** Rounds this rank has started (init()'s warm-up among them). */
+  get rounds(): number {
+    return this.n
+  }
+
   get pending(): boolean {
     return this.current !== undefined
   }

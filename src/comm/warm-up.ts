@@ -1,0 +1,48 @@
+/**
+ * The JIT warm-up of a world whose ranks all poll one host's shared memory. There a small collective costs a few
+ * µs once V8 has compiled its path, and 10–20× that while V8 is still compiling it: a job's first thousand calls
+ * pay the compiler (bench/first-calls.ts). init() first runs small collectives on a twin of the world
+ * communicator that nothing else sees, for up to TSRUN_WARMUP_MS, so a script that times its first loop
+ * measures the transport, not V8.
+ *
+ * The twin shares the world's host rounds (which carry no tagged messages) and is never registered: what peers
+ * say about the world meanwhile waits for the real one (registry.ts's early notices), whose sequence numbers,
+ * mismatch detector and joins start from nothing. Rank 0 keeps the time: its 4 B sums carry 1 while there is time
+ * left, so every rank stops after the same call.
+ */
+import { Communicator } from './communicator.ts'
+import type { World } from './state.ts'
+
+/** The most calls a warm-up makes (bench/first-calls.ts: after about this many the next 1000 ran at 2× the warm
+ * mean, against 6× after 2000). */
+export const WARMUP_CALLS = 10_000
+
+/** The twin's world: the same transport and settings, but nothing routed to it. */
+const UNREGISTERED = { add() {}, remove() {}, size: 0 }
+
+/**
+ * Runs small collectives (4 B and 8 B sums, barriers) on a twin of the world `members` for up to `ms`, where the
+ * world has host rounds and its ranks poll; resolves at once elsewhere. Every rank of the world must call it.
+ */
+export async function warmUp(world: World, members: readonly number[], rank: number, ms: number): Promise<void> {
+  if (ms <= 0 || members.length < 2) return
+  const twin = Communicator.create({ ...world, registry: UNREGISTERED }, 0, members, rank, 'world')
+  try {
+    if (!twin.state.host?.polls) return
+    const end = performance.now() + ms
+    const go = new Float32Array(1)
+    const f64 = new Float64Array(1)
+    for (let i = 0; i < WARMUP_CALLS; i++) {
+      const k = i & 3
+      if (k === 3) await twin.barrier()
+      else if (k === 1) await twin.allreduce(f64, 'sum')
+      else {
+        go[0] = rank === 0 && performance.now() < end ? 1 : 0
+        await twin.allreduce(go, 'sum')
+        if (go[0] === 0) return
+      }
+    }
+  } finally {
+    twin.free()
+  }
+}
