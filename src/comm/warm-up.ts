@@ -28,7 +28,9 @@ export async function warmUp(world: World, members: readonly number[], rank: num
   if (ms <= 0 || members.length < 2) return
   const twin = Communicator.create({ ...world, registry: UNREGISTERED }, 0, members, rank, 'world')
   try {
-    if (!twin.state.host?.polls) return
+    // One host only: across hosts the host rounds' leaders exchange tagged messages on the world's commId,
+    // which peers would take for the world's own. Every rank sees the same topology and spin setting.
+    if (twin.state.topology.hosts !== 1 || !twin.state.host?.polls) return
     const end = performance.now() + ms
     const go = new Float32Array(1)
     const f64 = new Float64Array(1)
