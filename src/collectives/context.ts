@@ -47,6 +47,10 @@ export interface HostRounds {
    * `read` returns; `read` gets each rank's data as a view of shared memory, valid only while it runs.
    */
   round<T>(tag: number, data: Uint8Array | undefined, read: (dataOf: (rank: number) => Uint8Array) => T): Promise<T>
+  /** Most bytes `bcast` carries. */
+  readonly maxBcastBytes: number
+  /** Broadcasts `bytes` from `root` (one of `ranks`) to the others' `bytes`, through the root's shared memory. */
+  bcast(tag: number, root: number, bytes: Uint8Array): Promise<void>
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Barrier, allreduce and broadcast of small data among all the ranks of a one-host job, through shared memory:
- * one round each (ctx.host: every rank writes its data beside a flag, then reads the others'), no messages.
+ * one round each (ctx.host: every rank writes its data beside a flag, then reads the others'), no messages; a
+ * broadcast of up to 256 KiB goes through the root's broadcast area in one round.
  * Every rank combines the ranks' data in rank order, so all get the same bits. The table (comm/select.ts) picks
  * them where ctx.host exists and the data fits a round; forced by name elsewhere, they say why they cannot run.
  */
@@ -29,15 +30,19 @@ export async function allreduceHost(ctx: CollectiveContext, data: TypedArray, op
 export async function bcastHost(ctx: CollectiveContext, data: TypedArray, root: number, tag: number): Promise<void> {
   if (ctx.size === 1) return
   const bytes = asBytes(data)
-  await roundsOf(ctx, bytes.byteLength).round(tag, ctx.rank === root ? bytes : undefined, (dataOf) => {
+  const host = roundsOf(ctx, bytes.byteLength, true)
+  // More than a slot holds: the root's broadcast area, copied in and out piece by piece.
+  if (bytes.byteLength > host.maxBytes) return host.bcast(tag, root, bytes)
+  await host.round(tag, ctx.rank === root ? bytes : undefined, (dataOf) => {
     if (ctx.rank !== root) bytes.set(dataOf(root))
   })
 }
 
-function roundsOf(ctx: CollectiveContext, bytes: number): HostRounds {
+function roundsOf(ctx: CollectiveContext, bytes: number, bcast = false): HostRounds {
   const host = ctx.host
   if (!host || host.ranks.length !== ctx.size)
     throw new UsageError('the "shm" algorithm needs every rank of the job on one host, each with shared memory, and the world communicator')
-  if (bytes > host.maxBytes) throw new UsageError(`the "shm" algorithm carries at most ${host.maxBytes} bytes per rank, got ${bytes}`)
+  const most = bcast ? host.maxBcastBytes : host.maxBytes
+  if (bytes > most) throw new UsageError(`the "shm" algorithm carries at most ${most} bytes per rank${bcast ? ' in a broadcast' : ''}, got ${bytes}`)
   return host
 }

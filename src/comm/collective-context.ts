@@ -6,7 +6,7 @@ import { asBytes, bytesPerElement, dtypeName, dtypeOf, viewAs, type TypedArray }
 import { CollectiveMismatchError, TimeoutError, UsageError } from '../errors.ts'
 import { reduceInto } from '../collectives/reduce-ops.ts'
 import type { MismatchDetector } from './mismatch.ts'
-import type { HostCollectives, Transport } from '../transport/transport.ts'
+import type { HostCollectives, HostRound, Transport } from '../transport/transport.ts'
 import { compatible, describeSignature, type FullSignature } from './signature.ts'
 import { recorder } from '../trace/recorder.ts'
 
@@ -131,6 +131,7 @@ export class CommContext implements CollectiveContext {
 /** The host rounds of one call: each checks that every rank called the same collective, as messages do. */
 class CallRounds implements HostRounds {
   readonly maxBytes: number
+  readonly maxBcastBytes: number
   readonly ranks: readonly number[]
   private readonly spec: ContextSpec
   private readonly hc: HostCollectives
@@ -139,26 +140,41 @@ class CallRounds implements HostRounds {
     this.spec = spec
     this.hc = hc
     this.maxBytes = hc.maxBytes
+    this.maxBcastBytes = hc.maxBcastBytes
     this.ranks = hc.ranks // world ranks; the world communicator's ranks are the same
   }
 
   round<T>(tag: number, data: Uint8Array | undefined, read: (dataOf: (rank: number) => Uint8Array) => T): Promise<T> {
-    const { spec } = this
-    const mine = spec.sig
-    return this.hc.round([mine.coll, mine.op, mine.root, mine.count, mine.dtype], data, (r) => {
-      for (let p = 0; p < r.size; p++) {
-        if (this.ranks[p] === spec.rank) continue
-        const theirs = { coll: r.signature(p, 0), op: r.signature(p, 1), root: r.signature(p, 2), count: r.signature(p, 3), dtype: r.signature(p, 4) }
-        if (compatible(mine, theirs)) continue
-        // Fails the communicator on every member, as a message with another signature does.
-        spec.mismatch?.found(tag, spec.members[this.ranks[p]!]!, theirs)
-        throw new CollectiveMismatchError(
-          `rank ${spec.rank} of ${spec.name}: ${spec.what} (${describeSignature(mine)}) met rank ${this.ranks[p]}'s ${describeSignature(theirs)}; ` +
-            'every rank must call the same collectives in the same order',
-        )
-      }
+    return this.hc.round(this.signature(), data, (r) => {
+      this.check(tag, r)
       return read((q) => r.data(q))
     })
+  }
+
+  bcast(tag: number, root: number, bytes: Uint8Array): Promise<void> {
+    return this.hc.bcast(this.signature(), this.ranks.indexOf(root), bytes, (r) => this.check(tag, r))
+  }
+
+  private signature(): number[] {
+    const mine = this.spec.sig
+    return [mine.coll, mine.op, mine.root, mine.count, mine.dtype]
+  }
+
+  /** Throws (and fails the communicator on every member) if a rank of the round called another collective. */
+  private check(tag: number, r: HostRound): void {
+    const { spec } = this
+    const mine = spec.sig
+    for (let p = 0; p < r.size; p++) {
+      if (this.ranks[p] === spec.rank) continue
+      const theirs = { coll: r.signature(p, 0), op: r.signature(p, 1), root: r.signature(p, 2), count: r.signature(p, 3), dtype: r.signature(p, 4) }
+      if (compatible(mine, theirs)) continue
+      // Fails the communicator on every member, as a message with another signature does.
+      spec.mismatch?.found(tag, spec.members[this.ranks[p]!]!, theirs)
+      throw new CollectiveMismatchError(
+        `rank ${spec.rank} of ${spec.name}: ${spec.what} (${describeSignature(mine)}) met rank ${this.ranks[p]}'s ${describeSignature(theirs)}; ` +
+          'every rank must call the same collectives in the same order',
+      )
+    }
   }
 }
 

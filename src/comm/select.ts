@@ -31,6 +31,8 @@ export interface Topology {
   hosts: number
   /** Bytes a host collective's round carries per rank, where the communicator has them (every host does). */
   hostBytes?: number
+  /** Bytes up to which the table broadcasts through host collectives (only where their ranks poll). */
+  hostBcastBytes?: number
 }
 
 export interface Candidate<F> {
@@ -80,7 +82,7 @@ export const ALGORITHMS = {
       enabled: (size: number, bytes: number, topo: Topology) => topo.hosts > 1 && size > 2 && bytes >= BCAST_SCATTER_ALLGATHER_MIN_BYTES,
       run: bcastScatterAllgather,
     },
-    { name: 'shm', enabled: (_size: number, bytes: number, topo: Topology) => topo.hosts === 1 && bytes <= (topo.hostBytes ?? -1), run: bcastHost },
+    { name: 'shm', enabled: (_size: number, bytes: number, topo: Topology) => topo.hosts === 1 && bytes <= (topo.hostBcastBytes ?? -1), run: bcastHost },
     { name: 'binomial', enabled: () => true, run: bcastBinomial },
   ],
   barrier: [

@@ -58,7 +58,7 @@ export class CommState {
   readonly world: World
   /** Host index of each member, and how many hosts the members span. */
   readonly nodes: readonly number[]
-  readonly topology: { hosts: number; hostBytes?: number }
+  readonly topology: { hosts: number; hostBytes?: number; hostBcastBytes?: number }
   /** Rounds through shared memory among the ranks of this host: the world communicator only. */
   readonly host: HostCollectives | undefined
   /** What the mismatch detector, stall inspector and joins know of this communicator. */
@@ -90,7 +90,10 @@ export class CommState {
     // Only the world's: communicators may run their collectives in different orders on different ranks, and one
     // set of flags must see every rank's calls in one order.
     this.host = commId === 0 && this.size > 1 ? world.transport.hostCollectives?.(commId) : undefined
-    this.topology = { hosts, hostBytes: this.host?.maxBytes }
+    // Where a host's ranks sleep (more ranks than cores), a broadcast's round costs more wake-ups than binomial's
+    // messages (np=4 on 2 cores, 64 B to 64 KiB: docs/benchmarks.md); where they poll, rounds win up to 256 KiB.
+    const hostBcastBytes = this.host?.polls ? this.host.maxBcastBytes : undefined
+    this.topology = { hosts, hostBytes: this.host?.maxBytes, hostBcastBytes }
     this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }
     this.mismatch = new MismatchDetector(this.scope)
     this.stalls = new StallInspector(this.scope, world.failures)

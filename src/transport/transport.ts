@@ -143,7 +143,6 @@ export interface ControlPlane {
   close(): void
 }
 
-/** A transport: both planes. */
 /** One round of a host collective, as its `read` sees it (transport/shm/host-collectives.ts). */
 export interface HostRound {
   readonly size: number
@@ -166,8 +165,17 @@ export interface HostCollectives {
   /** True where the host's ranks poll for rounds (a core each); false when they sleep (oversubscribed). */
   readonly polls: boolean
   round<T>(sig: ArrayLike<number>, data: Uint8Array | undefined, read: (r: HostRound) => T): Promise<T>
+  /** Most bytes `bcast` carries. */
+  readonly maxBcastBytes: number
+  /**
+   * A round in which the host's rank number `root` broadcasts `bytes` (the others' `bytes` receive them): once
+   * every rank has arrived and `check` has passed on its signatures, the root copies its data into its segment
+   * and the others copy it out as it comes, piece by piece.
+   */
+  bcast(sig: ArrayLike<number>, root: number, bytes: Uint8Array, check: (r: HostRound) => void): Promise<void>
 }
 
+/** A transport: both planes. */
 export interface Transport extends DataPlane, ControlPlane {
   /**
    * The host collectives, for the one communicator `commId` that may use them (the world, when every rank of the

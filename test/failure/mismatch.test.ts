@@ -11,6 +11,12 @@ test.each([
   ['dtype', /called allreduce\(sum, Float(32|64)Array\[10\]\) while rank \d called allreduce\(sum, Float(64|32)Array\[10\]\)/],
   ['length', /called allreduce\(max, Float32Array\[(10|12)\]\) while rank \d called allreduce\(max, Float32Array\[(12|10)\]\)/],
   ['root', /called broadcast\(root=(0|1), Int32Array\[4\]\) while rank \d called broadcast\(root=(1|0), Int32Array\[4\]\)/],
+  ['bigRoot', /called broadcast\(root=(0|1), Uint8Array\[65536\]\) while rank \d called broadcast\(root=(1|0), Uint8Array\[65536\]\)/],
+  ['bigLength', /called broadcast\(root=0, Uint8Array\[(65536|32768)\]\) while rank \d called broadcast\(root=0, Uint8Array\[(32768|65536)\]\)/],
+  [
+    'bigOp',
+    /called (broadcast\(root=0, Uint8Array\[65536\]\)|allreduce\(sum, Float32Array\[16\]\)) while rank \d called (allreduce\(sum, Float32Array\[16\]\)|broadcast\(root=0, Uint8Array\[65536\]\))/,
+  ],
   ['scan', /called (ex)?scan\(sum, Int32Array\[3\]\) while rank \d called (ex)?scan\(sum, Int32Array\[3\]\)/],
   ['allgatherv', /called allgatherv\((Float32|Int32)Array\) while rank \d called allgatherv\((Int32|Float32)Array\)/],
   ['alltoallv', /called alltoallv?\(Int32Array(\[4\])?\) while rank \d called alltoallv?\(Int32Array(\[4\])?\)/],

@@ -42,6 +42,22 @@ test.each([
   },
 )
 
+test('kill -9 of the root of 256 KiB broadcasts through shared memory (no fragments): the others fail with PeerLostError within 5 s', async () => {
+  const run = await runRanks(2, 'allreduce-loop.ts', {
+    env: { TSRUN_SUPERVISE: '0', KILL_RANK: '1', KILL_AFTER: '200', OP: 'bcast', MIB: '0.25' },
+    timeoutMs: 60_000,
+  })
+  expect(run.timedOut).toBe(false)
+  const killed = run.cases.find((c) => c.killedAt)!
+  expect(killed.sent.shm).toBe(0) // the data went through the root's broadcast area, not in messages
+  const survivor = run.cases.find((c) => c.code)!
+  expect(survivor.rank).toBe(0)
+  expect(survivor.code).toBe('TSRUN_PEER_LOST')
+  expect(survivor.message).toMatch(/lost rank 1 \(pid \d+, host \S+\): its connection closed before it called finalize\(\)/)
+  expect(survivor.at - killed.killedAt).toBeLessThan(5000)
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})
+
 test('a rank that exits without finalize() while the others wait on it is reported the same way', async () => {
   const run = await runRanks(3, 'allreduce-loop.ts', {
     env: { TSRUN_SUPERVISE: '0', KILL_RANK: '0', KILL_AFTER: '1', EXIT_EARLY: '1', MIB: '1' },

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os'
 import { expect, test } from 'vitest'
 import { runRanks } from '../helpers/run-ranks.ts'
 
-const CASES = 15 // per rank in fixtures/host-collectives.ts at np=2 (one broadcast case per root: one more per rank)
+const CASES = 18 // per rank in fixtures/host-collectives.ts at np=2 (two broadcast cases per root: two more per rank)
 
 test.each([2, 3, 4])('np=%i: every case passes on every rank, and the float sum has the same bits everywhere', async (np) => {
   const run = await runRanks(np, 'host-collectives.ts', { timeoutMs: 90_000 })
@@ -13,7 +13,7 @@ test.each([2, 3, 4])('np=%i: every case passes on every rank, and the float sum 
   const failed = run.cases.filter((c) => c.case && !c.ok)
   expect(failed, out).toEqual([])
   const done = run.cases.filter((c) => c.done)
-  expect(done.map((c) => c.count)).toEqual(Array(np).fill(CASES + np - 2))
+  expect(done.map((c) => c.count)).toEqual(Array(np).fill(CASES + 2 * (np - 2)))
   expect(new Set(done.map((c) => c.digest)).size).toBe(1)
 })
 
@@ -22,7 +22,12 @@ test('with shared memory off the same calls go by messages (the first case says 
   expect(run.exitCode, run.stdout + run.stderr).toBe(0)
   const bad = run.cases.filter((c) => c.case && !c.ok).map((c) => c.case)
   // Only the case that asserts the shared-memory path fails, and the one that forces it.
-  expect([...new Set(bad)].sort()).toEqual(['"shm" forced past the limit says so', 'barrier, allreduce and broadcast of 8 B send no message'])
+  expect([...new Set(bad)].sort()).toEqual([
+    '"shm" forced past the limit says so',
+    'barrier, allreduce and broadcast of 8 B send no message',
+    'broadcast from 0 of 1985 B, 4099 B, 64 KiB and 256 KiB sends no message',
+    'broadcast from 1 of 1985 B, 4099 B, 64 KiB and 256 KiB sends no message',
+  ])
 })
 
 test("init()'s JIT warm-up runs host rounds where ranks poll, none with TSRUN_WARMUP_MS=0 or oversubscribed, and leaves the world's numbering and mismatch detection as they were", async () => {

@@ -9,9 +9,17 @@
  * round (`read`, run as the round completes), and a rank runs its rounds one at a time, in the order called.
  * Waiting is the intra-host transport's (intra-host.ts): poll within the spin bound, then sleep armed, with the
  * queue's own armed flag, so a rank that arrives rings every sleeping rank.
+ *
+ * A broadcast of more than a slot holds (`bcast`, up to BCAST_AREA_BYTES) uses the root's broadcast area: the
+ * root writes only its signature and arrives; once everyone has (so every rank has finished reading the last
+ * broadcast), it copies its data into the area piece by piece, storing after each piece how far it got in its
+ * slot's header, and the others copy each piece out as soon as that word says it is there (NCCL's and MPICH's
+ * pipelined copies through a shared buffer): the two copies overlap, and no message, frame or wake-up is spent
+ * on the data. A receiver polls for the root's pieces only briefly inside the call; a root that stalls or dies
+ * leaves it waiting in the event loop, where the transport's failure detection ends the round.
  */
 import type { HostCollectives as HostCollectivesApi, HostRound } from '../transport.ts'
-import { COLL_AREA_BYTES, type ShmSegment } from './segment.ts'
+import { BCAST_AREA_BYTES, COLL_AREA_BYTES, type ShmSegment } from './segment.ts'
 
 /** A slot: 32 bytes of header (signature words, data length), then the data. */
 const SLOT_BYTES = (COLL_AREA_BYTES - 64) / 2
@@ -20,8 +28,15 @@ const SLOT_HEADER = 32
 export const HOST_ROUND_BYTES = SLOT_BYTES - SLOT_HEADER
 /** Signature words per slot. */
 const SIG_WORDS = 6
+/** The slot header's words: data length, then (a broadcast's root) how many bytes of its area are written. */
+const LENGTH = SIG_WORDS
+const WRITTEN = SIG_WORDS + 1
 /** The armed flag of a segment (native/shm.h: offset 192), as an Int32Array index. */
 const ARMED = 192 / 4
+/** Bytes a broadcast's root copies between two stores of how far it got. */
+const PIECE_BYTES = 16 * 1024
+/** How long a broadcast's receiver waits for the root's next piece inside the call, where ranks poll. */
+const PULL_SPIN_MS = 0.1
 
 interface Round {
   n: number
@@ -30,12 +45,25 @@ interface Round {
   read: (r: HostRound) => unknown
   resolve: (v: unknown) => void
   reject: (e: Error) => void
+  /** A broadcast through the root's area. */
+  big?: Broadcast
+}
+
+interface Broadcast {
+  /** The root's rank number; the root's data, or where the others' goes. */
+  root: number
+  bytes: Uint8Array
+  /** Signatures checked (the copying may take several polls). */
+  checked: boolean
+  /** Bytes copied out so far (receivers). */
+  done: number
 }
 
 export class HostCollectives implements HostCollectivesApi, HostRound {
   readonly size: number
   readonly ranks: readonly number[]
   readonly maxBytes = HOST_ROUND_BYTES
+  readonly maxBcastBytes = BCAST_AREA_BYTES
   /** The communicator these rounds belong to (the world's), once one has taken them. */
   commId: number | undefined
   /** This rank's index in `ranks`. */
@@ -50,6 +78,8 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   private readonly segWords: Int32Array[]
   private readonly heads: Int32Array[][]
   private readonly slots: Uint8Array[][]
+  /** Per rank, its broadcast area. */
+  private readonly areas: Uint8Array[]
   private n = 0
   /** The round under way, and the rounds called after it. */
   private current: Round | undefined
@@ -72,6 +102,7 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     const slot = (s: ShmSegment, k: number) => s.collOffset + 64 + k * SLOT_BYTES
     this.heads = segments.map((s) => [0, 1].map((k) => new Int32Array(s.memory, slot(s, k), SLOT_HEADER / 4)))
     this.slots = segments.map((s) => [0, 1].map((k) => new Uint8Array(s.memory, slot(s, k) + SLOT_HEADER, HOST_ROUND_BYTES)))
+    this.areas = segments.map((s) => new Uint8Array(s.memory, s.bcastOffset, BCAST_AREA_BYTES))
     // A fresh segment's area is zero: round 1 is the first.
   }
 
@@ -92,17 +123,28 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   round<T>(sig: ArrayLike<number>, data: Uint8Array | undefined, read: (r: HostRound) => T): Promise<T> {
     if (this.failure) return Promise.reject(this.failure)
     if (data && data.byteLength > HOST_ROUND_BYTES) return Promise.reject(new Error(`internal: a host round carries at most ${HOST_ROUND_BYTES} bytes`))
-    return new Promise<T>((resolve, reject) => {
-      const r: Round = { n: 0, sig, data, read, resolve: resolve as (v: unknown) => void, reject }
-      if (this.current) this.queued.push(r)
-      else this.start(r)
+    return new Promise<T>((resolve, reject) => this.enqueue({ n: 0, sig, data, read, resolve: resolve as (v: unknown) => void, reject }))
+  }
+
+  bcast(sig: ArrayLike<number>, root: number, bytes: Uint8Array, check: (r: HostRound) => void): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure)
+    if (bytes.byteLength > BCAST_AREA_BYTES) return Promise.reject(new Error(`internal: a host broadcast carries at most ${BCAST_AREA_BYTES} bytes`))
+    if (root < 0 || root >= this.size) return Promise.reject(new Error(`internal: no host rank number ${root}`))
+    return new Promise<void>((resolve, reject) => {
+      const big: Broadcast = { root, bytes, checked: false, done: 0 }
+      this.enqueue({ n: 0, sig, data: undefined, read: check, resolve: resolve as (v: unknown) => void, reject, big })
     })
+  }
+
+  private enqueue(r: Round): void {
+    if (this.current) this.queued.push(r)
+    else this.start(r)
   }
 
   /** The data of the host's rank number r (index in `ranks`) in the round being read (a view of its slot). */
   data(r: number): Uint8Array {
     const k = this.current!.n & 1
-    const len = this.heads[r]![k]![SIG_WORDS]! >>> 0
+    const len = this.heads[r]![k]![LENGTH]! >>> 0
     return this.slots[r]![k]!.subarray(0, Math.min(len, HOST_ROUND_BYTES))
   }
 
@@ -115,6 +157,7 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   poll(): boolean {
     const r = this.current
     if (!r || !this.arrived(r.n)) return false
+    if (r.big) return this.broadcast(r, r.big)
     this.finish(r)
     return true
   }
@@ -134,20 +177,72 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     const k = r.n & 1
     const head = this.heads[this.rank]![k]!
     for (let i = 0; i < SIG_WORDS; i++) head[i] = r.sig[i] ?? 0
-    head[SIG_WORDS] = r.data?.byteLength ?? 0
+    head[LENGTH] = r.big ? r.big.bytes.byteLength : (r.data?.byteLength ?? 0)
+    head[WRITTEN] = 0
     if (r.data) this.slots[this.rank]![k]!.set(r.data)
     Atomics.store(this.counters[this.rank]!, 0, r.n)
-    // Every sleeping rank is rung (the queue's Dekker pair: our store above, their arm and re-check).
-    for (let p = 0; p < this.size; p++) {
-      if (p === this.rank) continue
-      const w = this.segWords[p]!
-      if (Atomics.load(w, ARMED) === 1 && Atomics.exchange(w, ARMED, 0) === 1) this.ring(p)
-    }
+    this.ringSleepers()
     if (this.poll()) return
     // The others are often a few µs behind: wait for them here first, before the event loop's poll.
     const end = performance.now() + this.spinUs / 1000
     while (performance.now() < end) if (this.poll()) return
     this.wait()
+  }
+
+  /** Rings every rank that sleeps (the queue's Dekker pair: the store before this, their arm and re-check). */
+  private ringSleepers(): void {
+    for (let p = 0; p < this.size; p++) {
+      if (p === this.rank) continue
+      const w = this.segWords[p]!
+      if (Atomics.load(w, ARMED) === 1 && Atomics.exchange(w, ARMED, 0) === 1) this.ring(p)
+    }
+  }
+
+  /**
+   * A broadcast round everyone has arrived at: the signatures are checked, then the root copies its data in and
+   * the others copy out what it has written. True once this rank is done (the round is finished).
+   */
+  private broadcast(r: Round, big: Broadcast): boolean {
+    const k = r.n & 1
+    if (!big.checked) {
+      big.checked = true
+      try {
+        r.read(this)
+      } catch (e) {
+        this.settle(r, undefined, e as Error)
+        return true
+      }
+      if (big.root === this.rank) {
+        const area = this.areas[this.rank]!
+        const head = this.heads[this.rank]![k]!
+        const src = big.bytes
+        for (let at = 0; at < src.byteLength; ) {
+          const end = Math.min(src.byteLength, at + PIECE_BYTES)
+          area.set(src.subarray(at, end), at)
+          Atomics.store(head, WRITTEN, end)
+          at = end
+        }
+        this.ringSleepers() // receivers that slept while they waited for a piece
+        this.settle(r, undefined, undefined)
+        return true
+      }
+    }
+    const area = this.areas[big.root]!
+    const head = this.heads[big.root]![k]!
+    const dst = big.bytes
+    const until = this.spinUs > 0 ? performance.now() + PULL_SPIN_MS : 0
+    for (let i = 1; ; i++) {
+      const written = Math.min(Atomics.load(head, WRITTEN), dst.byteLength)
+      if (written > big.done) {
+        dst.set(area.subarray(big.done, written), big.done)
+        big.done = written
+      }
+      if (big.done === dst.byteLength) break
+      // The clock costs more than a look at the word: every 64th time. Then polled again, or rung by the root.
+      if ((i & 63) === 0 && performance.now() >= until) return false
+    }
+    this.settle(r, undefined, undefined)
+    return true
   }
 
   private arrived(n: number): boolean {
@@ -163,6 +258,11 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     } catch (e) {
       err = e as Error
     }
+    this.settle(r, out, err)
+  }
+
+  /** Ends the round under way and starts the next one called. */
+  private settle(r: Round, out: unknown, err: Error | undefined): void {
     this.current = undefined
     const next = this.queued.shift()
     if (next) this.start(next)

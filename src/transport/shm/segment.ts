@@ -2,7 +2,7 @@
  * A rank's shared-memory segment (native/shm.h has the layout): its receive queue, into which every rank of the
  * host writes small messages inline and notices of large ones, and its own pool of fragments, which carry the
  * bytes of its large messages to any rank of the host. Memory grows with the ranks of a host, not with their
- * pairs: 256 KiB of queue and up to 4 MiB of fragments (4 × 1 MiB) per rank.
+ * pairs: 256 KiB of queue, up to 4 MiB of fragments (4 × 1 MiB) and 260 KiB for host collectives per rank.
  *
  * The pages are reserved when the file is made (posix_fallocate), so a full /dev/shm is an error then, which
  * the transport answers by leaving this rank on the unix streams, never a SIGBUS at a later first touch.
@@ -20,6 +20,8 @@ export const FRAG_BYTES = 1024 * 1024
 export const MAX_FRAGS = 4
 /** The host collectives' area at the end of each segment: a flag line and two slots (host-collectives.ts). */
 export const COLL_AREA_BYTES = 4096
+/** After it, the area a host broadcast's root copies its data into for the others (host-collectives.ts). */
+export const BCAST_AREA_BYTES = 256 * 1024
 /** Fewer fragments than this, and the segment is not worth making. */
 const MIN_FRAGS = 2
 /** The budget of a host when TSRUN_SHM_BYTES does not set one: half of /dev/shm's free space, at most this. */
@@ -36,12 +38,13 @@ export interface Geometry {
 const align = (n: number) => Math.ceil(n / 4096) * 4096
 
 /** Bytes of a segment of this geometry, and where its fragments start (as shm.h computes them). */
-export function layout(g: Geometry): { bytes: number; fragsOffset: number; collOffset: number } {
+export function layout(g: Geometry): { bytes: number; fragsOffset: number; collOffset: number; bcastOffset: number } {
   const queue = align(384 + g.world)
   const fragsOffset = align(queue + g.cells * g.cellBytes + 4 * g.frags)
-  // After the fragments, where the native side never looks: the host collectives' area (host-collectives.ts).
+  // After the fragments, where the native side never looks: the host collectives' areas (host-collectives.ts).
   const collOffset = align(fragsOffset + g.frags * g.fragBytes)
-  return { bytes: collOffset + COLL_AREA_BYTES, fragsOffset, collOffset }
+  const bcastOffset = collOffset + COLL_AREA_BYTES
+  return { bytes: bcastOffset + BCAST_AREA_BYTES, fragsOffset, collOffset, bcastOffset }
 }
 
 /**
@@ -75,8 +78,9 @@ export class ShmSegment {
   readonly geometry: Geometry
   readonly path: string
   private readonly fragsOffset: number
-  /** Where the host collectives' area starts. */
+  /** Where the host collectives' area starts, and the host broadcast's. */
   readonly collOffset: number
+  readonly bcastOffset: number
 
   private constructor(memory: ArrayBuffer, geometry: Geometry, path: string) {
     this.memory = memory
@@ -85,6 +89,7 @@ export class ShmSegment {
     const l = layout(geometry)
     this.fragsOffset = l.fragsOffset
     this.collOffset = l.collOffset
+    this.bcastOffset = l.bcastOffset
   }
 
   /** Makes, reserves and maps this rank's segment. Throws (code ENOSPC for a full tmpfs) if it cannot. */

@@ -32,13 +32,18 @@ test('broadcast: binomial on one host at any size; scatter-allgather for large d
   expect(pick('broadcast', ALGORITHMS.broadcast, 3, BCAST_SCATTER_ALLGATHER_MIN_BYTES - 1, undefined, { hosts: 3 }).name).toBe('binomial')
 })
 
-test('with host collectives (the world of a one-host job): shm for barrier, and for allreduce and broadcast up to a round', () => {
-  const host = { hosts: 1, hostBytes: 1984 }
+test('with host collectives (the world of a one-host job): shm for barrier, allreduce up to a round, broadcast up to the area where ranks poll', () => {
+  const host = { hosts: 1, hostBytes: 1984, hostBcastBytes: 256 << 10 }
   expect(pick('allreduce', ALGORITHMS.allreduce, 4, 1984, undefined, host).name).toBe('shm')
   expect(pick('allreduce', ALGORITHMS.allreduce, 4, 1985, undefined, host).name).toBe('recursive-doubling')
   expect(pick('broadcast', ALGORITHMS.broadcast, 4, 0, undefined, host).name).toBe('shm')
-  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 1985, undefined, host).name).toBe('binomial')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 256 << 10, undefined, host).name).toBe('shm')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, (256 << 10) + 1, undefined, host).name).toBe('binomial')
   expect(pick('barrier', ALGORITHMS.barrier, 4, 0, undefined, host).name).toBe('shm')
+  // Ranks that sleep (more than cores): broadcasts go by messages; allreduce and barrier keep their rounds.
+  const asleep = { hosts: 1, hostBytes: 1984 }
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 8, undefined, asleep).name).toBe('binomial')
+  expect(pick('allreduce', ALGORITHMS.allreduce, 4, 8, undefined, asleep).name).toBe('shm')
   // Across hosts the flat algorithms stay (the hierarchical one uses rounds for small data only when asked).
   expect(pick('allreduce', ALGORITHMS.allreduce, 6, 1984, undefined, { hosts: 3, hostBytes: 1984 }).name).toBe('recursive-doubling')
   expect(pick('barrier', ALGORITHMS.barrier, 6, 0, undefined, { hosts: 3, hostBytes: 1984 }).name).toBe('dissemination')
