@@ -96,6 +96,7 @@ export async function formWorld(env: JobEnv, spec: WorldSpec, held: Held, abort?
     localSize: spec.localSize,
     shmBytes: setting('TSRUN_SHM_BYTES'),
     spinUs: setting('TSRUN_SPIN_US'),
+    singleCopy: setting('TSRUN_SINGLE_COPY'),
     heartbeatTimeoutMs: env.heartbeatTimeoutMs,
   })
   // Installed before the rendezvous: a peer that is through it first may already be talking about a communicator

@@ -35,6 +35,12 @@ export interface NativeModule {
   mapShared(path: string, bytes: number, create: boolean): ArrayBuffer
   /** Raises this process's soft limit on open files to its hard limit; 0, or the errno of setrlimit. */
   raiseFileLimit?(): number
+  /** The address of a view's first byte in this process (for a peer's `cmaRead`). */
+  addressOf?(view: ArrayBufferView): number
+  /** Copies `dst.byteLength` bytes at `address` in process `pid` into `dst` (process_vm_readv); bytes, or -errno. */
+  cmaRead?(pid: number, address: number, dst: ArrayBufferView): number
+  /** 1 if this user's processes may read this one with `cmaRead` (Yama and seccomp permitting; see tsrun.c). */
+  singleCopyProbe?(): number
   /** The shared-memory queue and fragment pool of transport/shm (shm.h says what each does). */
   shmInit(segment: ArrayBuffer, cells: number, cellBytes: number, frags: number, fragBytes: number, world: number): void
   shmPush(segment: ArrayBuffer, head: Uint8Array, body: Uint8Array): number
@@ -96,6 +102,7 @@ function load(): { mod?: NativeModule; why?: string } {
       .update(readFileSync(source))
       .update(readFileSync(fileURLToPath(new URL('./half.h', import.meta.url))))
       .update(readFileSync(fileURLToPath(new URL('./shm.h', import.meta.url))))
+      .update(readFileSync(fileURLToPath(new URL('./cma.h', import.meta.url))))
       .update(`${process.platform}/${process.arch}/${process.versions.modules}/${cc}`)
       .digest('hex')
       .slice(0, 16)

@@ -10,7 +10,9 @@
  *   halfConvert(format, src, dst) between float arrays and half patterns;
  * - mapShared(path, bytes, create): a file of /dev/shm mapped into this process as an ArrayBuffer that
  *   other processes on the host map too (the shared-memory transport's slots);
- * - raiseFileLimit(): the soft limit on open files raised to the hard one.
+ * - raiseFileLimit(): the soft limit on open files raised to the hard one;
+ * - addressOf(view), cmaRead(pid, address, dst), singleCopyProbe(): single copy between ranks of a host
+ *   (process_vm_readv, Linux's cross-memory attach; cma.h), for the host broadcast (transport/shm/host-broadcast.ts).
  *
  * Node-API is a stable C ABI: the few declarations below are all this file needs, so it builds without
  * Node's headers.
@@ -24,7 +26,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +51,7 @@ napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_val
 napi_status napi_create_external_arraybuffer(napi_env, void *, size_t, napi_finalize, void *, napi_value *);
 napi_status napi_throw_error(napi_env, const char *, const char *);
 napi_status napi_create_int32(napi_env, int32_t, napi_value *);
+napi_status napi_create_double(napi_env, double, napi_value *);
 
 /* ---- kernels ---- */
 enum { OP_SUM, OP_PROD, OP_MIN, OP_MAX, OP_BAND, OP_BOR, OP_BXOR };
@@ -129,6 +134,7 @@ static int kernel(int type, int op, void *d, const void *s, size_t n) {
 
 #include "half.h" /* float16 / bfloat16 kernels and conversions */
 #include "shm.h"  /* the intra-host transport's queues and fragment pools */
+#include "cma.h"  /* single copy between ranks of a host */
 
 /* halfConvert(format, src, dst): Float32Array/Float64Array -> Uint16Array of half patterns (rounded), or back. */
 static napi_value js_half_convert(napi_env env, napi_callback_info info) {
@@ -270,6 +276,9 @@ napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   export_fn(env, exports, "typeOf", js_type_of);
   export_fn(env, exports, "mapShared", js_map_shared);
   export_fn(env, exports, "raiseFileLimit", js_raise_file_limit);
+  export_fn(env, exports, "addressOf", js_address_of);
+  export_fn(env, exports, "cmaRead", js_cma_read);
+  export_fn(env, exports, "singleCopyProbe", js_single_copy_probe);
   export_fn(env, exports, "shmInit", js_shm_init);
   export_fn(env, exports, "shmPush", js_shm_push);
   export_fn(env, exports, "shmPop", js_shm_pop);

@@ -24,6 +24,8 @@ export interface TransportOptions {
   shmBytes?: number
   /** How long a waiting rank polls shared memory, in µs (TSRUN_SPIN_US); default 200, or 0 when oversubscribed. */
   spinUs?: number
+  /** Single copy between ranks of a host where the system permits it (TSRUN_SINGLE_COPY); default true. */
+  singleCopy?: boolean
   /** A peer on another host that stops answering for this long is lost (default 10 s). */
   heartbeatTimeoutMs?: number
 }
