@@ -3,6 +3,7 @@
  * (tags), its mismatch detector, joins and timeline tracer, and the process-wide World it lives in. The
  * Communicator class (communicator.ts) holds one; the call families (calls/*.ts) read it as `this.state`.
  */
+import { HOST_BCAST_TABLE_BYTES } from '../collectives/host-shared.ts'
 import { FinalizedError } from '../errors.ts'
 import type { HostCollectives, Transport } from '../transport/transport.ts'
 import { CollectiveTracer } from '../trace/collective-trace.ts'
@@ -91,8 +92,8 @@ export class CommState {
     // set of flags must see every rank's calls in one order.
     this.host = commId === 0 && this.size > 1 ? world.transport.hostCollectives?.(commId) : undefined
     // Where a host's ranks sleep (more ranks than cores), a broadcast's round costs more wake-ups than binomial's
-    // messages (np=4 on 2 cores, 64 B to 64 KiB: docs/benchmarks.md); where they poll, rounds win up to 256 KiB.
-    const hostBcastBytes = this.host?.polls ? this.host.maxBcastBytes : undefined
+    // messages (np=4 on 2 cores, 64 B to 64 KiB: docs/benchmarks.md); where they poll, rounds win up to 1 MiB.
+    const hostBcastBytes = this.host?.polls ? HOST_BCAST_TABLE_BYTES : undefined
     this.topology = { hosts, hostBytes: this.host?.maxBytes, hostBcastBytes }
     this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }
     this.mismatch = new MismatchDetector(this.scope)

@@ -10,33 +10,17 @@
  * Waiting is the intra-host transport's (intra-host.ts): poll within the spin bound, then sleep armed, with the
  * queue's own armed flag, so a rank that arrives rings every sleeping rank.
  *
- * A broadcast of more than a slot holds (`bcast`, up to BCAST_AREA_BYTES) uses the root's broadcast area: the
- * root writes only its signature and arrives; once everyone has (so every rank has finished reading the last
- * broadcast), it copies its data into the area piece by piece, storing after each piece how far it got in its
- * slot's header, and the others copy each piece out as soon as that word says it is there (NCCL's and MPICH's
- * pipelined copies through a shared buffer): the two copies overlap, and no message, frame or wake-up is spent
- * on the data. A receiver polls for the root's pieces only briefly inside the call; a root that stalls or dies
- * leaves it waiting in the event loop, where the transport's failure detection ends the round.
+ * A broadcast of more than a slot holds (`bcast`, up to BCAST_AREA_BYTES) is a round that carries only
+ * signatures; once everyone has arrived, its data moves as host-broadcast.ts describes (single copy, or pipelined
+ * through the root's broadcast area), over as many polls as that takes.
  */
+import type { NativeModule } from '../../native/native.ts'
 import type { HostCollectives as HostCollectivesApi, HostRound } from '../transport.ts'
-import { BCAST_AREA_BYTES, COLL_AREA_BYTES, type ShmSegment } from './segment.ts'
+import { type Broadcast, BroadcastCopy, broadcastOf } from './host-broadcast.ts'
+import { ARMED, HOST_ROUND_BYTES, LENGTH, SIG_WORDS, type SlotViews, slotViews, WRITTEN } from './host-slot.ts'
+import { BCAST_AREA_BYTES, type ShmSegment } from './segment.ts'
 
-/** A slot: 32 bytes of header (signature words, data length), then the data. */
-const SLOT_BYTES = (COLL_AREA_BYTES - 64) / 2
-const SLOT_HEADER = 32
-/** Data bytes a round can carry per rank. */
-export const HOST_ROUND_BYTES = SLOT_BYTES - SLOT_HEADER
-/** Signature words per slot. */
-const SIG_WORDS = 6
-/** The slot header's words: data length, then (a broadcast's root) how many bytes of its area are written. */
-const LENGTH = SIG_WORDS
-const WRITTEN = SIG_WORDS + 1
-/** The armed flag of a segment (native/shm.h: offset 192), as an Int32Array index. */
-const ARMED = 192 / 4
-/** Bytes a broadcast's root copies between two stores of how far it got. */
-const PIECE_BYTES = 16 * 1024
-/** How long a broadcast's receiver waits for the root's next piece inside the call, where ranks poll. */
-const PULL_SPIN_MS = 0.1
+export { HOST_ROUND_BYTES } from './host-slot.ts'
 
 interface Round {
   n: number
@@ -47,16 +31,6 @@ interface Round {
   reject: (e: Error) => void
   /** A broadcast through the root's area. */
   big?: Broadcast
-}
-
-interface Broadcast {
-  /** The root's rank number; the root's data, or where the others' goes. */
-  root: number
-  bytes: Uint8Array
-  /** Signatures checked (the copying may take several polls). */
-  checked: boolean
-  /** Bytes copied out so far (receivers). */
-  done: number
 }
 
 export class HostCollectives implements HostCollectivesApi, HostRound {
@@ -73,13 +47,10 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   private readonly wait: () => void
   /** How long a rank that arrives polls before it leaves that to the event loop (0 when oversubscribed). */
   private readonly spinUs: number
-  /** Per rank: its counter's word, its segment's words (armed flag), and per slot its header and data. */
-  private readonly counters: Int32Array[]
-  private readonly segWords: Int32Array[]
-  private readonly heads: Int32Array[][]
-  private readonly slots: Uint8Array[][]
-  /** Per rank, its broadcast area. */
-  private readonly areas: Uint8Array[]
+  /** Per host rank: its counter, its segment's first words (armed flag), and per slot its header and data. */
+  private readonly views: SlotViews[]
+  /** How broadcasts' data moves. */
+  private readonly copy: BroadcastCopy
   private n = 0
   /** The round under way, and the rounds called after it. */
   private current: Round | undefined
@@ -88,21 +59,17 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
 
   /**
    * `segments[i]` is the segment of world rank `ranks[i]`, the host's ranks in ascending order (this rank, `rank`,
-   * among them); `ring(r)` wakes world rank r.
+   * among them); `ring(r)` wakes world rank r; `cma` is the native module where single copy is possible here.
    */
-  constructor(segments: ShmSegment[], ranks: number[], rank: number, ring: (peer: number) => void, wait: () => void, spinUs: number) {
+  constructor(segments: ShmSegment[], ranks: number[], rank: number, ring: (peer: number) => void, wait: () => void, spinUs: number, cma?: NativeModule) {
     this.size = segments.length
     this.ranks = ranks
     this.rank = ranks.indexOf(rank)
     this.ring = (i) => ring(ranks[i]!)
     this.wait = wait
     this.spinUs = spinUs
-    this.counters = segments.map((s) => new Int32Array(s.memory, s.collOffset, 1))
-    this.segWords = segments.map((s) => new Int32Array(s.memory, 0, 64))
-    const slot = (s: ShmSegment, k: number) => s.collOffset + 64 + k * SLOT_BYTES
-    this.heads = segments.map((s) => [0, 1].map((k) => new Int32Array(s.memory, slot(s, k), SLOT_HEADER / 4)))
-    this.slots = segments.map((s) => [0, 1].map((k) => new Uint8Array(s.memory, slot(s, k) + SLOT_HEADER, HOST_ROUND_BYTES)))
-    this.areas = segments.map((s) => new Uint8Array(s.memory, s.bcastOffset, BCAST_AREA_BYTES))
+    this.views = segments.map(slotViews)
+    this.copy = new BroadcastCopy(segments, this.views, this.rank, cma, (i) => this.ringOne(i), spinUs)
     // A fresh segment's area is zero: round 1 is the first.
   }
 
@@ -131,7 +98,7 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     if (bytes.byteLength > BCAST_AREA_BYTES) return Promise.reject(new Error(`internal: a host broadcast carries at most ${BCAST_AREA_BYTES} bytes`))
     if (root < 0 || root >= this.size) return Promise.reject(new Error(`internal: no host rank number ${root}`))
     return new Promise<void>((resolve, reject) => {
-      const big: Broadcast = { root, bytes, checked: false, done: 0 }
+      const big = broadcastOf(root, bytes)
       this.enqueue({ n: 0, sig, data: undefined, read: check, resolve: resolve as (v: unknown) => void, reject, big })
     })
   }
@@ -144,13 +111,13 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   /** The data of the host's rank number r (index in `ranks`) in the round being read (a view of its slot). */
   data(r: number): Uint8Array {
     const k = this.current!.n & 1
-    const len = this.heads[r]![k]![LENGTH]! >>> 0
-    return this.slots[r]![k]!.subarray(0, Math.min(len, HOST_ROUND_BYTES))
+    const len = this.views[r]!.heads[k]![LENGTH]! >>> 0
+    return this.views[r]!.slots[k]!.subarray(0, Math.min(len, HOST_ROUND_BYTES))
   }
 
   /** Signature word i of the host's rank number r in the round being read. */
   signature(r: number, i: number): number {
-    return this.heads[r]![this.current!.n & 1]![i]!
+    return this.views[r]!.heads[this.current!.n & 1]![i]!
   }
 
   /** Completes the round under way if every rank has arrived; true if it did. Cheap: the poll calls it. */
@@ -175,12 +142,14 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     this.current = r
     r.n = ++this.n
     const k = r.n & 1
-    const head = this.heads[this.rank]![k]!
+    const mine = this.views[this.rank]!
+    const head = mine.heads[k]
     for (let i = 0; i < SIG_WORDS; i++) head[i] = r.sig[i] ?? 0
     head[LENGTH] = r.big ? r.big.bytes.byteLength : (r.data?.byteLength ?? 0)
     head[WRITTEN] = 0
-    if (r.data) this.slots[this.rank]![k]!.set(r.data)
-    Atomics.store(this.counters[this.rank]!, 0, r.n)
+    if (r.data) mine.slots[k].set(r.data)
+    if (r.big && r.big.root === this.rank) this.copy.offer(r.big, k)
+    Atomics.store(mine.counter, 0, r.n)
     this.ringSleepers()
     if (this.poll()) return
     // The others are often a few µs behind: wait for them here first, before the event loop's poll.
@@ -191,19 +160,11 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
 
   /** Rings every rank that sleeps (the queue's Dekker pair: the store before this, their arm and re-check). */
   private ringSleepers(): void {
-    for (let p = 0; p < this.size; p++) {
-      if (p === this.rank) continue
-      const w = this.segWords[p]!
-      if (Atomics.load(w, ARMED) === 1 && Atomics.exchange(w, ARMED, 0) === 1) this.ring(p)
-    }
+    for (let p = 0; p < this.size; p++) if (p !== this.rank) this.ringOne(p)
   }
 
-  /**
-   * A broadcast round everyone has arrived at: the signatures are checked, then the root copies its data in and
-   * the others copy out what it has written. True once this rank is done (the round is finished).
-   */
+  /** A broadcast round everyone has arrived at: the signatures are checked, then the data moves. True once done. */
   private broadcast(r: Round, big: Broadcast): boolean {
-    const k = r.n & 1
     if (!big.checked) {
       big.checked = true
       try {
@@ -212,41 +173,19 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
         this.settle(r, undefined, e as Error)
         return true
       }
-      if (big.root === this.rank) {
-        const area = this.areas[this.rank]!
-        const head = this.heads[this.rank]![k]!
-        const src = big.bytes
-        for (let at = 0; at < src.byteLength; ) {
-          const end = Math.min(src.byteLength, at + PIECE_BYTES)
-          area.set(src.subarray(at, end), at)
-          Atomics.store(head, WRITTEN, end)
-          at = end
-        }
-        this.ringSleepers() // receivers that slept while they waited for a piece
-        this.settle(r, undefined, undefined)
-        return true
-      }
     }
-    const area = this.areas[big.root]!
-    const head = this.heads[big.root]![k]!
-    const dst = big.bytes
-    const until = this.spinUs > 0 ? performance.now() + PULL_SPIN_MS : 0
-    for (let i = 1; ; i++) {
-      const written = Math.min(Atomics.load(head, WRITTEN), dst.byteLength)
-      if (written > big.done) {
-        dst.set(area.subarray(big.done, written), big.done)
-        big.done = written
-      }
-      if (big.done === dst.byteLength) break
-      // The clock costs more than a look at the word: every 64th time. Then polled again, or rung by the root.
-      if ((i & 63) === 0 && performance.now() >= until) return false
-    }
+    if (!this.copy.move(big, r.n & 1)) return false
     this.settle(r, undefined, undefined)
     return true
   }
 
+  private ringOne(p: number): void {
+    const w = this.views[p]!.words
+    if (Atomics.load(w, ARMED) === 1 && Atomics.exchange(w, ARMED, 0) === 1) this.ring(p)
+  }
+
   private arrived(n: number): boolean {
-    for (let p = 0; p < this.size; p++) if (((Atomics.load(this.counters[p]!, 0) - n) | 0) < 0) return false
+    for (let p = 0; p < this.size; p++) if (((Atomics.load(this.views[p]!.counter, 0) - n) | 0) < 0) return false
     return true
   }
 

@@ -39,6 +39,8 @@ export interface IntraHostOptions {
   budget?: number
   /** TSRUN_SPIN_US; undefined: DEFAULT_SPIN_US, or 0 when oversubscribed. */
   spinUs?: number
+  /** TSRUN_SINGLE_COPY: broadcasts read the root's memory directly where the system permits it. */
+  singleCopy?: boolean
   /** Hands a frame taken from the queue to the receive path. */
   onFrame: (frame: Buffer) => void
   /** True while a receive or probe is posted: the poll goes on after the script has seen what came. */
@@ -57,6 +59,7 @@ export class IntraHost {
   private readonly onFrame: (frame: Buffer) => void
   private readonly stillWaiting: () => boolean
   private readonly spinOption: number | undefined
+  private readonly singleCopy: boolean
   private spinNs = 0
   private readonly doorbells: ((() => void) | undefined)[] = []
   private readonly blocked = new Set<ShmLink>()
@@ -82,6 +85,7 @@ export class IntraHost {
     this.onFrame = opts.onFrame
     this.stillWaiting = opts.waiting
     this.spinOption = opts.spinUs
+    this.singleCopy = opts.singleCopy ?? true
     this.inbox = new ShmInbox(n, mine, (peer) => this.doorbells[peer]?.())
   }
 
@@ -122,7 +126,9 @@ export class IntraHost {
     if (everyone && this.size > 1) {
       const bell = (p: number) => this.doorbells[p]?.()
       const group = peers.map((p) => segments[p]!)
-      this.collectives = new HostCollectives(group, peers, this.rank, bell, () => this.waiting(), Math.min(ROUND_ARRIVE_SPIN_US, spin))
+      // Single copy where this process can be read by its peers and can read them (native/tsrun.c says when).
+      const cma = this.singleCopy && this.n.singleCopyProbe?.() === 1 ? this.n : undefined
+      this.collectives = new HostCollectives(group, peers, this.rank, bell, () => this.waiting(), Math.min(ROUND_ARRIVE_SPIN_US, spin), cma)
     }
     this.connected = true
     this.progress(false) // what faster peers wrote before we were here

@@ -18,9 +18,9 @@ export const CELL_FRAME_BYTES = CELL_BYTES - 8
 /** Bytes per fragment, and the most fragments a rank keeps. */
 export const FRAG_BYTES = 1024 * 1024
 export const MAX_FRAGS = 4
-/** The host collectives' area at the end of each segment: a flag line and two slots (host-collectives.ts). */
+/** The host collectives' area at the end of each segment: a flag line and two slots (host-slot.ts). */
 export const COLL_AREA_BYTES = 4096
-/** After it, the area a host broadcast's root copies its data into for the others (host-collectives.ts). */
+/** After it, the area a host broadcast's root copies its data into for the others (host-broadcast.ts). */
 export const BCAST_AREA_BYTES = 256 * 1024
 /** Fewer fragments than this, and the segment is not worth making. */
 const MIN_FRAGS = 2

@@ -33,12 +33,12 @@ test('broadcast: binomial on one host at any size; scatter-allgather for large d
 })
 
 test('with host collectives (the world of a one-host job): shm for barrier, allreduce up to a round, broadcast up to the area where ranks poll', () => {
-  const host = { hosts: 1, hostBytes: 1984, hostBcastBytes: 256 << 10 }
+  const host = { hosts: 1, hostBytes: 1984, hostBcastBytes: 1 << 20 }
   expect(pick('allreduce', ALGORITHMS.allreduce, 4, 1984, undefined, host).name).toBe('shm')
   expect(pick('allreduce', ALGORITHMS.allreduce, 4, 1985, undefined, host).name).toBe('recursive-doubling')
   expect(pick('broadcast', ALGORITHMS.broadcast, 4, 0, undefined, host).name).toBe('shm')
-  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 256 << 10, undefined, host).name).toBe('shm')
-  expect(pick('broadcast', ALGORITHMS.broadcast, 4, (256 << 10) + 1, undefined, host).name).toBe('binomial')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 1 << 20, undefined, host).name).toBe('shm')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, (1 << 20) + 1, undefined, host).name).toBe('binomial')
   expect(pick('barrier', ALGORITHMS.barrier, 4, 0, undefined, host).name).toBe('shm')
   // Ranks that sleep (more than cores): broadcasts go by messages; allreduce and barrier keep their rounds.
   const asleep = { hosts: 1, hostBytes: 1984 }
