@@ -19,8 +19,12 @@ import { BCAST_AREA_BYTES, type ShmSegment } from './segment.ts'
 const PIECE_BYTES = 16 * 1024
 /** How long a broadcast's receiver waits for the root's next piece inside the call, where ranks poll. */
 const PULL_SPIN_MS = 0.1
-/** The smallest broadcast read by single copy, where it is possible (bench/collectives.ts, docs/benchmarks.md). */
-export const SINGLE_COPY_MIN_BYTES = 16 * 1024
+/**
+ * The smallest broadcast read by single copy, where it is possible: below it the kernel's cost per call (page
+ * walk and pinning) outweighs the copy it saves (np=2, `TSRUN_SINGLE_COPY=1` against 0: 16 KiB 9.1–9.2 µs
+ * against 7.5–8.1, 64 KiB 12.0–13.0 against 13.1–15.8; docs/benchmarks.md).
+ */
+export const SINGLE_COPY_MIN_BYTES = 64 * 1024
 /** A broadcast's words in the root's slot (the slot carries no data then): whether it offers single copy, its
  * pid, how many receivers are done, whether one wants the area after all; its data's address (a double). */
 const OFFER = 0

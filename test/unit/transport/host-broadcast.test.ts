@@ -89,7 +89,7 @@ test('a receiver whose single copy fails falls back to the area, and stops tryin
     },
   }
   const [root, receiver] = ranks([n, refusing])
-  for (const size of [100_000, 50_000]) {
+  for (const size of [100_000, 70_000]) {
     const src = data(size)
     const dst = new Uint8Array(size)
     const calls = [root!.bcast(SIG, 0, src, () => {}), receiver!.bcast(SIG, 0, dst, () => {})]
