@@ -34,13 +34,15 @@ export async function warmUp(world: World, members: readonly number[], rank: num
     const end = performance.now() + ms
     const go = new Float32Array(1)
     const f64 = new Float64Array(1)
+    // The rounds by name: a TSRUN_*_ALGORITHM that picks messages would send them on the world's commId.
+    const shm = { algorithm: 'shm' } as const
     for (let i = 0; i < WARMUP_CALLS; i++) {
       const k = i & 3
-      if (k === 3) await twin.barrier()
-      else if (k === 1) await twin.allreduce(f64, 'sum')
+      if (k === 3) await twin.barrier(shm)
+      else if (k === 1) await twin.allreduce(f64, 'sum', shm)
       else {
         go[0] = rank === 0 && performance.now() < end ? 1 : 0
-        await twin.allreduce(go, 'sum')
+        await twin.allreduce(go, 'sum', shm)
         if (go[0] === 0) return
       }
     }

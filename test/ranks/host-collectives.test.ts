@@ -35,12 +35,14 @@ test('with shared memory off the same calls go by messages (the first case says 
   ])
 })
 
-test("init()'s JIT warm-up runs host rounds where ranks poll, none with TSRUN_WARMUP_MS=0 or oversubscribed, and leaves the world's numbering and mismatch detection as they were", async () => {
+test("init()'s JIT warm-up runs host rounds where ranks poll (whatever algorithms the script's settings name), none with TSRUN_WARMUP_MS=0 or oversubscribed, and leaves the world's numbering and mismatch detection as they were", async () => {
   const polls = availableParallelism() >= 2 // np=2 polls where the host has a core for each
   for (const [env, warm] of [
     [{}, polls],
     [{ TSRUN_WARMUP_MS: '0' }, false],
     [{ TSRUN_SPIN_US: '0' }, false],
+    // Algorithms set for the script do not reach the warm-up (messages there would land in the world).
+    [{ TSRUN_ALLREDUCE_ALGORITHM: 'ring', TSRUN_BARRIER_ALGORITHM: 'dissemination' }, polls],
   ] as const) {
     const run = await runRanks(2, 'warm-up-report.ts', { env, timeoutMs: 60_000 })
     expect(run.exitCode, run.stdout + run.stderr).toBe(0)
