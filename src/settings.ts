@@ -94,7 +94,7 @@ export const SETTINGS = {
   TSRUN_SHM_DIR: { group: 'network', type: 'path', readBy: 'rank', setBy: 'launcher', defaultText: '/dev/shm/tsrun-<job id>', meaning: "the job's directory of shared-memory files on this host" },
   TSRUN_SHM_BYTES: { group: 'network', type: 'int', min: 0, readBy: 'rank', setBy: 'user', defaultText: 'half the free space of /dev/shm, at most 1 GiB', meaning: "bytes of shared memory the job's ranks on one host may take together (each rank at most 4.5 MiB: a 256 KiB queue, four 1 MiB fragments and a 256 KiB broadcast area); a rank whose share is too small talks to its host over unix streams" },
   TSRUN_WARMUP_MS: { group: 'network', type: 'int', min: 0, default: 200, readBy: 'rank', setBy: 'user', meaning: 'where all ranks are on one host and poll shared memory, init() first runs small collectives for up to this long (at most 10,000), so that V8 has compiled their path before the script times its own (0: none)' },
-  TSRUN_SINGLE_COPY: { group: 'network', type: 'bool', default: true, readBy: 'rank', setBy: 'user', meaning: "0: a host broadcast's receivers never read the root's memory directly (process_vm_readv); they copy from its shared memory" },
+  TSRUN_SINGLE_COPY: { group: 'network', type: 'bool', default: true, readBy: 'rank', setBy: 'user', meaning: "0: ranks of a host never read each other's memory directly (process_vm_readv): broadcasts copy through the root's shared memory, allreduces go by messages" },
   TSRUN_SPIN_US: { group: 'network', type: 'int', min: 0, readBy: 'rank', setBy: 'user', defaultText: '200, or 0 when a host runs more ranks than cores', meaning: 'µs a rank waiting on a rank of its host polls shared memory before it sleeps (0: never poll)' },
   TSRUN_SEGMENT_BYTES: { group: 'network', type: 'int', min: 1024, default: DEFAULT_SEGMENT_BYTES, readBy: 'rank', setBy: 'user', meaning: 'the segment size large messages are cut into' },
   TSRUN_STORE_PORT: { group: 'network', type: 'int', min: 1, max: 65535, readBy: 'rank', setBy: 'user', defaultText: 'derived from the Slurm job and step ids', meaning: 'under srun, the port rank 0 serves the rendezvous store on' },
@@ -128,7 +128,7 @@ export const SETTINGS = {
   TSRUN_DL_QUIET: { group: 'runtime', type: 'bool', default: false, readBy: 'rank', setBy: 'user', meaning: '1: rank 0 does not say which TensorFlow.js backend it uses' },
 
   // Algorithm overrides, one per collective (comm/select.ts; the call's `{ algorithm }` wins).
-  TSRUN_ALLREDUCE_ALGORITHM: algorithm('allreduce', 'hierarchical, shm, recursive-doubling, ring, ordered'),
+  TSRUN_ALLREDUCE_ALGORITHM: algorithm('allreduce', 'hierarchical, shm, shm-copy, recursive-doubling, ring, ordered'),
   TSRUN_BROADCAST_ALGORITHM: algorithm('broadcast', 'scatter-allgather, shm, binomial'),
   TSRUN_BARRIER_ALGORITHM: algorithm('barrier', 'shm, dissemination'),
   TSRUN_REDUCE_ALGORITHM: algorithm('reduce', 'binomial, ordered'),

@@ -51,6 +51,16 @@ export interface HostRounds {
   readonly maxBcastBytes: number
   /** Broadcasts `bytes` from `root` (one of `ranks`) to the others' `bytes`, through the root's shared memory. */
   bcast(tag: number, root: number, bytes: Uint8Array): Promise<void>
+  /** Reads of the other ranks' memory (single copy), where the system permits them on every rank; else absent. */
+  readonly peerMemory?: PeerMemory
+}
+
+/** Single copy between processes of a host (Linux's process_vm_readv). */
+export interface PeerMemory {
+  /** Where `view`'s first byte is in this process (stable while the call that uses it runs). */
+  addressOf(view: Uint8Array): number
+  /** Copies `dst.byteLength` bytes at `address` in process `pid` into `dst`: the bytes copied, or -errno. */
+  read(pid: number, address: number, dst: Uint8Array): number
 }
 
 /**

@@ -12,6 +12,9 @@ import type { StallWatch } from './stall-inspector.ts'
 import type { Activity, CommState } from './state.ts'
 import { checkSegmentBytes, checkTimeout } from './validate.ts'
 
+/** Algorithms that run (or may run) in host rounds. */
+const ROUND_ALGORITHMS = new Set(['shm', 'shm-copy', 'hierarchical'])
+
 /** A running collective: its context, its fresh tag, and the guard its algorithm's promise runs under. */
 export class Running {
   readonly ctx: CollectiveContext
@@ -54,6 +57,9 @@ export class Running {
       host: c.host,
       mismatch: c.mismatch,
     })
+    // Where the communicator has host rounds, a call by messages says so there: a peer that runs the same call in
+    // a round (their calls differ in size, on either side of the table's turn to rounds) fails it, not waits.
+    if (c.host && !ROUND_ALGORITHMS.has(algo)) c.host.byMessages([sig.coll, sig.op, sig.root, sig.count, sig.dtype, tag])
     this.watch = { what, seq, stallWarningMs, opTimeoutMs: timeoutMs ?? opTimeoutMs }
     this.activity = { op: what, comm: name, seq }
   }

@@ -133,6 +133,7 @@ class CallRounds implements HostRounds {
   readonly maxBytes: number
   readonly maxBcastBytes: number
   readonly ranks: readonly number[]
+  readonly peerMemory: HostRounds['peerMemory']
   private readonly spec: ContextSpec
   private readonly hc: HostCollectives
 
@@ -141,40 +142,58 @@ class CallRounds implements HostRounds {
     this.hc = hc
     this.maxBytes = hc.maxBytes
     this.maxBcastBytes = hc.maxBcastBytes
+    this.peerMemory = hc.peerMemory
     this.ranks = hc.ranks // world ranks; the world communicator's ranks are the same
   }
 
   round<T>(tag: number, data: Uint8Array | undefined, read: (dataOf: (rank: number) => Uint8Array) => T): Promise<T> {
-    return this.hc.round(this.signature(), data, (r) => {
-      this.check(tag, r)
-      return read((q) => r.data(q))
-    })
+    return this.hc.round(
+      this.signature(tag),
+      data,
+      (r) => {
+        this.check(tag, r)
+        return read((q) => r.data(q))
+      },
+      this.stray(tag),
+    )
   }
 
   bcast(tag: number, root: number, bytes: Uint8Array): Promise<void> {
-    return this.hc.bcast(this.signature(), this.ranks.indexOf(root), bytes, (r) => this.check(tag, r))
+    return this.hc.bcast(this.signature(tag), this.ranks.indexOf(root), bytes, (r) => this.check(tag, r), this.stray(tag))
   }
 
-  private signature(): number[] {
+  /** The round's signature words: the call's, then its tag (the same on every rank for the same call). */
+  private signature(tag: number): number[] {
     const mine = this.spec.sig
-    return [mine.coll, mine.op, mine.root, mine.count, mine.dtype]
+    return [mine.coll, mine.op, mine.root, mine.count, mine.dtype, tag]
   }
 
   /** Throws (and fails the communicator on every member) if a rank of the round called another collective. */
   private check(tag: number, r: HostRound): void {
+    for (let p = 0; p < r.size; p++) {
+      if (this.ranks[p] === this.spec.rank) continue
+      const theirs = { coll: r.signature(p, 0), op: r.signature(p, 1), root: r.signature(p, 2), count: r.signature(p, 3), dtype: r.signature(p, 4) }
+      // Another tag: the rank is at another call of the communicator (its earlier one ran by messages).
+      const at = r.signature(p, 5)
+      if (compatible(this.spec.sig, theirs) && at === tag) continue
+      this.mismatch(tag, p, theirs, at === tag ? '' : ` (its collective #${-1 - at})`)
+    }
+  }
+
+  /** A rank that runs this call by messages while this rank waits for it in a round: the calls do not match. */
+  private stray(tag: number): (p: number, theirs: number[]) => void {
+    return (p, w) => this.mismatch(tag, p, { coll: w[0]!, op: w[1]!, root: w[2]!, count: w[3]!, dtype: w[4]! }, ' by messages, not in shared memory')
+  }
+
+  private mismatch(tag: number, p: number, theirs: FullSignature, how: string): never {
     const { spec } = this
     const mine = spec.sig
-    for (let p = 0; p < r.size; p++) {
-      if (this.ranks[p] === spec.rank) continue
-      const theirs = { coll: r.signature(p, 0), op: r.signature(p, 1), root: r.signature(p, 2), count: r.signature(p, 3), dtype: r.signature(p, 4) }
-      if (compatible(mine, theirs)) continue
-      // Fails the communicator on every member, as a message with another signature does.
-      spec.mismatch?.found(tag, spec.members[this.ranks[p]!]!, theirs)
-      throw new CollectiveMismatchError(
-        `rank ${spec.rank} of ${spec.name}: ${spec.what} (${describeSignature(mine)}) met rank ${this.ranks[p]}'s ${describeSignature(theirs)}; ` +
-          'every rank must call the same collectives in the same order',
-      )
-    }
+    // Fails the communicator on every member, as a message with another signature does.
+    spec.mismatch?.found(tag, spec.members[this.ranks[p]!]!, theirs)
+    throw new CollectiveMismatchError(
+      `rank ${spec.rank} of ${spec.name}: ${spec.what} (${describeSignature(mine)}) met rank ${this.ranks[p]}'s ${describeSignature(theirs)}${how}; ` +
+        'every rank must call the same collectives in the same order',
+    )
   }
 }
 

@@ -17,6 +17,7 @@ import { gatherBinomial } from '../collectives/gather-binomial.ts'
 import { gatherLinear } from '../collectives/gather-linear.ts'
 import { gathervLinear } from '../collectives/gatherv-linear.ts'
 import { reduceBinomial } from '../collectives/reduce-binomial.ts'
+import { allreduceHostCopy } from '../collectives/allreduce-host-copy.ts'
 import { allreduceOrdered, reduceOrdered } from '../collectives/reduce-ordered.ts'
 import { reduceScatterRingInPlace } from '../collectives/reduce-scatter-ring.ts'
 import { scatterBinomial } from '../collectives/scatter-binomial.ts'
@@ -33,6 +34,8 @@ export interface Topology {
   hostBytes?: number
   /** Bytes up to which the table broadcasts through host collectives (only where their ranks poll). */
   hostBcastBytes?: number
+  /** The host collectives can read other ranks' memory (single copy). */
+  hostCopy?: boolean
 }
 
 export interface Candidate<F> {
@@ -55,6 +58,13 @@ export function allreduceRingMinBytes(size: number): number {
  * between hosts.
  */
 export const BCAST_SCATTER_ALLGATHER_MIN_BYTES = 512 * 1024
+/**
+ * On one host of more than two ranks, where they can read each other's memory, allreduce goes by single copy
+ * from this size on: three rounds instead of the ring's 2(n-1) steps (np=4 on 2 cores: 1 MiB 0.80–0.84 ms
+ * against 1.96–2.23, 16 MiB 11.6–12.4 against 17.6–20.7; np=3 at 256 KiB even). At np=2 the ring's pipelined
+ * fragments, read from cache, are as fast or faster (docs/benchmarks.md), so it stays there.
+ */
+export const ALLREDUCE_HOST_COPY_MIN_BYTES = 256 * 1024
 /** Across hosts with several ranks on a host, allreduce goes hierarchical from this size on. */
 export const ALLREDUCE_HIERARCHICAL_MIN_BYTES = 64 * 1024
 
@@ -71,6 +81,12 @@ export const ALGORITHMS = {
       run: allreduceHierarchical,
     },
     { name: 'shm', enabled: (_size: number, bytes: number, topo: Topology) => topo.hosts === 1 && bytes <= (topo.hostBytes ?? -1), run: allreduceHost },
+    {
+      name: 'shm-copy',
+      enabled: (size: number, bytes: number, topo: Topology) =>
+        topo.hosts === 1 && topo.hostCopy === true && size > 2 && bytes >= ALLREDUCE_HOST_COPY_MIN_BYTES,
+      run: allreduceHostCopy,
+    },
     { name: 'recursive-doubling', enabled: (size: number, bytes: number) => bytes < allreduceRingMinBytes(size), run: allreduceRecursiveDoubling },
     { name: 'ring', enabled: () => true, run: allreduceRing },
     // Rank order for user ops that are not commutative; the communicator asks for it by name.

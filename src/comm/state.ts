@@ -59,7 +59,7 @@ export class CommState {
   readonly world: World
   /** Host index of each member, and how many hosts the members span. */
   readonly nodes: readonly number[]
-  readonly topology: { hosts: number; hostBytes?: number; hostBcastBytes?: number }
+  readonly topology: { hosts: number; hostBytes?: number; hostBcastBytes?: number; hostCopy?: boolean }
   /** Rounds through shared memory among the ranks of this host: the world communicator only. */
   readonly host: HostCollectives | undefined
   /** What the mismatch detector, stall inspector and joins know of this communicator. */
@@ -94,7 +94,7 @@ export class CommState {
     // Where a host's ranks sleep (more ranks than cores), a broadcast's round costs more wake-ups than binomial's
     // messages (np=4 on 2 cores, 64 B to 64 KiB: docs/benchmarks.md); where they poll, rounds win up to 1 MiB.
     const hostBcastBytes = this.host?.polls ? HOST_BCAST_TABLE_BYTES : undefined
-    this.topology = { hosts, hostBytes: this.host?.maxBytes, hostBcastBytes }
+    this.topology = { hosts, hostBytes: this.host?.maxBytes, hostBcastBytes, hostCopy: this.host?.peerMemory !== undefined }
     this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }
     this.mismatch = new MismatchDetector(this.scope)
     this.stalls = new StallInspector(this.scope, world.failures)

@@ -164,7 +164,13 @@ export interface HostCollectives {
   readonly maxBytes: number
   /** True where the host's ranks poll for rounds (a core each); false when they sleep (oversubscribed). */
   readonly polls: boolean
-  round<T>(sig: ArrayLike<number>, data: Uint8Array | undefined, read: (r: HostRound) => T): Promise<T>
+  /**
+   * `stray(r, theirs)`, where given, is called while this rank waits if host rank r has not arrived but runs the
+   * same call (the same last signature word) by messages (`byMessages`); what it throws fails the round.
+   */
+  round<T>(sig: ArrayLike<number>, data: Uint8Array | undefined, read: (r: HostRound) => T, stray?: (r: number, theirs: number[]) => void): Promise<T>
+  /** This rank runs the call of signature `sig` by messages: peers waiting for it in a round learn so. */
+  byMessages(sig: ArrayLike<number>): void
   /** Most bytes `bcast` carries. */
   readonly maxBcastBytes: number
   /**
@@ -172,7 +178,15 @@ export interface HostCollectives {
    * every rank has arrived and `check` has passed on its signatures, the root copies its data into its segment
    * and the others copy it out as it comes, piece by piece.
    */
-  bcast(sig: ArrayLike<number>, root: number, bytes: Uint8Array, check: (r: HostRound) => void): Promise<void>
+  bcast(sig: ArrayLike<number>, root: number, bytes: Uint8Array, check: (r: HostRound) => void, stray?: (r: number, theirs: number[]) => void): Promise<void>
+  /**
+   * Reads of the host's other ranks' memory (single copy: process_vm_readv), where this rank found them
+   * permitted at start (native/cma.h); absent elsewhere. `read` gives the bytes copied, or -errno.
+   */
+  readonly peerMemory?: {
+    addressOf(view: Uint8Array): number
+    read(pid: number, address: number, dst: Uint8Array): number
+  }
 }
 
 /** A transport: both planes. */

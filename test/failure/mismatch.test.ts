@@ -33,6 +33,24 @@ test.each([
   expect(await leftoversAfter(run.mark)).toEqual([])
 })
 
+test.each([
+  ['roundLength', 400, 600],
+  ['copyLength', 70000, 30000],
+])('mismatched %s on 3 ranks, one in a shared-memory round and two by messages: CollectiveMismatchError on every rank, none waits', async (kind, a, b) => {
+  const run = await runRanks(3, 'mismatch.ts', { env: { CASE: kind }, timeoutMs: 30_000 })
+  const output = run.stdout + run.stderr
+  const reports = run.cases.filter((c) => c.code)
+  expect(reports.map((c) => c.rank).sort(), output).toEqual([0, 1, 2])
+  for (const c of reports) {
+    expect(c.code, output).toBe('TSRUN_COLLECTIVE_MISMATCH')
+    expect(c.message).toMatch(/collective #2 does not match/)
+    expect(c.message).toMatch(
+      new RegExp(`allreduce\\(sum, Float32Array\\[(${a}|${b})\\]\\) while rank \\d called allreduce\\(sum, Float32Array\\[(${b}|${a})\\]\\)`),
+    )
+  }
+  expect(await leftoversAfter(run.mark)).toEqual([])
+})
+
 test('a peer ahead by a whole communicator: 40 allreduces on fresh dup()s with different lengths fail on every rank, none waits', async () => {
   const run = await runRanks(3, 'mismatch-race.ts', { env: { ITERS: '40' }, timeoutMs: 120_000 })
   expect(run.exitCode).toBe(0)

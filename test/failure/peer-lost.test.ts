@@ -2,13 +2,16 @@
 // nothing but the transport tells the surviving ranks.
 import { existsSync } from 'node:fs'
 import { expect, test } from 'vitest'
+import { native } from '../../src/native/native.ts'
 import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
+// The ring's messages, so that the rank dies mid-fragment (single copy, the table's choice here, sends none).
+const RING = { TSRUN_ALLREDUCE_ALGORITHM: 'ring' }
 test.each([
-  [2, 'unix streams and shared memory', {}],
-  [3, 'unix streams and shared memory', {}],
-  [4, 'unix streams and shared memory', {}],
-  [3, 'ZeroMQ ipc:// and shared memory', { TSRUN_TRANSPORT: 'ipc' }],
+  [2, 'unix streams and shared memory', RING],
+  [3, 'unix streams and shared memory', RING],
+  [4, 'unix streams and shared memory', RING],
+  [3, 'ZeroMQ ipc:// and shared memory', { TSRUN_TRANSPORT: 'ipc', ...RING }],
   [2, 'ZeroMQ only', { TSRUN_TRANSPORT: 'ipc', TSRUN_SHM: '0' }],
 ])(
   'kill -9 of one rank in a 64 MiB allreduce loop on %i ranks, %s: the others fail with PeerLostError within 5 s',
@@ -38,6 +41,28 @@ test.each([
     }
     expect(run.stderr).toMatch(new RegExp(`rank ${killRank} .* was killed by SIGKILL; supervision is off`))
     expect(run.exitCode).not.toBe(0)
+    expect(await leftoversAfter(run.mark)).toEqual([])
+  },
+)
+
+// Only where this machine permits single copy (forced elsewhere it says it cannot run).
+test.skipIf(native()?.singleCopyProbe?.() !== 1).each([2, 3])(
+  'kill -9 of one rank in a 64 MiB allreduce loop by single copy on %i ranks (no messages): the others fail with PeerLostError within 5 s',
+  async (np) => {
+    const run = await runRanks(np, 'allreduce-loop.ts', {
+      env: { TSRUN_SUPERVISE: '0', KILL_RANK: String(np - 1), KILL_AFTER: '2', TSRUN_ALLREDUCE_ALGORITHM: 'shm-copy' },
+      timeoutMs: 60_000,
+    })
+    expect(run.timedOut).toBe(false)
+    const killed = run.cases.find((c) => c.killedAt)!
+    expect(killed.sent.shm + killed.sent.zeroCopy).toBe(0) // the data was read from the peers' memory
+    const survivors = run.cases.filter((c) => c.code)
+    expect(survivors).toHaveLength(np - 1)
+    for (const s of survivors) {
+      expect(s.code).toBe('TSRUN_PEER_LOST')
+      expect(s.message).toMatch(new RegExp(`lost rank ${np - 1} \\(pid \\d+, host \\S+\\): its connection closed before it called finalize\\(\\)`))
+      expect(s.at - killed.killedAt).toBeLessThan(5000)
+    }
     expect(await leftoversAfter(run.mark)).toEqual([])
   },
 )

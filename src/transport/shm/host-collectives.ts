@@ -17,7 +17,7 @@
 import type { NativeModule } from '../../native/native.ts'
 import type { HostCollectives as HostCollectivesApi, HostRound } from '../transport.ts'
 import { type Broadcast, BroadcastCopy, broadcastOf } from './host-broadcast.ts'
-import { ARMED, HOST_ROUND_BYTES, LENGTH, SIG_WORDS, type SlotViews, slotViews, WRITTEN } from './host-slot.ts'
+import { ARMED, CALL_WORDS, CALLS, HOST_ROUND_BYTES, LENGTH, SIG_WORDS, type SlotViews, slotViews, WRITTEN } from './host-slot.ts'
 import { BCAST_AREA_BYTES, type ShmSegment } from './segment.ts'
 
 export { HOST_ROUND_BYTES } from './host-slot.ts'
@@ -31,6 +31,8 @@ interface Round {
   reject: (e: Error) => void
   /** A broadcast through the root's area. */
   big?: Broadcast
+  /** Told of a peer that runs this call (the same last signature word) by messages; throws to fail the round. */
+  stray?: (r: number, theirs: number[]) => void
 }
 
 export class HostCollectives implements HostCollectivesApi, HostRound {
@@ -38,6 +40,8 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   readonly ranks: readonly number[]
   readonly maxBytes = HOST_ROUND_BYTES
   readonly maxBcastBytes = BCAST_AREA_BYTES
+  /** Single copy from the host's other ranks, where this rank found it permitted (host-broadcast.ts says how). */
+  readonly peerMemory: HostCollectivesApi['peerMemory']
   /** The communicator these rounds belong to (the world's), once one has taken them. */
   commId: number | undefined
   /** This rank's index in `ranks`. */
@@ -69,6 +73,7 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     this.wait = wait
     this.spinUs = spinUs
     this.views = segments.map(slotViews)
+    this.peerMemory = cma && { addressOf: (v) => cma.addressOf!(v), read: (pid, address, dst) => cma.cmaRead!(pid, address, dst) }
     this.copy = new BroadcastCopy(segments, this.views, this.rank, cma, (i) => this.ringOne(i), spinUs)
     // A fresh segment's area is zero: round 1 is the first.
   }
@@ -87,19 +92,33 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     return this.current !== undefined
   }
 
-  round<T>(sig: ArrayLike<number>, data: Uint8Array | undefined, read: (r: HostRound) => T): Promise<T> {
+  round<T>(sig: ArrayLike<number>, data: Uint8Array | undefined, read: (r: HostRound) => T, stray?: Round['stray']): Promise<T> {
     if (this.failure) return Promise.reject(this.failure)
     if (data && data.byteLength > HOST_ROUND_BYTES) return Promise.reject(new Error(`internal: a host round carries at most ${HOST_ROUND_BYTES} bytes`))
-    return new Promise<T>((resolve, reject) => this.enqueue({ n: 0, sig, data, read, resolve: resolve as (v: unknown) => void, reject }))
+    return new Promise<T>((resolve, reject) => this.enqueue({ n: 0, sig, data, read, resolve: resolve as (v: unknown) => void, reject, stray }))
   }
 
-  bcast(sig: ArrayLike<number>, root: number, bytes: Uint8Array, check: (r: HostRound) => void): Promise<void> {
+  /**
+   * This rank runs a call by messages (`sig` as a round's, its last word the call's tag): recorded where a peer
+   * waiting in a round for the same call finds it. Rings the peers that sleep.
+   */
+  byMessages(sig: ArrayLike<number>): void {
+    const calls = this.views[this.rank]!.calls
+    const k = calls[0]! & (CALLS - 1)
+    const at = 1 + k * CALL_WORDS
+    for (let i = 0; i < CALL_WORDS - 1; i++) calls[at + i] = sig[i] ?? 0
+    Atomics.store(calls, at + CALL_WORDS - 1, sig[CALL_WORDS - 1] ?? 0)
+    Atomics.store(calls, 0, (calls[0]! + 1) | 0)
+    this.ringSleepers()
+  }
+
+  bcast(sig: ArrayLike<number>, root: number, bytes: Uint8Array, check: (r: HostRound) => void, stray?: Round['stray']): Promise<void> {
     if (this.failure) return Promise.reject(this.failure)
     if (bytes.byteLength > BCAST_AREA_BYTES) return Promise.reject(new Error(`internal: a host broadcast carries at most ${BCAST_AREA_BYTES} bytes`))
     if (root < 0 || root >= this.size) return Promise.reject(new Error(`internal: no host rank number ${root}`))
     return new Promise<void>((resolve, reject) => {
       const big = broadcastOf(root, bytes)
-      this.enqueue({ n: 0, sig, data: undefined, read: check, resolve: resolve as (v: unknown) => void, reject, big })
+      this.enqueue({ n: 0, sig, data: undefined, read: check, resolve: resolve as (v: unknown) => void, reject, big, stray })
     })
   }
 
@@ -123,7 +142,8 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   /** Completes the round under way if every rank has arrived; true if it did. Cheap: the poll calls it. */
   poll(): boolean {
     const r = this.current
-    if (!r || !this.arrived(r.n)) return false
+    if (!r) return false
+    if (!this.arrived(r.n)) return r.stray !== undefined && this.strayed(r)
     if (r.big) return this.broadcast(r, r.big)
     this.finish(r)
     return true
@@ -133,8 +153,12 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   fail(err: Error): void {
     if (this.failure) return
     this.failure = err
-    const all = [...(this.current ? [this.current] : []), ...this.queued.splice(0)]
+    // A round every rank has reached is complete, though not polled yet: it ends as it would have (a barrier
+    // passed before a later call failed the communicator).
+    const done = this.current && !this.current.big && this.arrived(this.current.n) ? this.current : undefined
+    const all = [...(this.current && !done ? [this.current] : []), ...this.queued.splice(0)]
     this.current = undefined
+    if (done) this.read(done)
     for (const r of all) r.reject(err)
   }
 
@@ -184,28 +208,61 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     if (Atomics.load(w, ARMED) === 1 && Atomics.exchange(w, ARMED, 0) === 1) this.ring(p)
   }
 
+  /** A peer not arrived that runs this round's call by messages: the round fails (true) with what `stray` throws. */
+  private strayed(r: Round): boolean {
+    const tag = r.sig[CALL_WORDS - 1] ?? 0
+    for (let p = 0; p < this.size; p++) {
+      if (p === this.rank || ((Atomics.load(this.views[p]!.counter, 0) - r.n) | 0) >= 0) continue
+      const calls = this.views[p]!.calls
+      for (let k = 0; k < CALLS; k++) {
+        const at = 1 + k * CALL_WORDS
+        if (Atomics.load(calls, at + CALL_WORDS - 1) !== tag) continue
+        const theirs = Array.from(calls.subarray(at, at + CALL_WORDS))
+        if (theirs[CALL_WORDS - 1] !== tag) continue // overwritten meanwhile
+        try {
+          r.stray!(p, theirs)
+        } catch (e) {
+          this.settle(r, undefined, e as Error)
+          return true
+        }
+      }
+    }
+    return false
+  }
+
   private arrived(n: number): boolean {
     for (let p = 0; p < this.size; p++) if (((Atomics.load(this.views[p]!.counter, 0) - n) | 0) < 0) return false
     return true
   }
 
   private finish(r: Round): void {
-    let out: unknown
-    let err: Error | undefined
+    this.read(r)
+    this.startNext()
+  }
+
+  /** Runs a complete round's `read` (on what the ranks wrote, still there: no rank writes the slot again yet). */
+  private read(r: Round): void {
+    this.current = r
     try {
-      out = r.read(this)
+      const out = r.read(this)
+      this.current = undefined
+      r.resolve(out)
     } catch (e) {
-      err = e as Error
+      this.current = undefined
+      r.reject(e as Error)
     }
-    this.settle(r, out, err)
   }
 
   /** Ends the round under way and starts the next one called. */
   private settle(r: Round, out: unknown, err: Error | undefined): void {
     this.current = undefined
-    const next = this.queued.shift()
-    if (next) this.start(next)
+    this.startNext()
     if (err) r.reject(err)
     else r.resolve(out)
+  }
+
+  private startNext(): void {
+    const next = this.queued.shift()
+    if (next) this.start(next)
   }
 }

@@ -2,7 +2,7 @@
 import { afterEach, expect, test } from 'vitest'
 import { UsageError } from '../../../src/errors.ts'
 import { resetSettingsForTests } from '../../../src/settings.ts'
-import { ALGORITHMS, allreduceRingMinBytes, BCAST_SCATTER_ALLGATHER_MIN_BYTES, pick } from '../../../src/comm/select.ts'
+import { ALGORITHMS, ALLREDUCE_HOST_COPY_MIN_BYTES, allreduceRingMinBytes, BCAST_SCATTER_ALLGATHER_MIN_BYTES, pick } from '../../../src/comm/select.ts'
 
 afterEach(() => {
   delete process.env.TSRUN_ALLREDUCE_ALGORITHM
@@ -40,6 +40,13 @@ test('with host collectives (the world of a one-host job): shm for barrier, allr
   expect(pick('broadcast', ALGORITHMS.broadcast, 4, 1 << 20, undefined, host).name).toBe('shm')
   expect(pick('broadcast', ALGORITHMS.broadcast, 4, (1 << 20) + 1, undefined, host).name).toBe('binomial')
   expect(pick('barrier', ALGORITHMS.barrier, 4, 0, undefined, host).name).toBe('shm')
+  // Where the ranks can read each other's memory: large allreduces by single copy, on more than two ranks.
+  const copy = { ...host, hostCopy: true }
+  expect(pick('allreduce', ALGORITHMS.allreduce, 3, ALLREDUCE_HOST_COPY_MIN_BYTES, undefined, copy).name).toBe('shm-copy')
+  expect(pick('allreduce', ALGORITHMS.allreduce, 3, ALLREDUCE_HOST_COPY_MIN_BYTES - 1, undefined, copy).name).toBe('recursive-doubling')
+  expect(pick('allreduce', ALGORITHMS.allreduce, 2, 64 << 20, undefined, copy).name).toBe('ring')
+  expect(pick('allreduce', ALGORITHMS.allreduce, 4, 64 << 20, undefined, host).name).toBe('ring')
+  expect(pick('allreduce', ALGORITHMS.allreduce, 6, 64 << 20, undefined, { hosts: 3, hostBytes: 1984, hostCopy: true }).name).toBe('hierarchical')
   // Ranks that sleep (more than cores): broadcasts go by messages; allreduce and barrier keep their rounds.
   const asleep = { hosts: 1, hostBytes: 1984 }
   expect(pick('broadcast', ALGORITHMS.broadcast, 4, 8, undefined, asleep).name).toBe('binomial')
@@ -66,7 +73,7 @@ test('the call wins over the environment, the environment over the table', () =>
 test('an unknown name says where it came from and what exists', () => {
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow(UsageError)
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4, 'tree')).toThrow(
-    'algorithm for allreduce must be one of "hierarchical", "shm", "recursive-doubling", "ring", "ordered" or "auto", got "tree"',
+    'algorithm for allreduce must be one of "hierarchical", "shm", "shm-copy", "recursive-doubling", "ring", "ordered" or "auto", got "tree"',
   )
   process.env.TSRUN_ALLREDUCE_ALGORITHM = 'tree'
   resetSettingsForTests()
