@@ -13,6 +13,9 @@ test('soak: ranks killed at random while the job trains, the lost slots rejoinin
   let kills = 0
   const run = await runRanks(4, 'elastic-ids.ts', {
     flags: ['--elastic', '1:4'],
+    // Slots killed again and again are what the soak is for: not left out as flapping after 3 failures a minute
+    // (with that on, the world ended at one rank after 9–11 kills, at the limit of the 10 asked for below).
+    env: { TSRUN_ELASTIC_FLAP_FAILURES: '1000' },
     args: ['12000', '2', '24', '10'],
     timeoutMs: 120_000,
     onStart: (child, output) => {

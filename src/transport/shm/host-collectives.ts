@@ -60,6 +60,8 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   private current: Round | undefined
   private readonly queued: Round[] = []
   private failure: Error | undefined
+  /** A round's `read` runs (it may fail the communicator, which must not read the round again). */
+  private reading = false
 
   /**
    * `segments[i]` is the segment of world rank `ranks[i]`, the host's ranks in ascending order (this rank, `rank`,
@@ -155,7 +157,7 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     this.failure = err
     // A round every rank has reached is complete, though not polled yet: it ends as it would have (a barrier
     // passed before a later call failed the communicator).
-    const done = this.current && !this.current.big && this.arrived(this.current.n) ? this.current : undefined
+    const done = this.current && !this.current.big && !this.reading && this.arrived(this.current.n) ? this.current : undefined
     const all = [...(this.current && !done ? [this.current] : []), ...this.queued.splice(0)]
     this.current = undefined
     if (done) this.read(done)
@@ -243,14 +245,18 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
   /** Runs a complete round's `read` (on what the ranks wrote, still there: no rank writes the slot again yet). */
   private read(r: Round): void {
     this.current = r
+    this.reading = true
+    let out: unknown
+    let err: Error | undefined
     try {
-      const out = r.read(this)
-      this.current = undefined
-      r.resolve(out)
+      out = r.read(this)
     } catch (e) {
-      this.current = undefined
-      r.reject(e as Error)
+      err = e as Error
     }
+    this.reading = false
+    this.current = undefined
+    if (err) r.reject(err)
+    else r.resolve(out)
   }
 
   /** Ends the round under way and starts the next one called. */
