@@ -11,7 +11,7 @@
  * kernel's copy), against twice through fragments; a reduce-scatter and an allgather, as in the ring, but with
  * no pipeline to fill and every owner's reads running at once. A rank whose read fails (a peer gone, or not
  * permitted after all) says so in the next round, and every rank then throws the same error: none is left
- * waiting.
+ * waiting (a rank gone: the PeerLostError that names it).
  */
 import { asBytes, dtypeOf, viewAs, type TypedArray } from '../dtype.ts'
 import { TransportError, UsageError } from '../errors.ts'
@@ -46,7 +46,7 @@ export async function allreduceHostCopy(ctx: CollectiveContext, data: TypedArray
         else reduceInto(op, viewAs(dtype, bytes.subarray(at, at + piece.byteLength)) as TypedArray, viewAs(dtype, piece) as TypedArray)
       }
     }
-    failIfAny(await exchange(host, tag, words))
+    await settle(host, tag, words)
     // 2. The other chunks, from their owners.
     for (let p = 0; p < ctx.size && words[2] === 0; p++) {
       if (p === ctx.rank) continue
@@ -55,7 +55,7 @@ export async function allreduceHostCopy(ctx: CollectiveContext, data: TypedArray
       const got = memory.read(peers[p]![0]!, peers[p]![1]! + from, bytes.subarray(from, to))
       if (got !== to - from) words[2] = got < 0 ? got : -5
     }
-    failIfAny(await exchange(host, tag, words))
+    await settle(host, tag, words)
   }
   finishAvg(op, data, avgDivisor(ctx))
 }
@@ -65,12 +65,22 @@ function exchange(host: HostRounds, tag: number, words: Float64Array): Promise<F
   return host.round(tag, new Uint8Array(words.buffer), (dataOf) => host.ranks.map((_, r) => new Float64Array(dataOf(r).slice(0, WORDS * 8).buffer)))
 }
 
-function failIfAny(peers: Float64Array[]): void {
-  const bad = peers.findIndex((w) => w[2] !== 0)
+/** ESRCH: the process read is gone. */
+const ESRCH = 3
+
+/**
+ * A round that says how every rank's reads went; if one failed, every rank throws. Where the reads failed because
+ * a rank is gone, every rank waits in one more round, which the transport fails with the PeerLostError that names
+ * it once its stream has closed (the dead rank may have arrived at this round before it died).
+ */
+async function settle(host: HostRounds, tag: number, words: Float64Array): Promise<void> {
+  const all = await exchange(host, tag, words)
+  const bad = all.findIndex((w) => w[2] !== 0)
   if (bad < 0) return
+  if (all.every((w) => w[2] === 0 || w[2] === -ESRCH)) await exchange(host, tag, words)
   throw new TransportError(
-    `allreduce on one host: rank ${bad} could not read another rank's memory (errno ${-peers[bad]![2]!}); ` +
-      'a rank may have died; TSRUN_SINGLE_COPY=0 makes allreduce use shared-memory messages instead',
+    `allreduce on one host: rank ${bad} could not read another rank's memory (errno ${-all[bad]![2]!}); ` +
+      'TSRUN_SINGLE_COPY=0 makes allreduce use shared-memory messages instead',
   )
 }
 
