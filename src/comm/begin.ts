@@ -7,13 +7,11 @@ import type { CollectiveContext } from '../collectives/context.ts'
 import { recorder } from '../trace/recorder.ts'
 import { CommContext } from './collective-context.ts'
 import type { CollectiveOptions } from './options.ts'
+import { ROUND_ALGORITHMS } from './select.ts'
 import type { CollectiveName, FullSignature } from './signature.ts'
 import type { StallWatch } from './stall-inspector.ts'
 import type { Activity, CommState } from './state.ts'
 import { checkSegmentBytes, checkTimeout } from './validate.ts'
-
-/** Algorithms that run (or may run) in host rounds. */
-const ROUND_ALGORITHMS = new Set(['shm', 'shm-copy', 'hierarchical'])
 
 /** A running collective: its context, its fresh tag, and the guard its algorithm's promise runs under. */
 export class Running {

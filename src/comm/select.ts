@@ -70,6 +70,13 @@ export const ALLREDUCE_HIERARCHICAL_MIN_BYTES = 64 * 1024
 
 const only = <F>(name: string, run: F): Candidate<F>[] => [{ name, enabled: () => true, run }]
 
+/**
+ * The algorithms of the table below that run (or may run) in host rounds (ctx.host). Any other call on a
+ * communicator with host rounds says it runs by messages (comm/begin.ts), so a peer waiting in a round for the same
+ * call fails instead of waiting: a round algorithm missing here would be taken for a mismatch.
+ */
+export const ROUND_ALGORITHMS: ReadonlySet<string> = new Set(['shm', 'shm-copy', 'hierarchical'])
+
 /** Every collective's table, most specialised first. */
 export const ALGORITHMS = {
   allreduce: [

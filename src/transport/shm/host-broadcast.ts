@@ -11,7 +11,7 @@
  * counted itself done there; each receiver reads the data straight into its own buffer. A receiver that cannot
  * (not permitted after all, or the root gone) asks for the area instead, and the root copies into it.
  */
-import type { NativeModule } from '../../native/native.ts'
+import type { HostCollectives } from '../transport.ts'
 import { WRITTEN, type SlotViews } from './host-slot.ts'
 import { BCAST_AREA_BYTES, type ShmSegment } from './segment.ts'
 
@@ -56,8 +56,8 @@ export class BroadcastCopy {
   private readonly size: number
   private readonly views: SlotViews[]
   private readonly rank: number
-  /** Single copy: the native module where this rank can read its peers and be read (undefined: not here). */
-  private cma: NativeModule | undefined
+  /** Single copy, where this rank can read its peers and be read (undefined: not here, or a read failed). */
+  private memory: HostCollectives['peerMemory']
   private readonly ring: (i: number) => void
   private readonly spinUs: number
   /** Per rank, its broadcast area, and per slot its broadcast words and address. */
@@ -66,14 +66,14 @@ export class BroadcastCopy {
   private readonly addresses: Float64Array[][]
 
   /**
-   * `views[i]` and `segments[i]` are host rank i's; `rank` is this rank's host rank number; `cma` the native
-   * module where single copy is possible here; `ring(i)` wakes host rank i if it sleeps.
+   * `views[i]` and `segments[i]` are host rank i's; `rank` is this rank's host rank number; `memory` reads peers'
+   * memory where single copy is possible here; `ring(i)` wakes host rank i if it sleeps.
    */
-  constructor(segments: ShmSegment[], views: SlotViews[], rank: number, cma: NativeModule | undefined, ring: (i: number) => void, spinUs: number) {
+  constructor(segments: ShmSegment[], views: SlotViews[], rank: number, memory: HostCollectives['peerMemory'], ring: (i: number) => void, spinUs: number) {
     this.size = segments.length
     this.views = views
     this.rank = rank
-    this.cma = cma
+    this.memory = memory
     this.ring = ring
     this.spinUs = spinUs
     this.areas = segments.map((s) => new Uint8Array(s.memory, s.bcastOffset, BCAST_AREA_BYTES))
@@ -84,12 +84,12 @@ export class BroadcastCopy {
   /** The root, before it arrives at round slot k: its offer of single copy (or not) in its slot. */
   offer(big: Broadcast, k: number): void {
     const words = this.words[this.rank]![k]!
-    big.offered = this.cma !== undefined && big.bytes.byteLength >= SINGLE_COPY_MIN_BYTES
+    big.offered = this.memory !== undefined && big.bytes.byteLength >= SINGLE_COPY_MIN_BYTES
     words[OFFER] = big.offered ? 1 : 0
     words[PID] = process.pid
     words[DONE] = 0
     words[WANT_AREA] = 0
-    if (big.offered) this.addresses[this.rank]![k]![0] = this.cma!.addressOf!(big.bytes)
+    if (big.offered) this.addresses[this.rank]![k]![0] = this.memory!.addressOf(big.bytes)
   }
 
   /** Moves what it can of a broadcast everyone has arrived at; true once this rank is done with it. */
@@ -122,10 +122,10 @@ export class BroadcastCopy {
     const words = this.words[big.root]![k]!
     const dst = big.bytes
     if (!big.area && Atomics.load(words, OFFER) === 1) {
-      const got = this.cma ? this.cma.cmaRead!(Atomics.load(words, PID), this.addresses[big.root]![k]![0]!, dst) : -1
+      const got = this.memory ? this.memory.read(Atomics.load(words, PID), this.addresses[big.root]![k]![0]!, dst) : -1
       if (got === dst.byteLength) return this.taken(words, big.root)
       // Not permitted here after all (or the root is gone): this rank stops trying, and asks for the area.
-      this.cma = undefined
+      this.memory = undefined
       big.area = true
       Atomics.store(words, WANT_AREA, 1)
       this.ring(big.root)

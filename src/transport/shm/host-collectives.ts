@@ -76,7 +76,7 @@ export class HostCollectives implements HostCollectivesApi, HostRound {
     this.spinUs = spinUs
     this.views = segments.map(slotViews)
     this.peerMemory = cma && { addressOf: (v) => cma.addressOf!(v), read: (pid, address, dst) => cma.cmaRead!(pid, address, dst) }
-    this.copy = new BroadcastCopy(segments, this.views, this.rank, cma, (i) => this.ringOne(i), spinUs)
+    this.copy = new BroadcastCopy(segments, this.views, this.rank, this.peerMemory, (i) => this.ringOne(i), spinUs)
     // A fresh segment's area is zero: round 1 is the first.
   }
 

@@ -2,7 +2,17 @@
 import { afterEach, expect, test } from 'vitest'
 import { UsageError } from '../../../src/errors.ts'
 import { resetSettingsForTests } from '../../../src/settings.ts'
-import { ALGORITHMS, ALLREDUCE_HOST_COPY_MIN_BYTES, allreduceRingMinBytes, BCAST_SCATTER_ALLGATHER_MIN_BYTES, pick } from '../../../src/comm/select.ts'
+import { allreduceHierarchical } from '../../../src/collectives/allreduce-hierarchical.ts'
+import { allreduceHostCopy } from '../../../src/collectives/allreduce-host-copy.ts'
+import { allreduceHost, barrierHost, bcastHost } from '../../../src/collectives/host-shared.ts'
+import {
+  ALGORITHMS,
+  ALLREDUCE_HOST_COPY_MIN_BYTES,
+  allreduceRingMinBytes,
+  BCAST_SCATTER_ALLGATHER_MIN_BYTES,
+  pick,
+  ROUND_ALGORITHMS,
+} from '../../../src/comm/select.ts'
 
 afterEach(() => {
   delete process.env.TSRUN_ALLREDUCE_ALGORITHM
@@ -78,4 +88,18 @@ test('an unknown name says where it came from and what exists', () => {
   process.env.TSRUN_ALLREDUCE_ALGORITHM = 'tree'
   resetSettingsForTests()
   expect(() => pick('allreduce', ALGORITHMS.allreduce, 2, 4)).toThrow('TSRUN_ALLREDUCE_ALGORITHM for allreduce')
+})
+
+test('every algorithm that runs host rounds is listed as one (else its calls would say they run by messages)', () => {
+  const rounds = new Set<unknown>([allreduceHost, bcastHost, barrierHost, allreduceHostCopy, allreduceHierarchical])
+  const byRounds = Object.values(ALGORITHMS)
+    .flat()
+    .filter((c) => rounds.has(c.run))
+    .map((c) => c.name)
+  expect(byRounds.length).toBe(5)
+  for (const name of byRounds) expect(ROUND_ALGORITHMS.has(name), name).toBe(true)
+  const others = Object.values(ALGORITHMS)
+    .flat()
+    .filter((c) => !rounds.has(c.run))
+  for (const c of others) expect(ROUND_ALGORITHMS.has(c.name), c.name).toBe(false)
 })
