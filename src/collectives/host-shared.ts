@@ -11,10 +11,12 @@ import { avgDivisor, type CollectiveContext, type HostRounds } from './context.t
 import { finishAvg, reduceInto, type ReduceOp } from './reduce-ops.ts'
 
 /**
- * Where a host's ranks poll, the table broadcasts through host rounds up to this size (above it, binomial's
- * fragments pipeline better: np=2, 4 MiB 369 µs against 412–433; docs/benchmarks.md).
+ * Where a host's ranks poll, the table broadcasts through host rounds up to this size, one round (above it,
+ * binomial's fragments pipeline better: np=2, `TSRUN_BROADCAST_ALGORITHM=binomial` against auto alternated three
+ * times, 512 KiB 34–38 µs against 51–56 in two rounds, 1 MiB 64–77 against 102–110 in four; docs/benchmarks.md).
+ * Forced by name (`shm`), larger broadcasts take a round per 256 KiB.
  */
-export const HOST_BCAST_TABLE_BYTES = 1 << 20
+export const HOST_BCAST_TABLE_BYTES = 256 * 1024
 
 export async function barrierHost(ctx: CollectiveContext, tag: number): Promise<void> {
   if (ctx.size === 1) return

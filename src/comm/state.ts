@@ -92,7 +92,7 @@ export class CommState {
     // set of flags must see every rank's calls in one order.
     this.host = commId === 0 && this.size > 1 ? world.transport.hostCollectives?.(commId) : undefined
     // Where a host's ranks sleep (more ranks than cores), a broadcast's round costs more wake-ups than binomial's
-    // messages (np=4 on 2 cores, 64 B to 64 KiB: docs/benchmarks.md); where they poll, rounds win up to 1 MiB.
+    // messages (np=4 on 2 cores, 64 B to 64 KiB: docs/benchmarks.md); where they poll, one round wins up to 256 KiB.
     const hostBcastBytes = this.host?.polls ? HOST_BCAST_TABLE_BYTES : undefined
     this.topology = { hosts, hostBytes: this.host?.maxBytes, hostBcastBytes, hostCopy: this.host?.peerMemory !== undefined }
     this.scope = { transport: world.transport, commId, name, rank, members, rankOf: (w) => this.rankOf(w) }

@@ -4,7 +4,7 @@ import { UsageError } from '../../../src/errors.ts'
 import { resetSettingsForTests } from '../../../src/settings.ts'
 import { allreduceHierarchical } from '../../../src/collectives/allreduce-hierarchical.ts'
 import { allreduceHostCopy } from '../../../src/collectives/allreduce-host-copy.ts'
-import { allreduceHost, barrierHost, bcastHost } from '../../../src/collectives/host-shared.ts'
+import { allreduceHost, barrierHost, bcastHost, HOST_BCAST_TABLE_BYTES } from '../../../src/collectives/host-shared.ts'
 import {
   ALGORITHMS,
   ALLREDUCE_HOST_COPY_MIN_BYTES,
@@ -43,12 +43,12 @@ test('broadcast: binomial on one host at any size; scatter-allgather for large d
 })
 
 test('with host collectives (the world of a one-host job): shm for barrier, allreduce up to a round, broadcast up to the area where ranks poll', () => {
-  const host = { hosts: 1, hostBytes: 1984, hostBcastBytes: 1 << 20 }
+  const host = { hosts: 1, hostBytes: 1984, hostBcastBytes: HOST_BCAST_TABLE_BYTES }
   expect(pick('allreduce', ALGORITHMS.allreduce, 4, 1984, undefined, host).name).toBe('shm')
   expect(pick('allreduce', ALGORITHMS.allreduce, 4, 1985, undefined, host).name).toBe('recursive-doubling')
   expect(pick('broadcast', ALGORITHMS.broadcast, 4, 0, undefined, host).name).toBe('shm')
-  expect(pick('broadcast', ALGORITHMS.broadcast, 4, 1 << 20, undefined, host).name).toBe('shm')
-  expect(pick('broadcast', ALGORITHMS.broadcast, 4, (1 << 20) + 1, undefined, host).name).toBe('binomial')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, HOST_BCAST_TABLE_BYTES, undefined, host).name).toBe('shm')
+  expect(pick('broadcast', ALGORITHMS.broadcast, 4, HOST_BCAST_TABLE_BYTES + 1, undefined, host).name).toBe('binomial')
   expect(pick('barrier', ALGORITHMS.barrier, 4, 0, undefined, host).name).toBe('shm')
   // Where the ranks can read each other's memory: large allreduces by single copy, on more than two ranks.
   const copy = { ...host, hostCopy: true }
