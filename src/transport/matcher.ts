@@ -184,6 +184,14 @@ export class Matcher {
     }
   }
 
+  /** True while a receive or probe is posted that a message from a source `from` accepts could match. */
+  waitsOn(from: (source: number) => boolean): boolean {
+    for (const list of [this.posted, this.probes]) {
+      for (const p of list) if (p.source === ANY_SOURCE || from(p.source)) return true
+    }
+    return false
+  }
+
   /** Number of queued unexpected messages and posted receives, for tests and diagnostics. */
   get depth(): { unexpected: number; posted: number } {
     return { unexpected: this.unexpected.length, posted: this.posted.length + this.probes.length }

@@ -17,7 +17,6 @@ import { IntraHost } from './shm/intra-host.ts'
 import { CELL_FRAME_BYTES } from './shm/segment.ts'
 import { ShmLink } from './shm/shm-link.ts'
 import { COPY_MAX_BYTES, sendOnPipe, type PipeContext } from './pipes.ts'
-export { COPY_MAX_BYTES }
 import { listenUnix, unixPath, type UnixListener } from './unix/unix-peers.ts'
 import { NO_SIGNATURE, type ControlHandlers, type Message, type PeerAddress, type ReceiveOptions, type Signature, type Transport } from './transport.ts'
 import { ControlChannel } from './control.ts'
@@ -62,6 +61,7 @@ export class RankTransport implements Transport {
   private readonly nextSeq: Uint32Array
   private readonly acks = new PendingAcks()
   private readonly matcher = new Matcher()
+  private readonly fromHost = (source: number): boolean => this.intra?.isPeer(source) ?? false // worth polling shm for
   /** @internal */
   readonly inbound: Inbound
   private readonly control: ControlChannel
@@ -96,7 +96,7 @@ export class RankTransport implements Transport {
         localSize: opts.localSize ?? 1,
         budget: opts.shmBytes,
         onFrame: (f) => this.inbound.onFrames([f]),
-        waiting: () => this.matcher.depth.posted > 0,
+        waiting: () => this.matcher.waitsOn(this.fromHost),
       })
     if (typeof intra === 'string') address.shmOff = intra
     else if (intra) address.shm = true

@@ -88,3 +88,22 @@ test('claim takes the oldest matching posted receive, for a transport to fill in
   claimed.resolve(msg(2, 4))
   expect((await p).source).toBe(2)
 })
+
+test('waitsOn: true while a receive or probe could be answered by a source the caller names (any source always)', async () => {
+  const m = new Matcher()
+  const local = (s: number) => s === 1
+  expect(m.waitsOn(local)).toBe(false)
+  const remote = m.receive(0, 3, 0)
+  expect(m.waitsOn(local)).toBe(false)
+  const probe = m.probe(0, 1, 0)
+  expect(m.waitsOn(local)).toBe(true)
+  m.deliver(msg(1, 0))
+  await probe
+  expect(m.waitsOn(local)).toBe(false)
+  const any = m.receive(0, ANY_SOURCE, 7)
+  expect(m.waitsOn(local)).toBe(true)
+  m.deliver(msg(3, 7))
+  m.deliver(msg(3, 0))
+  await Promise.all([any, remote])
+  expect(m.waitsOn(() => true)).toBe(false)
+})
