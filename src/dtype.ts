@@ -111,6 +111,11 @@ export function copyInto(dst: TypedArray, src: TypedArray, offset = 0): void {
   dst.set(src as never, offset)
 }
 
+/** True when two views share at least one byte of memory (an `into` that is, or overlaps, the input). */
+export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength
+}
+
 /** A byte view of a sendable value over the same memory. */
 export function asBytes(data: Sendable): Uint8Array {
   return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)

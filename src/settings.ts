@@ -136,7 +136,7 @@ export const SETTINGS = {
   TSRUN_ALLGATHER_ALGORITHM: algorithm('allgather', 'ring'),
   TSRUN_SCATTER_ALGORITHM: algorithm('scatter', 'binomial'),
   TSRUN_REDUCE_SCATTER_ALGORITHM: algorithm('reduceScatter', 'ring'),
-  TSRUN_ALLTOALL_ALGORITHM: algorithm('alltoall', 'pairwise'),
+  TSRUN_ALLTOALL_ALGORITHM: algorithm('alltoall', 'bruck, pairwise'),
   TSRUN_GATHER_OBJECT_ALGORITHM: algorithm('gatherObject', 'linear'),
   TSRUN_SCATTER_OBJECT_ALGORITHM: algorithm('scatterObject', 'linear'),
   TSRUN_ALLGATHERV_ALGORITHM: algorithm('allgatherv', 'ring'),

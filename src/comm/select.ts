@@ -8,6 +8,7 @@ import { allreduceHierarchical } from '../collectives/allreduce-hierarchical.ts'
 import { allreduceRecursiveDoubling } from '../collectives/allreduce-recursive-doubling.ts'
 import { allreduceHost, barrierHost, bcastHost } from '../collectives/host-shared.ts'
 import { allreduceRing } from '../collectives/allreduce-ring.ts'
+import { alltoallBruck } from '../collectives/alltoall-bruck.ts'
 import { alltoallPairwise } from '../collectives/alltoall-pairwise.ts'
 import { alltoallvPairwise } from '../collectives/alltoallv-pairwise.ts'
 import { barrierDissemination } from '../collectives/barrier-dissemination.ts'
@@ -65,6 +66,11 @@ export const BCAST_SCATTER_ALLGATHER_MIN_BYTES = 512 * 1024
  * fragments, read from cache, are as fast or faster (docs/benchmarks.md), so it stays there.
  */
 export const ALLREDUCE_HOST_COPY_MIN_BYTES = 256 * 1024
+/**
+ * Alltoall goes by Bruck's algorithm (⌈log2 P⌉ messages, each about half the data) on 8 ranks or more while a
+ * block is at most this size, pairwise exchange (P-1 messages) above it (MPICH's rule; docs/benchmarks.md).
+ */
+export const ALLTOALL_BRUCK_MAX_BLOCK_BYTES = 256
 /** Across hosts with several ranks on a host, allreduce goes hierarchical from this size on. */
 export const ALLREDUCE_HIERARCHICAL_MIN_BYTES = 64 * 1024
 
@@ -120,7 +126,10 @@ export const ALGORITHMS = {
   allgather: only('ring', allgatherRingInPlace),
   scatter: only('binomial', scatterBinomial),
   reduceScatter: only('ring', reduceScatterRingInPlace),
-  alltoall: only('pairwise', alltoallPairwise),
+  alltoall: [
+    { name: 'bruck', enabled: (size: number, bytes: number) => size >= 8 && bytes / size <= ALLTOALL_BRUCK_MAX_BLOCK_BYTES, run: alltoallBruck },
+    { name: 'pairwise', enabled: () => true, run: alltoallPairwise },
+  ],
   gatherObject: only('linear', gatherLinear),
   scatterObject: only('linear', scatterLinear),
   allgatherv: only('ring', allgatherRingInPlace),

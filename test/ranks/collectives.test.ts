@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
-const CASES = 167 // per rank in fixtures/collective-cases.ts; independent of the rank count
+const CASES = 173 // per rank in fixtures/collective-cases.ts; independent of the rank count
 
 const ZMQ_ONLY = { TSRUN_TRANSPORT: 'ipc', TSRUN_SHM: '0' }
 test.each([

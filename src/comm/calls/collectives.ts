@@ -6,7 +6,7 @@
 import { blockRange } from '../../collectives/partition.ts'
 import { checkOp, finishAvg, isUserOp, type ReduceOp } from '../../collectives/reduce-ops.ts'
 import { giveScratch, takeScratch } from '../../collectives/scratch.ts'
-import { copyInto, describe, dtypeOf, type TypedArray } from '../../dtype.ts'
+import { copyInto, describe, dtypeOf, overlaps, type TypedArray } from '../../dtype.ts'
 import { UsageError } from '../../errors.ts'
 import { BFloat16Bits, Float16Bits, fromHalf, toHalf } from '../../half.ts'
 import { begin } from '../begin.ts'
@@ -257,7 +257,9 @@ export const collectiveCalls: CollectiveCalls & ThisType<Self> = {
     const run = begin(c, 'alltoall', options, signatureOf('alltoall', dtypeOf(data), data.length), algo.name, data.byteLength)
     const { ctx, tag } = run
     const out = outputFor('alltoall', data, data.length, options.into)
-    return (await run.guard(algo.run(ctx, data, tag, out))) as T
+    // In place (into: data, MPI_IN_PLACE): the algorithms write blocks the input still has to send.
+    const input = overlaps(out, data) ? data.slice() : data
+    return (await run.guard(algo.run(ctx, input, tag, out))) as T
   },
 }
 

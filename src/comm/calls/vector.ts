@@ -5,7 +5,7 @@
  */
 import { offsets } from '../../collectives/alltoallv-pairwise.ts'
 import { checkOp, finishAvg, type ReduceOp } from '../../collectives/reduce-ops.ts'
-import { copyInto, describe, dtypeOf, type TypedArray } from '../../dtype.ts'
+import { copyInto, describe, dtypeOf, overlaps, type TypedArray } from '../../dtype.ts'
 import { UsageError } from '../../errors.ts'
 import { begin } from '../begin.ts'
 import { LENGTHS_ROOT } from '../join.ts'
@@ -176,7 +176,8 @@ export const vectorCalls: VectorCalls & ThisType<Self> = {
     const algo = pick('alltoallv', ALGORITHMS.alltoallv, c.size, data.byteLength, options.algorithm)
     const run = begin(c, 'alltoallv', options, signatureOf('alltoallv', dtypeOf(data), -1), algo.name, data.byteLength)
     const { ctx, tag } = run
-    return (await run.guard(algo.run(ctx, data, sendCounts, tag, recvCounts, into))) as { data: T; counts: number[] }
+    const input = into && overlaps(into, data) ? data.slice() : data // in place, as alltoall
+    return (await run.guard(algo.run(ctx, input, sendCounts, tag, recvCounts, into))) as { data: T; counts: number[] }
   },
 
   async reduceScatterv<T extends TypedArray>(data: T, counts: readonly number[], op: ReduceOp, options: CollectiveOptions = {}) {
