@@ -206,7 +206,7 @@ static napi_value js_map_shared(napi_env env, napi_callback_info info) {
   _Bool create;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) || argc < 3 ||
       napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) || len >= sizeof path - 1 ||
-      napi_get_value_double(env, argv[1], &bytes_d) || bytes_d < 0 || (bytes_d == 0 && create) || napi_get_value_bool(env, argv[2], &create)) {
+      napi_get_value_double(env, argv[1], &bytes_d) || napi_get_value_bool(env, argv[2], &create) || bytes_d < 0 || (bytes_d == 0 && create)) {
     napi_throw_error(env, "TSRUN_NATIVE", "mapShared(path, bytes, create) needs a path, a size and a boolean");
     return NULL;
   }
