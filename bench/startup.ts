@@ -7,13 +7,17 @@
  *   npx tsrun -np 64 bench/startup.ts                      # one host
  *   npx tsrun -np 128 bench/startup.ts --job               # the scale job of issue #21
  *   npx tsrun -H node1:4,node2:4,node3:4 bench/startup.ts  # across hosts
- * `rendezvousBytesPerRank` is what the rendezvous store sends each rank (every rank's address). `parents` is the number of distinct processes that started the ranks (one per host when the launcher starts
- * them over one ssh connection per host). Prints one JSON line from rank 0. Compare two checkouts by alternating runs (docs/benchmarks.md).
+ * `store` is what a rank asked of the rendezvous store and got from it, by the end of init() and by the end
+ * (through the job, and a gather to rank 0): requests, bytes sent, bytes answered, the mean and max over ranks
+ * (the addresses of another host's ranks are fetched when one of them is first linked). `parents` is the number of distinct processes that started the ranks (one per
+ * host when the launcher starts them over one ssh connection per host). Prints one JSON line from rank 0. Compare two checkouts by alternating runs (docs/benchmarks.md).
  */
 import { readdirSync } from 'node:fs'
 
 const { init } = await import('../src/index.ts')
+const { storeTraffic } = await import('../src/bootstrap/zmq/store-client.ts')
 const world = await init()
+const atInit = Float64Array.of(storeTraffic.requests, storeTraffic.requestBytes, storeTraffic.answerBytes)
 await world.barrier()
 // From the process's start (performance's time origin), so that loading the script and tsrun counts however
 // they are loaded (through tsx, or compiled into one module that Node parses before the first line runs).
@@ -63,12 +67,19 @@ const sum = await world.allreduce(Float64Array.from(mine), 'sum')
 // connection each), or srun's step daemons.
 const parents = await world.gatherObject(`${world.host} ${process.ppid}`, 0)
 if (parents) extra.parents = new Set(parents).size
-// What the rendezvous hands every rank: all the ranks' addresses (set once, then one getall of them all).
-const address = (world as unknown as { state: { world: { transport: { address: unknown } } } }).state.world.transport.address
-const addressBytes = await world.allreduce(Float64Array.of(Buffer.byteLength(JSON.stringify(address))), 'sum')
-extra.rendezvousBytesPerRank = addressBytes[0]!
+// What each rank asked of the store and got from it, by the end of init() and by now (the links made since
+// fetched addresses); the allreduces that count it link no new peers: rank 0's gather above linked them all.
+const now = Float64Array.of(storeTraffic.requests, storeTraffic.requestBytes, storeTraffic.answerBytes)
+async function traffic(t: Float64Array) {
+  const [tSum, tMax] = [await world.allreduce(t.slice(), 'sum'), await world.allreduce(t.slice(), 'max')]
+  const perRank = (i: number) => ({ mean: Math.round(tSum[i]! / world.size), max: tMax[i]! })
+  return { requests: perRank(0), requestBytes: perRank(1), answerBytes: perRank(2) }
+}
+const store = { atInit: await traffic(atInit), atEnd: await traffic(now) }
 if (world.rank === 0) {
   const n = world.size
-  console.log(JSON.stringify({ np: n, fdsMax: max[0], fdsMean: sum[0]! / n, initMsMax: Math.round(max[1]!), cpuMsMean: Math.round(sum[2]! / n), ...extra }))
+  console.log(
+    JSON.stringify({ np: n, fdsMax: max[0], fdsMean: sum[0]! / n, initMsMax: Math.round(max[1]!), cpuMsMean: Math.round(sum[2]! / n), ...extra, store }),
+  )
 }
 await world.finalize()

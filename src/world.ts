@@ -20,7 +20,7 @@ import { nativeUnavailable } from './native/native.ts'
 import { setting } from './settings.ts'
 import { RankTransport } from './transport/rank-transport.ts'
 import { makeShmDir, shmDirOf } from './transport/shm/files.ts'
-import type { PeerAddress } from './transport/transport.ts'
+import type { PeerPlace } from './transport/transport.ts'
 
 /** Where this rank stands in the world to form, and where that world's files and keys go. */
 export interface WorldSpec {
@@ -103,10 +103,12 @@ export async function formWorld(env: JobEnv, spec: WorldSpec, held: Held, abort?
   // this rank has not made yet (even the world); what it says then waits for that communicator.
   const registry = new CommRegistry()
   registry.route(transport)
-  let peers: PeerAddress[] = [transport.address]
+  let peers: PeerPlace[] = [transport.address]
   try {
     if (spec.size > 1) {
-      const meet = rendezvous(new PrefixStore(spec.prefix, spec.store!), transport, spec.timeoutMs)
+      // Addresses of other hosts' ranks are fetched when first linked, from a store that lasts as long as the job
+      // (the launcher's); a store served by a rank may close before the others are done, so all are read now.
+      const meet = rendezvous(new PrefixStore(spec.prefix, spec.store!), transport, spec.timeoutMs, env.storeOnRank)
       peers = await (abort ? Promise.race([meet, abort]) : meet)
     }
   } catch (err) {

@@ -8,16 +8,20 @@
  *   link to opens one back: links come in pairs, so both ends know each other.
  * - The ranks of one host are all linked at connect (shared memory and a unix stream each): a host has few
  *   ranks, and a closed stream finds a local rank's crash at once. Only links across hosts wait for first use.
+ * - A peer of another host may be known by its place only (bootstrap/rendezvous.ts): its pipe is made at once
+ *   and holds what is pushed while the addresses of that host's ranks are fetched, in one request per host.
  * The linked peers are the ones finalize exchanges FIN with (control.ts expectFin).
  */
 import type { Socket } from 'node:net'
 import { TransportError } from '../errors.ts'
 import { isOutOfFiles, outOfFilesLine } from '../native/file-limit.ts'
 import { encodeHeader, KIND_DOORBELL } from './framing.ts'
+import type { FrameQueue } from './frame-queue.ts'
 import type { Link } from './peer-link.ts'
 import { PipeLink } from './peer-link.ts'
+import { HeldQueue } from './held-queue.ts'
 import { openPipe, type PipeContext } from './pipes.ts'
-import { NO_SIGNATURE, type PeerAddress } from './transport.ts'
+import { isAddress, NO_SIGNATURE, type AddressFetch, type PeerAddress, type PeerPlace } from './transport.ts'
 
 export interface PeerLinksContext {
   rank: number
@@ -25,6 +29,8 @@ export interface PeerLinksContext {
   pipe: (peer: PeerAddress) => PipeContext
   /** A peer was linked (its link opened, or its shared memory mapped): finalize waits for its FIN. */
   linked: (peer: number) => void
+  /** The transport cannot go on (a peer's address could not be fetched, or no socket could be made). */
+  fail: (err: Error) => void
 }
 
 export class PeerLinks {
@@ -36,7 +42,10 @@ export class PeerLinks {
   readonly isLinked: Uint8Array
 
   private readonly c: PeerLinksContext
-  private peers: PeerAddress[] | undefined
+  private peers: PeerPlace[] | undefined
+  private fetch: AddressFetch | undefined
+  /** Addresses being fetched, by host. */
+  private readonly fetching = new Map<string, Promise<void>>()
   private readonly sockets: Socket[] = []
   /** Frames for peers whose addresses we do not know yet: an ACK for a message that arrived during our rendezvous. */
   private readonly early = new Map<number, Buffer[][]>()
@@ -56,9 +65,10 @@ export class PeerLinks {
     return this.peers !== undefined
   }
 
-  /** The rendezvous is done: `peers[r]` is rank r's address. Sends what was held for them. */
-  setPeers(peers: PeerAddress[]): void {
-    this.peers = peers
+  /** The rendezvous is done: `peers[r]` is rank r's address, or its place and `fetch` gets it. Sends what was held. */
+  setPeers(peers: readonly PeerPlace[], fetch?: AddressFetch): void {
+    this.peers = peers.slice()
+    this.fetch = fetch
     for (const [peer, held] of this.early) for (const frames of held) this.push(peer, frames)
     this.early.clear()
     for (const peer of this.heard) this.watch(peer)
@@ -124,23 +134,69 @@ export class PeerLinks {
   }
 
   private openPipe(peer: number): PipeLink {
-    const address = this.peers![peer]!
-    let opened: ReturnType<typeof openPipe>
-    try {
-      opened = openPipe(this.c.pipe(address), address)
-    } catch (err) {
-      // ZeroMQ cannot make the socket: say so in one line, not from deep inside.
-      if (isOutOfFiles(err)) throw new TransportError(outOfFilesLine(this.c.rank, peer), { cause: err })
-      throw err
+    const known = this.peers![peer]!
+    let queue: FrameQueue
+    if (isAddress(known)) queue = this.open(known)
+    else {
+      const held = new HeldQueue()
+      queue = held
+      this.addressOf(known).then(
+        (address) => {
+          if (this.closed) return held.drop()
+          try {
+            held.release(this.open(address))
+          } catch (err) {
+            held.drop()
+            this.c.fail(err as Error)
+          }
+        },
+        (err: Error) => {
+          held.drop()
+          this.c.fail(
+            new TransportError(`rank ${this.c.rank}: cannot link to rank ${peer} (host ${known.host}): its address could not be fetched: ${err.message}`, {
+              cause: err,
+            }),
+          )
+        },
+      )
     }
-    const { queue, socket } = opened
-    if (socket) this.sockets.push(socket)
     const pipe = new PipeLink(queue)
     this.pipes[peer] = pipe
     this.links[peer] ??= pipe
     pipe.push([this.hello])
     this.mark(peer)
     return pipe
+  }
+
+  private open(address: PeerAddress): FrameQueue {
+    let opened: ReturnType<typeof openPipe>
+    try {
+      opened = openPipe(this.c.pipe(address), address)
+    } catch (err) {
+      // ZeroMQ cannot make the socket: say so in one line, not from deep inside.
+      if (isOutOfFiles(err)) throw new TransportError(outOfFilesLine(this.c.rank, address.rank), { cause: err })
+      throw err
+    }
+    if (opened.socket) this.sockets.push(opened.socket)
+    return opened.queue
+  }
+
+  /** `place`'s address, once the addresses of every rank of its host still known by place only are fetched. */
+  private async addressOf(place: PeerPlace): Promise<PeerAddress> {
+    let fetching = this.fetching.get(place.host)
+    if (!fetching) {
+      const peers = this.peers!
+      const ranks = peers.filter((p) => p.host === place.host && !isAddress(p)).map((p) => p.rank)
+      if (!this.fetch) throw new Error('no way to fetch addresses was given')
+      fetching = this.fetch(ranks).then((addresses) => {
+        for (const a of addresses) peers[a.rank] = a
+      })
+      this.fetching.set(place.host, fetching)
+    }
+    await fetching
+    const address = this.peers![place.rank]!
+    if (!isAddress(address)) throw new Error(`the store has no address for rank ${place.rank}`)
+    return address
   }
 
   private mark(peer: number): void {

@@ -19,6 +19,7 @@ import { ShmLink } from './shm/shm-link.ts'
 import { COPY_MAX_BYTES, sendOnPipe, type PipeContext } from './pipes.ts'
 import { listenUnix, unixPath, type UnixListener } from './unix/unix-peers.ts'
 import { NO_SIGNATURE, type ControlHandlers, type Message, type PeerAddress, type ReceiveOptions, type Signature, type Transport } from './transport.ts'
+import type { AddressFetch, PeerPlace } from './transport.ts'
 import { ControlChannel } from './control.ts'
 import { Inbound } from './inbound.ts'
 import type { TransportOptions } from './options.ts'
@@ -117,6 +118,7 @@ export class RankTransport implements Transport {
         this.control.expectFin(peer)
         if (this.finalizing) this.peers.push(peer, this.control.fin())
       },
+      fail: (err) => this.fail(err),
     })
     this.links = this.peers.links
     this.inbound = new Inbound({
@@ -158,12 +160,12 @@ export class RankTransport implements Transport {
   }
 
   /**
-   * The rendezvous is done: `peers[r]` is rank r's published address. Links this host's ranks (shared memory
-   * and pipes); a link to a rank of another host opens when first used (peer-links.ts).
+   * The rendezvous is done: `peers[r]` is rank r's published address, or its place (`fetch` gets the address).
+   * Links this host's ranks (shared memory and pipes); a link to a rank of another host opens when first used.
    */
-  connect(peers: PeerAddress[]): void {
-    this.peers.setPeers(peers)
-    const local = peers.filter((p) => p.host === this.address.host)
+  connect(peers: readonly PeerPlace[], fetch?: AddressFetch): void {
+    this.peers.setPeers(peers, fetch)
+    const local = peers.filter((p) => p.host === this.address.host) as PeerAddress[] // whole addresses (rendezvous.ts)
     reportShmOff(this.rank, local)
     // The pipes to this host's ranks open now: they are cheap, and they find a local rank's crash at once.
     for (const p of local) if (p.rank !== this.rank) this.peers.pipe(p.rank)
@@ -258,9 +260,7 @@ export class RankTransport implements Transport {
     this.close()
   }
 
-  finalizeMissing(): number[] {
-    return this.control.finalizeMissing()
-  }
+  finalizeMissing = (): number[] => this.control.finalizeMissing()
 
   close(): void {
     if (this.closed) return

@@ -198,12 +198,35 @@ export interface Transport extends DataPlane, ControlPlane {
   hostCollectives?(commId: number): HostCollectives | undefined
 }
 
+/**
+ * Where a rank is, as the rendezvous tells every rank of every other: enough to place it (its host, for
+ * topology and for naming it when it is lost) and to know whether its host can run shared-memory collectives.
+ * A `PeerAddress` is a place too; a place without `pid` is not an address yet: it is fetched when first linked.
+ */
+export interface PeerPlace {
+  rank: number
+  host: string
+  shm?: boolean
+}
+
+/** True when `p` is a whole address (it can be linked to), not only a place. */
+export function isAddress(p: PeerPlace): p is PeerAddress {
+  return (p as PeerAddress).pid !== undefined
+}
+
+/** Fetches the addresses of `ranks` (all of one host), in that order. */
+export type AddressFetch = (ranks: number[]) => Promise<PeerAddress[]>
+
 /** What the rendezvous needs of a transport: its own address and a way to connect to the others. */
 export interface Connectable {
   readonly rank: number
   readonly size: number
   readonly address: PeerAddress
-  connect(peers: PeerAddress[]): void
+  /**
+   * `peers[r]` is rank r's address, or only its place (then `fetch` gets the address when rank r is first
+   * linked). The ranks of this rank's host must be whole addresses.
+   */
+  connect(peers: readonly PeerPlace[], fetch?: AddressFetch): void
 }
 
 /** A peer that a transport has declared lost, at that moment (before any operation fails because of it). */

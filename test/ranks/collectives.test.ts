@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
+import { COLLECTIVE_CASES } from '../helpers/collective-cases.ts'
 
-const CASES = 173 // per rank in fixtures/collective-cases.ts; independent of the rank count
+const CASES = COLLECTIVE_CASES
 
 const ZMQ_ONLY = { TSRUN_TRANSPORT: 'ipc', TSRUN_SHM: '0' }
 test.each([

@@ -12,6 +12,9 @@ import { SendQueue } from '../../transport/zmq/send-queue.ts'
 /** Extra time a request may take beyond its own wait, for the network and a busy store. */
 const ANSWER_SLACK_MS = 10_000
 
+/** What this process's store clients sent and got: requests, and the bytes of requests and answers (bench/startup.ts). */
+export const storeTraffic = { requests: 0, requestBytes: 0, answerBytes: 0 }
+
 interface Pending {
   resolve: (body: Buffer) => void
   reject: (err: Error) => void
@@ -55,11 +58,11 @@ export class StoreClient implements Store {
   }
 
   async wait(keys: string[], timeoutMs: number): Promise<void> {
-    await this.request('wait', JSON.stringify(keys), Buffer.from(String(timeoutMs)), timeoutMs)
+    await this.request('wait', keyList(keys), Buffer.from(String(timeoutMs)), timeoutMs)
   }
 
   async getAll(keys: string[], timeoutMs: number): Promise<Buffer[]> {
-    const body = await this.request('getall', JSON.stringify(keys), Buffer.from(String(timeoutMs)), timeoutMs)
+    const body = await this.request('getall', keyList(keys), Buffer.from(String(timeoutMs)), timeoutMs)
     const values = unpackValues(body, keys.length)
     if (!values) throw new RendezvousError(`the store at ${this.endpoint} answered a malformed list of ${keys.length} values`)
     return values
@@ -103,6 +106,8 @@ export class StoreClient implements Store {
       }, timeoutMs)
       timer.unref()
       this.pending.set(id, { resolve, reject, timer, timeoutMs: waitMs })
+      storeTraffic.requests++
+      storeTraffic.requestBytes += key.length + arg.length
       this.outbox.push([reqId, Buffer.from(requestProof(this.secret, reqId, op, key, arg)), Buffer.from(op), Buffer.from(key), arg])
     })
   }
@@ -117,6 +122,7 @@ export class StoreClient implements Store {
       }
       const [reqId, status, body] = frames
       if (frames.length !== 3 || reqId.length !== 4) continue
+      storeTraffic.answerBytes += body.length
       const id = reqId.readUInt32LE(0)
       const p = this.pending.get(id)
       if (!p) continue
@@ -137,4 +143,14 @@ export class StoreClient implements Store {
     }
     this.pending.clear()
   }
+}
+
+/**
+ * A list of keys as a request names it: `prefix` + 0..count-1 as a range (a rendezvous of n ranks asks for n
+ * keys in a few bytes, not n names), any other list as a JSON array.
+ */
+export function keyList(keys: string[]): string {
+  const m = keys.length > 1 ? /^(.*?)(\d+)$/.exec(keys[0]!) : null
+  if (m && m[2] === '0' && keys.every((k, i) => k === m[1] + i)) return JSON.stringify({ prefix: m[1], count: keys.length })
+  return JSON.stringify(keys)
 }

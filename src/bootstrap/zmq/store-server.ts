@@ -230,10 +230,15 @@ export class StoreServer {
   }
 }
 
+/** A request's keys: a JSON array of names, or a range `{ prefix, count }` (prefix + 0..count-1, store-client.ts). */
 function parseKeys(json: string): string[] | undefined {
   try {
     const keys: unknown = JSON.parse(json)
     if (Array.isArray(keys) && keys.length <= MAX_WAIT_KEYS && keys.every((x) => typeof x === 'string')) return keys
+    const r = keys as { prefix?: unknown; count?: unknown }
+    if (typeof r?.prefix === 'string' && Number.isSafeInteger(r.count) && (r.count as number) >= 0 && (r.count as number) <= MAX_WAIT_KEYS) {
+      return Array.from({ length: r.count as number }, (_, i) => `${r.prefix}${i}`)
+    }
   } catch {
     // fall through
   }

@@ -2,7 +2,7 @@
 import * as zmq from 'zeromq'
 import { afterEach, expect, test } from 'vitest'
 import { PrefixStore } from '../../../src/bootstrap/prefix-store.ts'
-import { StoreClient } from '../../../src/bootstrap/zmq/store-client.ts'
+import { keyList, StoreClient, storeTraffic } from '../../../src/bootstrap/zmq/store-client.ts'
 import { requestProof } from '../../../src/bootstrap/zmq/request-proof.ts'
 import { StoreServer } from '../../../src/bootstrap/zmq/store-server.ts'
 import { StoreTimeoutError } from '../../../src/bootstrap/store.ts'
@@ -132,4 +132,19 @@ test('getAll waits for every key and answers all the values in one request, empt
   const late = await view.getAll(['addr/0', 'addr/9'], 100).catch((e: unknown) => e)
   expect(late).toBeInstanceOf(StoreTimeoutError)
   expect((late as StoreTimeoutError).missing).toEqual(['addr/9'])
+})
+
+test('a list of keys prefix + 0..n-1 goes as a range of a few bytes, and is answered as the list would be', async () => {
+  const { client } = await setup()
+  const keys = Array.from({ length: 1000 }, (_, i) => `job7/world/place/${i}`)
+  expect(keyList(keys)).toBe('{"prefix":"job7/world/place/","count":1000}')
+  // Anything else stays a list of names: not from 0, a gap, another prefix, a single key.
+  for (const other of [['p/1', 'p/2'], ['p/0', 'p/2'], ['p/0', 'q/1'], ['p/0'], ['a10', 'a11']]) expect(JSON.parse(keyList(other))).toEqual(other)
+  await Promise.all(keys.map((k, i) => client.set(k, String(i))))
+  const before = storeTraffic.requestBytes
+  const values = await client.getAll(keys, 1000)
+  expect(storeTraffic.requestBytes - before).toBeLessThan(100)
+  expect(values.map(String)).toEqual(keys.map((_, i) => String(i)))
+  const late = await client.getAll(['r/0', 'r/1', 'r/2'], 100).catch((e: unknown) => e)
+  expect((late as StoreTimeoutError).missing).toEqual(['r/0', 'r/1', 'r/2'])
 })

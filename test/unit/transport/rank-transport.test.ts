@@ -126,3 +126,46 @@ test('a reducing receive (sink) gets whole elements in every segment, whatever T
   await got
   expect(dst.every((v, i) => v === i + 1.5)).toBe(true)
 })
+
+test("ranks of other hosts known by place only: the host's addresses are fetched once, on the first message, and what was sent meanwhile arrives in order", async () => {
+  const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
+  // Three ranks, one per (pretended) host: rank 0 on "a", 1 and 2 both on "b".
+  const ts = await Promise.all([0, 1, 2].map((rank) => RankTransport.create({ rank, size: 3, host: rank === 0 ? 'a' : 'b', jobDir, kind: 'tcp' })))
+  open.push(...ts)
+  const [a, b1, b2] = ts as [RankTransport, RankTransport, RankTransport]
+  const fetched: number[][] = []
+  const place = (t: RankTransport) => ({ rank: t.rank, host: t.address.host, shm: false })
+  const fetch = async (ranks: number[]) => {
+    fetched.push(ranks)
+    await new Promise((r) => setTimeout(r, 50)) // the store's answer takes a while: sends in between are held
+    return ranks.map((r) => ts[r]!.address)
+  }
+  a.connect([a.address, place(b1), place(b2)], fetch)
+  b1.connect([place(a), b1.address, b2.address], fetch)
+  b2.connect([place(a), b1.address, b2.address], fetch)
+  expect(fetched).toEqual([])
+  const sizes = [1, 70_000, 3, 2_000_000]
+  const sends = sizes.map((n, i) => a.send(1, 0, 4, 2, new Uint8Array(n).fill(i + 1)))
+  sends.push(a.send(2, 0, 4, 2, new Uint8Array([9])))
+  for (const [i, n] of sizes.entries()) {
+    const m = await b1.recv(0, 0, 4)
+    expect([m.payload.byteLength, m.payload[n - 1]]).toEqual([n, i + 1])
+  }
+  expect([...(await b2.recv(0, 0, 4)).payload]).toEqual([9])
+  await Promise.all(sends)
+  // One request of a's for host b's two ranks; b1 and b2 each linked back to a on a's HELLO, fetching host a.
+  expect(fetched).toEqual([[1, 2], [0], [0]])
+  await a.send(1, 0, 5, 2, new Uint8Array([1]))
+  await b1.recv(0, 0, 5)
+  expect(fetched).toHaveLength(3)
+})
+
+test('an address that cannot be fetched fails the transport with an error that names the rank and its host', async () => {
+  const jobDir = mkdtempSync(join(tmpdir(), 'tsrun-transport-'))
+  const [a, b] = await Promise.all([0, 1].map((rank) => RankTransport.create({ rank, size: 2, host: `h${rank}`, jobDir, kind: 'tcp' })))
+  open.push(a!, b!)
+  a!.connect([a!.address, { rank: 1, host: 'h1' }], () => Promise.reject(new Error('the store is gone')))
+  const err = await a!.recv(0, 1, 3).catch((e: Error) => e)
+  expect(err).toBeInstanceOf(Error)
+  expect((err as Error).message).toMatch(/rank 0: cannot link to rank 1 \(host h1\): its address could not be fetched: the store is gone/)
+})
