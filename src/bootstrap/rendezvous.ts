@@ -8,7 +8,7 @@
  *    missing ranks); then reads the addresses of its own host's ranks;
  * 3. each rank links to its peers: its host's at once, another host's when first used (transport/peer-links.ts),
  *    fetching the addresses of that host's ranks then, in one request.
- * So what a rank reads at init grows by a place (about 14 B) per rank of the job, not an address (about 190 B).
+ * So what a rank reads at init grows by a place (about 11 B) per rank of the job, not an address (about 190 B).
  * `eager`: every address at init (where a rank serves the store and may close it before others are done: srun).
  */
 import { RendezvousError } from '../errors.ts'
