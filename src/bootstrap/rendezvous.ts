@@ -21,14 +21,16 @@ export async function rendezvous(store: Store, transport: Connectable, timeoutMs
   const keys = (what: string, ranks: number[]) => ranks.map((r) => `${what}/${r}`)
   const all = Array.from({ length: size }, (_, r) => r)
   const parse = (v: Buffer) => JSON.parse(v.toString()) as PeerAddress
-  await store.set(`addr/${rank}`, JSON.stringify(me))
+  const published = store.set(`addr/${rank}`, JSON.stringify(me))
   if (eager) {
+    await published
     const peers = (await gather(store, keys('addr', all), timeoutMs, rank)).map(parse)
     transport.connect(peers)
     return peers
   }
-  // After the address: a rank whose place is there has its address there too.
-  await store.set(`place/${rank}`, `${me.shm ? 1 : 0}${me.host}`)
+  // After the address, on the same connection (the store answers in order, no round trip between): a rank whose
+  // place is there has its address there too.
+  await Promise.all([published, store.set(`place/${rank}`, `${me.shm ? 1 : 0}${me.host}`)])
   const places: PeerPlace[] = (await gather(store, keys('place', all), timeoutMs, rank)).map((v, r) => {
     const s = v.toString()
     return { rank: r, host: s.slice(1), shm: s[0] === '1' }
