@@ -11,6 +11,7 @@
  * left, so every rank stops after the same call.
  */
 import { Communicator } from './communicator.ts'
+import { ALGORITHMS, pick, ROUND_ALGORITHMS } from './select.ts'
 import type { World } from './state.ts'
 
 /** The most calls a warm-up makes (bench/first-calls.ts: after about this many the next 1000 ran at 2× the warm
@@ -34,8 +35,15 @@ export async function warmUp(world: World, members: readonly number[], rank: num
     const end = performance.now() + ms
     const go = new Float32Array(1)
     const f64 = new Float64Array(1)
-    // The rounds by name: a TSRUN_*_ALGORITHM that picks messages would send them on the world's commId.
-    const shm = { algorithm: 'shm' } as const
+    // The calls as a script makes them (no options: the table picks), so that V8 compiles the script's own path:
+    // options named here gave objects of another shape, and the first real call threw the optimised code away
+    // (--trace-deopt: allreducePlain "wrong map", pick "insufficient type feedback"). Unless the environment
+    // picks algorithms by messages (TSRUN_*_ALGORITHM), which would send them on the world's commId: then the
+    // rounds go by name.
+    const { size } = twin
+    const topo = twin.state.topology
+    const byTable = [pick('allreduce', ALGORITHMS.allreduce, size, 8, undefined, topo), pick('barrier', ALGORITHMS.barrier, size, 0, undefined, topo)]
+    const shm = byTable.every((a) => ROUND_ALGORITHMS.has(a.name)) ? undefined : ({ algorithm: 'shm' } as const)
     for (let i = 0; i < WARMUP_CALLS; i++) {
       const k = i & 3
       if (k === 3) await twin.barrier(shm)
