@@ -35,7 +35,7 @@ export interface ContextSpec {
    * sender's length) fails the communicator and is told to every member, as a signature that does not match
    * is. Without it, only this collective fails.
    */
-  mismatch?: Pick<MismatchDetector, 'found'>
+  mismatch?: Pick<MismatchDetector, 'found' | 'error'>
 }
 
 /**
@@ -188,8 +188,11 @@ class CallRounds implements HostRounds {
   private mismatch(tag: number, p: number, theirs: FullSignature, how: string): never {
     const { spec } = this
     const mine = spec.sig
-    // Fails the communicator on every member, as a message with another signature does.
+    // Fails the communicator on every member, as a message with another signature does; this rank then reports
+    // what the communicator failed with (found here or by a peer first), as every member does, not a second text.
     spec.mismatch?.found(tag, spec.members[this.ranks[p]!]!, theirs)
+    const failed = spec.mismatch?.error
+    if (failed) throw failed
     throw new CollectiveMismatchError(
       `rank ${spec.rank} of ${spec.name}: ${spec.what} (${describeSignature(mine)}) met rank ${this.ranks[p]}'s ${describeSignature(theirs)}${how}; ` +
         'every rank must call the same collectives in the same order',
