@@ -9,6 +9,7 @@ import type * as TfModule from '@tensorflow/tfjs'
 import { UsageError } from '../index.ts'
 import { setting } from '../settings.ts'
 import { registerWasmTrainingKernels } from './wasm-kernels.ts'
+import { registerWasmMatMul } from './wasm-matmul.ts'
 
 /** The TensorFlow.js namespace (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`, which has the same API). */
 export type Tf = typeof TfModule
@@ -50,6 +51,7 @@ async function load(): Promise<{ tf: Tf; info: BackendInfo }> {
       if (await tf.setBackend('wasm')) {
         await tf.ready()
         registerWasmTrainingKernels(tf)
+        if (setting('TSRUN_DL_WASM_MATMUL')) registerWasmMatMul(tf)
         return { tf, info: { name: 'wasm', reason: whyNotNode } }
       }
       throw new Error('setBackend("wasm") returned false')

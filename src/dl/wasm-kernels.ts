@@ -11,12 +11,12 @@
  */
 
 /** What a kernel function gets (tfjs's KernelFunc arguments, loosely typed: the wasm backend is not exported). */
-interface KernelArgs {
+export interface KernelArgs {
   inputs: Record<string, TensorInfo>
   backend: { disposeData(dataId: object): void }
   attrs?: Record<string, unknown>
 }
-interface TensorInfo {
+export interface TensorInfo {
   dataId: object
   shape: number[]
   dtype: string
@@ -27,6 +27,7 @@ type Kernel = (args: KernelArgs) => TensorInfo
 export interface KernelRegistry {
   getKernel(name: string, backend: string): { kernelFunc: unknown } | undefined
   registerKernel(config: { kernelName: string; backendName: string; kernelFunc: never }): void
+  unregisterKernel(name: string, backend: string): void
   backend_util: {
     computeConv2DInfo(
       inShape: [number, number, number, number],
