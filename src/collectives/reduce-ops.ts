@@ -166,6 +166,9 @@ export function finishAvg(op: ReduceOp, data: TypedArray, divisor: number): void
       d[i] = d[i]! % n !== 0n && d[i]! < 0n ? q - 1n : q
     }
   } else if (isFloat(data)) {
+    const n = native()
+    if (n && data.length >= NATIVE_MIN_ELEMENTS)
+      return n.reduce(NATIVE_OPS.div, data, data instanceof Float32Array ? new Float32Array([divisor]) : new Float64Array([divisor]))
     const d = data as Float64Array
     for (let i = 0; i < d.length; i++) d[i] /= divisor
   } else {

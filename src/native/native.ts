@@ -20,7 +20,7 @@ import { setting } from '../settings.ts'
 
 /** What tsrun.c exports. */
 export interface NativeModule {
-  /** `dst[i] = op(dst[i], src[i])` for `dst.length` elements; op codes as in `NATIVE_OPS`. */
+  /** `dst[i] = op(dst[i], src[i])` for `dst.length` elements; op codes as in `NATIVE_OPS` (`div`, floats only: `dst[i] / src[0]`). */
   reduce(op: number, dst: ArrayBufferView, src: ArrayBufferView): void
   /** The same on 16-bit float patterns (Uint16Arrays): format 0 float16, 1 bfloat16 (sum, prod, min, max). */
   reduceHalf?(op: number, format: number, dst: ArrayBufferView, src: ArrayBufferView): void
@@ -56,7 +56,7 @@ export interface NativeModule {
 }
 
 /** Op codes of `reduce`. */
-export const NATIVE_OPS = { sum: 0, prod: 1, min: 2, max: 3, band: 4, bor: 5, bxor: 6 } as const
+export const NATIVE_OPS = { sum: 0, prod: 1, min: 2, max: 3, band: 4, bor: 5, bxor: 6, div: 7 } as const
 
 const TYPES = [
   Int8Array,
@@ -173,6 +173,17 @@ function selfTest(m: NativeModule): void {
   m.reduce(NATIVE_OPS.sum, d, new Float64Array([2, 0, 1, 4]))
   const i = new Int32Array([2147483647, -3])
   m.reduce(NATIVE_OPS.prod, i, new Int32Array([2147483647, 5]))
-  if (d[0] !== 3 || !Object.is(d[1], 0) || !Number.isNaN(d[2]) || d[3] !== 7 || i[0] !== 1 || i[1] !== -15)
+  const q = new Float32Array([1, -7, 0.1])
+  m.reduce(NATIVE_OPS.div, q, new Float32Array([3]))
+  if (
+    d[0] !== 3 ||
+    !Object.is(d[1], 0) ||
+    !Number.isNaN(d[2]) ||
+    d[3] !== 7 ||
+    i[0] !== 1 ||
+    i[1] !== -15 ||
+    q[0] !== Math.fround(1 / 3) ||
+    q[2] !== Math.fround(Math.fround(0.1) / 3)
+  )
     throw new Error('self-test results differ from JavaScript')
 }

@@ -54,7 +54,7 @@ napi_status napi_create_int32(napi_env, int32_t, napi_value *);
 napi_status napi_create_double(napi_env, double, napi_value *);
 
 /* ---- kernels ---- */
-enum { OP_SUM, OP_PROD, OP_MIN, OP_MAX, OP_BAND, OP_BOR, OP_BXOR };
+enum { OP_SUM, OP_PROD, OP_MIN, OP_MAX, OP_BAND, OP_BOR, OP_BXOR, OP_DIV /* floats: d[i] / s[0], avg's last pass */ };
 
 /* The NaN that V8's Math.min/Math.max give on x86 (the processor's default NaN). */
 static const union { uint64_t u; double d; } NAN64 = { 0xfff8000000000000ull };
@@ -112,6 +112,7 @@ static int k_u8c(int op, uint8_t *restrict d, const uint8_t *restrict s, size_t 
       case OP_PROD: LOOP(d[i] * s[i]) return 0; \
       case OP_MIN: LOOP(min_##T(d[i], s[i])) return 0; \
       case OP_MAX: LOOP(max_##T(d[i], s[i])) return 0; \
+      case OP_DIV: { const T v = s[0]; LOOP(d[i] / v) return 0; } \
     } return -1; }
 FLOAT_KERNEL(k_f32, float) FLOAT_KERNEL(k_f64, double)
 
@@ -162,7 +163,7 @@ static napi_value js_half_convert(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* reduce(op, dst, src): both TypedArrays of the same type; src at least as long as dst. */
+/* reduce(op, dst, src): both TypedArrays of the same type; src at least as long as dst (for OP_DIV, one element). */
 static napi_value js_reduce(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -173,7 +174,7 @@ static napi_value js_reduce(napi_env env, napi_callback_info info) {
   napi_value ab;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) || argc < 3 || napi_get_value_int32(env, argv[0], &op) ||
       napi_get_typedarray_info(env, argv[1], &td, &nd, &pd, &ab, &off) ||
-      napi_get_typedarray_info(env, argv[2], &ts, &ns, &ps, &ab, &off) || td != ts || ns < nd) {
+      napi_get_typedarray_info(env, argv[2], &ts, &ns, &ps, &ab, &off) || td != ts || ns < (op == OP_DIV ? 1 : nd)) {
     napi_throw_error(env, "TSRUN_NATIVE", "reduce(op, dst, src) needs an op code and two TypedArrays of one type");
     return NULL;
   }

@@ -158,6 +158,21 @@ test('the native kernels give the same bits as the JavaScript ones, every op and
   }
 })
 
+test("avg's division of float arrays: the native kernel gives the bits of JavaScript's division, every divisor", () => {
+  expect(native(), `native module: ${nativeUnavailable()}`).toBeDefined()
+  for (const T of [Float32Array, Float64Array]) {
+    const data = randomArray(T, 1000, 3) as Float32Array | Float64Array
+    data.set([0, -0, Number.NaN, Number.POSITIVE_INFINITY, 1e-45, 3.4e38], 0)
+    for (const divisor of [2, 3, 7, 10, 1000]) {
+      const got = data.slice()
+      finishAvg('avg', got, divisor) // native from 64 elements on
+      const want = data.slice()
+      for (let i = 0; i < want.length; i++) want[i] = want[i]! / divisor
+      expect(new Uint8Array(got.buffer), `${T.name} / ${divisor}`).toEqual(new Uint8Array(want.buffer))
+    }
+  }
+})
+
 test('integer prod wraps like C, not through doubles (native and JavaScript)', () => {
   for (const reduce of [reduceInto, reduceIntoJs]) {
     const n = 100 // above the native threshold
