@@ -125,7 +125,7 @@ export const SETTINGS = {
   TSRUN_NATIVE: { group: 'runtime', type: 'bool', default: true, readBy: 'both', setBy: 'user', meaning: '0: do not build or load the native helpers (C kernels, shared memory); run on JavaScript kernels and ZeroMQ' },
   TSRUN_CACHE_DIR: { group: 'runtime', type: 'path', readBy: 'both', setBy: 'user', defaultText: '$XDG_CACHE_HOME/tsrun, ~/.cache/tsrun or a temporary directory', meaning: 'where the native helpers and the compiled scripts (launcher/compile.ts) are built and kept' },
   TSRUN_DL_BACKEND: { group: 'runtime', type: 'enum', values: ['node', 'wasm', 'cpu'], readBy: 'rank', setBy: 'user', defaultText: 'the first that loads: node, wasm, cpu', meaning: 'the TensorFlow.js backend tsrun/dl must use; one that was asked for and does not load is an error' },
-  TSRUN_DL_WASM_MATMUL: { group: 'runtime', type: 'bool', default: true, readBy: 'rank', setBy: 'user', meaning: "0: matrix products with a transposed operand run on the wasm backend's own transposed path (slower: src/dl/wasm-matmul.ts) for A/B measurements" },
+  TSRUN_DL_WASM_KERNELS: { group: 'runtime', type: 'bool', default: true, readBy: 'rank', setBy: 'user', meaning: "0: products with a transposed operand, Conv2DBackpropInput and MaxPoolGrad run on the wasm backend's own kernels (slower: src/dl/wasm-matmul.ts, wasm-kernels.ts, wasm-pool.ts), for A/B measurements" },
   TSRUN_DL_QUIET: { group: 'runtime', type: 'bool', default: false, readBy: 'rank', setBy: 'user', meaning: '1: rank 0 does not say which TensorFlow.js backend it uses' },
 
   // Algorithm overrides, one per collective (comm/select.ts; the call's `{ algorithm }` wins).

@@ -10,6 +10,7 @@ import { UsageError } from '../index.ts'
 import { setting } from '../settings.ts'
 import { registerWasmTrainingKernels } from './wasm-kernels.ts'
 import { registerWasmMatMul } from './wasm-matmul.ts'
+import { registerWasmMaxPoolGrad } from './wasm-pool.ts'
 
 /** The TensorFlow.js namespace (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`, which has the same API). */
 export type Tf = typeof TfModule
@@ -50,8 +51,12 @@ async function load(): Promise<{ tf: Tf; info: BackendInfo }> {
       await import('@tensorflow/tfjs-backend-wasm')
       if (await tf.setBackend('wasm')) {
         await tf.ready()
-        registerWasmTrainingKernels(tf)
-        if (setting('TSRUN_DL_WASM_MATMUL')) registerWasmMatMul(tf)
+        const faster = setting('TSRUN_DL_WASM_KERNELS')
+        registerWasmTrainingKernels(tf, faster)
+        if (faster) {
+          registerWasmMatMul(tf)
+          registerWasmMaxPoolGrad(tf as never)
+        }
         return { tf, info: { name: 'wasm', reason: whyNotNode } }
       }
       throw new Error('setBackend("wasm") returned false')

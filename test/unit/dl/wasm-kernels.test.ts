@@ -3,6 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Tensor4D } from '@tensorflow/tfjs'
 import { backendInfo, tf, type Tensor } from '../../../src/dl/backend.ts'
+import { registerWasmTrainingKernels } from '../../../src/dl/wasm-kernels.ts'
+import { registerWasmMaxPoolGrad } from '../../../src/dl/wasm-pool.ts'
 
 const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   expect(a.length).toBe(b.length)
@@ -54,6 +56,77 @@ describe.runIf(backendInfo.name === 'wasm')('Conv2DBackpropFilter on wasm', () =
     const wasm = run('wasm')
     expect(Array.from(wasm).some((v) => v !== 0)).toBe(true)
     expect(maxRel(wasm, run('cpu'))).toBeLessThan(1e-5)
+  })
+
+  it.each([
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 1, pad: 'same' },
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 1, pad: 'valid' },
+    { x: [3, 12, 10, 2], f: [5, 3, 2, 3], strides: 1, pad: 'same' },
+    { x: [1, 8, 8, 16], f: [2, 2, 16, 8], strides: 1, pad: 'same' },
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' },
+    {
+      x: [2, 6, 7, 2],
+      f: [3, 3, 2, 2],
+      strides: 1,
+      pad: [
+        [0, 0],
+        [1, 2],
+        [2, 0],
+        [0, 0],
+      ],
+    },
+  ])("Conv2DBackpropInput x $x, filter $f, strides $strides, pad $pad: the cpu backend's result", ({ x, f, strides, pad }) => {
+    const info = tf.backend_util.computeConv2DInfo(x as never, f as never, strides as never, 1, pad as never)
+    const ws = Float32Array.from({ length: f.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 0.29))
+    const dys = Float32Array.from({ length: info.outShape.reduce((a, b) => a * b) }, (_, i) => Math.cos(i * 0.13))
+    const run = (name: string) =>
+      onBackend(name, () => {
+        const attrs = { strides, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: x }
+        const out = tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(dys, info.outShape), filter: tf.tensor(ws, f) }, attrs as never) as Tensor
+        expect(out.shape).toEqual(x)
+        return out.dataSync().slice()
+      })
+    tf.setBackend('wasm')
+    const tensors = tf.memory().numTensors
+    const wasm = run('wasm')
+    expect(tf.memory().numTensors).toBe(tensors)
+    expect(Array.from(wasm).some((v) => v !== 0)).toBe(true)
+    expect(maxRel(wasm, run('cpu'))).toBeLessThan(1e-5)
+  })
+
+  it.each([
+    { x: [2, 8, 8, 3], size: 2, strides: 2, pad: 'valid' },
+    { x: [2, 9, 7, 2], size: 2, strides: 2, pad: 'same' },
+    { x: [1, 9, 9, 4], size: 3, strides: 2, pad: 'same' },
+    { x: [2, 6, 6, 1], size: 3, strides: 1, pad: 'valid' },
+  ])("MaxPoolGrad x $x, window $size, strides $strides, pad $pad: the cpu backend's result, ties included", ({ x, size, strides, pad }) => {
+    // Values rounded to a few levels, so that windows hold ties: the first maximum gets the gradient.
+    const xs = Float32Array.from({ length: x.reduce((a, b) => a * b) }, (_, i) => Math.round(Math.sin(i * 0.61) * 3))
+    const run = (name: string) =>
+      onBackend(name, () => {
+        const input = tf.tensor4d(xs, x as [number, number, number, number])
+        const pool = (t: Tensor) => tf.maxPool(t as Tensor4D, size, strides, pad as 'same')
+        const shape = pool(input).shape
+        // A distinct weight per output, so a gradient sent to the wrong position shows.
+        const weights = tf.range(1, 1 + shape.reduce((a, b) => a * b)).reshape(shape)
+        const [dx] = tf.grads((t: Tensor) => tf.sum(tf.mul(pool(t), weights)))([input])
+        return dx!.dataSync().slice()
+      })
+    tf.setBackend('wasm')
+    const tensors = tf.memory().numTensors
+    const wasm = run('wasm')
+    expect(tf.memory().numTensors).toBe(tensors)
+    expect(Array.from(wasm).some((v) => v !== 0)).toBe(true)
+    expect(maxRel(wasm, run('cpu'))).toBeLessThan(1e-6)
+  })
+
+  it('the wasm MaxPoolGrad and Conv2DBackpropInput are the replaced ones (registering again keeps them)', () => {
+    const names = ['MaxPoolGrad', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']
+    const before = names.map((k) => tf.getKernel(k, 'wasm')?.kernelFunc)
+    registerWasmTrainingKernels(tf)
+    registerWasmMaxPoolGrad(tf as never)
+    expect(names.map((k) => tf.getKernel(k, 'wasm')?.kernelFunc)).toEqual(before)
+    expect(before.map((f) => (f as { name?: string } | undefined)?.name)).toEqual(['maxPoolGrad', 'conv2DBackpropInput', 'conv2DBackpropFilter'])
   })
 
   it('the gradients of a small CNN (conv, relu, max pool, dense) match the cpu backend, and nothing leaks', () => {
