@@ -1,7 +1,7 @@
 /**
  * Convolution gradients for the TensorFlow.js wasm backend: Conv2DBackpropFilter (the gradient of a Conv2D with
- * respect to its filter), which the backend lacks, and Conv2DBackpropInput, which it runs slowly. Both are built from the backend's own kernels, so it runs in
- * WebAssembly (XNNPACK) like the forward pass. The filter gradient of a convolution with strides s is a
+ * respect to its filter), which the backend lacks, and Conv2DBackpropInput, which it runs slowly. Both are built
+ * from the backend's own kernels, so they run in WebAssembly (XNNPACK) like the forward pass. The filter gradient of a convolution with strides s is a
  * convolution of the input with the output gradient, dilated by s, with batch and channels swapped:
  *
  *   dW[i, j, c, o] = Σ_b,y,x  xPadded[b, y·s + i, x·s + j, c] · dy[b, y, x, o]
