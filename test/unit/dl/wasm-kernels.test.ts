@@ -3,19 +3,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Tensor4D } from '@tensorflow/tfjs'
 import { backendInfo, tf, type Tensor } from '../../../src/dl/backend.ts'
+import { matchesCpu, maxRel, onBackend } from '../../helpers/backends.ts'
 import { registerWasmTrainingKernels } from '../../../src/dl/wasm-kernels.ts'
 import { registerWasmMaxPoolGrad } from '../../../src/dl/wasm-pool.ts'
-
-const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length)
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / (Math.abs(b[i]!) + 1))
-  return m
-}
-const onBackend = <T>(name: string, f: () => T): T => {
-  tf.setBackend(name)
-  return tf.tidy(f as () => never) as T
-}
 
 describe.runIf(backendInfo.name === 'wasm')('Conv2DBackpropFilter on wasm', () => {
   afterEach(() => void tf.setBackend('wasm'))
@@ -53,9 +43,7 @@ describe.runIf(backendInfo.name === 'wasm')('Conv2DBackpropFilter on wasm', () =
         expect(out.shape).toEqual(f)
         return out.dataSync().slice()
       })
-    const wasm = run('wasm')
-    expect(Array.from(wasm).some((v) => v !== 0)).toBe(true)
-    expect(maxRel(wasm, run('cpu'))).toBeLessThan(1e-5)
+    matchesCpu(run)
   })
 
   it.each([
@@ -86,12 +74,7 @@ describe.runIf(backendInfo.name === 'wasm')('Conv2DBackpropFilter on wasm', () =
         expect(out.shape).toEqual(x)
         return out.dataSync().slice()
       })
-    tf.setBackend('wasm')
-    const tensors = tf.memory().numTensors
-    const wasm = run('wasm')
-    expect(tf.memory().numTensors).toBe(tensors)
-    expect(Array.from(wasm).some((v) => v !== 0)).toBe(true)
-    expect(maxRel(wasm, run('cpu'))).toBeLessThan(1e-5)
+    matchesCpu(run)
   })
 
   it.each([
@@ -112,12 +95,7 @@ describe.runIf(backendInfo.name === 'wasm')('Conv2DBackpropFilter on wasm', () =
         const [dx] = tf.grads((t: Tensor) => tf.sum(tf.mul(pool(t), weights)))([input])
         return dx!.dataSync().slice()
       })
-    tf.setBackend('wasm')
-    const tensors = tf.memory().numTensors
-    const wasm = run('wasm')
-    expect(tf.memory().numTensors).toBe(tensors)
-    expect(Array.from(wasm).some((v) => v !== 0)).toBe(true)
-    expect(maxRel(wasm, run('cpu'))).toBeLessThan(1e-6)
+    matchesCpu(run, 1e-6)
   })
 
   it('the wasm MaxPoolGrad and Conv2DBackpropInput are the replaced ones (registering again keeps them)', () => {

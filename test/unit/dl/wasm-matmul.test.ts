@@ -2,18 +2,9 @@
 // through the gradients of a dense layer.
 import { afterEach, describe, expect, it } from 'vitest'
 import { backendInfo, tf, type Tensor } from '../../../src/dl/backend.ts'
+import { matchesCpu, maxRel, onBackend } from '../../helpers/backends.ts'
 import { registerWasmMatMul } from '../../../src/dl/wasm-matmul.ts'
 
-const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length)
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / (Math.abs(b[i]!) + 1))
-  return m
-}
-const onBackend = <T>(name: string, f: () => T): T => {
-  tf.setBackend(name)
-  return tf.tidy(f as () => never) as T
-}
 const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed))
 const count = (shape: number[]) => shape.reduce((p, d) => p * d, 1)
 
@@ -41,11 +32,7 @@ describe.runIf(backendInfo.name === 'wasm')('products with a transposed operand 
   ])("matMul $a × $b (transposeA $tA, transposeB $tB): the cpu backend's result", ({ a, b, tA, tB }) => {
     const [xa, xb] = [values(count(a), 1), values(count(b), 2)]
     const run = (name: string) => onBackend(name, () => tf.matMul(tf.tensor(xa, a), tf.tensor(xb, b), tA, tB).dataSync().slice())
-    tf.setBackend('wasm')
-    const tensors = tf.memory().numTensors
-    const wasm = run('wasm')
-    expect(tf.memory().numTensors).toBe(tensors)
-    expect(maxRel(wasm, run('cpu'))).toBeLessThan(1e-5)
+    matchesCpu(run)
   })
 
   it('a fused product with bias and relu, transposed operands: the cpu backend', () => {
@@ -63,9 +50,7 @@ describe.runIf(backendInfo.name === 'wasm')('products with a transposed operand 
           .dataSync()
           .slice(),
       )
-    const wasm = run('wasm')
-    expect(Array.from(wasm).some((v) => v > 0)).toBe(true)
-    expect(maxRel(wasm, run('cpu'))).toBeLessThan(1e-5)
+    expect(Array.from(matchesCpu(run)).some((v) => v > 0)).toBe(true)
   })
 
   it('the gradients of a dense layer (xᵀ·dy and dy·Wᵀ) match the cpu backend', () => {
