@@ -92,13 +92,14 @@ export class ElasticCoordinator {
 
   /**
    * A rank's process ended. True if the job goes on without it (a member lost: killed by a signal, or its host
-   * gone); false if this is a failure of the job (an error of the script's, or the job is ending).
+   * gone); 'quietly' for one that had not joined when the job ended (stopped by us); false if this is a failure of
+   * the job (an error of the script's, or the job is ending).
    */
-  absorb(proc: RankProcess, how: { signal: NodeJS.Signals | null; sshLost?: boolean }): boolean {
+  absorb(proc: RankProcess, how: { signal: NodeJS.Signals | null; sshLost?: boolean }): boolean | 'quietly' {
     const m = [...this.all.values()].find((x) => x.proc === proc)
     if (!m) return false
     // After the job's end a rank that had not joined yet (still starting, or its host unreachable) does not matter.
-    if (this.ended) return !this.members.includes(m)
+    if (this.ended) return this.members.includes(m) ? false : 'quietly'
     const wasAlive = m.alive
     m.alive = false
     this.joiners.delete(m.id)

@@ -72,8 +72,8 @@ export interface SupervisorOptions {
 
 /** What an elastic job's coordinator does with the supervisor. */
 export interface ElasticHooks {
-  /** A rank ended non-zero: true if the job goes on without it. */
-  absorb(rank: RankProcess, how: { signal: NodeJS.Signals | null; sshLost?: boolean }): boolean
+  /** A rank ended non-zero: true if the job goes on without it ('quietly': one stopped as the job ended, not worth a line). */
+  absorb(rank: RankProcess, how: { signal: NodeJS.Signals | null; sshLost?: boolean }): boolean | 'quietly'
   /** A rank exited 0. */
   exited(rank: RankProcess): void
   /** Hands the coordinator the supervisor's ways to watch a rank started later and to fail the job. */
@@ -184,8 +184,10 @@ export async function supervise(ranks: RankProcess[], opts: SupervisorOptions): 
       endings.set(how, (endings.get(how) ?? 0) + 1)
     }
     const sshLost = code === 255 && s.rank.describeExit !== undefined
+    let absorbed: boolean | 'quietly' = false
     if (code === 0 && !signal) opts.elastic?.exited(s.rank)
-    else if (!stopping && opts.elastic?.absorb(s.rank, { signal, sshLost })) {
+    else if (!stopping && (absorbed = opts.elastic?.absorb(s.rank, { signal, sshLost }) ?? false)) {
+      if (absorbed === 'quietly') return
       log(
         `${endLine({ rank: slot.rank, pid, host: slot.host }, s.rank.describeExit?.(code, signal) ?? howEnded(code, signal))}; the elastic job goes on without it`,
       )

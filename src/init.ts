@@ -15,7 +15,7 @@ import { UNWRAPPED_IDLE_CHECKS } from './finalize.ts'
 import { RendezvousError, UsageError } from './errors.ts'
 import { armFailureRecords } from './failure/record.ts'
 import { fileLimitShortfall, raiseFileLimit, rankFileNeed } from './native/file-limit.ts'
-import { startTimeline, timelinePlan } from './timeline/session.ts'
+import { elasticTimeline, startTimeline, timelinePlan } from './timeline/session.ts'
 import { formWorld, type Formed } from './world.ts'
 
 /** Options of `init`. */
@@ -88,7 +88,7 @@ async function start(options: InitOptions): Promise<Communicator> {
     timeoutMs,
   }
   if (env.elastic) {
-    return startElastic(env, spec, { storeServer, adopt })
+    return startElastic(env, spec, { storeServer, adopt, ...elasticTimeline })
   }
   let store: StoreClient | undefined
   let formed: Formed

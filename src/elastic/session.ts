@@ -20,6 +20,7 @@ import type { StoreServer } from '../bootstrap/zmq/store-server.ts'
 import type { Communicator } from '../comm/communicator.ts'
 import { RendezvousError, WorldChangedError } from '../errors.ts'
 import { setting } from '../settings.ts'
+import { worldChange, type WorldChange } from './change.ts'
 import { onPeerLost } from '../transport/transport.ts'
 import { formWorld, sharedMemoryDir, type Formed, type WorldSpec } from '../world.ts'
 import {
@@ -46,6 +47,10 @@ export interface ElasticHooks {
   storeServer?: StoreServer
   /** Makes a formed world the one init() returns. */
   adopt(formed: Formed, size: number): void
+  /** Collective on each new world, before it is used (the timeline's line for the generation). */
+  entered?(world: Communicator, place: { member: string; gen: number; node: number; host: string }): Promise<void>
+  /** A change of world ended on this member (the timeline's span of it). */
+  changed?(change: WorldChange): void
 }
 
 let session: ElasticSession | undefined
@@ -53,28 +58,6 @@ let session: ElasticSession | undefined
 /** This process's elastic session, if the job is elastic and init() has run. */
 export function elasticSession(): ElasticSession | undefined {
   return session
-}
-
-/** What a script may ask about the elastic job it runs in. */
-export interface ElasticInfo {
-  /** The current generation: 0 at the start, one more per change of world. */
-  generation: number
-  min: number
-  max: number
-}
-
-/**
- * The elastic job this rank runs in, once init() has run; undefined outside `tsrun --elastic`.
- *
- * @example
- * ```ts
- * if (elasticInfo()) console.log(`generation ${elasticInfo()!.generation}`)
- * ```
- */
-export function elasticInfo(): ElasticInfo | undefined {
-  if (!session) return undefined
-  const { min, max } = session.range
-  return { generation: session.generation, min, max }
 }
 
 /** init() in an elastic job: the session, and the first world this rank is a member of. */
@@ -86,9 +69,12 @@ export function startElastic(env: JobEnv, base: Omit<WorldSpec, 'prefix'>, hooks
 export class ElasticSession {
   /** The generation this rank is in (or entering); -1 before the first. */
   generation = -1
-  /** When (performance.now()) this rank learned of the change under way, if one is. */
+  /** When (performance.now()) this rank learned of the change under way (or began to join), if one is. */
   changeAt: number | undefined
   private formed: Formed | undefined
+  /** The members of the generation this rank is in, and of the one before (for the timeline). */
+  private members: Members | undefined
+  private before: Members | undefined
   private readonly env: JobEnv
   private readonly base: Omit<WorldSpec, 'prefix'>
   private readonly hooks: ElasticHooks
@@ -124,6 +110,7 @@ export class ElasticSession {
   /** The first world: generation 0's, or the one this joining rank is given. */
   async begin(): Promise<Communicator> {
     if (!this.env.elastic!.joining) return this.enter(await this.membersOf(0))
+    this.changeAt = performance.now()
     await this.keys.set(joinKey(this.id), JSON.stringify({ id: this.id, host: this.env.host }))
     const g = Number((await this.wait(assignedKey(this.id))).toString())
     if (g < 0) {
@@ -168,6 +155,7 @@ export class ElasticSession {
 
   /** Generation g's rank 0 tells the launcher the state is in place again (it prints the change's line). */
   resumed(step: number): void {
+    if (this.changeAt !== undefined && this.members) this.hooks.changed?.(worldChange(this.before, this.members, this.changeAt, step))
     this.changeAt = undefined
     if (this.formed?.comm.rank === 0) this.keys.set(resumedKey(this.generation), JSON.stringify({ step })).catch(() => {})
   }
@@ -258,6 +246,7 @@ export class ElasticSession {
       )
     }
     this.generation = m.gen
+    ;[this.before, this.members] = [this.members, m]
     this.silent = []
     process.env.TSRUN_ELASTIC_GENERATION = String(m.gen)
     const hosts = [...new Set(m.members.map((x) => x.host))]
@@ -284,13 +273,14 @@ export class ElasticSession {
     let formed: Formed
     try {
       formed = await formWorld(env, spec, { onClosed: (ok) => ok && this.close() }, abort)
+      this.formed = formed
+      await this.hooks.entered?.(formed.comm, { member: this.id, gen: m.gen, node: spec.nodeRank, host: env.host })
     } catch (err) {
       if (err instanceof WorldChangedError) return this.next()
       throw err
     } finally {
       this.abortForming = undefined
     }
-    this.formed = formed
     this.hooks.adopt(formed, spec.size)
     return formed.comm
   }

@@ -10,12 +10,16 @@ import { recorder } from '../trace/recorder.ts'
 /** Round trips per rank. */
 const SAMPLES = 8
 
-/** This rank's offset to rank 0's clock in µs (0 on rank 0), and the round trip it was measured with. */
-export async function measureOffset(comm: Communicator): Promise<{ offsetUs: number; rttUs: number }> {
+/**
+ * This rank's offset to rank 0's clock in µs (0 on rank 0), and the round trip it was measured with. Called by
+ * rank 0 and the ranks in `who` (default: every rank), which rank 0 answers in that order.
+ */
+export async function measureOffset(comm: Communicator, who?: readonly number[]): Promise<{ offsetUs: number; rttUs: number }> {
   const { rank, size } = comm
   const t = new Float64Array(1)
   if (rank === 0) {
-    for (let r = 1; r < size; r++) {
+    for (const r of who ?? Array.from({ length: size }, (_, i) => i)) {
+      if (r === 0) continue
       for (let k = 0; k < SAMPLES; k++) {
         await comm.recv(r, { tag: k, into: t })
         t[0] = recorder.now()

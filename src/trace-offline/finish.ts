@@ -23,6 +23,6 @@ export function finishTrace(parts: string, outputs: TraceOutputs, print: (text: 
   }
   if (outputs.timeline)
     print(
-      `tsrun: timeline of ${trace.otherData.tsrun.ranks.length} ranks written to ${outputs.timeline} (open it in Perfetto or chrome://tracing; tsrun-trace ${outputs.timeline} --svg out.svg draws it)\n`,
+      `tsrun: timeline of ${trace.otherData.tsrun.ranks.length} ${trace.otherData.tsrun.ranks.some((r) => r.member !== undefined) ? 'members' : 'ranks'} written to ${outputs.timeline} (open it in Perfetto or chrome://tracing; tsrun-trace ${outputs.timeline} --svg out.svg draws it)\n`,
     )
 }

@@ -10,6 +10,8 @@ import type { ChromeEvent, ChromeTrace } from './merge.ts'
 
 export interface Straggler {
   rank: number
+  /** In an elastic job: the member (its rank changed between generations; `rank` is its track number). */
+  member?: string
   /** Collectives this rank arrived last at. */
   last: number
   /** Total time the other ranks waited for it at those, in ms. */
@@ -19,6 +21,7 @@ export interface Straggler {
 export interface JobReport {
   ranks: {
     rank: number
+    member?: string
     host: string
     wallMs: number
     inCollectivesMs: number
@@ -30,7 +33,7 @@ export interface JobReport {
     complete: boolean
   }[]
   stragglers: { comm: string; collectives: number; ranks: Straggler[]; skewHistogram: Record<string, number> }[]
-  slowest: { op: string; ms: number; rank: number; comm: string; seq: number; bytes: number; algorithm: string }[]
+  slowest: { op: string; ms: number; rank: number; member?: string; comm: string; seq: number; bytes: number; algorithm: string; generation?: number }[]
   algorithms: { op: string; sizes: string; algorithm: string; calls: number }[]
   clock: { rank: number; offsetUs: number; rttUs: number }[]
 }
@@ -51,18 +54,20 @@ const SIZE_CLASSES: [string, number][] = [
   ['≥16 MiB', Infinity],
 ]
 
-type Coll = ChromeEvent & { ts: number; dur: number; args: { comm: string; seq: number; bytes: number; algorithm: string } }
+type Coll = ChromeEvent & { ts: number; dur: number; args: { comm: string; seq: number; bytes: number; algorithm: string; generation?: number } }
 
 /** The report of a merged trace. */
 export function jobReport(trace: ChromeTrace): JobReport {
   const info = trace.otherData.tsrun
   const rankOf = (tid: number) => tid % 10000
+  const memberOf = new Map(info.ranks.flatMap((r) => (r.member === undefined ? [] : [[r.rank, r.member] as const])))
+  const member = (rank: number) => (memberOf.has(rank) ? { member: memberOf.get(rank)! } : {})
   const colls = trace.traceEvents.filter((e): e is Coll => e.ph === 'X' && e.cat === 'collective')
 
   // Stragglers: arrivals per (communicator, sequence number).
   const calls = new Map<string, Map<number, number>>()
   for (const c of colls) {
-    const key = `${c.args.comm}#${c.args.seq}`
+    const key = `${c.args.generation ?? ''}/${c.args.comm}#${c.args.seq}`
     let m = calls.get(key)
     if (!m) calls.set(key, (m = new Map()))
     m.set(rankOf(c.tid), c.ts)
@@ -70,7 +75,7 @@ export function jobReport(trace: ChromeTrace): JobReport {
   const byComm = new Map<string, { collectives: number; last: Map<number, Straggler>; hist: Record<string, number> }>()
   for (const [key, arrivals] of calls) {
     if (arrivals.size < 2) continue
-    const comm = key.slice(0, key.lastIndexOf('#'))
+    const comm = key.slice(key.indexOf('/') + 1, key.lastIndexOf('#'))
     let s = byComm.get(comm)
     if (!s) byComm.set(comm, (s = { collectives: 0, last: new Map(), hist: Object.fromEntries(SKEW_BUCKETS.map(([k]) => [k, 0])) }))
     s.collectives++
@@ -88,7 +93,7 @@ export function jobReport(trace: ChromeTrace): JobReport {
     s.hist[SKEW_BUCKETS.find(([, lim]) => skew < lim)![0]]++
     let waited = 0
     for (const t of arrivals.values()) waited += lastAt - t
-    const st = s.last.get(lastRank) ?? { rank: lastRank, last: 0, othersWaitedMs: 0 }
+    const st = s.last.get(lastRank) ?? { rank: lastRank, ...member(lastRank), last: 0, othersWaitedMs: 0 }
     st.last++
     st.othersWaitedMs += waited / 1000
     s.last.set(lastRank, st)
@@ -113,6 +118,7 @@ export function jobReport(trace: ChromeTrace): JobReport {
     const wallMs = r.wallUs / 1000
     return {
       rank: r.rank,
+      ...(r.member !== undefined ? { member: r.member } : {}),
       host: r.host,
       wallMs: round(wallMs),
       inCollectivesMs: round(inColl),
@@ -129,10 +135,12 @@ export function jobReport(trace: ChromeTrace): JobReport {
       op: c.name,
       ms: round(c.dur / 1000),
       rank: rankOf(c.tid),
+      ...member(rankOf(c.tid)),
       comm: c.args.comm,
       seq: c.args.seq,
       bytes: c.args.bytes,
       algorithm: c.args.algorithm,
+      ...(c.args.generation !== undefined ? { generation: c.args.generation } : {}),
     }))
     .sort((a, b) => b.ms - a.ms)
 
@@ -159,17 +167,19 @@ export function jobReport(trace: ChromeTrace): JobReport {
 export function formatReport(r: JobReport): string {
   const out: string[] = []
   const hosts = new Set(r.ranks.map((x) => x.host)).size
-  out.push(`tsrun report: ${r.ranks.length} ranks on ${hosts} host${hosts === 1 ? '' : 's'}`)
-  out.push('rank  host              wall s  collectives s  outside s      sent  received  messages')
+  const elastic = r.ranks.some((x) => x.member !== undefined)
+  out.push(`tsrun report: ${r.ranks.length} ${elastic ? 'members (processes of an elastic job)' : 'ranks'} on ${hosts} host${hosts === 1 ? '' : 's'}`)
+  const col = elastic ? 6 : 4
+  out.push(`${elastic ? 'member' : 'rank'}  host              wall s  collectives s  outside s      sent  received  messages`)
   for (const x of r.ranks) {
     const msgs = x.sentMsgs === undefined ? '' : `${x.sentMsgs}/${x.recvMsgs}`
     out.push(
-      `${String(x.rank).padStart(4)}  ${x.host.slice(0, 16).padEnd(16)} ${(x.wallMs / 1000).toFixed(2).padStart(7)}  ${(x.inCollectivesMs / 1000).toFixed(2).padStart(13)}  ${(x.outsideMs / 1000).toFixed(2).padStart(9)}` +
+      `${(x.member ?? String(x.rank)).padStart(col)}  ${x.host.slice(0, 16).padEnd(16)} ${(x.wallMs / 1000).toFixed(2).padStart(7)}  ${(x.inCollectivesMs / 1000).toFixed(2).padStart(13)}  ${(x.outsideMs / 1000).toFixed(2).padStart(9)}` +
         `  ${bytes(x.sentBytes).padStart(8)}  ${bytes(x.recvBytes).padStart(8)}  ${msgs.padStart(8)}${x.complete ? '' : '  (ended early: partial)'}`,
     )
   }
   for (const s of r.stragglers) {
-    const top = s.ranks.slice(0, 3).map((x) => `rank ${x.rank} last in ${x.last} (others waited ${fmtMs(x.othersWaitedMs)})`)
+    const top = s.ranks.slice(0, 3).map((x) => `${who(x)} last in ${x.last} (others waited ${fmtMs(x.othersWaitedMs)})`)
     out.push(`stragglers on ${s.comm} (${s.collectives} collectives): ${top.join('; ') || 'none'}`)
     out.push(
       `  skew (last arrival - first): ${Object.entries(s.skewHistogram)
@@ -179,11 +189,18 @@ export function formatReport(r: JobReport): string {
   }
   if (r.slowest.length)
     out.push(
-      `slowest calls: ${r.slowest.map((s) => `${s.op} ${fmtMs(s.ms)} (${s.comm} #${s.seq}, rank ${s.rank}, ${bytes(s.bytes)}, ${s.algorithm})`).join('; ')}`,
+      `slowest calls: ${r.slowest
+        .map(
+          (s) =>
+            `${s.op} ${fmtMs(s.ms)} (${s.generation !== undefined ? `generation ${s.generation} ` : ''}${s.comm} #${s.seq}, ${who(s)}, ${bytes(s.bytes)}, ${s.algorithm})`,
+        )
+        .join('; ')}`,
     )
   if (r.algorithms.length) out.push(`algorithms: ${r.algorithms.map((a) => `${a.op} ${a.sizes}: ${a.algorithm} ×${a.calls}`).join('; ')}`)
   return out.join('\n') + '\n'
 }
+
+const who = (x: { rank: number; member?: string }) => (x.member !== undefined ? `member ${x.member}` : `rank ${x.rank}`)
 
 function unionLength(iv: [number, number][]): number {
   iv.sort((a, b) => a[0] - b[0])

@@ -17,6 +17,7 @@ export class CollectiveTracer {
   /** Starts the record of collective `tag`. */
   start(tag: number, t: Omit<CollectiveTrace, 't' | 's' | 'e' | 'r'>): CollectiveTrace {
     const rec: CollectiveTrace = { t: 'c', ...t, s: recorder.now(), e: 0, r: 0 }
+    if (recorder.generation !== undefined) rec.g = recorder.generation
     if (this.early.has(tag)) {
       rec.w = rec.s
       this.early.delete(tag)

@@ -15,9 +15,15 @@ import { join } from 'node:path'
 
 /** What one rank records. Short keys: a busy rank writes many of these. */
 export type TraceEvent =
-  | { t: 'meta'; rank: number; size: number; host: string; node: number; pid: number; offsetUs: number; rttUs: number }
-  /** A collective: comm, seq, op, bytes, algorithm; start, end, first peer message (w), reduction µs (r). */
-  | { t: 'c'; comm: string; seq: number; op: string; bytes: number; algo: string; s: number; e: number; w?: number; r?: number; err?: string }
+  /** Once per file; `member` (and `rank`: its first one) in an elastic job, whose files are per member. */
+  | { t: 'meta'; rank: number; size: number; host: string; node: number; pid: number; offsetUs: number; rttUs: number; member?: string }
+  /** An elastic member entered generation `gen` as `rank` of `size`, at `s`. */
+  | { t: 'g'; gen: number; rank: number; size: number; node: number; s: number }
+  /**
+   * A collective: comm, seq, op, bytes, algorithm; start, end, first peer message (w), reduction µs (r); its
+   * generation (g) in an elastic job, where each generation's communicators count their calls from 0 again.
+   */
+  | { t: 'c'; comm: string; seq: number; op: string; bytes: number; algo: string; s: number; e: number; w?: number; r?: number; err?: string; g?: number }
   /** A point-to-point message at or over the size threshold. */
   | { t: 'p'; k: 'send' | 'recv'; peer: number; tag: number; bytes: number; s: number; e: number; comm: string }
   /** A span of tsrun/dl or of the user. */
@@ -38,15 +44,17 @@ export class Recorder {
   p2pBytes = DEFAULT_P2P_BYTES
   /** This rank's clock offset to rank 0's, once measured (timeline on), in µs. */
   offsetUs = 0
+  /** The elastic generation this process is in (its collectives' `g`); undefined outside an elastic job. */
+  generation: number | undefined
   /** Events not yet written: kept as objects, turned into JSON when written (off the collective's path). */
   private lines: TraceEvent[] = []
   private fd: number | undefined
   private timer: NodeJS.Timeout | undefined
 
-  /** Starts recording into `dir`/rank-`rank`.jsonl. */
-  start(dir: string, rank: number, p2pBytes?: number): void {
+  /** Starts recording into `dir`/`name`.jsonl (`rank-3`; `member-s2.0` in an elastic job). */
+  start(dir: string, name: string, p2pBytes?: number): void {
     mkdirSync(dir, { recursive: true })
-    this.fd = openSync(join(dir, `rank-${rank}.jsonl`), 'w')
+    this.fd = openSync(join(dir, `${name}.jsonl`), 'w')
     this.on = true
     if (p2pBytes !== undefined && p2pBytes >= 0) this.p2pBytes = p2pBytes
     this.timer = setInterval(() => this.flush(), FLUSH_MS)

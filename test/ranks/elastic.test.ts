@@ -1,7 +1,11 @@
 // Elastic jobs (--elastic MIN:MAX) on real ranks of this host: survivors go on after a rank is killed, the lost
 // slot restarts and joins, every position of every epoch is used exactly once (test/fixtures/elastic-ids.ts sums
 // them by allreduce into ElasticState), and what cannot go on fails with one line.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { expect, test } from 'vitest'
+import type { ChromeTrace } from '../../src/trace-offline/merge.ts'
 import { leftoversAfter, runRanks } from '../helpers/run-ranks.ts'
 
 const RESULT = /ELASTIC-RESULT (\{.*\})/
@@ -26,6 +30,58 @@ test('a rank killed at a step: the survivors go on (same processes), its slot re
   const killed = Number(/rank 1 \(pid (\d+)/.exec(run.stderr)![1])
   expect(r.pids).not.toContain(killed)
   expect(await leftoversAfter(run.mark, 100)).toEqual([])
+})
+
+test('--timeline in an elastic job: a track per member with its rank in each generation, the changes as spans, calls told apart by generation', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-elastic-timeline-'))
+  try {
+    const file = join(dir, 'trace.json')
+    const run = await runRanks(3, 'elastic-ids.ts', {
+      flags: ['--elastic', '2:3', '--inject-fault', '1:10', '--timeline', file, '--report'],
+      args: ['600', '2', '24', '20'],
+      timeoutMs: 60_000,
+    })
+    expect(run.exitCode).toBe(0)
+    expect(run.stderr).toMatch(/tsrun: timeline of 4 members written to /)
+    expect(run.stderr).toMatch(/tsrun report: 4 members \(processes of an elastic job\) on 1 host/)
+    const trace = JSON.parse(readFileSync(file, 'utf8')) as ChromeTrace
+    const info = trace.otherData.tsrun.ranks
+    expect(info.map((r) => r.member)).toEqual(['s0.0', 's1.0', 's1.1', 's2.0'])
+    const ranksOf = (m: string) => info.find((r) => r.member === m)!.generations!.map((g) => [g.gen, g.rank, g.size])
+    expect(ranksOf('s0.0')).toEqual([
+      [0, 0, 3],
+      [1, 0, 2],
+      [2, 0, 3],
+    ])
+    expect(ranksOf('s1.0')).toEqual([[0, 1, 3]])
+    expect(ranksOf('s1.1')).toEqual([[2, 2, 3]])
+    expect(ranksOf('s2.0')).toEqual([
+      [0, 2, 3],
+      [1, 1, 2],
+      [2, 1, 3],
+    ])
+    // Each change is a span on every member that went through it (the joiner: its join).
+    const spans = trace.traceEvents.filter((e) => e.cat === 'elastic').map((e) => [info.find((r) => r.rank === e.tid % 10000)!.member, e.name, e.args])
+    expect(spans).toHaveLength(5)
+    for (const m of ['s0.0', 's2.0']) {
+      expect(spans).toContainEqual([
+        m,
+        'world 3 → 2',
+        { generation: 1, step: expect.any(Number), lost: [expect.stringMatching(/^rank 1 \(host \S+\)$/)], joined: 0 },
+      ])
+      expect(spans).toContainEqual([m, 'world 2 → 3', { generation: 2, step: expect.any(Number), lost: [], joined: 1 }])
+    }
+    expect(spans).toContainEqual(['s1.1', 'joined a world of 3', expect.objectContaining({ generation: 2 })])
+    // Generation 1's allreduces are the two survivors' (ranks 0 and 1 there), each call on both.
+    const gen1 = trace.traceEvents.filter((e) => e.cat === 'collective' && e.name === 'allreduce' && e.args!.generation === 1)
+    const bySeq = new Map<number, string[]>()
+    for (const e of gen1) bySeq.set(e.args!.seq as number, [...(bySeq.get(e.args!.seq as number) ?? []), `${e.tid % 10000}:${e.args!.rank}`])
+    expect(bySeq.size).toBeGreaterThan(0)
+    for (const who of bySeq.values()) expect(who.sort()).toEqual(['0:0', '3:1'])
+    expect(await leftoversAfter(run.mark, 100)).toEqual([])
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('rank 0 lost with --elastic-no-respawn: the world shrinks to 3 for good and the data is still used exactly once', async () => {

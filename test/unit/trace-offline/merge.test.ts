@@ -93,3 +93,76 @@ test('a file cut short mid-line is read up to its last whole line, and a rank wi
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("an elastic job's files are per member: a track each in slot order, collectives told apart by generation", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-parts-'))
+  const member = (id: string, rank: number, host: string): TraceEvent => ({
+    t: 'meta',
+    rank,
+    size: 2,
+    host,
+    node: 0,
+    pid: 1,
+    offsetUs: 0,
+    rttUs: 1,
+    member: id,
+  })
+  const gen = (g: number, rank: number, size: number, s: number): TraceEvent => ({ t: 'g', gen: g, rank, size, node: 0, s })
+  const call = (g: number, seq: number, s: number, e: number): TraceEvent => ({ ...(coll(seq, s, e) as Extract<TraceEvent, { t: 'c' }>), g })
+  const files: Record<string, TraceEvent[]> = {
+    // Generation 0: s0.0 and s1.0, both call world #1; s1.0 is lost; generation 1: s0.0 and its replacement s1.1.
+    'member-s0.0.jsonl': [member('s0.0', 0, 'a'), gen(0, 0, 2, 0), call(0, 1, 10, 100), gen(1, 0, 2, 200), call(1, 1, 300, 400)],
+    'member-s1.0.jsonl': [member('s1.0', 1, 'b'), gen(0, 1, 2, 0), call(0, 1, 60, 100)],
+    'member-s1.1.jsonl': [member('s1.1', 1, 'b'), gen(1, 1, 2, 250), call(1, 1, 350, 400)],
+    'member-s10.0.jsonl': [member('s10.0', 1, 'c')],
+  }
+  try {
+    for (const [f, events] of Object.entries(files)) writeFileSync(join(dir, f), events.map((e) => JSON.stringify(e)).join('\n') + '\n')
+    const parts = readParts(dir)
+    const trace = toChromeTrace(parts)
+    const info = trace.otherData.tsrun.ranks
+    // Slot order (s10 after s1), numbered 0..3; each member's rank per generation.
+    expect(info.map((r) => [r.rank, r.member])).toEqual([
+      [0, 's0.0'],
+      [1, 's1.0'],
+      [2, 's1.1'],
+      [3, 's10.0'],
+    ])
+    expect(info[0]!.generations).toEqual([
+      { gen: 0, rank: 0, size: 2 },
+      { gen: 1, rank: 0, size: 2 },
+    ])
+    const names = trace.traceEvents.filter((e) => e.name === 'thread_name').map((e) => [e.pid, e.args!.name])
+    expect(names).toEqual([
+      [0, 'member s0.0'],
+      [1, 'member s1.0'],
+      [1, 'member s1.1'],
+      [2, 'member s10.0'],
+    ])
+    // world #1 of generation 0 and world #1 of generation 1 are different calls: each waits for its own last arrival.
+    const waits = trace.traceEvents.filter((e) => e.cat === 'wait').map((e) => [e.tid, e.ts, e.dur])
+    expect(waits).toEqual([
+      [0, 10, 50],
+      [0, 300, 50],
+    ])
+    const colls = trace.traceEvents.filter((e) => e.cat === 'collective').map((e) => [e.tid, e.args!.generation, e.args!.rank])
+    expect(colls).toEqual([
+      [0, 0, 0],
+      [0, 1, 0],
+      [1, 0, 1],
+      [2, 1, 1],
+    ])
+    const report = jobReport(trace)
+    expect(report.stragglers[0]!.collectives).toBe(2)
+    expect(report.stragglers[0]!.ranks.map((x) => [x.member, x.last])).toEqual([
+      ['s1.0', 1],
+      ['s1.1', 1],
+    ])
+    const text = formatReport(report)
+    expect(text).toMatch(/^tsrun report: 4 members \(processes of an elastic job\) on 3 hosts/)
+    expect(text).toMatch(/\n {2}s1\.1 {2}b /)
+    expect(text).toMatch(/stragglers on world \(2 collectives\): member s1\.0 last in 1/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
