@@ -12,6 +12,7 @@
  */
 export { init, WorldCommunicator, type InitOptions } from './init.ts'
 export { ElasticState, newestMember, type ElasticStateOptions } from './elastic/state.ts'
+export { syncPlan, transferArrays, type SyncPlan } from './elastic/transfer.ts'
 export { elasticInfo, type ElasticInfo } from './elastic/info.ts'
 export { runElastic, type Resumable, type RunElasticOptions } from './elastic/run.ts'
 export { elasticSlice, type ElasticSliceOptions } from './elastic/sampler.ts'

@@ -5,9 +5,9 @@
  *   each rank's loss weighted by its share, so a step is the same update whatever the world's size; with
  *   `elasticBatch: 'keep'` (default) the global batch stays what it was at the start (more per rank after a
  *   loss), with `'scale'` it is `batchSize` per rank and the learning rate follows the global batch (linear rule).
- * - A step is committed once its allreduce has been applied, with no await between: after a change the member
- *   with the most commits sends the model, the optimizer's state and the position (epoch, offset, step) to the
- *   others (new ranks too), so a step that did not complete everywhere is lost, never half applied, and every
+ * - A step is committed once its allreduce has been applied, with no await between: after a change the members
+ *   with the most commits send the model, the optimizer's state and the position (epoch, offset, step) to the
+ *   others (new ranks, survivors whose last step failed), so a step that did not complete everywhere is lost, never half applied, and every
  *   sample of an epoch is used exactly once.
  * - With `backwardPassesPerStep: k` a committed step is k global batches, their gradients summed on each rank and
  *   allreduced once; the commit follows that update, so a change in the middle of the k passes discards them all
@@ -17,9 +17,8 @@
  *   in. The linear rule scales by the global batch over `batchSize`, and the warm-up counts committed steps, so
  *   every member sets the same rate for a step whatever world it joined.
  */
-import { ElasticState, elasticSlice, newestMember, runElastic, UsageError, type Communicator, type Resumable } from '../index.ts'
-import { tf, type LayersModel, type Optimizer, type Tensor } from './backend.ts'
-import { broadcastVariables } from './broadcast.ts'
+import { ElasticState, elasticSlice, runElastic, syncPlan, transferArrays, UsageError, type Communicator, type Resumable } from '../index.ts'
+import { tf, type LayersModel, type Optimizer } from './backend.ts'
 import { CallbackRunner, type FitCallback } from './callbacks.ts'
 import { gatherRows, permutation, type ArrayDataset } from './data.ts'
 import { formatEpoch, timingAcrossRanks, type EpochLogs } from './epoch-logs.ts'
@@ -29,6 +28,7 @@ import { averageMetrics } from './metrics.ts'
 import { learningRateOr, LearningRateSchedule, setLearningRate, type LearningRateOptions } from './lr.ts'
 import { DistributedOptimizer, type StepTimes } from './optimizer.ts'
 import { trainStep } from './step.ts'
+import { allVariables, assignFrom, fuse, readInto } from './variables.ts'
 
 /** Where training stands: what a change of world carries over, besides the model and the optimizer. */
 interface Position {
@@ -64,38 +64,54 @@ class TrainingState implements Resumable {
     this.position.restore()
   }
 
+  /**
+   * The model and the optimizer's state from the members holding the newest commit to those lacking it (a joiner,
+   * a survivor whose last step failed), several holders at once; then the position.
+   */
   async sync(world: Communicator): Promise<void> {
-    const root = await newestMember(world, this.position.commits)
-    await broadcastVariables(this.model, world, root)
-    await syncOptimizer(this.optimizer, world, root)
+    const plan = await syncPlan(world, this.position.commits)
+    if (plan.needers.length > 0) {
+      const holder = plan.holders.includes(world.rank)
+      const vars = allVariables(this.model)
+      const { layout, buffer } = fuse(vars)
+      if (holder) readInto(layout, buffer, vars)
+      const slots = await optimizerSlots(this.optimizer, world, plan.holders[0]!, holder)
+      await transferArrays(world, plan, [buffer, ...slots.buffers])
+      if (!holder) {
+        assignFrom(layout, buffer, vars)
+        await slots.apply()
+      }
+    }
     await this.position.sync(world)
   }
 }
 
-/** The optimizer's state (slots, iteration count) from `root`; a new rank's optimizer has none yet. */
-async function syncOptimizer(optimizer: Optimizer, world: Communicator, root: number): Promise<void> {
-  const mine = world.rank === root ? await optimizer.getWeights() : []
+/**
+ * The optimizer's state (slots, iteration count) as arrays to transfer: the layout comes from `root` (a new
+ * rank's optimizer has none yet), the values from each holder's own optimizer; `apply` sets them on a member
+ * that lacked them.
+ */
+async function optimizerSlots(optimizer: Optimizer, world: Communicator, root: number, holder: boolean) {
+  const mine = holder ? await optimizer.getWeights() : []
   const meta = await world.broadcastObject(
     mine.map((n) => ({ name: n.name, shape: n.tensor.shape, dtype: n.tensor.dtype })),
     root,
   )
-  const values: { name: string; tensor: Tensor }[] = []
-  for (const [i, m] of meta.entries()) {
+  const buffers = meta.map((m, i) => {
+    if (holder) return (mine[i]!.tensor.dataSync() as Float32Array | Int32Array).slice()
     const size = m.shape.reduce((a, b) => a * b, 1)
-    const buf =
-      world.rank === root
-        ? (mine[i]!.tensor.dataSync() as Float32Array | Int32Array).slice()
-        : m.dtype === 'int32'
-          ? new Int32Array(size)
-          : new Float32Array(size)
-    await world.broadcast(buf, root)
-    if (world.rank !== root) values.push({ name: m.name, tensor: tf.tensor(buf, m.shape, m.dtype as 'float32' | 'int32') })
-  }
-  if (world.rank !== root && values.length > 0) {
-    await optimizer.setWeights(values)
-    for (const n of values) if (n.tensor.dtype === 'int32') n.tensor.dispose()
-  }
+    return m.dtype === 'int32' ? new Int32Array(size) : new Float32Array(size)
+  })
   for (const n of mine) if (typeof (n.tensor as { assign?: unknown }).assign !== 'function') n.tensor.dispose()
+  return {
+    buffers,
+    async apply(): Promise<void> {
+      if (meta.length === 0) return
+      const values = meta.map((m, i) => ({ name: m.name, tensor: tf.tensor(buffers[i]!, m.shape, m.dtype as 'float32' | 'int32') }))
+      await optimizer.setWeights(values)
+      for (const n of values) if (n.tensor.dtype === 'int32') n.tensor.dispose()
+    },
+  }
 }
 
 /** What fitElastic needs from fitDistributed's options, checked there. */

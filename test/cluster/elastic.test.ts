@@ -32,7 +32,7 @@ test("a host added to the discovery script's list joins the running job: world 2
     expect(run.exitCode).toBe(0)
     expect(run.stderr).toMatch(/tsrun: world 2 → 3 with 1 joining; resumed at step \d+ in \d+\.\d+ s/)
     const r = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(run.stdout)![1]!)
-    expect(r).toMatchObject({ ok: true, bad: 0, size: 3 })
+    expect(r).toMatchObject({ ok: true, bad: 0, size: 3, same: true })
     const joined = run.cases.find((x) => x.ready !== undefined && x.generation === 1)
     console.log(JSON.stringify({ joinedAfterMs: joined!.at - added }))
     expect(await leftoversAfter(run.mark, 100)).toEqual([])
@@ -71,7 +71,7 @@ test('an elastic job reads its --hostfile again: a host added joins (world 2 →
     expect(run.stderr).toMatch(/host node2 is no longer listed by the hostfile \S+; its rank is stopped/)
     expect(run.stderr).toMatch(/tsrun: world 3 → 2 after rank 1 \(host node2\) was lost; resumed at step \d+/)
     const r = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(run.stdout)![1]!)
-    expect(r).toMatchObject({ ok: true, bad: 0, size: 2 })
+    expect(r).toMatchObject({ ok: true, bad: 0, size: 2, same: true })
     expect(await leftoversAfter(run.mark, 100)).toEqual([])
   } finally {
     rmSync(dir, { recursive: true, force: true })

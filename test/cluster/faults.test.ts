@@ -170,7 +170,7 @@ test('elastic job across hosts, one host cut off: the survivors go on in a world
     expect(run.exitCode).toBe(0)
     expect(run.stderr).toMatch(/world 3 → 2 after rank 1 \(host node2\) was lost; resumed at step \d+ in \d+\.\d+ s/)
     const r = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(run.stdout)![1]!)
-    expect(r).toMatchObject({ ok: true, bad: 0 })
+    expect(r).toMatchObject({ ok: true, bad: 0, same: true })
     // The first world after the cut: when its ranks began (the state is synchronised right after).
     const next = run.cases.filter((x) => x.ready !== undefined && x.generation === 1)
     expect(next.length).toBe(2)

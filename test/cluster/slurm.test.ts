@@ -91,7 +91,7 @@ test('sbatch with tsrun --elastic inside: a rank killed on another node is start
   expect(out).toMatch(/tsrun: world 3 → 2 after rank 1 \(host node2\) was lost; resumed at step \d+ in \d+\.\d+ s/)
   expect(out).toMatch(/tsrun: world 2 → 3 with 1 joining; resumed at step \d+ in \d+\.\d+ s/)
   const r = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(out)![1]!)
-  expect(r).toMatchObject({ ok: true, bad: 0, size: 3 })
+  expect(r).toMatchObject({ ok: true, bad: 0, size: 3, same: true })
   // The ranks of the first world: one per node, node2's and node3's started by their srun steps.
   const ready = out
     .split('\n')

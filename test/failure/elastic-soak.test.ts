@@ -38,7 +38,7 @@ test('soak: ranks killed at random while the job trains, the lost slots rejoinin
   console.log(`elastic soak: ${kills} kills, ${JSON.stringify(r)} in ${run.elapsedMs} ms`)
   expect(kills).toBeGreaterThanOrEqual(10)
   expect(run.exitCode).toBe(0)
-  expect(r).toMatchObject({ ok: true, bad: 0 })
+  expect(r).toMatchObject({ ok: true, bad: 0, same: true })
   expect(r.generation).toBeGreaterThanOrEqual(kills)
   expect(await leftoversAfter(run.mark, 100)).toEqual([])
 }, 150_000)

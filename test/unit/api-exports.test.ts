@@ -31,8 +31,10 @@ test('tsrun exports', () => {
     'init',
     'newestMember',
     'runElastic',
+    'syncPlan',
     'timeline',
     'toHalf',
+    'transferArrays',
   ])
 })
 
