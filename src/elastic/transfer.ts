@@ -5,9 +5,10 @@
  *   same state, as synchronous training makes every replica apply the same allreduced update;
  * - no commit yet anywhere (a job's start): every member takes rank 0's state, by broadcast (Horovod's initial
  *   broadcast), so ranks that built different initial weights start equal;
- * - at least as many holders as members lacking it (one or a few join): the arrays, end to end, are cut into one
- *   part per holder, and every holder sends its part to each of those members at once, so a joiner takes the
- *   state from several peers together and the holders' links carry nothing they already have;
+ * - at least as many holders as members lacking it (one or a few join): only those members receive, from a
+ *   holder on their own host if there is one (shared memory is faster than any network), else from one holder on
+ *   every host that has one, at once: the arrays, end to end, are cut into a part per sender, so a joiner's link
+ *   is filled by several peers' (several holders of one host would only share that host's link and cores);
  * - more lacking than holding (most of the world is new): a broadcast from the lowest holder (a tree moves it
  *   in fewer rounds than the holders alone could).
  */
@@ -22,6 +23,8 @@ export interface SyncPlan {
   holders: number[]
   /** Ranks with fewer commits (or every rank but 0, when nothing has been committed yet). */
   needers: number[]
+  /** Each rank's host (its index among the job's hosts). */
+  nodes: number[]
 }
 
 /**
@@ -34,12 +37,30 @@ export interface SyncPlan {
  * ```
  */
 export async function syncPlan(world: Communicator, commits: number): Promise<SyncPlan> {
-  const all = await world.allgather(Float64Array.of(commits))
-  let most = 0
-  for (const c of all) most = Math.max(most, c)
+  const all = await world.allgather(Float64Array.of(commits, world.nodeRank))
   const ranks = Array.from({ length: world.size }, (_, r) => r)
-  if (most === 0) return { commits: 0, holders: [0], needers: ranks.slice(1) }
-  return { commits: most, holders: ranks.filter((r) => all[r] === most), needers: ranks.filter((r) => all[r]! < most) }
+  const counts = ranks.map((r) => all[2 * r]!)
+  const nodes = ranks.map((r) => all[2 * r + 1]!)
+  const most = Math.max(0, ...counts)
+  if (most === 0) return { commits: 0, holders: [0], needers: ranks.slice(1), nodes }
+  return { commits: most, holders: ranks.filter((r) => counts[r] === most), needers: ranks.filter((r) => counts[r]! < most), nodes }
+}
+
+/**
+ * The holders that send to `needer`: one on its host if there is one, else the first holder of every host.
+ *
+ * @example
+ * ```ts
+ * sendersFor({ commits: 5, holders: [0, 1, 2], needers: [3], nodes: [0, 0, 1, 2] }, 3)   // [0, 2]
+ * ```
+ */
+export function sendersFor(plan: SyncPlan, needer: number): number[] {
+  const { holders, nodes } = plan
+  const local = holders.find((h) => nodes[h] === nodes[needer])
+  if (local !== undefined) return [local]
+  const firstOfHost = new Map<number, number>()
+  for (const h of holders) if (!firstOfHost.has(nodes[h]!)) firstOfHost.set(nodes[h]!, h)
+  return [...firstOfHost.values()]
 }
 
 /**
@@ -61,14 +82,15 @@ export async function transferArrays(world: Communicator, plan: SyncPlan, arrays
   // Its own communicator: the parts' tags cannot meet the script's messages on the world.
   const comm = world.dup()
   try {
-    const parts = cutIntoParts(arrays, holders.length)
-    const me = holders.indexOf(world.rank)
-    // A part's pieces are tagged by their place in it: the same on both sides.
+    // Per member lacking the state: its senders, a part each. A part's pieces are tagged by their place in it.
     const moving: Promise<unknown>[] = []
-    if (me >= 0) {
-      for (const dest of needers) for (const [tag, [i, s, e]] of parts[me]!.entries()) moving.push(comm.send(arrays[i]!.subarray(s, e), dest, { tag }))
-    } else if (needers.includes(world.rank)) {
-      for (const [j, src] of holders.entries())
+    for (const dest of needers) {
+      const senders = sendersFor(plan, dest)
+      const parts = cutIntoParts(arrays, senders.length)
+      const me = senders.indexOf(world.rank)
+      if (me >= 0) for (const [tag, [i, s, e]] of parts[me]!.entries()) moving.push(comm.send(arrays[i]!.subarray(s, e), dest, { tag }))
+      if (dest !== world.rank) continue
+      for (const [j, src] of senders.entries())
         for (const [tag, [i, s, e]] of parts[j]!.entries()) moving.push(comm.recv(src, { tag, into: arrays[i]!.subarray(s, e) }))
     }
     await Promise.all(moving)

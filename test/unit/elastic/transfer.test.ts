@@ -1,8 +1,9 @@
-// How an elastic job's state is cut into one part per holder (elastic/transfer.ts): the parts tile the arrays
-// exactly, at element boundaries, in about equal bytes.
+// How an elastic job's state moves (elastic/transfer.ts): which holders send to a member that lacks it, and how
+// the arrays are cut into a part per sender (the parts tile the arrays exactly, at element boundaries, in about
+// equal bytes).
 import { expect, test } from 'vitest'
 import type { TypedArray } from '../../../src/dtype.ts'
-import { cutIntoParts } from '../../../src/elastic/transfer.ts'
+import { cutIntoParts, sendersFor } from '../../../src/elastic/transfer.ts'
 
 /** Every element of every array, by the part that holds it: each exactly once. */
 function owners(arrays: TypedArray[], parts: [number, number, number][][]): number[][] {
@@ -42,4 +43,12 @@ test('more holders than elements: some parts are empty, none holds an empty piec
   const parts = cutIntoParts([new Float64Array(2)], 5)
   expect(parts.flat()).toHaveLength(2)
   expect(parts.filter((p) => p.length === 0)).toHaveLength(3)
+})
+
+test('senders: a holder on the same host alone; else the first holder of every host', () => {
+  // Ranks 0, 1 on host 0; 2 on host 1; 3, 4 on host 2; 5 on host 3.
+  const plan = { commits: 7, holders: [0, 1, 2, 4], needers: [3, 5], nodes: [0, 0, 1, 2, 2, 3] }
+  expect(sendersFor(plan, 3)).toEqual([4])
+  expect(sendersFor(plan, 5)).toEqual([0, 2, 4])
+  expect(sendersFor({ commits: 1, holders: [1], needers: [0], nodes: [0, 1] }, 0)).toEqual([1])
 })
