@@ -7,8 +7,8 @@
  *   loss), with `'scale'` it is `batchSize` per rank and the learning rate follows the global batch (linear rule).
  * - A step is committed once its allreduce has been applied, with no await between: after a change the members
  *   with the most commits send the model, the optimizer's state and the position (epoch, offset, step) to the
- *   others (new ranks, survivors whose last step failed), so a step that did not complete everywhere is lost, never half applied, and every
- *   sample of an epoch is used exactly once.
+ *   others (new ranks, survivors whose last step failed), so a step that did not complete everywhere is lost,
+ *   never half applied, and every sample of an epoch is used exactly once.
  * - With `backwardPassesPerStep: k` a committed step is k global batches, their gradients summed on each rank and
  *   allreduced once; the commit follows that update, so a change in the middle of the k passes discards them all
  *   (the position goes back to the last commit, and the new world's optimizer starts with nothing summed).
@@ -66,7 +66,7 @@ class TrainingState implements Resumable {
 
   /**
    * The model and the optimizer's state from the members holding the newest commit to those lacking it (a joiner,
-   * a survivor whose last step failed), several holders at once; then the position.
+   * a survivor whose last step failed; elastic/transfer.ts says from which holders); then the position.
    */
   async sync(world: Communicator): Promise<void> {
     const plan = await syncPlan(world, this.position.commits)

@@ -15,7 +15,7 @@ import { syncPlan, transferArrays } from './transfer.ts'
 /**
  * Writes every page of `a` (each with the byte it holds): a rank that joins does this before it waits to join,
  * so the state it then receives from its peers does not also pay for the first touch of fresh memory (a page
- * fault per page; about a third of the transfer of 256 MiB within a host).
+ * fault per page: two thirds of the time of a 256 MiB transfer within a host, bench/elastic-state.ts).
  */
 function touchPages(a: TypedArray): void {
   const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
