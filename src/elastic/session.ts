@@ -248,7 +248,8 @@ export class ElasticSession {
     this.generation = m.gen
     ;[this.before, this.members] = [this.members, m]
     this.silent = []
-    process.env.TSRUN_ELASTIC_GENERATION = String(m.gen)
+    // For the script and what it starts (a data loader): where this rank is now.
+    Object.assign(process.env, { TSRUN_ELASTIC_GENERATION: String(m.gen), TSRUN_ELASTIC_RANK: String(rank), TSRUN_ELASTIC_SIZE: String(m.members.length) })
     const hosts = [...new Set(m.members.map((x) => x.host))]
     const here = m.members.flatMap((x, i) => (x.host === env.host ? [i] : []))
     const jobDir = env.jobDir ? join(env.jobDir, `g${m.gen}`) : undefined

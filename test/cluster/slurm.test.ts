@@ -100,6 +100,37 @@ test('sbatch with tsrun --elastic inside: a rank killed on another node is start
   expect(ready.filter((x) => x.generation === 0)).toHaveLength(3)
 }, 180_000)
 
+test("sbatch with tsrun --elastic inside: node3's srun step cancelled (its ranks gone with it) — the job goes on without them, node3 is started again and rejoins", async () => {
+  // The batch script starts tsrun, waits for the first world to train, then cancels the step that runs node3's ranks.
+  const job = batchScript(
+    [
+      `READY=1 "${process.execPath}" "${BIN}" --elastic 2:3 "${fixture('elastic-ids.ts')}" 3000 2 24 20 &`,
+      'tsrun=$!',
+      'for i in $(seq 1 200); do [ "$(grep -c \'"generation":0\' "$OUT")" -ge 3 ] && break; sleep 0.1; done',
+      'step=$(squeue -h -s -j "$SLURM_JOB_ID" -o "%i %N" | awk \'$2 == "node3" { print $1; exit }\')',
+      'echo "cancelling step $step on node3"',
+      'scancel "$step"',
+      'wait $tsrun',
+    ].join('\n'),
+  )
+  const run = await runProcess(
+    'sbatch',
+    () => ['-N', '3', '--ntasks-per-node', '1', '-O', '--wait', '-o', job.out, '--export', `ALL,OUT=${job.out}`, job.script],
+    {
+      env: cluster.slurmEnv,
+      timeoutMs: 150_000,
+    },
+  )
+  const out = readFileSync(job.out, 'utf8')
+  if (run.exitCode !== 0) console.log(out)
+  expect(run.exitCode).toBe(0)
+  expect(out).toMatch(/cancelling step \d+\.\d+ on node3/)
+  expect(out).toMatch(/tsrun: world 3 → 2 after rank 2 \(host node3\) was lost; resumed at step \d+ in \d+\.\d+ s/)
+  expect(out).toMatch(/tsrun: world 2 → 3 with 1 joining; resumed at step \d+ in \d+\.\d+ s/)
+  const r = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(out)![1]!)
+  expect(r).toMatchObject({ ok: true, bad: 0, size: 3, same: true })
+}, 180_000)
+
 test('srun tsrun --elastic: one line saying to run it from the batch script, exit 2', async () => {
   const run = await srun(['-N', '1', '-n', '1'], () => [process.execPath, BIN, '--elastic', '1:2', fixture('elastic-ids.ts')], 60_000)
   expect(run.exitCode).toBe(2)

@@ -21,7 +21,12 @@ const resultOf = (stdout: string) =>
   } | null
 
 test('a rank killed at a step: the survivors go on (same processes), its slot restarts and joins, every position used once', async () => {
-  const run = await runRanks(3, 'elastic-ids.ts', { flags: ['--elastic', '2:3', '--inject-fault', '1:10'], args: ['600', '2', '24', '20'], timeoutMs: 60_000 })
+  const run = await runRanks(3, 'elastic-ids.ts', {
+    flags: ['--elastic', '2:3', '--inject-fault', '1:10'],
+    args: ['600', '2', '24', '20'],
+    env: { READY: '1' },
+    timeoutMs: 60_000,
+  })
   expect(run.stderr).toMatch(/tsrun: rank 1 \(pid \d+, host \S+\) was killed by SIGKILL; the elastic job goes on without it/)
   expect(run.stderr).toMatch(/tsrun: world 3 → 2 after rank 1 \(host \S+\) was lost; resumed at step 1[01] in \d+\.\d+ s/)
   expect(run.stderr).toMatch(/tsrun: world 2 → 3 with 1 joining; resumed at step \d+ in \d+\.\d+ s/)
@@ -29,6 +34,10 @@ test('a rank killed at a step: the survivors go on (same processes), its slot re
   const r = resultOf(run.stdout)!
   // The joiner took the counts from the two survivors (half from each): every member holds the same.
   expect(r).toMatchObject({ ok: true, bad: 0, steps: 50, size: 3, generation: 2, same: true })
+  // Each world's ranks: 3, then the 2 survivors, then 3 again; TSRUN_ELASTIC_RANK/SIZE say where each rank is.
+  const ready = run.cases.filter((c) => c.ready !== undefined) as { ready: number; generation: number; size: number; env: { rank: number; size: number } }[]
+  expect(ready.map((c) => `${c.generation}:${c.ready}/${c.size}`).sort()).toEqual(['0:0/3', '0:1/3', '0:2/3', '1:0/2', '1:1/2', '2:0/3', '2:1/3', '2:2/3'])
+  for (const c of ready) expect(c.env).toEqual({ rank: c.ready, size: c.size })
   const killed = Number(/rank 1 \(pid (\d+)/.exec(run.stderr)![1])
   expect(r.pids).not.toContain(killed)
   expect(await leftoversAfter(run.mark, 100)).toEqual([])
