@@ -86,7 +86,13 @@ const left = readdirSync('/proc').filter((d) => {
     return false
   }
 })
-const result = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(out)?.[1] ?? 'null') as { ok: boolean; bad: number; generation: number; size: number } | null
+const result = JSON.parse(/ELASTIC-RESULT (\{.*\})/.exec(out)?.[1] ?? 'null') as {
+  ok: boolean
+  bad: number
+  generation: number
+  size: number
+  same: boolean
+} | null
 const changes = (err.match(/^tsrun: world \d+ → \d+/gm) ?? []).length
 console.log(
   JSON.stringify({
@@ -94,9 +100,9 @@ console.log(
     code,
     seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
     changes,
-    ...(result ? { ok: result.ok, bad: result.bad, generation: result.generation, size: result.size } : { result: null }),
+    ...(result ? { ok: result.ok, bad: result.bad, same: result.same, generation: result.generation, size: result.size } : { result: null }),
     left: left.length,
   }),
 )
-if (code !== 0 || !result?.ok) process.stderr.write(err.split('\n').slice(-15).join('\n') + '\n')
-process.exitCode = code === 0 && result?.ok && left.length === 0 ? 0 : 1
+if (code !== 0 || !result?.ok || !result.same) process.stderr.write(err.split('\n').slice(-15).join('\n') + '\n')
+process.exitCode = code === 0 && result?.ok && result.same && left.length === 0 ? 0 : 1

@@ -41,6 +41,8 @@ import {
 const FOREVER_MS = 24 * 3600 * 1000
 /** Ranks waiting to join are taken at the next commit; a member that commits no sooner leaves after this anyway. */
 const JOIN_BACKSTOP_MS = 2000
+/** A world that fails to form (a member killed meanwhile, its shared memory gone) leads on if the next opens this soon. */
+const FORMING_GRACE_MS = 10_000
 
 /** What init() hands an elastic job. */
 export interface ElasticHooks {
@@ -217,6 +219,14 @@ export class ElasticSession {
       .catch(() => {}) // the session closed
   }
 
+  /** True if generation g opens within `ms` (a loss during g-1's forming opens it soon after). */
+  private opens(g: number, ms: number): Promise<boolean> {
+    return this.keys.get(openKey(g), ms).then(
+      () => true,
+      () => false,
+    )
+  }
+
   private async wait(key: string): Promise<Buffer> {
     const ms = this.env.elastic!.timeoutMs + 60_000
     try {
@@ -277,7 +287,7 @@ export class ElasticSession {
       this.formed = formed
       await this.hooks.entered?.(formed.comm, { member: this.id, gen: m.gen, node: spec.nodeRank, host: env.host })
     } catch (err) {
-      if (err instanceof WorldChangedError) return this.next()
+      if (err instanceof WorldChangedError || (await this.opens(m.gen + 1, FORMING_GRACE_MS))) return this.next()
       throw err
     } finally {
       this.abortForming = undefined
