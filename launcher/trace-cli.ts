@@ -44,7 +44,8 @@ async function run(args: string[]): Promise<number> {
   if (statSync(input).isDirectory()) {
     const out = input.replace(/\.parts\/?$/, '') === input ? `${input}.json` : input.replace(/\.parts\/?$/, '')
     trace = mergeParts(input, out)!
-    process.stderr.write(`tsrun-trace: merged ${trace.otherData.tsrun.ranks.length} ranks' files into ${out}\n`)
+    const { ranks } = trace.otherData.tsrun
+    process.stderr.write(`tsrun-trace: merged ${ranks.length} ${ranks.some((r) => r.member !== undefined) ? "members'" : "ranks'"} files into ${out}\n`)
   } else {
     try {
       trace = JSON.parse(readFileSync(input, 'utf8')) as ChromeTrace
