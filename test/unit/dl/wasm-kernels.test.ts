@@ -7,6 +7,14 @@ import { matchesCpu, maxRel, onBackend } from '../../helpers/backends.ts'
 import { registerWasmTrainingKernels } from '../../../src/dl/wasm-kernels.ts'
 import { registerWasmMaxPoolGrad } from '../../../src/dl/wasm-pool.ts'
 
+/** Explicit, uneven pads (NHWC: batch, height, width, channels). */
+const EXPLICIT_PADS = [
+  [0, 0],
+  [1, 2],
+  [2, 0],
+  [0, 0],
+]
+
 describe.runIf(backendInfo.name === 'wasm')('Conv2DBackpropFilter on wasm', () => {
   afterEach(() => void tf.setBackend('wasm'))
 
@@ -20,12 +28,7 @@ describe.runIf(backendInfo.name === 'wasm')('Conv2DBackpropFilter on wasm', () =
       x: [2, 6, 6, 2],
       f: [3, 3, 2, 2],
       strides: 1,
-      pad: [
-        [0, 0],
-        [1, 2],
-        [2, 0],
-        [0, 0],
-      ],
+      pad: EXPLICIT_PADS,
     },
   ])("x $x, filter $f, strides $strides, pad $pad: the cpu backend's result", ({ x, f, strides, pad }) => {
     const info = tf.backend_util.computeConv2DInfo(x as never, f as never, strides as never, 1, pad as never)
@@ -56,12 +59,7 @@ describe.runIf(backendInfo.name === 'wasm')('Conv2DBackpropFilter on wasm', () =
       x: [2, 6, 7, 2],
       f: [3, 3, 2, 2],
       strides: 1,
-      pad: [
-        [0, 0],
-        [1, 2],
-        [2, 0],
-        [0, 0],
-      ],
+      pad: EXPLICIT_PADS,
     },
   ])("Conv2DBackpropInput x $x, filter $f, strides $strides, pad $pad: the cpu backend's result", ({ x, f, strides, pad }) => {
     const info = tf.backend_util.computeConv2DInfo(x as never, f as never, strides as never, 1, pad as never)
